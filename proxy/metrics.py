@@ -1,0 +1,58 @@
+"""Prometheus metrics, aggregated across gunicorn workers through a shared directory."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter("enphase_proxy_requests", "Requests answered by the proxy.", ["route", "status"])
+UPSTREAM_REQUESTS = Counter(
+    "enphase_proxy_upstream_requests", "Calls made to the v4 upstream.", ["endpoint", "status"]
+)
+UPSTREAM_LATENCY = Histogram(
+    "enphase_proxy_upstream_latency_seconds",
+    "Latency of v4 upstream calls.",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+CACHE = Counter("enphase_proxy_cache", "Cache lookups by result.", ["result"])
+CACHE_ENTRIES = Gauge(
+    "enphase_proxy_cache_entries", "Entries in the cache.", multiprocess_mode="livesum"
+)
+CACHE_BYTES = Gauge(
+    "enphase_proxy_cache_bytes", "Bytes of cached bodies.", multiprocess_mode="livesum"
+)
+QUOTA_REMAINING = Gauge(
+    "enphase_proxy_quota_remaining",
+    "Upstream calls left in the current period.",
+    ["tenant", "period"],
+    multiprocess_mode="mostrecent",
+)
+TOKEN_REFRESH = Counter(
+    "enphase_proxy_token_refresh", "OAuth token refreshes by outcome.", ["tenant", "outcome"]
+)
+REAUTH_NEEDED = Counter(
+    "enphase_proxy_reauthorization_needed",
+    "Times a tenant was found to need re-authorization.",
+    ["tenant"],
+)
+
+
+def render() -> tuple[bytes, str]:
+    """The metrics exposition of every worker, and its content type."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
