@@ -139,8 +139,10 @@ class Cache:
 
 @dataclass(frozen=True)
 class Quota:
-    """How the proxy paces calls against the plan limits."""
+    """How the proxy paces calls against the plan limits; counts live in a shared store."""
 
+    backend: str = "file"
+    path: str = "quota.sqlite3"
     max_wait: float = 5.0
 
 
@@ -356,7 +358,7 @@ def _check(r: _Reader, config: Config, demo_keys: set[str]) -> None:
         r.problem(
             "upstream", "api_root", "demo client keys are refused against the real Enphase API"
         )
-    for table in ("tokens", "cache"):
+    for table in ("tokens", "cache", "quota"):
         backend_key = "store" if table == "tokens" else "backend"
         backend = getattr(getattr(config, table), backend_key)
         if backend not in ("file", "memory", "redis"):
