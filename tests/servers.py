@@ -6,9 +6,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from proxy import server
 
 
 def free_port() -> int:
@@ -20,14 +21,7 @@ def free_port() -> int:
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port} after {timeout}s")
+    server.wait_for_port("127.0.0.1", port, timeout)
 
 
 @contextmanager

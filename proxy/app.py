@@ -1,0 +1,192 @@
+"""create_app(config) -> the proxy's Starlette application: routes, lifespan, middleware."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mappings import errors
+from mappings.base import V2Response
+from mappings.openapi import OPENAPI
+from mappings.registry import ROUTES
+from proxy import broker_route, legacy, metrics
+from proxy.cache import ReplyCache, open_cache
+from proxy.clients import legacy_tenant
+from proxy.config import Config
+from proxy.middleware import RequestContext
+from proxy.quota import QuotaGovernor, open_governor
+from proxy.tokens import TokenBroker, oauth_callback
+from proxy.upstream import Upstream, open_http
+
+CREDENTIAL_PARAMS = ("key", "user_id")
+
+
+@dataclass
+class Services:
+    """What a worker holds open while it runs."""
+
+    upstream: Upstream
+    broker: TokenBroker
+    cache: ReplyCache
+    governor: QuotaGovernor
+
+
+def services(request: Request) -> Services:
+    """The worker's open services."""
+    return request.app.state.services
+
+
+def v2_json(response: V2Response, cache: str | None = None, age: int = 0) -> Response:
+    """A V2Response as an HTTP response with cache headers."""
+    headers = dict(response.headers)
+    if cache:
+        headers["X-Cache"] = cache
+        headers["Age"] = str(age)
+    return JSONResponse(response.body, response.status, headers)
+
+
+def legacy_endpoint(template: str, mapping: Any) -> Route:
+    """The route answering one v2 endpoint through its mapping."""
+
+    async def endpoint(request: Request) -> Response:
+        query = tuple(request.query_params.multi_items())
+        params = dict(query)
+        tenant = legacy_tenant(request.app.state.config, params.get("key"), params.get("user_id"))
+        if tenant is None:
+            return v2_json(errors.unauthorized().response())
+        request.state.tenant = tenant.name
+        rest = tuple((k, v) for k, v in query if k not in CREDENTIAL_PARAMS)
+        outcome = await legacy.answer(
+            mapping,
+            dict(request.path_params),
+            rest,
+            services(request).upstream,
+            tenant,
+            request.state.request_id,
+        )
+        return v2_json(outcome.response, outcome.cache, outcome.age)
+
+    return Route(template, endpoint, methods=["GET"], name=template)
+
+
+async def healthz(request: Request) -> Response:
+    """200 while the process lives."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """200 when every tenant has a usable token and shared stores answer; 503 otherwise."""
+    svc = services(request)
+    problems = [
+        f"tenant {s.tenant}: {s.state}"
+        for s in await svc.broker.status()
+        if s.state in ("needs_reauthorization", "missing", "expired")
+    ]
+    problems += await redis_problems(request.app.state.config)
+    status = 503 if problems else 200
+    return JSONResponse({"ready": not problems, "problems": problems}, status)
+
+
+async def redis_problems(config: Config) -> list[str]:
+    """Why the configured Redis cannot be used, if it cannot."""
+    if not config.redis_url:
+        return []
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+        return []
+    except Exception as exc:
+        return [f"redis unreachable: {type(exc).__name__}"]
+    finally:
+        await client.aclose()
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus exposition of every worker's metrics."""
+    body, content_type = metrics.render()
+    return Response(body, headers={"Content-Type": content_type})
+
+
+async def openapi(request: Request) -> Response:
+    """The OpenAPI description of the v2 surface."""
+    return JSONResponse(OPENAPI)
+
+
+async def purge(request: Request) -> Response:
+    """Drop cached upstream replies: all, per tenant, or per tenant and system."""
+    admin_key = request.app.state.config.server.admin_key
+    given = request.headers.get("authorization", "").removeprefix("Bearer ")
+    if not admin_key or not hmac.compare_digest(given.encode(), admin_key.encode()):
+        return JSONResponse({"reason": "401", "message": [errors.NOT_AUTHORIZED]}, 401)
+    tenant = request.query_params.get("tenant")
+    system_id = request.query_params.get("system_id")
+    if system_id and not tenant:
+        return JSONResponse({"reason": "422", "message": "system_id needs tenant"}, 422)
+    removed = await services(request).cache.purge(tenant, system_id)
+    return JSONResponse({"purged": removed, "tenant": tenant, "system_id": system_id})
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    """v2-shaped 404 for unknown paths."""
+    return v2_json(errors.not_found("No such endpoint.").response())
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    """v2-shaped 405."""
+    return JSONResponse({"reason": "405", "message": ["Method not allowed"]}, 405)
+
+
+def routes() -> list[BaseRoute]:
+    """Every route the proxy serves."""
+    fixed: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
+        Route("/api/v2/openapi.json", openapi),
+        Route("/admin/cache/purge", purge, methods=["POST"]),
+        Route("/oauth/callback", oauth_callback),
+    ]
+    ordered = sorted(ROUTES.items(), key=lambda item: "{" in item[0])
+    return fixed + [legacy_endpoint(t, m) for t, m in ordered] + [broker_route.route()]
+
+
+def create_app(config: Config) -> Starlette:
+    """The proxy as an ASGI application (each worker opens its own connections at startup)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        http = open_http(config)
+        broker = TokenBroker(config)
+        await broker.start()
+        cache = await open_cache(config)
+        governor = await open_governor(config)
+        app.state.services = Services(
+            Upstream(config, http, broker, cache, governor), broker, cache, governor
+        )
+        try:
+            yield
+        finally:
+            await broker.close()
+            await cache.close()
+            await governor.close()
+            await http.aclose()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        middleware=[Middleware(RequestContext, max_url_length=config.server.max_url_length)],
+        exception_handlers={404: not_found, 405: method_not_allowed},
+    )
+    app.state.config = config
+    return app

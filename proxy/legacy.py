@@ -1,0 +1,114 @@
+"""Runs a v2 mapping's plan through the upstream and answers with the v2 body."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from mappings import errors
+from mappings.base import V2Error, V2Request, V2Response, V4Call
+from proxy.cache import UpstreamUnavailable
+from proxy.config import Tenant
+from proxy.tokens import NeedsReauthorization
+from proxy.upstream import QuotaRefused, Reply, Upstream
+
+log = logging.getLogger("proxy.legacy")
+
+CACHE_RANK = {"HIT": 0, "STALE": 1, "MISS": 2}
+MAX_FOLLOW_ROUNDS = 50
+
+
+class Outcome:
+    """A v2 answer plus the cache state and age of the upstream replies behind it."""
+
+    def __init__(self, response: V2Response, cache: str | None = None, age: int = 0) -> None:
+        self.response = response
+        self.cache = cache
+        self.age = age
+
+
+class Run:
+    """The upstream replies gathered while answering one v2 request."""
+
+    def __init__(self, upstream: Upstream, tenant: Tenant, request_id: str) -> None:
+        self.upstream = upstream
+        self.tenant = tenant
+        self.request_id = request_id
+        self.replies: list[Reply] = []
+
+    async def bodies(self, calls: list[V4Call]) -> list[Any]:
+        """The 2xx bodies of ``calls``; the first failure becomes its v2 error."""
+        replies = await asyncio.gather(
+            *(self.upstream.get(self.tenant, c.path, c.params, self.request_id) for c in calls)
+        )
+        self.replies.extend(replies)
+        for reply in replies:
+            if not 200 <= reply.status < 300:
+                raise errors.from_v4(reply.status, reply.body, reply.retry_after)
+        return [reply.body for reply in replies]
+
+    def outcome(self, response: V2Response) -> Outcome:
+        """``response`` with the combined cache state of the replies used."""
+        if not self.replies:
+            return Outcome(response)
+        state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
+        return Outcome(response, state, max(r.age for r in self.replies))
+
+
+def _system_path(req: V2Request) -> str:
+    return f"/systems/{req.path_params['system_id']}"
+
+
+async def _answer(mapping: ModuleType, req: V2Request, run: Run) -> Outcome:
+    system = None
+    needs_system: Callable[[V2Request], bool] | None = getattr(mapping, "needs_system", None)
+    if needs_system is not None and needs_system(req):
+        (system,) = await run.bodies([V4Call(_system_path(req))])
+    calls = mapping.plan(req, system)
+    replies = await run.bodies(calls) if calls else []
+    follow = getattr(mapping, "follow", None)
+    for _ in range(MAX_FOLLOW_ROUNDS if follow else 0):
+        more = follow(req, system, replies)
+        if not more:
+            break
+        replies += await run.bodies(more)
+    return run.outcome(mapping.shape(req, system, replies))
+
+
+def failure(exc: Exception, tenant: str = "") -> V2Error:
+    """The v2 error for anything that stopped a request (never a traceback)."""
+    if isinstance(exc, V2Error):
+        return exc
+    if isinstance(exc, NeedsReauthorization):
+        return errors.unauthorized(
+            "The proxy's Enphase authorization for this account has expired or was revoked; "
+            f"an administrator must re-authorize it ({exc.hint})."
+        )
+    if isinstance(exc, QuotaRefused):
+        q = exc.exhausted
+        return errors.usage_limit(q.plan, q.period, q.period_start, q.period_end, q.limit)
+    if isinstance(exc, UpstreamUnavailable):
+        return errors.unavailable("Data temporarily unavailable.", exc.retry_after or 30)
+    log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
+    return V2Error(500, {"errorCode": 1, "errorMessages": ["Internal error in the proxy."]})
+
+
+async def answer(
+    mapping: ModuleType,
+    path_params: dict[str, str],
+    query: tuple[tuple[str, str], ...],
+    upstream: Upstream,
+    tenant: Tenant,
+    request_id: str = "",
+) -> Outcome:
+    """The v2 answer to one authenticated legacy request."""
+    req = V2Request(path_params, query, int(time.time()))
+    run = Run(upstream, tenant, request_id)
+    try:
+        return await _answer(mapping, req, run)
+    except Exception as exc:
+        return run.outcome(failure(exc, tenant.name).response())

@@ -1,0 +1,103 @@
+"""Per-request context: request id, size limits, access log, request metrics, last-resort errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from proxy import metrics
+
+log = logging.getLogger("proxy.access")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_BODY = 1024 * 1024
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+async def _send_json(send: Send, status: int, body: dict, request_id: str) -> None:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContext:
+    """Wraps every HTTP request: id, limits, JSON access log, metrics, v2 500 on a crash."""
+
+    def __init__(self, app: ASGIApp, max_url_length: int = 4096) -> None:
+        self.app = app
+        self.max_url_length = max_url_length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        sent = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                sent = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            url_length = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
+            length = _header(scope, b"content-length")
+            if url_length > self.max_url_length:
+                status = 414
+                await _send_json(send, 414, _error(414, "Request URI too long."), request_id)
+            elif length and (not length.isdigit() or int(length) > MAX_BODY):
+                status = 413
+                await _send_json(send, 413, _error(413, "Request body too large."), request_id)
+            else:
+                await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": request_id})
+            if not sent:
+                status = 500
+                body = {"errorCode": 1, "errorMessages": ["Internal error in the proxy."]}
+                await _send_json(send, 500, body, request_id)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            metrics.REQUESTS.labels(name, str(status)).inc()
+            state = scope.get("state", {})
+            log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path", "")[:256],
+                    "route": name,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "tenant": state.get("tenant"),
+                },
+            )
+
+
+def _error(status: int, message: str) -> dict:
+    return {"reason": str(status), "message": [message]}
