@@ -40,7 +40,7 @@ PUBLISHED: dict[str, tuple[str, ...]] = {
     "/systems/{id}/energy_export_telemetry": (R,),
     "/systems/{id}/live_data": (R,),
     "/partner/activations": (R, "POST"),
-    "/partner/activations/{id}": (R, *W),
+    "/partner/activations/{id}": (R, "PUT", "DELETE"),
     "/activations/{id}/users/{id}": (R, *W),
     "/activations/{id}/ops/production_mode": (R, "POST"),
     "/companies/{id}/users": (R, "POST"),
@@ -60,7 +60,7 @@ PUBLISHED: dict[str, tuple[str, ...]] = {
     "/pv_manufacturers/{id}/pv_models": (R,),
     "/systems/config/{id}/tariff": (R, "PUT"),
     "/partner/systems/{id}/arrays": (R, "PUT"),
-    "/partner/systems/{id}/arrays/{id}": (R, *W),
+    "/partner/systems/{id}/arrays/{id}": (R, "PUT", "DELETE"),
 }
 
 #: Endpoints whose start must be within 2 years and whose span at most one week (release notes).
