@@ -1,0 +1,261 @@
+"""Legacy v2 endpoints end to end: client -> proxy -> sandbox, all over loopback HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests import harness
+from tests.v2schema import validate
+
+AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
+V2_401 = {"reason": "401", "message": ["Not authorized to access requested resource."]}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(proxy URL, sandbox URL) for the whole module."""
+    data_dir = tmp_path_factory.mktemp("proxy")
+    with harness.sandbox() as (sandbox_url, _):
+        with harness.proxy(harness.proxy_config(sandbox_url, data_dir)) as proxy_url:
+            yield proxy_url, sandbox_url
+
+
+@pytest.fixture(scope="module")
+def client(servers: tuple[str, str]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=servers[0], timeout=30) as c:
+        yield c
+
+
+def sandbox_calls(servers: tuple[str, str]) -> int:
+    return httpx.get(servers[1] + "/_sandbox/stats").json()["api_calls"]
+
+
+def get(client: httpx.Client, path: str, **params: object) -> httpx.Response:
+    return client.get(path, params={**AUTH, **params})
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"key": "demo-v2-key"},
+        {"user_id": "demo-user"},
+        {"key": "wrong", "user_id": "demo-user"},
+        {"key": "demo-v2-key", "user_id": "someone-else"},
+        {"key": "demo-v2-key ", "user_id": "demo-user"},
+    ],
+)
+def test_unauthorized_requests_get_the_v2_401_body(client: httpx.Client, params: dict) -> None:
+    response = client.get("/api/v2/systems/1001/summary", params=params)
+    assert response.status_code == 401
+    assert response.json() == V2_401
+
+
+ENDPOINTS = [
+    ("/api/v2/systems/{system_id}/summary", "/api/v2/systems/1001/summary", {}),
+    ("/api/v2/systems/{system_id}/stats", "/api/v2/systems/1002/stats", {}),
+    ("/api/v2/systems/{system_id}/consumption_stats", "/api/v2/systems/1002/consumption_stats", {}),
+    ("/api/v2/systems/{system_id}/inventory", "/api/v2/systems/1002/inventory", {}),
+    ("/api/v2/systems/{system_id}/energy_lifetime", "/api/v2/systems/1001/energy_lifetime", {}),
+    (
+        "/api/v2/systems/{system_id}/consumption_lifetime",
+        "/api/v2/systems/1002/consumption_lifetime",
+        {},
+    ),
+    (
+        "/api/v2/systems/{system_id}/production_meter_readings",
+        "/api/v2/systems/1004/production_meter_readings",
+        {},
+    ),
+    ("/api/v2/systems/{system_id}/rgm_stats", "/api/v2/systems/1004/rgm_stats", {}),
+    (
+        "/api/v2/systems/inverters_summary_by_envoy_or_site",
+        "/api/v2/systems/inverters_summary_by_envoy_or_site",
+        {"site_id": 1001},
+    ),
+    ("/api/v2/systems", "/api/v2/systems", {}),
+    (
+        "/api/v2/systems/search_system_id",
+        "/api/v2/systems/search_system_id",
+        {"serial_num": "122100001003"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("template", "path", "params"), ENDPOINTS)
+@pytest.mark.parametrize("datetime_format", [None, "iso8601"])
+def test_every_endpoint_answers_a_valid_v2_body(
+    client: httpx.Client, template: str, path: str, params: dict, datetime_format: str | None
+) -> None:
+    if datetime_format:
+        params = {**params, "datetime_format": datetime_format}
+    response = get(client, path, **params)
+    assert response.status_code == 200, response.text
+    validate(template, 200, response.json())
+    assert response.headers["X-Cache"] in ("HIT", "MISS", "STALE")
+    again = get(client, path, **params)
+    assert again.headers["X-Cache"] == "HIT"
+    assert again.json() == response.json()
+
+
+def test_iso8601_renders_times_in_the_system_zone(client: httpx.Client) -> None:
+    body = get(client, "/api/v2/systems/1002/summary", datetime_format="iso8601").json()
+    stamp = dt.datetime.fromisoformat(body["last_report_at"])
+    assert stamp.utcoffset() == stamp.astimezone(ZoneInfo("Europe/Berlin")).utcoffset()
+
+
+def test_search_system_id_finds_the_system_and_404s_unknown_serials(client: httpx.Client) -> None:
+    found = get(client, "/api/v2/systems/search_system_id", serial_num="122100001003")
+    assert found.json() == {"system_id": 1003}
+    missing = get(client, "/api/v2/systems/search_system_id", serial_num="000000000000")
+    assert missing.status_code == 404
+    assert missing.json()["reason"] == "404"
+    validate("/api/v2/systems/search_system_id", 404, missing.json())
+
+
+def test_unknown_system_is_a_v2_404(client: httpx.Client) -> None:
+    response = get(client, "/api/v2/systems/999999/summary")
+    assert response.status_code == 404
+    assert response.json()["reason"] == "404"
+
+
+@pytest.mark.parametrize("endpoint", ["envoys", "monthly_production"])
+def test_deprecated_endpoints_answer_410_without_upstream_calls(
+    client: httpx.Client, servers: tuple[str, str], endpoint: str
+) -> None:
+    before = sandbox_calls(servers)
+    response = get(client, f"/api/v2/systems/1001/{endpoint}")
+    assert response.status_code == 410
+    assert response.headers["Deprecation"].startswith("@")
+    assert 'rel="successor-version"' in response.headers["Link"]
+    assert "/api/v4/systems/" in response.headers["Link"]
+    assert sandbox_calls(servers) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/v2/systems/1001/stats", {"start_at": "yesterday"}),
+        ("/api/v2/systems/1001/stats", {"start_at": 1_700_000_600, "end_at": 1_700_000_000}),
+        ("/api/v2/systems/1001/summary", {"summary_date": "2999-01-01"}),
+        ("/api/v2/systems/1001/summary", {"summary_date": "not-a-date"}),
+        ("/api/v2/systems/1002/consumption_stats", {"end_at": "1e9"}),
+    ],
+)
+def test_bad_parameters_are_v2_422(client: httpx.Client, path: str, params: dict) -> None:
+    response = get(client, path, **params)
+    assert response.status_code == 422
+    assert response.json()["reason"] == "422"
+
+
+def test_start_older_than_two_years_costs_no_upstream_call(
+    client: httpx.Client, servers: tuple[str, str]
+) -> None:
+    before = sandbox_calls(servers)
+    old = int(dt.datetime.now(dt.UTC).timestamp()) - 800 * 86400
+    response = get(client, "/api/v2/systems/1001/stats", start_at=old)
+    assert response.status_code == 200
+    assert response.json()["intervals"] == []
+    assert sandbox_calls(servers) == before
+
+
+def test_a_past_day_is_consistent_across_stats_energy_lifetime_and_summary(
+    client: httpx.Client,
+) -> None:
+    zone = ZoneInfo("America/Los_Angeles")
+    day = dt.datetime.now(zone).date() - dt.timedelta(days=3)
+    start = int(dt.datetime.combine(day, dt.time(), zone).timestamp())
+    end = int(dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).timestamp())
+    stats = get(client, "/api/v2/systems/1001/stats", start_at=start, end_at=end).json()
+    day_total = sum(i["enwh"] for i in stats["intervals"])
+    assert day_total > 0
+    lifetime = get(
+        client,
+        "/api/v2/systems/1001/energy_lifetime",
+        start_date=day.isoformat(),
+        end_date=day.isoformat(),
+    ).json()
+    assert lifetime["production"][0] == day_total
+    summary = get(client, "/api/v2/systems/1001/summary", summary_date=day.isoformat()).json()
+    assert summary["energy_today"] == day_total
+    assert summary["current_power"] == 0
+
+
+def test_v2_openapi_lists_every_route(client: httpx.Client) -> None:
+    doc = client.get("/api/v2/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for template, _, _ in ENDPOINTS:
+        assert template in doc["paths"]
+
+
+def test_unknown_paths_and_methods_are_v2_shaped(client: httpx.Client) -> None:
+    response = client.get("/api/v2/nothing/here", params=AUTH)
+    assert response.status_code == 404
+    assert response.json()["reason"] == "404"
+    response = client.post("/api/v2/systems/1001/summary", params=AUTH)
+    assert response.status_code == 405
+    assert response.json()["reason"] == "405"
+
+
+def test_health_and_readiness(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+
+
+@pytest.fixture
+def faulty(tmp_path: Path) -> Iterator[tuple[httpx.Client, str]]:
+    """A fresh proxy (empty cache) on its own sandbox, for fault injection."""
+    with harness.sandbox() as (sandbox_url, _):
+        config = harness.proxy_config(sandbox_url, tmp_path, "", per_minute=1000)
+        with harness.proxy(config) as proxy_url, httpx.Client(base_url=proxy_url) as c:
+            yield c, sandbox_url
+
+
+def test_upstream_5xx_becomes_v2_503_with_retry_after(faulty: tuple[httpx.Client, str]) -> None:
+    client, sandbox_url = faulty
+    httpx.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
+    response = get(client, "/api/v2/systems/1001/summary")
+    assert response.status_code == 503
+    body = response.json()
+    assert set(body) == {"errorCode", "errorMessages"}
+    assert "Retry-After" in response.headers
+
+
+def test_upstream_429_becomes_v2_409(faulty: tuple[httpx.Client, str]) -> None:
+    client, sandbox_url = faulty
+    httpx.post(sandbox_url + "/_sandbox/faults", json={"force_429": True})
+    response = get(client, "/api/v2/systems/1001/summary")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["reason"] == "409"
+    assert body["period_end"] > body["period_start"] > 0
+    validate("/api/v2/systems/{system_id}/summary", 409, body)
+
+
+def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
+    extra = "[cache]\nttl = { summary = 1 }\nstale_while_revalidate = false"
+    with harness.sandbox() as (sandbox_url, _):
+        config = harness.proxy_config(sandbox_url, tmp_path, extra)
+        with harness.proxy(config) as proxy_url, httpx.Client(base_url=proxy_url) as client:
+            fresh = get(client, "/api/v2/systems/1001/summary")
+            assert fresh.headers["X-Cache"] == "MISS"
+            httpx.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
+            time.sleep(1.5)
+            stale = get(client, "/api/v2/systems/1001/summary")
+            assert stale.status_code == 200
+            assert stale.headers["X-Cache"] == "STALE"
+            assert int(stale.headers["Age"]) >= 1
+            assert stale.json() == fresh.json()
+            admin = {"Authorization": "Bearer test-admin-key"}
+            assert client.post("/admin/cache/purge", headers=admin).json()["purged"] >= 1
+            assert client.post("/admin/cache/purge").status_code == 401
+            gone = get(client, "/api/v2/systems/1001/summary")
+            assert gone.status_code == 503
