@@ -72,7 +72,7 @@ def _details(body: Any) -> str:
 def _int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -98,9 +98,10 @@ def from_v4(status: int, body: Any, retry_after: int | None = None) -> V2Error:
             _int(fields.get("limit")) or 0,
         )
     if isinstance(body, dict) and "errorCode" in body:
-        messages = body.get("errorMessages") or ["Data temporarily unavailable."]
+        messages = body.get("errorMessages")
+        message = messages[0] if isinstance(messages, list) and messages else messages
         code = _int(body.get("errorCode")) or 7
-        return unavailable(str(messages[0]), retry_after, code)
+        return unavailable(str(message or "Data temporarily unavailable."), retry_after, code)
     if 400 <= status < 500:
         return unprocessable(_details(body) or f"Upstream rejected the request ({status})")
     return unavailable("Data temporarily unavailable.", retry_after)
