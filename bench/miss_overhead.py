@@ -1,0 +1,74 @@
+"""Miss-path overhead: a v2 stats call through the proxy minus the same v4 call made directly.
+
+Run from the checkout: python -m bench.miss_overhead [calls]
+Every proxied call is a cache miss (a distinct window), so each costs one v4 call.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import httpx
+
+from bench.support import AUTH, machine, stack
+
+DAY = 86400
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timed(client: httpx.Client, url: str, **kwargs: object) -> float:
+    """Milliseconds one GET took; it must succeed."""
+    started = time.perf_counter()
+    response = client.get(url, **kwargs)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, response.text
+    return elapsed
+
+
+def main() -> None:
+    """Measure and print."""
+    calls = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    base = (int(time.time()) // DAY - 5) * DAY
+    starts = [base - i * 300 for i in range(calls)]
+    print(f"machine: {machine()}")
+    with stack(workers=1) as s:
+        token = httpx.post(
+            s["sandbox"] + "/oauth/token",
+            params={"grant_type": "password", "username": "demo@example.com"},
+            data={"password": "demo-password"},
+            auth=("sandbox-client-id", "sandbox-client-secret"),
+        ).json()["access_token"]
+        v4 = s["sandbox"] + "/api/v4/systems/1002/telemetry/production_micro"
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(timeout=30) as client:
+
+            def direct(start: int) -> float:
+                params = {"key": "sandbox-api-key", "start_at": start, "granularity": "day"}
+                return timed(client, v4, params=params, headers=headers)
+
+            for start in starts:
+                direct(start)  # warm the sandbox's own per-day data cache
+            direct_ms = [direct(start) for start in starts]
+            proxied = s["proxy"] + f"/api/v2/systems/1002/stats?{AUTH}"
+            proxy_ms = [
+                timed(client, proxied, params={"start_at": start, "end_at": start + DAY})
+                for start in starts
+            ]
+    for name, q in (("p50", 0.5), ("p99", 0.99)):
+        d, p = percentile(direct_ms, q), percentile(proxy_ms, q)
+        print(f"miss path {name}: direct v4 {d:.2f} ms, through proxy {p:.2f} ms")
+        print(f"miss path overhead {name}: {p - d:.2f} ms (goal p50 <= 2 ms)")
+    print(
+        f"miss path mean overhead: {statistics.mean(proxy_ms) - statistics.mean(direct_ms):.2f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Shared benchmark plumbing: a sandbox and a proxy on loopback, wrk runs, machine facts."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from proxy.server import wait_for_port
+from tests.harness import config_text
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+AUTH = "key=demo-v2-key&user_id=demo-user"
+
+
+def machine() -> str:
+    """One line describing this machine."""
+    cpu = platform.processor() or platform.machine()
+    with open("/proc/cpuinfo") as info:
+        names = re.findall(r"model name\s*:\s*(.+)", info.read())
+    return (
+        f"{names[0] if names else cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+
+
+@contextmanager
+def child(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+    """A child process that listens on ``port``; stopped with SIGTERM afterwards."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT)
+        try:
+            wait_for_port("127.0.0.1", port, 30)
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@contextmanager
+def stack(workers: int = 1, worker_class: str = "uvicorn", extra: str = "") -> Iterator[dict]:
+    """Sandbox and proxy (gunicorn) as child processes; yields their URLs and the data dir."""
+    work = Path(tempfile.mkdtemp(prefix="enphase-bench-"))
+    sandbox_port, proxy_port = free_port(), free_port()
+    sandbox_cmd = [sys.executable, "-m", "proxy.cli", "sandbox", "--port", str(sandbox_port)]
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    config = work / "proxy.toml"
+    config.write_text(config_text(sandbox_url, work / "var", extra))
+    proxy_cmd = [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config)]
+    proxy_cmd += ["--port", str(proxy_port), "--workers", str(workers)]
+    proxy_cmd += ["--worker-class", worker_class]
+    try:
+        with child(sandbox_cmd, sandbox_port, work / "sandbox.log"):
+            with child(proxy_cmd, proxy_port, work / "proxy.log") as proxy:
+                yield {
+                    "proxy": f"http://127.0.0.1:{proxy_port}",
+                    "sandbox": sandbox_url,
+                    "pid": proxy.pid,
+                    "work": work,
+                }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def wrk(url: str, seconds: int = 10, connections: int = 50, threads: int = 2) -> dict[str, float]:
+    """Requests/s and p50/p99 latency (ms) of ``url`` under wrk."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"rps": rps, "p50": _latency(out, "50%"), "p99": _latency(out, "99%")}
+
+
+def _latency(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def have_wrk() -> bool:
+    """Whether wrk is installed."""
+    return shutil.which("wrk") is not None
