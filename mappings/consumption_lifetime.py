@@ -1,0 +1,23 @@
+"""v2 ``systems/{id}/consumption_lifetime`` from v4's endpoint of the same name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import system_id
+from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates
+
+ROUTE = "/api/v2/systems/{system_id}/consumption_lifetime"
+needs_system = needs_system_for_dates
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """One v4 ``consumption_lifetime`` call with the validated dates."""
+    return [V4Call(f"/systems/{system_id(req)}/consumption_lifetime", date_range(req))]
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
+    """v2's consumption_lifetime body (204 when the system has no consumption meter)."""
+    return lifetime_series(req, system, replies, ("consumption",))

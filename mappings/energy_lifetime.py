@@ -1,0 +1,31 @@
+"""v2 ``systems/{id}/energy_lifetime`` from v4's endpoint of the same name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import system_id
+from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates, query
+
+ROUTE = "/api/v2/systems/{system_id}/energy_lifetime"
+needs_system = needs_system_for_dates
+
+
+def _all(req: V2Request) -> bool:
+    return req.get("production") == "all"
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """One v4 ``energy_lifetime`` call with the validated dates and ``production=all``."""
+    params = date_range(req) + query(production="all" if _all(req) else None)
+    return [V4Call(f"/systems/{system_id(req)}/energy_lifetime", params)]
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
+    """v2's energy_lifetime body; micro and meter series only when ``production=all``."""
+    series = (
+        ("production", "micro_production", "meter_production") if _all(req) else ("production",)
+    )
+    return lifetime_series(req, system, replies, series)

@@ -1,0 +1,58 @@
+"""v2 ``systems/{id}/inventory`` from v4 ``devices``, with ``meta`` from the v4 system body.
+
+v4 lists gateways, micros and meters (plus batteries and relays, which v2 never listed).
+v4 has no meter ``manufacturer``: its meters are the gateway's integrated meters, made by
+Enphase, so that is what v2 clients are told unless v4 names one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import system_id
+from mappings.passthrough import respond, v2_meta
+from mappings.shaping import records
+
+METER_MANUFACTURER = "Enphase"
+
+
+def needs_system(req: V2Request) -> bool:
+    """Always: v2's inventory carries the system ``meta``."""
+    return True
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """The one v4 devices call."""
+    return [V4Call(f"/systems/{system_id(req)}/devices")]
+
+
+def _unit(device: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sn": device.get("serial_number"),
+        "model": device.get("model"),
+        "sku": device.get("sku"),
+    }
+
+
+def _meter(device: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "sn": device.get("serial_number"),
+        "manufacturer": device.get("manufacturer") or METER_MANUFACTURER,
+        "model": device.get("model"),
+        "status": device.get("status"),
+        "state": device.get("state"),
+    }
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> V2Response:
+    """``{system_id, envoys, inverters, meters, meta}`` from v4 gateways, micros and meters."""
+    devices = replies[0].get("devices") if isinstance(replies[0], dict) else None
+    body = {
+        "system_id": system_id(req),
+        "envoys": [_unit(device) for device in records(devices, "gateways")],
+        "inverters": [_unit(device) for device in records(devices, "micros")],
+        "meters": [_meter(device) for device in records(devices, "meters")],
+        "meta": v2_meta(None, system),
+    }
+    return respond(req, system, body)

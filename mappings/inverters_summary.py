@@ -1,0 +1,91 @@
+"""v2 ``systems/inverters_summary_by_envoy_or_site`` from v4's endpoint of the same name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import wants_iso8601
+from mappings.errors import unprocessable
+from mappings.passthrough import query
+
+ROUTE = "/api/v2/systems/inverters_summary_by_envoy_or_site"
+PATH = "/systems/inverters_summary_by_envoy_or_site"
+V2_MICRO_STATUSES = frozenset({"normal", "power", "micro", "retired"})
+MICRO_STATUS = {"comm": "micro", "error": "power", "warning": "power", "deactivated": "retired"}
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """One v4 call for ``site_id`` (or ``envoy_serial_number``); v2 422 when neither is valid."""
+    site = req.get("site_id") or None
+    envoy = req.get("envoy_serial_number") or req.get("envoy_serial_no") or None
+    if site is None and envoy is None:
+        raise unprocessable("Envoy serial number or Site ID mandatory")
+    if site is not None and not (site.isdigit() and len(site) <= 18):
+        raise unprocessable(f"Invalid value for site_id: {site[:40]!r} is not a system id")
+    return [V4Call(PATH, query(site_id=site, envoy_serial_number=envoy))]
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
+    """v2's list of envoys with their microinverters, report dates as epochs."""
+    body = replies[0] if replies else None
+    envoys = body if isinstance(body, list) else []
+    iso = wants_iso8601(req)
+    return V2Response(
+        [
+            {
+                **envoy,
+                "micro_inverters": [
+                    _micro(micro, iso)
+                    for micro in envoy.get("micro_inverters") or []
+                    if isinstance(micro, dict)
+                ],
+            }
+            for envoy in envoys
+            if isinstance(envoy, dict)
+        ]
+    )
+
+
+def _micro(micro: dict[str, Any], iso: bool) -> dict[str, Any]:
+    status = micro.get("status")
+    return {
+        **micro,
+        "status": status if status in V2_MICRO_STATUSES else MICRO_STATUS.get(status, "normal"),
+        "power_produced": _quantity(micro.get("power_produced"), "W"),
+        "energy": _quantity(micro.get("energy"), "Wh"),
+        "last_report_date": _report_date(micro.get("last_report_date"), iso),
+    }
+
+
+def _quantity(value: Any, units: str) -> dict[str, Any]:
+    """v2's ``{value, units, precision}`` from a v4 object or a bare number."""
+    if isinstance(value, dict):
+        return {
+            "value": _int(value.get("value")),
+            "units": value.get("units") or units,
+            "precision": _int(value.get("precision")),
+        }
+    return {"value": _int(value), "units": units, "precision": 0}
+
+
+def _int(value: Any) -> int:
+    try:
+        return round(float(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _report_date(value: Any, iso: bool) -> int | str | None:
+    """An epoch from v4's ISO 8601 report date (kept as v4's ISO text when iso8601 is asked)."""
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.isoformat() if iso else int(parsed.timestamp())

@@ -1,0 +1,39 @@
+"""v2 ``systems/{id}/production_meter_readings`` from v4's endpoint of the same name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import epoch_param, system_id, wants_iso8601
+from mappings.passthrough import only_body, query, respond, v2_meta
+
+ROUTE = "/api/v2/systems/{system_id}/production_meter_readings"
+needs_system = wants_iso8601
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """One v4 ``production_meter_readings`` call, passing ``end_at`` when given."""
+    params = query(end_at=epoch_param(req, "end_at"))
+    return [V4Call(f"/systems/{system_id(req)}/production_meter_readings", params)]
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
+    """v2's meter readings body: ``serial_number``, ``value``, ``read_at`` per meter."""
+    body = only_body(replies) or {}
+    readings = [
+        {
+            "serial_number": reading.get("serial_number", reading.get("serial_num")),
+            "value": reading.get("value"),
+            "read_at": reading.get("read_at"),
+        }
+        for reading in body.get("meter_readings") or []
+        if isinstance(reading, dict)
+    ]
+    out = {
+        "system_id": body.get("system_id", system_id(req)),
+        "meter_readings": readings,
+        "meta": v2_meta(body.get("meta"), system),
+    }
+    return respond(req, system, out)

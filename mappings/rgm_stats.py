@@ -1,0 +1,85 @@
+"""v2 ``systems/{id}/rgm_stats`` (up to a month) from week-long v4 ``rgm_stats`` calls.
+
+The window follows ``mappings.telemetry``: start_at floored to 15 minutes (default local
+midnight), end_at default now, at most one local calendar month, 422 when start is after end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import split_windows, system_id, too_old
+from mappings.passthrough import query, respond, v2_meta
+from mappings.shaping import records, whole
+from mappings.telemetry import project, window
+
+ROUTE = "/api/v2/systems/{system_id}/rgm_stats"
+STEP = 15 * 60
+METER_FIELDS = ("channel", "end_at", "wh_del", "curr_w")
+
+
+def needs_system(req: V2Request) -> bool:
+    """Always: the system zone fixes local midnight and the month cap, and ``meta`` when empty."""
+    return True
+
+
+def _window(req: V2Request, system: dict[str, Any] | None) -> tuple[int, int]:
+    return window(req, system, STEP, months=1)
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """One v4 ``rgm_stats`` call per week of the window; none when v4 would refuse the start."""
+    start, end = _window(req, system)
+    if too_old(start, req.now):
+        return []
+    path = f"/systems/{system_id(req)}/rgm_stats"
+    return [V4Call(path, query(start_at=s, end_at=e)) for s, e in split_windows(start, end)]
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
+    """The weekly replies merged into one v2 body, de-duplicated and clipped to the window."""
+    start, end = _window(req, system)
+    bodies = [body for body in replies if isinstance(body, dict)]
+    meters: dict[str, list[dict[str, Any]]] = {}
+    for meter in (meter for body in bodies for meter in records(body, "meter_intervals")):
+        meters.setdefault(str(meter.get("meter_serial_number")), []).append(meter)
+    out = {
+        "system_id": system_id(req),
+        "total_devices": max((whole(body.get("total_devices")) for body in bodies), default=0),
+        "meta": v2_meta(bodies[-1].get("meta") if bodies else None, system),
+        "intervals": [
+            project(row, ("wh_del", "devices_reporting"))
+            for row in _merge(_rows(bodies), start, end)
+        ],
+        "meter_intervals": [
+            {
+                "meter_serial_number": parts[0].get("meter_serial_number"),
+                "envoy_serial_number": parts[0].get("envoy_serial_number"),
+                "intervals": [
+                    {name: row.get(name) for name in METER_FIELDS}
+                    for row in _merge(_rows(parts), start, end)
+                ],
+            }
+            for parts in meters.values()
+        ],
+    }
+    return respond(req, system, out)
+
+
+def _rows(containers: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row for container in containers for row in records(container, "intervals")]
+
+
+def _merge(rows: Iterable[dict[str, Any]], start: int, end: int) -> list[dict[str, Any]]:
+    """Rows with ``start < end_at <= end``, first one per (channel, end_at), in arrival order."""
+    seen: set[tuple[Any, Any]] = set()
+    merged = []
+    for row in rows:
+        at, key = row.get("end_at"), (row.get("channel"), row.get("end_at"))
+        in_window = isinstance(at, int) and not isinstance(at, bool) and start < at <= end
+        if in_window and key not in seen:
+            seen.add(key)
+            merged.append(row)
+    return merged

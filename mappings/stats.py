@@ -1,0 +1,23 @@
+"""v2 ``systems/{id}/stats`` from v4 ``telemetry/production_micro`` (5-minute intervals).
+
+At most one local day from start_at; one ``granularity=day`` call per 24 hours of it (two on a
+25-hour DST day). See ``mappings.telemetry`` for the window rules.
+"""
+
+from __future__ import annotations
+
+from mappings.common import DAY
+from mappings.telemetry import Telemetry
+
+STATS = Telemetry(
+    source="telemetry/production_micro",
+    step=5 * 60,
+    span=DAY,
+    granularity="day",
+    fields=("powr", "enwh", "devices_reporting"),
+    days=1,
+)
+
+needs_system = STATS.needs_system
+plan = STATS.plan
+shape = STATS.shape

@@ -1,0 +1,113 @@
+"""v2 ``systems/{id}/summary`` from v4 ``summary``, or from ``energy_lifetime`` for a past day.
+
+A past ``summary_date`` is answered as v2 answered historical requests: energy_today is that
+day's production, energy_lifetime the sum of the days before it, current_power, modules and
+size_w are 0, last_interval_end_at is the system's last energy time. ``summary_date`` is echoed;
+today's date is a current request; a future or unparseable date is a v2 422.
+
+v4's status enum is larger than v2's; ``mappings.status.V2_STATUS`` maps it onto v2's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import date_param, system_id, wants_iso8601, zone
+from mappings.errors import unprocessable
+from mappings.passthrough import respond, v2_meta
+from mappings.shaping import whole
+from mappings.status import v2_status
+
+
+def needs_system(req: V2Request) -> bool:
+    """With summary_date (the zone says which day is today) or iso8601."""
+    return req.get("summary_date") not in (None, "") or wants_iso8601(req)
+
+
+def _today(req: V2Request, system: dict[str, Any] | None) -> dt.date:
+    return dt.datetime.fromtimestamp(req.now, zone(system)).date()
+
+
+def past_day(req: V2Request, system: dict[str, Any] | None) -> dt.date | None:
+    """The requested summary_date when before today; None for today; v2 422 when in the future."""
+    day = date_param(req, "summary_date")
+    if day is None:
+        return None
+    today = _today(req, system)
+    if day > today:
+        raise unprocessable(f"summary_date {day.isoformat()} is in the future")
+    return day if day < today else None
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """v4 summary for today, or the lifetime series up to a past summary_date."""
+    sid = system_id(req)
+    day = past_day(req, system)
+    if day is None:
+        return [V4Call(f"/systems/{sid}/summary")]
+    return [V4Call(f"/systems/{sid}/energy_lifetime", (("end_date", day.isoformat()),))]
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def _source(value: Any) -> str:
+    return "meter" if value == "meter" else "microinverters"
+
+
+def _current(
+    req: V2Request, system: dict[str, Any] | None, reply: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "current_power": whole(reply.get("current_power")),
+        "energy_lifetime": whole(reply.get("energy_lifetime")),
+        "energy_today": whole(reply.get("energy_today")),
+        "last_interval_end_at": reply.get("last_interval_end_at"),
+        "last_report_at": reply.get("last_report_at"),
+        "modules": whole(reply.get("modules")),
+        "operational_at": reply.get("operational_at"),
+        "size_w": whole(reply.get("size_w")),
+        "source": _source(reply.get("source")),
+        "status": v2_status(reply.get("status")),
+        "summary_date": reply.get("summary_date") or _today(req, system).isoformat(),
+        "system_id": system_id(req),
+    }
+
+
+def _historic(
+    req: V2Request, system: dict[str, Any] | None, day: dt.date, reply: dict[str, Any]
+) -> dict[str, Any]:
+    values = reply.get("production")
+    production = [whole(value) for value in values] if isinstance(values, list) else []
+    first = _date(reply.get("start_date"))
+    index = (day - first).days if first else len(production) - 1
+    meter_start = _date(reply.get("meter_start_date"))
+    meta = v2_meta(reply.get("meta"), system)
+    return {
+        "current_power": 0,
+        "energy_lifetime": sum(production[: max(index, 0)]),
+        "energy_today": production[index] if 0 <= index < len(production) else 0,
+        "last_interval_end_at": meta["last_energy_at"],
+        "last_report_at": meta["last_report_at"],
+        "modules": 0,
+        "operational_at": meta["operational_at"],
+        "size_w": 0,
+        "source": "meter" if meter_start and meter_start <= day else "microinverters",
+        "status": meta["status"],
+        "summary_date": day.isoformat(),
+        "system_id": system_id(req),
+    }
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> V2Response:
+    """v2's twelve summary fields, current or for the past summary_date."""
+    reply = replies[0] if isinstance(replies[0], dict) else {}
+    day = past_day(req, system)
+    body = _current(req, system, reply) if day is None else _historic(req, system, day, reply)
+    return respond(req, system, body)

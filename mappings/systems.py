@@ -1,0 +1,232 @@
+"""v2 ``systems`` (opaque ``next`` paging, local filters) over v4 ``GET /systems`` pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import render_datetimes, wants_iso8601, zone
+from mappings.errors import unprocessable
+from mappings.passthrough import query, v2_meta
+from mappings.status import V2_STATUSES, v2_status
+
+ROUTE = "/api/v2/systems"
+PAGE_SIZE = 100
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_PAGES = 10
+CONNECTION_TYPES = frozenset({"ethernet", "cellular", "wifi"})
+ADDRESS = ("country", "state", "city", "postal_code")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a v2 page starts: a v4 page, an offset in it, and the system scanned just before."""
+
+    page: int = 1
+    offset: int = 0
+    after: int | None = None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """v2's list filters; values of one filter are alternatives, filters combine with AND."""
+
+    system_id: frozenset[int]
+    system_name: frozenset[str]
+    status: frozenset[str]
+    reference: frozenset[str]
+    installer: frozenset[str]
+    connection_type: frozenset[str]
+
+    def signature(self) -> str:
+        """A short digest identifying these filters, carried by ``next`` tokens."""
+        fields = [sorted(map(str, values)) for values in vars(self).values()]
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:12]
+
+    def matches(self, system: dict[str, Any]) -> bool:
+        """Whether the v4 ``system`` passes every filter."""
+        checks = (
+            (self.system_id, system.get("system_id")),
+            (self.system_name, str(system.get("name") or "").casefold()),
+            (self.status, v2_status(system.get("status"))),
+            (self.reference, system.get("reference")),
+            (self.installer, _installer(system)),
+            (self.connection_type, system.get("connection_type")),
+        )
+        return all(not wanted or value in wanted for wanted, value in checks)
+
+
+def filters(req: V2Request) -> Filters:
+    """The request's filters; v2 422 for a malformed id or an unknown enum value."""
+    ids = req.getlist("system_id")
+    if not all(value.isdigit() and len(value) <= 18 for value in ids):
+        raise unprocessable("Invalid value for system_id: not a system id")
+    statuses = frozenset(req.getlist("status"))
+    if not statuses <= V2_STATUSES:
+        raise unprocessable(f"Invalid value for status: {sorted(statuses - V2_STATUSES)[0]}")
+    connections = frozenset(req.getlist("connection_type"))
+    if not connections <= CONNECTION_TYPES:
+        raise unprocessable("Invalid value for connection_type")
+    return Filters(
+        system_id=frozenset(int(value) for value in ids),
+        system_name=frozenset(value.casefold() for value in req.getlist("system_name")),
+        status=statuses,
+        reference=frozenset(req.getlist("reference")),
+        installer=frozenset(value.casefold() for value in req.getlist("installer")),
+        connection_type=connections,
+    )
+
+
+def limit(req: V2Request) -> int:
+    """The v2 page size: 100 by default, at most 1000 (larger values are clipped)."""
+    raw = req.get("limit")
+    if raw in (None, ""):
+        return DEFAULT_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise unprocessable("Invalid value for limit: not an integer") from None
+    if value < 1:
+        raise unprocessable("Invalid value for limit: must be at least 1")
+    return min(value, MAX_LIMIT)
+
+
+def encode_next(cursor: Cursor, signature: str) -> str:
+    """The opaque v2 ``next`` token for ``cursor`` under the filters with ``signature``."""
+    data = {"p": cursor.page, "o": cursor.offset, "a": cursor.after, "f": signature}
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_next(token: str | None, signature: str) -> Cursor:
+    """The cursor a ``next`` token encodes; v2 422 when it is not one of ours for these filters."""
+    if not token:
+        return Cursor()
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        cursor = Cursor(data["p"], data["o"], data["a"])
+        valid = (
+            data["f"] == signature
+            and _is_int(cursor.page)
+            and cursor.page >= 1
+            and _is_int(cursor.offset)
+            and 0 <= cursor.offset <= PAGE_SIZE
+            and (cursor.after is None or _is_int(cursor.after))
+        )
+    except (binascii.Error, ValueError, TypeError, KeyError):
+        valid = False
+    if not valid:
+        raise unprocessable("Invalid value for next: not a token from this query's previous page")
+    return cursor
+
+
+def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+    """The v4 page where this v2 page starts."""
+    limit(req)
+    return [_page_call(_cursor(req).page)]
+
+
+def follow(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> list[V4Call]:
+    """The next v4 page while this v2 page is short and v4 has more (at most MAX_PAGES)."""
+    _, _, complete = _walk(req, replies)
+    if complete or len(replies) >= MAX_PAGES:
+        return []
+    return [_page_call(_cursor(req).page + len(replies))]
+
+
+def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
+    """v2's ``{systems, next}`` body from the v4 pages fetched for this v2 page."""
+    taken, cursor, _ = _walk(req, replies)
+    iso = wants_iso8601(req)
+    body: dict[str, Any] = {"systems": [v2_system(item, iso) for item in taken]}
+    if cursor is not None:
+        body["next"] = encode_next(cursor, filters(req).signature())
+    return V2Response(body)
+
+
+def v2_system(system: dict[str, Any], iso: bool = False) -> dict[str, Any]:
+    """One v4 system in v2's field names, ``*_at`` in its own zone when ``iso``."""
+    address = _present(system.get("address") or {}, ADDRESS)
+    out = {
+        "system_id": system.get("system_id"),
+        "system_name": system.get("name") or "",
+        "system_public_name": system.get("public_name") or "Residential System",
+        **_present(system, ("reference", "other_references")),
+        "status": v2_status(system.get("status")),
+        **_present(system, ("timezone",)),
+        **{key: str(value) for key, value in address.items()},
+        **_present(system, ("connection_type",)),
+        "meta": v2_meta(system.get("meta"), system),
+    }
+    return render_datetimes(out, zone(system)) if iso else out
+
+
+def _page_call(page: int) -> V4Call:
+    return V4Call("/systems", query(page=page, size=PAGE_SIZE, sort_by="id"))
+
+
+def _cursor(req: V2Request) -> Cursor:
+    return decode_next(req.get("next"), filters(req).signature())
+
+
+def _walk(
+    req: V2Request, replies: Sequence[Any]
+) -> tuple[list[dict[str, Any]], Cursor | None, bool]:
+    """The systems of this v2 page, where the next one starts, and whether the page is done."""
+    size, wanted, start = limit(req), filters(req), _cursor(req)
+    taken: list[dict[str, Any]] = []
+    last = start.after
+    for number, body in enumerate(replies):
+        page = start.page + number
+        rows = _rows(body)
+        for index in range(_resume(rows, start) if number == 0 else 0, len(rows)):
+            if len(taken) == size:
+                return taken, Cursor(page, index, last), True
+            last = rows[index].get("system_id")
+            if wanted.matches(rows[index]):
+                taken.append(rows[index])
+        if _exhausted(body, page, len(rows)):
+            return taken, None, True
+    return taken, Cursor(start.page + len(replies), 0, last), len(taken) == size
+
+
+def _resume(rows: list[dict[str, Any]], cursor: Cursor) -> int:
+    """The index in the cursor's page where the v2 page starts, despite inserts before it."""
+    ids = [row.get("system_id") for row in rows]
+    offset = min(cursor.offset, len(ids))
+    if cursor.after is None or (offset and ids[offset - 1] == cursor.after):
+        return offset
+    return ids.index(cursor.after) + 1 if cursor.after in ids else offset
+
+
+def _rows(body: Any) -> list[dict[str, Any]]:
+    systems = body.get("systems") if isinstance(body, dict) else None
+    return [row for row in systems or [] if isinstance(row, dict)]
+
+
+def _exhausted(body: Any, page: int, count: int) -> bool:
+    total = body.get("total") if isinstance(body, dict) else None
+    return count < PAGE_SIZE or (_is_int(total) and page * PAGE_SIZE >= total)
+
+
+def _installer(system: dict[str, Any]) -> str:
+    installer = system.get("installer")
+    if isinstance(installer, dict):
+        installer = installer.get("name")
+    return str(installer or "").casefold()
+
+
+def _present(source: Any, keys: Sequence[str]) -> dict[str, Any]:
+    source = source if isinstance(source, dict) else {}
+    return {key: source[key] for key in keys if source.get(key) not in (None, "", [])}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

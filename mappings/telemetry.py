@@ -1,0 +1,129 @@
+"""v2 interval endpoints answered from v4 telemetry: windows, split calls, merged intervals.
+
+A window ``(S, E]`` starts at start_at floored to the interval length (default: local midnight
+today in the system zone) and ends at end_at (default: now), never later than now or than the
+endpoint's cap after S in local calendar time (a day is 23 or 25 hours across DST changes).
+start_at later than end_at or than now is a v2 422. A start further back than v4's two-year
+limit is answered without any call, as v2 answered old starts: empty intervals, ``meta`` from
+the system body and ``total_devices`` 0 (v4 only tells the device count with telemetry).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from mappings.base import V2Request, V2Response, V4Call
+from mappings.common import (
+    epoch_param,
+    floor_to,
+    local_midnight,
+    split_windows,
+    system_id,
+    too_old,
+    zone,
+)
+from mappings.errors import unprocessable
+from mappings.passthrough import respond, v2_meta
+from mappings.shaping import records, whole
+
+
+def local_shift(ts: int, tz: ZoneInfo, days: int = 0, months: int = 0) -> int:
+    """``ts`` moved by whole local calendar days and months in ``tz`` (day clamped to month end)."""
+    local = dt.datetime.fromtimestamp(ts, tz)
+    index = local.month - 1 + months
+    year, month = local.year + index // 12, index % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return int(
+        (local.replace(year=year, month=month, day=day) + dt.timedelta(days=days)).timestamp()
+    )
+
+
+def window(
+    req: V2Request, system: dict[str, Any] | None, step: int, days: int = 0, months: int = 0
+) -> tuple[int, int]:
+    """``(S, E]``: start_at (default local midnight) floored, end_at (default now) capped."""
+    tz = zone(system)
+    requested = epoch_param(req, "start_at")
+    start = local_midnight(req.now, tz) if requested is None else requested
+    end = epoch_param(req, "end_at")
+    end = req.now if end is None else end
+    if start > min(end, req.now):
+        raise unprocessable(
+            "Requested date range is invalid for this system", start_at=start, end_at=end
+        )
+    start = floor_to(start, step)
+    return start, min(end, req.now, local_shift(start, tz, days, months))
+
+
+def calls(path: str, start: int, end: int, span: int, granularity: str) -> list[V4Call]:
+    """One v4 telemetry GET per window of at most ``span`` seconds covering ``(start, end]``."""
+    return [
+        V4Call(path, (("start_at", str(at)), ("granularity", granularity)))
+        for at, _ in split_windows(start, end, span)
+    ]
+
+
+def merge(
+    replies: Iterable[Any], start: int, end: int, key: str = "intervals"
+) -> list[dict[str, Any]]:
+    """The ``key`` intervals with start < end_at <= end, in order; the first reply wins a tie."""
+    by_end: dict[int, dict[str, Any]] = {}
+    for reply in replies:
+        for item in records(reply, key):
+            at = item.get("end_at")
+            if isinstance(at, int) and not isinstance(at, bool) and start < at <= end:
+                by_end.setdefault(at, item)
+    return [by_end[at] for at in sorted(by_end)]
+
+
+def project(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A v2 interval: ``end_at`` then ``fields`` as integers."""
+    return {"end_at": item["end_at"]} | {name: whole(item.get(name)) for name in fields}
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """A v2 interval endpoint answered from one v4 telemetry source (a mapping object)."""
+
+    source: str
+    step: int
+    span: int
+    granularity: str
+    fields: tuple[str, ...]
+    days: int = 0
+    months: int = 0
+
+    def needs_system(self, req: V2Request) -> bool:
+        """Always: the system zone fixes local midnight, the window cap and ``meta``."""
+        return True
+
+    def window(self, req: V2Request, system: dict[str, Any] | None) -> tuple[int, int]:
+        """The answered ``(S, E]`` of ``req``."""
+        return window(req, system, self.step, self.days, self.months)
+
+    def plan(self, req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
+        """The telemetry calls covering the window; none when v4 would refuse a start that old."""
+        path = f"/systems/{system_id(req)}/{self.source}"
+        start, end = self.window(req, system)
+        if too_old(start, req.now):
+            return []
+        return calls(path, start, end, self.span, self.granularity)
+
+    def shape(
+        self, req: V2Request, system: dict[str, Any] | None, replies: list[Any]
+    ) -> V2Response:
+        """``{system_id, total_devices, meta, intervals}`` from the merged, clipped replies."""
+        start, end = self.window(req, system)
+        first = replies[0] if replies and isinstance(replies[0], dict) else {}
+        body = {
+            "system_id": system_id(req),
+            "total_devices": whole(first.get("total_devices")),
+            "meta": v2_meta(first.get("meta"), system),
+            "intervals": [project(item, self.fields) for item in merge(replies, start, end)],
+        }
+        return respond(req, system, body)

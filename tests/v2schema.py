@@ -1,0 +1,48 @@
+"""Validation of v2 bodies against the proxy's own OpenAPI document (``mappings.openapi``)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jsonschema import Draft7Validator
+
+from mappings.openapi import OPENAPI
+
+
+def as_json_schema(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema: ``nullable: true`` becomes ``anyOf [.., null]``."""
+    if isinstance(schema, list):
+        return [as_json_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    converted = {k: as_json_schema(v) for k, v in schema.items() if k != "nullable"}
+    return {"anyOf": [converted, {"type": "null"}]} if schema.get("nullable") else converted
+
+
+def response_schema(route_template: str, status: int) -> dict[str, Any] | None:
+    """The documented body schema of ``status`` on ``route_template`` (None: no body)."""
+    response = OPENAPI["paths"][route_template]["get"]["responses"][str(status)]
+    while "$ref" in response:
+        response = OPENAPI["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]
+    content = response.get("content")
+    return content["application/json"]["schema"] if content else None
+
+
+@cache
+def _validator(route_template: str, status: int) -> Draft7Validator | None:
+    schema = response_schema(route_template, status)
+    if schema is None:
+        return None
+    root = {"allOf": [schema], "components": OPENAPI["components"]}
+    return Draft7Validator(as_json_schema(root), format_checker=Draft7Validator.FORMAT_CHECKER)
+
+
+def validate(route_template: str, status: int, body: Any) -> None:
+    """Raise (ValidationError; KeyError if undocumented) unless ``body`` matches the v2 doc."""
+    validator = _validator(route_template, status)
+    if validator is None:
+        if body not in (None, b"", ""):
+            raise AssertionError(f"{route_template} {status} has no body, got {body!r}")
+        return
+    validator.validate(body)
