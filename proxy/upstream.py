@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import httpx
@@ -20,17 +21,31 @@ from proxy.tokens import TokenBroker
 log = logging.getLogger("proxy.upstream")
 
 Params = Sequence[tuple[str, str]]
+RETRY_AFTER = 30
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A v4 answer as the service sees it: status, parsed body and where it came from."""
+    """A v4 answer as the service sees it: status, body and where it came from."""
 
     status: int
-    body: Any
+    raw: bytes
+    content_type: str
     cache: str
     age: int
-    retry_after: int | None = None
+
+    @cached_property
+    def body(self) -> Any:
+        """The JSON body, parsed once (None when empty or not JSON)."""
+        try:
+            return json.loads(self.raw) if self.raw else None
+        except ValueError:
+            return None
+
+    @property
+    def retry_after(self) -> int | None:
+        """Seconds a client should wait before retrying a failed call."""
+        return RETRY_AFTER if self.status >= 500 else None
 
 
 class QuotaRefused(UpstreamUnavailable):
@@ -47,11 +62,6 @@ def open_http(config: Config) -> httpx.AsyncClient:
     timeout = httpx.Timeout(up.timeout, connect=up.connect_timeout)
     limits = httpx.Limits(max_connections=up.max_connections, max_keepalive_connections=50)
     return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
-
-
-def _retry_after(response: httpx.Response) -> int | None:
-    value = response.headers.get("retry-after", "")
-    return int(value) if value.isdigit() else None
 
 
 def _parse(body: bytes) -> Any:
@@ -87,18 +97,13 @@ class Upstream:
             return await self._fetch(tenant, path, params, request_id)
 
         entry, state, age = await self.cache.get_or_fetch(key, fetch)
-        retry_after = None
-        if entry.status >= 500 or entry.status == 429:
-            retry_after = int(entry.ttl) or None
-        return Reply(entry.status, _parse(entry.body), state, age, retry_after)
+        return Reply(entry.status, entry.body, entry.content_type, state, age)
 
     async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
         response = await self.send(tenant, "GET", path, params, request_id=request_id)
         now = time.time()
         status = response.status_code
         ttl = freshness.ttl(path, params, now, status, self.config.cache)
-        if status >= 500 or status == 429:
-            ttl = _retry_after(response) or 0
         content_type = response.headers.get("content-type", "application/json")
         return Entry(status, response.content, content_type, now, ttl)
 
