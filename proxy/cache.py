@@ -1,0 +1,366 @@
+"""Upstream reply cache: a memory or Redis store, single-flight fetches and stale rules.
+
+Rules of ``ReplyCache.get_or_fetch``:
+
+- a fresh entry is a HIT;
+- a stale entry no older than twice its TTL is served at once as STALE while one background
+  refresh runs (when ``Cache.stale_while_revalidate``);
+- otherwise the reply is fetched once for all concurrent callers (within a worker, and across
+  workers and replicas with the Redis store) and is a MISS; when that fetch raises
+  ``UpstreamUnavailable`` or answers 429/5xx, a stale entry no older than its TTL plus
+  ``Cache.stale_if_error`` is served as STALE instead.
+
+Only replies with a TTL above 0 that are not 429/5xx are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlencode
+
+import cachetools
+
+from proxy.config import Cache, Config
+from proxy.freshness import Params, pairs
+from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES
+from proxy.singleflight import SingleFlight
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS = frozenset(
+    {"key", "api_key", "access_token", "refresh_token", "token", "client_secret", "password"}
+)
+REDIS_PREFIX = "enphase-proxy:cache:"
+REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
+ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
+_SYSTEM_ID = re.compile(r"^/systems/(?:config/)?(\d+)(?:/|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One cached upstream reply."""
+
+    status: int
+    body: bytes
+    content_type: str
+    stored_at: float
+    ttl: int
+
+    def fresh(self, now: float) -> bool:
+        """Whether the entry is within its TTL at ``now``."""
+        return now < self.stored_at + self.ttl
+
+    def age(self, now: float) -> int:
+        """Whole seconds since the entry was stored."""
+        return max(0, int(now - self.stored_at))
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream could not be asked (timeout, connection error, local quota refusal)."""
+
+    def __init__(self, retry_after: int | None = None, message: str = "upstream unavailable"):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def cache_key(tenant: str, path: str, params: Params) -> str:
+    """The key of a v4 GET for ``tenant``: ``v4:{tenant}:{system_id or -}:{path}?{query}``.
+
+    The query is sorted and never holds credentials.
+    """
+    path = "/" + path.split("?", 1)[0].strip("/")
+    match = _SYSTEM_ID.match(path)
+    query = sorted((k, v) for k, v in pairs(params) if k.lower() not in CREDENTIALS)
+    system_id = match.group(1) if match else "-"
+    return f"v4:{_part(tenant)}:{system_id}:{path}?{urlencode(query)}"
+
+
+def purge_pattern(tenant: str | None = None, system_id: str | None = None) -> str:
+    """The glob matching the keys of ``tenant`` (and ``system_id``); all keys when both are None."""
+    tenant_part = "*" if tenant is None else _part(tenant)
+    system_part = "*" if system_id is None else _part(system_id)
+    return f"v4:{tenant_part}:{system_part}:*"
+
+
+def _part(value: str) -> str:
+    """``value`` with every character that could split or glob a key percent-encoded."""
+    return quote(str(value), safe="")
+
+
+def _failed(entry: Entry) -> bool:
+    return entry.status >= 500 or entry.status == 429
+
+
+class Store(Protocol):
+    """Where entries live; ``lock`` returns a token when this caller may fetch ``key``."""
+
+    async def get(self, key: str) -> Entry | None: ...
+    async def set(self, key: str, entry: Entry) -> None: ...
+    async def purge(self, pattern: str) -> int: ...
+    async def lock(self, key: str, seconds: float) -> str | None: ...
+    async def unlock(self, key: str, token: str) -> None: ...
+    async def close(self) -> None: ...
+    def usage(self) -> tuple[int, int] | None: ...
+
+
+class MemoryStore:
+    """An LRU store bounded by entry count and by accounted bytes (key + body + overhead)."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries = max_entries
+        self._lru: cachetools.LRUCache[str, tuple[Entry, int]] = cachetools.LRUCache(
+            maxsize=max_bytes, getsizeof=lambda slot: slot[1]
+        )
+
+    async def get(self, key: str) -> Entry | None:
+        """The entry under ``key``."""
+        slot = self._lru.get(key)
+        return slot[0] if slot else None
+
+    async def set(self, key: str, entry: Entry) -> None:
+        """Store ``entry``, evicting least recently used entries to stay within both bounds."""
+        size = len(key) + len(entry.body) + len(entry.content_type) + ENTRY_OVERHEAD
+        if size > self._lru.maxsize:
+            return
+        self._lru.pop(key, None)
+        while len(self._lru) >= self.max_entries:
+            self._lru.popitem()
+        self._lru[key] = (entry, size)
+
+    async def purge(self, pattern: str) -> int:
+        """Drop every key matching glob ``pattern``; how many were dropped."""
+        doomed = [k for k in self._lru if fnmatch.fnmatchcase(k, pattern)]
+        for key in doomed:
+            del self._lru[key]
+        return len(doomed)
+
+    async def lock(self, key: str, seconds: float) -> str | None:
+        """Always granted: single-flight within the process is the only coordination needed."""
+        return "local"
+
+    async def unlock(self, key: str, token: str) -> None:
+        """Nothing to release."""
+
+    async def close(self) -> None:
+        """Drop every entry."""
+        self._lru.clear()
+
+    def usage(self) -> tuple[int, int]:
+        """Entries and accounted bytes."""
+        return len(self._lru), int(self._lru.currsize)
+
+
+_UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
+
+
+class RedisStore:
+    """Entries shared by every worker and replica; each expires ``ttl + keep_stale`` seconds."""
+
+    def __init__(self, client: Redis, keep_stale: int) -> None:
+        self._client = client
+        self._keep_stale = keep_stale
+        self._unlock = client.register_script(_UNLOCK)
+
+    async def get(self, key: str) -> Entry | None:
+        """The entry under ``key``."""
+        raw = await self._client.get(REDIS_PREFIX + key)
+        return None if raw is None else _decode(raw)
+
+    async def set(self, key: str, entry: Entry) -> None:
+        """Store ``entry`` until it is too old to serve even as stale."""
+        expiry = int((entry.ttl + self._keep_stale) * 1000)
+        await self._client.set(REDIS_PREFIX + key, _encode(entry), px=expiry)
+
+    async def purge(self, pattern: str) -> int:
+        """Drop every key matching glob ``pattern`` (SCAN, in batches); how many were dropped."""
+        dropped = 0
+        batch: list[Any] = []
+        async for name in self._client.scan_iter(match=REDIS_PREFIX + pattern, count=500):
+            batch.append(name)
+            if len(batch) == 500:
+                dropped += await self._client.delete(*batch)
+                batch.clear()
+        if batch:
+            dropped += await self._client.delete(*batch)
+        return dropped
+
+    async def lock(self, key: str, seconds: float) -> str | None:
+        """A token when no other process is fetching ``key`` (``SET NX PX``), else None."""
+        token = secrets.token_hex(8)
+        taken = await self._client.set(
+            REDIS_LOCK_PREFIX + key, token, nx=True, px=int(seconds * 1000)
+        )
+        return token if taken else None
+
+    async def unlock(self, key: str, token: str) -> None:
+        """Release the fetch lock if it is still ours."""
+        await self._unlock(keys=[REDIS_LOCK_PREFIX + key], args=[token])
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    def usage(self) -> None:
+        """Not measured: the store is shared, so no one worker's count would be right."""
+        return None
+
+
+def _encode(entry: Entry) -> bytes:
+    head = json.dumps([entry.status, entry.content_type, entry.stored_at, entry.ttl])
+    return head.encode() + b"\n" + entry.body
+
+
+def _decode(raw: bytes) -> Entry:
+    head, body = raw.split(b"\n", 1)
+    status, content_type, stored_at, ttl = json.loads(head)
+    return Entry(status, body, content_type, stored_at, ttl)
+
+
+class ReplyCache:
+    """Cached upstream replies for every tenant, with single-flight fetches and stale rules."""
+
+    def __init__(
+        self, store: Store, settings: Cache, *, lock_seconds: float = 20.0, poll: float = 0.02
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._lock_seconds = lock_seconds
+        self._poll = poll
+        self._flight = SingleFlight()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._counts = {"HIT": 0, "MISS": 0, "STALE": 0}
+
+    async def get_or_fetch(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[Entry]],
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> tuple[Entry, str, int]:
+        """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age)."""
+        started = now()
+        cached = await self._servable(key, started)
+        if cached is not None and cached.fresh(started):
+            return self._answer(cached, "HIT", started)
+        revalidate = self.settings.stale_while_revalidate
+        if cached is not None and revalidate and cached.age(started) <= 2 * cached.ttl:
+            self._refresh_in_background(key, fetch, now)
+            return self._answer(cached, "STALE", started)
+        try:
+            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, now))
+        except UpstreamUnavailable:
+            if cached is None:
+                self._record("MISS")
+                raise
+            return self._answer(cached, "STALE", now())
+        if cached is not None and _failed(fetched):
+            return self._answer(cached, "STALE", now())
+        return self._answer(fetched, "MISS", now())
+
+    async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
+        """Drop the entries of every tenant, of ``tenant``, or of one of its systems."""
+        dropped = await self._store.purge(purge_pattern(tenant, system_id))
+        self._update_gauges()
+        return dropped
+
+    async def close(self) -> None:
+        """Stop fetches and background refreshes, and release the store."""
+        await self._flight.aclose()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._store.close()
+
+    def stats(self) -> dict[str, int | None]:
+        """Entries and bytes held (None for the shared Redis store), and this worker's lookups."""
+        entries, size = self._store.usage() or (None, None)
+        counts = self._counts
+        return {
+            "entries": entries,
+            "bytes": size,
+            "hits": counts["HIT"],
+            "misses": counts["MISS"],
+            "stale": counts["STALE"],
+        }
+
+    async def _servable(self, key: str, now: float) -> Entry | None:
+        """The stored entry when it is still young enough to serve, fresh or stale."""
+        entry = await self._store.get(key)
+        if entry is None or entry.age(now) > entry.ttl + self.settings.stale_if_error:
+            return None
+        return entry
+
+    async def _fetch_once(
+        self, key: str, fetch: Callable[[], Awaitable[Entry]], now: Callable[[], float]
+    ) -> Entry:
+        """Fetch and store, unless another process does it first and stores a fresh entry."""
+        deadline = time.monotonic() + self._lock_seconds
+        while True:
+            token = await self._store.lock(key, self._lock_seconds)
+            if token is not None or time.monotonic() >= deadline:
+                try:
+                    return await self._fetch_and_store(key, fetch)
+                finally:
+                    if token is not None:
+                        await self._store.unlock(key, token)
+            await asyncio.sleep(self._poll)
+            entry = await self._store.get(key)
+            if entry is not None and entry.fresh(now()):
+                return entry
+
+    async def _fetch_and_store(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
+        entry = await fetch()
+        if entry.ttl > 0 and not _failed(entry):
+            await self._store.set(key, entry)
+            self._update_gauges()
+        return entry
+
+    def _refresh_in_background(
+        self, key: str, fetch: Callable[[], Awaitable[Entry]], now: Callable[[], float]
+    ) -> None:
+        if key in self._flight:
+            return
+        task = asyncio.create_task(self._flight.run(key, lambda: self._fetch_once(key, fetch, now)))
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("background cache refresh failed", exc_info=task.exception())
+
+    def _answer(self, entry: Entry, result: str, now: float) -> tuple[Entry, str, int]:
+        self._record(result)
+        return entry, result, entry.age(now)
+
+    def _record(self, result: str) -> None:
+        self._counts[result] += 1
+        CACHE.labels(result.lower()).inc()
+
+    def _update_gauges(self) -> None:
+        usage = self._store.usage()
+        if usage is not None:
+            CACHE_ENTRIES.set(usage[0])
+            CACHE_BYTES.set(usage[1])
+
+
+async def open_cache(config: Config) -> ReplyCache:
+    """The reply cache ``config`` describes: Redis-backed, or in this process's memory."""
+    settings = config.cache
+    if settings.backend != "redis":
+        return ReplyCache(MemoryStore(settings.max_entries, settings.max_bytes), settings)
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(config.redis_url or "")
+    await client.ping()
+    return ReplyCache(RedisStore(client, settings.stale_if_error), settings)

@@ -1,0 +1,366 @@
+"""Reply cache: single-flight within a worker and across processes, stale rules, bounds, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import multiprocessing
+import time
+import tracemalloc
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import redis
+from prometheus_client import REGISTRY
+from redis.asyncio import Redis
+
+from proxy import freshness
+from proxy.cache import (
+    REDIS_LOCK_PREFIX,
+    Entry,
+    ReplyCache,
+    UpstreamUnavailable,
+    cache_key,
+    open_cache,
+)
+from proxy.config import Cache, Config
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = Cache(error_ttl=60, stale_if_error=3600)
+SUMMARY = "/systems/1/summary"  # live TTL 300
+T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class Upstream:
+    """A fake fetch function: counts its calls and answers as told, with freshness TTLs."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        body: bytes = b"{}",
+        status: int = 200,
+        delay: float = 0.0,
+        error: Exception | None = None,
+    ) -> None:
+        self.clock, self.body, self.status = clock, body, status
+        self.delay, self.error = delay, error
+        self.calls = 0
+
+    async def __call__(self) -> Entry:
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        now = self.clock()
+        ttl = freshness.ttl(SUMMARY, (), now, self.status, SETTINGS)
+        return Entry(self.status, self.body, "application/json", now, ttl)
+
+
+@asynccontextmanager
+async def opened(backend: str, url: str, settings: Cache = SETTINGS) -> AsyncIterator[ReplyCache]:
+    """A cache on ``backend`` holding nothing yet."""
+    config = Config(cache=Cache(**{**settings.__dict__, "backend": backend}), redis_url=url)
+    cache = await open_cache(config)
+    await cache.purge()
+    try:
+        yield cache
+    finally:
+        await cache.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def cache(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[ReplyCache]:
+    async with opened(request.param, redis_url) as opened_cache:
+        yield opened_cache
+
+
+def key(tenant: str = "acme", path: str = SUMMARY) -> str:
+    return cache_key(tenant, path, ())
+
+
+async def test_concurrent_identical_calls_fetch_once(cache: ReplyCache) -> None:
+    clock = Clock()
+    upstream = Upstream(clock, b'{"n": 1}', delay=0.05)
+    lookups = (cache.get_or_fetch(key(), upstream, now=clock) for _ in range(100))
+    replies = await asyncio.gather(*lookups)
+    assert upstream.calls == 1
+    assert {e.body for e, _, _ in replies} == {b'{"n": 1}'}
+    assert {state for _, state, _ in replies} <= {"MISS", "HIT"}  # HIT: looked after the store
+    entry, state, _ = await cache.get_or_fetch(key(), upstream, now=clock)
+    assert (entry.body, state, upstream.calls) == (b'{"n": 1}', "HIT", 1)
+
+
+def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:
+    """One worker process: its own loop and ReplyCache; 25 concurrent identical lookups."""
+
+    async def main() -> list[tuple[bytes, str]]:
+        cache = await open_cache(Config(cache=Cache(backend="redis"), redis_url=url))
+        counter = Redis.from_url(url)
+
+        async def fetch() -> Entry:
+            await counter.incr(cache_key_ + ":calls")
+            await asyncio.sleep(0.3)
+            return Entry(200, b'{"shared": true}', "application/json", time.time(), 60)
+
+        await asyncio.to_thread(barrier.wait)
+        replies = await asyncio.gather(*(cache.get_or_fetch(cache_key_, fetch) for _ in range(25)))
+        await cache.close()
+        await counter.aclose()
+        return [(e.body, state) for e, state, _ in replies]
+
+    results.put(asyncio.run(main()))
+
+
+def test_processes_share_one_fetch_through_redis(redis_url: str) -> None:
+    shared = key(f"procs-{uuid.uuid4().hex}")
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    workers = [
+        context.Process(target=_process, args=(redis_url, shared, barrier, results))
+        for _ in range(4)
+    ]
+    for worker in workers:
+        worker.start()
+    replies = [reply for _ in workers for reply in results.get(timeout=60)]
+    for worker in workers:
+        worker.join(10)
+        assert worker.exitcode == 0
+    assert int(redis.Redis.from_url(redis_url).get(shared + ":calls")) == 1
+    assert len(replies) == 100
+    assert {body for body, _ in replies} == {b'{"shared": true}'}
+    assert {state for _, state in replies} <= {"MISS", "HIT"}
+
+
+async def test_waiter_fetches_itself_when_the_owner_dies(redis_url: str) -> None:
+    async with opened("redis", redis_url) as cache:
+        client = Redis.from_url(redis_url)
+        await client.set(REDIS_LOCK_PREFIX + key(), "dead-owner", px=300)
+        await client.aclose()
+        upstream = Upstream(Clock(), b"mine")
+        started = time.monotonic()
+        entry, state, _ = await cache.get_or_fetch(key(), upstream)
+        assert (entry.body, state, upstream.calls) == (b"mine", "MISS", 1)
+        assert time.monotonic() - started >= 0.25
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [{"error": UpstreamUnavailable(30)}, {"status": 503}, {"status": 500}, {"status": 429}],
+    ids=["unavailable", "503", "500", "429"],
+)
+async def test_failing_fetch_serves_the_stale_entry(cache: ReplyCache, failure: dict) -> None:
+    clock = Clock()
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    clock.t += 1000  # stale, beyond stale-while-revalidate, within stale-if-error
+    failing = Upstream(clock, b"broken", **failure)
+    entry, state, age = await cache.get_or_fetch(key(), failing, now=clock)
+    assert (entry.body, state, age, failing.calls) == (b"old", "STALE", 1000, 1)
+    entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, b"new"), now=clock)
+    assert (entry.body, state) == (b"new", "MISS")
+
+
+async def test_failure_without_a_usable_stale_entry(cache: ReplyCache) -> None:
+    clock = Clock()
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await cache.get_or_fetch(key(), Upstream(clock, error=UpstreamUnavailable(7)), now=clock)
+    assert raised.value.retry_after == 7
+    entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, status=503), now=clock)
+    assert (entry.status, state) == (503, "MISS")
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    clock.t += 300 + SETTINGS.stale_if_error + 1
+    with pytest.raises(UpstreamUnavailable):
+        await cache.get_or_fetch(key(), Upstream(clock, error=UpstreamUnavailable()), now=clock)
+
+
+async def test_stale_while_revalidate_answers_at_once_and_refreshes_once(
+    cache: ReplyCache,
+) -> None:
+    clock = Clock()
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    clock.t += 400  # past the 300 s TTL, within twice it
+    refresh = Upstream(clock, b"new", delay=0.05)
+    replies = await asyncio.gather(
+        *(cache.get_or_fetch(key(), refresh, now=clock) for _ in range(20))
+    )
+    assert {(e.body, state, age) for e, state, age in replies} == {(b"old", "STALE", 400)}
+    state = "STALE"
+    for _ in range(100):
+        entry, state, _ = await cache.get_or_fetch(key(), refresh, now=clock)
+        if state == "HIT":
+            break
+        await asyncio.sleep(0.02)
+    assert (entry.body, state, refresh.calls) == (b"new", "HIT", 1)
+
+
+async def test_without_stale_while_revalidate_a_stale_entry_is_refetched(redis_url: str) -> None:
+    settings = Cache(stale_while_revalidate=False)
+    async with opened("memory", redis_url, settings) as cache:
+        clock = Clock()
+        await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+        clock.t += 301
+        entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, b"new"), now=clock)
+        assert (entry.body, state) == (b"new", "MISS")
+
+
+async def test_background_refresh_failure_is_logged_not_raised(
+    cache: ReplyCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    clock.t += 400
+    broken = Upstream(clock, error=RuntimeError("boom"))
+    with caplog.at_level(logging.WARNING, logger="proxy.cache"):
+        entry, state, _ = await cache.get_or_fetch(key(), broken, now=clock)
+        for _ in range(50):
+            if caplog.records:
+                break
+            await asyncio.sleep(0.02)
+    assert (entry.body, state, broken.calls) == (b"old", "STALE", 1)
+    assert "background cache refresh failed" in caplog.text
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 401, 403])
+async def test_failures_are_never_stored(cache: ReplyCache, status: int) -> None:
+    upstream = Upstream(Clock(), status=status)
+    for _ in range(2):
+        entry, state, _ = await cache.get_or_fetch(key(), upstream)
+        assert (entry.status, state) == (status, "MISS")
+    assert upstream.calls == 2
+
+
+async def test_retry_after_ttl_on_a_5xx_does_not_store_it(cache: ReplyCache) -> None:
+    clock = Clock()
+
+    async def unavailable() -> Entry:
+        return Entry(503, b"{}", "application/json", clock(), 30)
+
+    await cache.get_or_fetch(key(), unavailable, now=clock)
+    upstream = Upstream(clock, b"ok")
+    assert (await cache.get_or_fetch(key(), upstream, now=clock))[1] == "MISS"
+
+
+@pytest.mark.parametrize("status", [404, 422])
+async def test_not_found_and_unprocessable_are_stored_for_error_ttl(
+    cache: ReplyCache, status: int
+) -> None:
+    clock = Clock()
+    upstream = Upstream(clock, status=status)
+    states = [(await cache.get_or_fetch(key(), upstream, now=clock))[1] for _ in range(2)]
+    assert states == ["MISS", "HIT"]
+    clock.t += 2 * SETTINGS.error_ttl + 1
+    assert (await cache.get_or_fetch(key(), upstream, now=clock))[1] == "MISS"
+    assert upstream.calls == 2
+
+
+async def test_memory_stays_within_its_byte_bound(redis_url: str) -> None:
+    settings = Cache(max_entries=1_000_000, max_bytes=2_000_000)
+    tracemalloc.start()
+    try:
+        async with opened("memory", redis_url, settings) as cache:
+            gc.collect()
+            baseline = tracemalloc.get_traced_memory()[0]
+            clock = Clock()
+            for n in range(10_000):
+                body = b"x" * 1000 + str(n).encode()
+                await cache.get_or_fetch(key(path=f"/systems/{n}/summary"), Upstream(clock, body))
+                assert cache.stats()["bytes"] <= settings.max_bytes
+            gc.collect()
+            actual = tracemalloc.get_traced_memory()[0] - baseline
+            stats = cache.stats()
+    finally:
+        tracemalloc.stop()
+    assert stats["bytes"] <= settings.max_bytes
+    assert 1000 < stats["entries"] < 10_000
+    assert 0.7 < actual / stats["bytes"] < 1.3
+
+
+async def test_memory_entry_bound_and_oversized_replies(redis_url: str) -> None:
+    settings = Cache(max_entries=100, max_bytes=100_000)
+    async with opened("memory", redis_url, settings) as cache:
+        for n in range(300):
+            await cache.get_or_fetch(key(path=f"/systems/{n}"), Upstream(Clock()))
+        assert cache.stats()["entries"] == 100
+        huge = Upstream(Clock(), b"x" * 200_000)
+        for _ in range(2):
+            entry, state, _ = await cache.get_or_fetch(key(path="/systems/huge"), huge)
+            assert (len(entry.body), state) == (200_000, "MISS")
+        assert REGISTRY.get_sample_value("enphase_proxy_cache_entries") == 100
+
+
+async def test_purge_by_tenant_system_and_all(cache: ReplyCache) -> None:
+    tenants, paths = ("a", "a:1", "b"), ("/systems/1/summary", "/systems/2/devices", "/systems")
+    for tenant in tenants:
+        for path in paths:
+            await cache.get_or_fetch(key(tenant, path), Upstream(Clock()))
+    assert await cache.purge("a", "1") == 1
+    assert await cache.purge("a") == 2
+    assert await cache.purge("a:1", "2") == 1
+    assert await cache.purge() == 5
+    assert await cache.purge() == 0
+    assert (await cache.get_or_fetch(key("b"), Upstream(Clock())))[1] == "MISS"
+
+
+async def test_tenants_never_share_entries(cache: ReplyCache) -> None:
+    assert key("a") != key("b")
+    clock = Clock()
+    for tenant in ("a", "b"):
+        upstream = Upstream(clock, tenant.encode())
+        entry, state, _ = await cache.get_or_fetch(key(tenant), upstream, now=clock)
+        assert (entry.body, state) == (tenant.encode(), "MISS")
+    for tenant in ("a", "b"):
+        entry, state, _ = await cache.get_or_fetch(key(tenant), Upstream(clock, b"?"), now=clock)
+        assert (entry.body, state) == (tenant.encode(), "HIT")
+
+
+def test_cache_key_is_normalised_and_free_of_credentials() -> None:
+    path = "/systems/42/telemetry/production_micro"
+    params = [("start_at", "1"), ("key", "secret"), ("granularity", "day")]
+    expected = "v4:acme:42:/systems/42/telemetry/production_micro?granularity=day&start_at=1"
+    assert cache_key("acme", path, params) == expected
+    assert cache_key("acme", path + "/", {"granularity": "day", "start_at": "1"}) == expected
+    assert "secret" not in cache_key("acme", "/systems", [("access_token", "secret")])
+    assert cache_key("a:b", "/systems", ()) == "v4:a%3Ab:-:/systems?"
+    assert cache_key("a", "/systems/config/7/storm_guard", ()).startswith("v4:a:7:")
+
+
+async def test_stats_and_metrics_count_lookups(cache: ReplyCache) -> None:
+    before = REGISTRY.get_sample_value("enphase_proxy_cache_total", {"result": "hit"}) or 0
+    clock = Clock()
+    for _ in range(3):
+        await cache.get_or_fetch(key(), Upstream(clock), now=clock)
+    stats = cache.stats()
+    assert (stats["hits"], stats["misses"], stats["stale"]) == (2, 1, 0)
+    assert REGISTRY.get_sample_value("enphase_proxy_cache_total", {"result": "hit"}) == before + 2
+
+
+async def test_close_cancels_a_pending_refresh(redis_url: str) -> None:
+    async with opened("memory", redis_url) as cache:
+        clock = Clock()
+        await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+        clock.t += 400
+        slow = Upstream(clock, b"new", delay=30)
+        assert (await cache.get_or_fetch(key(), slow, now=clock))[1] == "STALE"
+        await asyncio.sleep(0.01)
+        started = time.monotonic()
+    assert time.monotonic() - started < 1
+    assert slow.calls == 1
