@@ -24,15 +24,12 @@ def load_or_exit(path: str) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the proxy under gunicorn (and the embedded sandbox when configured)."""
-    from dataclasses import replace
-
     from proxy import logs, server
 
     config = load_or_exit(args.config)
-    overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
-    config = replace(config, server=replace(config.server, **overrides))
     logs.configure(config.server.log_level)
-    return server.serve(config, args.worker_class)
+    overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
+    return server.serve(args.config, overrides, args.worker_class)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from gunicorn.app.base import BaseApplication
+from proxy.config import Config, load
 
-from proxy.config import Config
-
+CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
+OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 WORKER_CLASSES = {
     "uvicorn": "uvicorn.workers.UvicornWorker",
     "asgi": "gunicorn.workers.gasgi.ASGIWorker",
 }
 
 
-def gunicorn_options(config: Config, worker_class: str = "uvicorn") -> dict[str, Any]:
+def config_from_env() -> Config:
+    """The configuration ``serve`` handed to gunicorn: the file plus command-line overrides."""
+    config = load(os.environ[CONFIG_ENV])
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
+    return replace(config, server=replace(config.server, **overrides))
+
+
+def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
     """Gunicorn settings: workers, timeouts, graceful shutdown and request-size limits."""
     s = config.server
     return {
@@ -35,44 +48,16 @@ def gunicorn_options(config: Config, worker_class: str = "uvicorn") -> dict[str,
         "limit_request_line": min(s.max_url_length + 64, 8190),
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
-        "accesslog": None,
         "loglevel": s.log_level,
-        "child_exit": _child_exit,
     }
 
 
-def _child_exit(server: Any, worker: Any) -> None:
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(worker.pid)
-
-
-class ProxyApplication(BaseApplication):
-    """Gunicorn running create_app(config) in every worker."""
-
-    def __init__(self, config: Config, options: dict[str, Any]) -> None:
-        self.config = config
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        """Apply the options to gunicorn's settings."""
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        """The ASGI application."""
-        from proxy.app import create_app
-
-        return create_app(self.config)
-
-
-def prepare_metrics_dir(config: Config) -> None:
-    """A fresh shared directory for the workers' metrics, set before any metric exists."""
+def prepare_metrics_dir(config: Config) -> str:
+    """A fresh directory where every worker writes its metrics."""
     path = config.data_path("metrics")
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return str(path)
 
 
 def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
@@ -113,10 +98,24 @@ def embedded_sandbox(config: Config) -> Iterator[None]:
         child.wait(10)
 
 
-def serve(config: Config, worker_class: str = "uvicorn") -> int:
-    """Run the proxy until it is stopped; the exit code."""
-    prepare_metrics_dir(config)
+def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "uvicorn") -> int:
+    """Run gunicorn (a fresh child, so metrics are set up before any import) until stopped."""
+    os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides)
+    os.environ[WORKER_CLASS_ENV] = worker_class
+    config = config_from_env()
     config.data_path("").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, METRICS_ENV: prepare_metrics_dir(config)}
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:proxy.gunicorn_conf",
+        "proxy.asgi:app",
+    ]
     with embedded_sandbox(config):
-        ProxyApplication(config, gunicorn_options(config, worker_class)).run()
-    return 0
+        child = subprocess.Popen(command, env=env)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda number, _frame: child.send_signal(number))
+        return child.wait()
