@@ -14,6 +14,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 REQUESTS = Counter("enphase_proxy_requests", "Requests answered by the proxy.", ["route", "status"])
 UPSTREAM_REQUESTS = Counter(
     "enphase_proxy_upstream_requests", "Calls made to the v4 upstream.", ["endpoint", "status"]
@@ -49,7 +51,7 @@ REAUTH_NEEDED = Counter(
 
 def render() -> tuple[bytes, str]:
     """The metrics exposition of every worker, and its content type."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST

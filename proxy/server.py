@@ -20,7 +20,7 @@ from proxy.config import Config, load
 
 CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
 OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
-METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
 WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 WORKER_CLASSES = {
     "uvicorn": "uvicorn.workers.UvicornWorker",
