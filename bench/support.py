@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: a sandbox and a proxy on loopback, wrk runs, machine facts."""
+"""Shared benchmark plumbing: sandbox and proxy on loopback or in-process, wrk, machine facts."""
 
 from __future__ import annotations
 
@@ -10,17 +10,34 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+from starlette.applications import Starlette
+
+from proxy.app import Services, create_app
+from proxy.cache import ReplyCache, open_cache
+from proxy.config import Config
+from proxy.quota import QuotaGovernor, open_governor
+from proxy.sandbox import SandboxSettings
+from proxy.sandbox import create_app as create_sandbox
 from proxy.server import wait_for_port
+from proxy.tokens import TokenBroker
+from proxy.upstream import Upstream
 from tests.harness import config_text
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
 AUTH = "key=demo-v2-key&user_id=demo-user"
+SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
+
+UpstreamFactory = Callable[
+    [Config, httpx.AsyncClient, TokenBroker, ReplyCache, QuotaGovernor], Upstream
+]
 
 
 def machine() -> str:
@@ -90,3 +107,41 @@ def _latency(out: str, label: str) -> float:
 def have_wrk() -> bool:
     """Whether wrk is installed."""
     return shutil.which("wrk") is not None
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """A sandbox and a proxy in this process: the proxy's services and a client calling it."""
+
+    sandbox: Starlette
+    services: Services
+    proxy: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def in_process(
+    config: Config, sandbox: SandboxSettings, upstream: UpstreamFactory = Upstream
+) -> AsyncIterator[InProcess]:
+    """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox.
+
+    Built as the proxy's lifespan builds its services, but every HTTP call (upstream and
+    token grants) goes through httpx.ASGITransport; the proxy's lifespan does not run.
+    """
+    sandbox_app = create_sandbox(sandbox)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox_app)) as http:
+        broker = TokenBroker(config, http)
+        cache = await open_cache(config)
+        governor = await open_governor(config)
+        services = Services(
+            upstream(config, http, broker, cache, governor), broker, cache, governor
+        )
+        app = create_app(config)
+        app.state.services = services
+        transport = httpx.ASGITransport(app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
+                yield InProcess(sandbox_app, services, proxy)
+        finally:
+            await broker.close()
+            await cache.close()
+            await governor.close()
