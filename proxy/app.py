@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mappings import errors
-from mappings.base import V2Response
+from mappings.base import V2Error
 from mappings.openapi import OPENAPI
 from mappings.registry import ROUTES
 from proxy import broker_route, legacy, metrics
@@ -38,6 +38,7 @@ class Services:
     broker: TokenBroker
     cache: ReplyCache
     governor: QuotaGovernor
+    memo: legacy.Memo = field(default_factory=legacy.Memo)
 
 
 def services(request: Request) -> Services:
@@ -45,13 +46,18 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def v2_json(response: V2Response, cache: str | None = None, age: int = 0) -> Response:
-    """A V2Response as an HTTP response with cache headers."""
-    headers = dict(response.headers)
-    if cache:
-        headers["X-Cache"] = cache
-        headers["Age"] = str(age)
-    return JSONResponse(response.body, response.status, headers)
+def v2_response(outcome: legacy.Outcome) -> Response:
+    """An encoded v2 answer as an HTTP response with cache headers."""
+    headers = dict(outcome.headers)
+    if outcome.cache:
+        headers["X-Cache"] = outcome.cache
+        headers["Age"] = str(outcome.age)
+    return Response(outcome.body, outcome.status, headers, "application/json")
+
+
+def v2_error(error: V2Error) -> Response:
+    """A v2 error as an HTTP response."""
+    return v2_response(legacy.Outcome(error.status, legacy.encode(error.response()), error.headers))
 
 
 def legacy_endpoint(template: str, mapping: Any) -> Route:
@@ -62,7 +68,7 @@ def legacy_endpoint(template: str, mapping: Any) -> Route:
         params = dict(query)
         tenant = legacy_tenant(request.app.state.config, params.get("key"), params.get("user_id"))
         if tenant is None:
-            return v2_json(errors.unauthorized().response())
+            return v2_error(errors.unauthorized())
         request.state.tenant = tenant.name
         rest = tuple((k, v) for k, v in query if k not in CREDENTIAL_PARAMS)
         outcome = await legacy.answer(
@@ -72,8 +78,9 @@ def legacy_endpoint(template: str, mapping: Any) -> Route:
             services(request).upstream,
             tenant,
             request.state.request_id,
+            services(request).memo,
         )
-        return v2_json(outcome.response, outcome.cache, outcome.age)
+        return v2_response(outcome)
 
     return Route(template, endpoint, methods=["GET"], name=template)
 
@@ -139,7 +146,7 @@ async def purge(request: Request) -> Response:
 
 async def not_found(request: Request, exc: Exception) -> Response:
     """v2-shaped 404 for unknown paths."""
-    return v2_json(errors.not_found("No such endpoint.").response())
+    return v2_error(errors.not_found("No such endpoint."))
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:

@@ -269,6 +269,11 @@ class ReplyCache:
             return self._answer(cached, "STALE", now())
         return self._answer(fetched, "MISS", now())
 
+    async def fresh_entry(self, key: str, now: float) -> Entry | None:
+        """The entry under ``key`` if it is fresh, without fetching or counting a lookup."""
+        entry = await self._store.get(key)
+        return entry if entry is not None and entry.fresh(now) else None
+
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
         """Drop the entries of every tenant, of ``tenant``, or of one of its systems."""
         dropped = await self._store.purge(purge_pattern(tenant, system_id))

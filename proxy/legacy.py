@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
+
+from cachetools import LRUCache
 
 from mappings import errors
 from mappings.base import V2Error, V2Request, V2Response, V4Call
@@ -22,13 +27,50 @@ CACHE_RANK = {"HIT": 0, "STALE": 1, "MISS": 2}
 MAX_FOLLOW_ROUNDS = 50
 
 
+@dataclass(frozen=True)
 class Outcome:
-    """A v2 answer plus the cache state and age of the upstream replies behind it."""
+    """An encoded v2 answer plus the cache state and age of the upstream replies behind it."""
 
-    def __init__(self, response: V2Response, cache: str | None = None, age: int = 0) -> None:
-        self.response = response
-        self.cache = cache
-        self.age = age
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+    cache: str | None = None
+    age: int = 0
+
+
+def encode(response: V2Response) -> bytes:
+    """The v2 body as compact JSON (empty for 204)."""
+    if response.status == 204 or response.body is None:
+        return b""
+    return json.dumps(response.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A 200 answer kept with the cached upstream replies it was made from."""
+
+    outcome: Outcome
+    sources: tuple[tuple[str, float], ...]
+
+
+class Memo:
+    """Recent rendered answers, reused while every upstream reply behind them is unchanged."""
+
+    def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.entries: LRUCache[tuple, Rendered] = LRUCache(
+            max_bytes, getsizeof=lambda r: len(r.outcome.body) + 256
+        )
+
+    def get(self, key: tuple) -> Rendered | None:
+        """The rendered answer under ``key``."""
+        return self.entries.get(key)
+
+    def put(self, key: tuple, outcome: Outcome, replies: list[Reply]) -> None:
+        """Keep a 200 answer whose replies all came from the cache or a fresh fetch."""
+        if outcome.status == 200 and replies and all(r.cache != "STALE" for r in replies):
+            sources = tuple((r.key, r.stored_at) for r in replies)
+            with contextlib.suppress(ValueError):
+                self.entries[key] = Rendered(outcome, sources)
 
 
 class Run:
@@ -52,11 +94,13 @@ class Run:
         return [reply.body for reply in replies]
 
     def outcome(self, response: V2Response) -> Outcome:
-        """``response`` with the combined cache state of the replies used."""
+        """``response`` encoded, with the combined cache state of the replies used."""
+        body = encode(response)
         if not self.replies:
-            return Outcome(response)
+            return Outcome(response.status, body, response.headers)
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
-        return Outcome(response, state, max(r.age for r in self.replies))
+        age = max(r.age for r in self.replies)
+        return Outcome(response.status, body, response.headers, state, age)
 
 
 def _system_path(req: V2Request) -> str:
@@ -104,11 +148,21 @@ async def answer(
     upstream: Upstream,
     tenant: Tenant,
     request_id: str = "",
+    memo: Memo | None = None,
 ) -> Outcome:
     """The v2 answer to one authenticated legacy request."""
-    req = V2Request(path_params, query, int(time.time()))
+    now = time.time()
+    key = (id(mapping), tenant.name, tuple(path_params.items()), query, int(now) // 60)
+    rendered = memo.get(key) if memo is not None else None
+    if rendered is not None and await upstream.unchanged(rendered.sources, now):
+        age = int(now - min(stored_at for _, stored_at in rendered.sources))
+        return replace(rendered.outcome, cache="HIT", age=age)
+    req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:
-        return await _answer(mapping, req, run)
+        outcome = await _answer(mapping, req, run)
     except Exception as exc:
         return run.outcome(failure(exc, tenant.name).response())
+    if memo is not None:
+        memo.put(key, outcome, run.replies)
+    return outcome

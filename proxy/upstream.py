@@ -33,6 +33,8 @@ class Reply:
     content_type: str
     cache: str
     age: int
+    key: str = ""
+    stored_at: float = 0.0
 
     @cached_property
     def body(self) -> Any:
@@ -97,7 +99,15 @@ class Upstream:
             return await self._fetch(tenant, path, params, request_id)
 
         entry, state, age = await self.cache.get_or_fetch(key, fetch)
-        return Reply(entry.status, entry.body, entry.content_type, state, age)
+        return Reply(entry.status, entry.body, entry.content_type, state, age, key, entry.stored_at)
+
+    async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
+        """Whether each (cache key, stored_at) still names the fresh cached reply."""
+        for key, stored_at in sources:
+            entry = await self.cache.fresh_entry(key, now)
+            if entry is None or entry.stored_at != stored_at:
+                return False
+        return True
 
     async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
         response = await self.send(tenant, "GET", path, params, request_id=request_id)
