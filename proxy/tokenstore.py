@@ -1,0 +1,196 @@
+"""Durable per-tenant OAuth token sets and the cross-process lock that guards their refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import secrets
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from proxy.config import Config
+
+REDIS_PREFIX = "enphase-proxy:tokens:"
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One tenant's stored token set; ``reauthorize`` says why a human must log in again."""
+
+    access_token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    expires_at: int | None = None
+    obtained_at: int = 0
+    reauthorize: str | None = None
+
+    def to_json(self) -> str:
+        """The record as a JSON document."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TokenRecord:
+        """A record from :meth:`to_json` output (unknown keys are ignored)."""
+        data: dict[str, Any] = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+class LockTimeout(Exception):
+    """Another process held the tenant's refresh lock for longer than the lock timeout."""
+
+
+class TokenStore(ABC):
+    """Where token records live, with one exclusive lock per tenant shared by all processes."""
+
+    def __init__(self, lock_timeout: float) -> None:
+        self.lock_timeout = lock_timeout
+
+    @abstractmethod
+    async def load(self, tenant: str) -> TokenRecord | None:
+        """The tenant's record, or None if there is none."""
+
+    @abstractmethod
+    async def save(self, tenant: str, record: TokenRecord) -> None:
+        """Replace the tenant's record; returns once it is durably stored."""
+
+    @abstractmethod
+    async def _try_lock(self, tenant: str) -> Any | None:
+        """An owner handle if the tenant's lock was free and is now ours, else None."""
+
+    @abstractmethod
+    async def _unlock(self, tenant: str, owner: Any) -> None:
+        """Release the tenant's lock if ``owner`` still holds it."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+    @asynccontextmanager
+    async def lock(self, tenant: str) -> AsyncIterator[None]:
+        """Hold the tenant's exclusive lock; raises LockTimeout after ``lock_timeout`` seconds."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.005
+        while (owner := await self._try_lock(tenant)) is None:
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"token lock for tenant {tenant!r} is busy")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            await self._unlock(tenant, owner)
+
+
+class FileStore(TokenStore):
+    """One 0600 JSON file per tenant beside ``path``, replaced atomically; flock for the lock."""
+
+    def __init__(self, path: Path, lock_timeout: float) -> None:
+        super().__init__(lock_timeout)
+        self.path = path
+
+    def file(self, tenant: str) -> Path:
+        """The tenant's record file (``tokens.json`` -> ``tokens.<tenant>.json``)."""
+        name = quote(tenant, safe="")
+        return self.path.with_name(f"{self.path.stem}.{name}{self.path.suffix}")
+
+    async def load(self, tenant: str) -> TokenRecord | None:
+        try:
+            return TokenRecord.from_json(self.file(tenant).read_bytes())
+        except FileNotFoundError:
+            return None
+
+    async def save(self, tenant: str, record: TokenRecord) -> None:
+        target = self.file(tenant)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, record.to_json().encode())
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp)
+            raise
+        os.close(fd)
+        os.replace(temp, target)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    async def _try_lock(self, tenant: str) -> int | None:
+        target = self.file(tenant)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
+
+    async def _unlock(self, tenant: str, owner: int) -> None:
+        os.close(owner)
+
+    async def close(self) -> None:
+        pass
+
+
+class RedisStore(TokenStore):
+    """A Redis key per tenant; the lock is SET NX PX with an owner token, compare-and-delete."""
+
+    def __init__(self, url: str, lock_timeout: float, prefix: str = REDIS_PREFIX) -> None:
+        import redis.asyncio
+
+        super().__init__(lock_timeout)
+        self.redis = redis.asyncio.from_url(url)
+        self.prefix = prefix
+        self._release = self.redis.register_script(_RELEASE)
+
+    def key(self, tenant: str) -> str:
+        """The Redis key holding the tenant's record."""
+        return f"{self.prefix}{tenant}"
+
+    async def load(self, tenant: str) -> TokenRecord | None:
+        text = await self.redis.get(self.key(tenant))
+        return None if text is None else TokenRecord.from_json(text)
+
+    async def save(self, tenant: str, record: TokenRecord) -> None:
+        await self.redis.set(self.key(tenant), record.to_json())
+
+    async def _try_lock(self, tenant: str) -> str | None:
+        owner = secrets.token_hex(16)
+        ttl = max(1, int(self.lock_timeout * 1000))
+        taken = await self.redis.set(f"{self.key(tenant)}:lock", owner, nx=True, px=ttl)
+        return owner if taken else None
+
+    async def _unlock(self, tenant: str, owner: str) -> None:
+        await self._release(keys=[f"{self.key(tenant)}:lock"], args=[owner])
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def open_store(config: Config) -> TokenStore:
+    """The token store the configuration names."""
+    settings = config.tokens
+    if settings.store == "redis" and config.redis_url:
+        return RedisStore(config.redis_url, settings.lock_timeout)
+    if settings.store == "file":
+        return FileStore(config.data_path(settings.path), settings.lock_timeout)
+    raise ValueError(f"tokens.store must be 'file' or 'redis' (with a URL): {settings.store!r}")

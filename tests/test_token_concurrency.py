@@ -1,0 +1,259 @@
+"""One refresh at a time across processes, and no lost rotation when a broker is SIGKILLed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from proxy.config import Config, parse
+from proxy.tokens import TokenBroker
+from proxy.tokenstore import REDIS_PREFIX, FileStore, TokenRecord, open_store
+from tests.servers import free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = ("sandbox-client-id", "sandbox-client-secret")
+FORK = multiprocessing.get_context("fork")
+
+
+@contextmanager
+def sandbox_process(
+    access_token_ttl: int = 86400, refresh_token_ttl: int = 7 * 86400
+) -> Iterator[str]:
+    """The sandbox serving in its own process on a free port; yields its base URL."""
+    port = free_port()
+    ttls = f"access_token_ttl={access_token_ttl}, refresh_token_ttl={refresh_token_ttl}"
+    code = "from proxy.sandbox import SandboxSettings as S, serve; "
+    code += f"serve('127.0.0.1', {port}, S({ttls}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def proxy_config(url: str, data_dir: Path, **kwargs: Any) -> Config:
+    """A configuration with one sandbox tenant (see ``config_text``)."""
+    return parse(config_text(url, data_dir, **kwargs))
+
+
+def config_text(
+    url: str,
+    data_dir: Path,
+    *,
+    tenant: str = "demo",
+    grant: str = "password",
+    password: bool = True,
+    redis_url: str | None = None,
+    tokens: str = "",
+) -> str:
+    """TOML for one sandbox tenant; ``tokens`` adds lines to [tokens]."""
+    store = "redis" if redis_url else "file"
+    return f"""
+[server]
+data_dir = "{data_dir}"
+[upstream]
+api_root = "{url}/api/v4"
+token_url = "{url}/oauth/token"
+authorize_url = "{url}/oauth/authorize"
+[tokens]
+store = "{store}"
+{tokens}
+{f'[redis]{chr(10)}url = "{redis_url}"' if redis_url else ""}
+[[tenants]]
+name = "{tenant}"
+api_key = "sandbox-api-key"
+client_id = "sandbox-client-id"
+client_secret = "sandbox-client-secret"
+grant = "{grant}"
+username = "demo@example.com"
+{'password = "demo-password"' if password else ""}
+"""
+
+
+def grants(url: str) -> dict[str, int]:
+    """The sandbox's successful token grants by type."""
+    return httpx.get(f"{url}/_sandbox/stats").json()["token_grants"]
+
+
+def fresh_tokens(url: str) -> dict:
+    """A token set straight from the sandbox's password grant."""
+    form = {"grant_type": "password", "username": "demo@example.com", "password": "demo-password"}
+    return httpx.post(f"{url}/oauth/token", data=form, auth=CLIENT).json()
+
+
+def token_works(url: str, access_token: str) -> bool:
+    """Whether the sandbox v4 API accepts the access token."""
+    response = httpx.get(
+        f"{url}/api/v4/systems",
+        params={"key": "sandbox-api-key"},
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+    return response.status_code == 200
+
+
+async def seed(config: Config, tenant: str) -> None:
+    """A first token set for ``tenant`` from the password grant."""
+    broker = TokenBroker(config, detached=False)
+    await broker.login_password(tenant, "demo-password")
+    await broker.close()
+
+
+@pytest.fixture(params=["file", "redis"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which token store a test runs against."""
+    return request.param
+
+
+@pytest.fixture
+def config_for(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest):
+    """Builds a proxy_config over the parametrized store (a unique tenant per test)."""
+    redis_url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
+    tenant = f"demo-{secrets.token_hex(4)}"
+
+    def build(url: str, **kwargs: object) -> Config:
+        return proxy_config(url, tmp_path, tenant=tenant, redis_url=redis_url, **kwargs)
+
+    return build
+
+
+def stored(config: Config, tenant: str) -> TokenRecord | None:
+    """The tenant's record, read through a store opened for this one call."""
+
+    async def read() -> TokenRecord | None:
+        store = open_store(config)
+        try:
+            return await store.load(tenant)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def raw_record(config: Config, tenant: str) -> dict:
+    """The tenant's record exactly as persisted, parsed as JSON."""
+    if config.redis_url:
+        with redis.Redis.from_url(config.redis_url) as client:
+            raw = client.get(REDIS_PREFIX + tenant)
+    else:
+        raw = FileStore(config.data_path(config.tokens.path), 1.0).file(tenant).read_bytes()
+    return json.loads(raw)
+
+
+def _burst(config: Config, tenant: str, start_at: float, calls: int, results) -> None:
+    """Child process: a broker making ``calls`` concurrent access_token() calls at ``start_at``."""
+
+    async def run() -> list[str]:
+        broker = TokenBroker(config)
+        await broker.start()
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        got = await asyncio.gather(
+            *(broker.access_token(tenant) for _ in range(calls)), return_exceptions=True
+        )
+        await broker.close()
+        return [t if isinstance(t, str) else f"error: {type(t).__name__}: {t}" for t in got]
+
+    results.put(asyncio.run(run()))
+
+
+async def _import(config: Config, tenant: str, tokens: dict, expires_at: int) -> None:
+    broker = TokenBroker(config, detached=False)
+    await broker.import_tokens(tenant, tokens["access_token"], tokens["refresh_token"], expires_at)
+    await broker.close()
+
+
+def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: str) -> None:
+    with sandbox_process() as url:
+        config = config_for(url)
+        tenant = next(iter(config.tenants))
+        margin = config.tokens.refresh_margin
+        expires_at = int(time.time()) + margin + 2
+        asyncio.run(_import(config, tenant, fresh_tokens(url), expires_at))
+        before = stored(config, tenant)
+        assert before is not None
+        start_at = expires_at - margin + 0.05
+        results = FORK.Queue()
+        workers = [
+            FORK.Process(target=_burst, args=(config, tenant, start_at, 50, results))
+            for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        tokens = [t for _ in workers for t in results.get(timeout=30)]
+        for worker in workers:
+            worker.join(10)
+        assert len(tokens) == 200
+        assert not [t for t in tokens if t.startswith("error")], tokens[:3]
+        assert grants(url)["refresh_token"] == 1
+        after = stored(config, tenant)
+        assert after is not None and set(tokens) == {after.access_token}
+        assert after.access_token != before.access_token
+        assert token_works(url, after.access_token)
+
+
+def _refresh_forever(config: Config, tenant: str) -> None:
+    """Child process: force a refresh again and again until killed."""
+
+    async def run() -> None:
+        broker = TokenBroker(config)
+        while True:
+            await broker.refresh(tenant)
+
+    asyncio.run(run())
+
+
+async def _check_and_continue(http: httpx.Client, config: Config, tenant: str) -> None:
+    """Under the lock: the stored set parses and its refresh token works; store the new set."""
+    store = open_store(config)
+    try:
+        async with store.lock(tenant):
+            data = raw_record(config, tenant)
+            assert data["reauthorize"] is None
+            form = {"grant_type": "refresh_token", "refresh_token": data["refresh_token"]}
+            response = http.post("/oauth/token", data=form, auth=CLIENT)
+            assert response.status_code == 200, response.json().get("error")
+            body = response.json()
+            record = await store.load(tenant)
+            assert record is not None
+            new = {"access_token": body["access_token"], "refresh_token": body["refresh_token"]}
+            await store.save(tenant, replace(record, **new))
+    finally:
+        await store.close()
+
+
+def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
+    with sandbox_process() as url, httpx.Client(base_url=url) as http:
+        config = config_for(url)
+        tenant = next(iter(config.tenants))
+        asyncio.run(seed(config, tenant))
+        rng = random.Random()
+        for _ in range(50):
+            child = FORK.Process(target=_refresh_forever, args=(config, tenant))
+            child.start()
+            time.sleep(rng.uniform(0.05, 0.3))
+            os.kill(child.pid, signal.SIGKILL)
+            child.join(5)
+            asyncio.run(_check_and_continue(http, config, tenant))
+        time.sleep(1.0)
+        asyncio.run(_check_and_continue(http, config, tenant))
+        failures = http.get("/_sandbox/stats").json()["token_failures"]
+        assert failures["refresh_token"] == 0
+        assert grants(url)["refresh_token"] >= 51

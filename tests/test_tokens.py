@@ -1,0 +1,314 @@
+"""The token broker against the sandbox: grants, refresh paths, re-authorization, callback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from proxy.auth_cli import authorize_url
+from proxy.config import Config
+from proxy.sandbox import Running, SandboxSettings, serve_in_thread
+from proxy.tokens import (
+    NeedsReauthorization,
+    TokenBroker,
+    TokenError,
+    TokenUnavailable,
+    oauth_callback,
+)
+from tests.test_token_concurrency import (
+    fresh_tokens,
+    grants,
+    proxy_config,
+    stored,
+    token_works,
+)
+
+pytestmark = pytest.mark.anyio
+SECRETS = ("sandbox-client-secret", "demo-password", "sandbox-api-key")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Running]:
+    """The sandbox in a thread, with day-long access tokens."""
+    with serve_in_thread(SandboxSettings()) as running:
+        yield running
+
+
+@pytest.fixture
+def make_config(sandbox: Running, tmp_path: Path):
+    """A one-tenant config (unique tenant name) against the sandbox."""
+
+    def make(**kwargs: object) -> Config:
+        kwargs.setdefault("tenant", f"t-{secrets.token_hex(4)}")
+        return proxy_config(sandbox.url, tmp_path, **kwargs)
+
+    return make
+
+
+def tenant_of(config: Config) -> str:
+    """The config's only tenant."""
+    return next(iter(config.tenants))
+
+
+def assert_secret_free(text: str, *extra: str | None) -> None:
+    """No configured secret and none of ``extra`` occurs in ``text``."""
+    for secret in (*SECRETS, *extra):
+        assert not secret or secret not in text
+
+
+def reauth_count(tenant: str) -> float:
+    """The REAUTH_NEEDED counter for ``tenant``."""
+    sample = "enphase_proxy_reauthorization_needed_total"
+    return REGISTRY.get_sample_value(sample, {"tenant": tenant}) or 0.0
+
+
+async def test_password_tenant_obtains_a_token_by_itself(make_config, sandbox: Running) -> None:
+    config = make_config()
+    tenant = tenant_of(config)
+    broker = TokenBroker(config, detached=False)
+    await broker.start()
+    try:
+        token = await broker.access_token(tenant)
+        assert token_works(sandbox.url, token)
+        assert await broker.access_token(tenant) == token
+        [status] = await broker.status()
+        assert (status.state, status.has_refresh_token) == ("ok", True)
+        assert not broker.needs_reauthorization(tenant)
+    finally:
+        await broker.close()
+
+
+async def test_refresh_runs_in_a_detached_process(make_config, sandbox: Running) -> None:
+    config = make_config()
+    tenant = tenant_of(config)
+    broker = TokenBroker(config)
+    try:
+        first = await broker.access_token(tenant)
+        before = grants(sandbox.url)["refresh_token"]
+        second = await broker.refresh(tenant)
+        assert second != first and token_works(sandbox.url, second)
+        assert grants(sandbox.url)["refresh_token"] == before + 1
+        assert await broker.access_token(tenant) == second
+    finally:
+        await broker.close()
+
+
+async def test_401_uses_a_newer_stored_token_else_refreshes_once(
+    make_config, sandbox: Running
+) -> None:
+    config = make_config()
+    tenant = tenant_of(config)
+    one, other = TokenBroker(config, detached=False), TokenBroker(config, detached=False)
+    try:
+        old = await one.access_token(tenant)
+        newer = await other.refresh(tenant)
+        before = grants(sandbox.url)["refresh_token"]
+        assert await one.refresh_after_401(tenant, old) == newer
+        assert grants(sandbox.url)["refresh_token"] == before
+        results = await asyncio.gather(*(one.refresh_after_401(tenant, newer) for _ in range(20)))
+        assert len(set(results)) == 1 and newer not in results
+        assert token_works(sandbox.url, results[0])
+        assert grants(sandbox.url)["refresh_token"] == before + 1
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_background_refresh_ahead(tmp_path: Path) -> None:
+    with serve_in_thread(SandboxSettings(access_token_ttl=4)) as sandbox:
+        config = proxy_config(
+            sandbox.url, tmp_path, tokens="refresh_margin = 2\ncheck_interval = 1"
+        )
+        tenant = tenant_of(config)
+        broker = TokenBroker(config, detached=False)
+        await broker.start()
+        try:
+            first = await broker.access_token(tenant)
+            deadline = time.monotonic() + 6
+            while (await broker.store.load(tenant)).access_token == first:
+                assert time.monotonic() < deadline, "no refresh ahead of expiry"
+                await asyncio.sleep(0.2)
+            record = await broker.store.load(tenant)
+            assert token_works(sandbox.url, record.access_token)
+            assert grants(sandbox.url)["refresh_token"] >= 1
+        finally:
+            await broker.close()
+
+
+async def test_import_without_refresh_token_serves_until_expiry(
+    make_config, sandbox: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(grant="authorization_code", password=False)
+    tenant = tenant_of(config)
+    tokens = fresh_tokens(sandbox.url)
+    broker, other = TokenBroker(config, detached=False), TokenBroker(config, detached=False)
+    caplog.set_level(logging.INFO, "proxy.tokens")
+    try:
+        await broker.import_tokens(tenant, tokens["access_token"], None, int(time.time()) + 2)
+        assert await broker.access_token(tenant) == tokens["access_token"]
+        await asyncio.sleep(2.1)
+        failures = await asyncio.gather(
+            *(broker.access_token(tenant) for _ in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(f, NeedsReauthorization) for f in failures)
+        assert f"auth login --tenant {tenant}" in failures[0].hint
+        with pytest.raises(NeedsReauthorization):
+            await other.access_token(tenant)
+        await other.start()
+        assert other.needs_reauthorization(tenant)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and tenant in errors[0].getMessage()
+        assert "auth login" in errors[0].getMessage()
+        assert reauth_count(tenant) == 1
+        text = caplog.text + "".join(map(str, failures))
+        assert_secret_free(text, tokens["access_token"])
+    finally:
+        await broker.close()
+        await other.close()
+
+
+async def test_invalid_grant_needs_reauthorization_logged_once(
+    make_config, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(grant="authorization_code", password=False)
+    tenant = tenant_of(config)
+    bogus = f"bogus-refresh-{secrets.token_hex(8)}"
+    broker = TokenBroker(config)
+    caplog.set_level(logging.INFO, "proxy.tokens")
+    try:
+        await broker.import_tokens(tenant, "expired-access", bogus, int(time.time()) - 10)
+        failures = await asyncio.gather(
+            *(broker.access_token(tenant) for _ in range(50)), return_exceptions=True
+        )
+        assert all(isinstance(f, NeedsReauthorization) for f in failures)
+        with pytest.raises(NeedsReauthorization):
+            await broker.refresh_after_401(tenant, "expired-access")
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1
+        assert f"enphase-proxy auth login --tenant {tenant}" in errors[0].getMessage()
+        assert reauth_count(tenant) == 1
+        [status] = await broker.status()
+        assert status.state == "needs_reauthorization" and "auth login" in status.detail
+        assert broker.needs_reauthorization(tenant)
+        assert (await broker.store.load(tenant)).refresh_token == bogus
+        text = caplog.text + "".join(map(str, failures)) + str(status)
+        assert_secret_free(text, bogus, "expired-access")
+    finally:
+        await broker.close()
+
+
+async def test_password_tenant_falls_back_to_password_on_invalid_grant(
+    make_config, sandbox: Running
+) -> None:
+    config = make_config()
+    tenant = tenant_of(config)
+    broker = TokenBroker(config, detached=False)
+    try:
+        await broker.import_tokens(tenant, "expired", "bogus-refresh", int(time.time()) - 10)
+        assert token_works(sandbox.url, await broker.access_token(tenant))
+        assert not broker.needs_reauthorization(tenant)
+    finally:
+        await broker.close()
+
+
+async def test_upstream_trouble_keeps_a_valid_token_and_backs_off(
+    make_config, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[httpx.Request] = []
+
+    def down(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503, text="maintenance")
+
+    config = make_config(grant="authorization_code")
+    tenant = tenant_of(config)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as http:
+        broker = TokenBroker(config, http)
+        caplog.set_level(logging.INFO, "proxy.tokens")
+        try:
+            soon = int(time.time()) + 60
+            await broker.import_tokens(tenant, "still-valid", "some-refresh", soon)
+            assert await broker.access_token(tenant) == "still-valid"
+            assert await broker.access_token(tenant) == "still-valid"
+            assert len(calls) == 1
+            assert calls[0].headers["authorization"].startswith("Basic ")
+            with pytest.raises(TokenUnavailable):
+                await broker.refresh_after_401(tenant, "still-valid")
+            await broker.import_tokens(tenant, "expired", "some-refresh", int(time.time()) - 1)
+            with pytest.raises(TokenUnavailable):
+                await broker.access_token(tenant)
+            assert_secret_free(caplog.text, "some-refresh", "still-valid")
+        finally:
+            await broker.close()
+
+
+async def test_code_tenant_without_token(make_config, caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(grant="authorization_code", password=False)
+    tenant = tenant_of(config)
+    broker = TokenBroker(config)
+    caplog.set_level(logging.INFO, "proxy.tokens")
+    await broker.start()
+    try:
+        assert broker.needs_reauthorization(tenant)
+        for _ in range(3):
+            with pytest.raises(NeedsReauthorization, match="no token stored"):
+                await broker.access_token(tenant)
+        assert len(caplog.records) == 1 and "auth login" in caplog.records[0].getMessage()
+        [status] = await broker.status()
+        assert status.state == "missing"
+    finally:
+        await broker.close()
+
+
+def test_oauth_callback_completes_a_login(make_config, sandbox: Running) -> None:
+    config = make_config(grant="authorization_code", password=False)
+    tenant = tenant_of(config)
+    broker = TokenBroker(config, detached=False)
+    app = Starlette(routes=[Route("/oauth/callback", oauth_callback)])
+    app.state.services = SimpleNamespace(broker=broker)
+    url = authorize_url(config, config.tenants[tenant])
+    redirect = httpx.get(url).headers["location"]
+    assert redirect.startswith(config.tenants[tenant].redirect_uri)
+    query = parse_qs(urlsplit(redirect).query)
+    assert query["state"] == [tenant]
+    with TestClient(app) as client:
+        done = client.get("/oauth/callback", params={"code": query["code"][0], "state": tenant})
+        assert done.status_code == 200 and tenant in done.text
+        record = stored(config, tenant)
+        assert token_works(sandbox.url, record.access_token)
+        assert_secret_free(done.text, record.access_token, record.refresh_token, query["code"][0])
+        again = client.get("/oauth/callback", params={"code": query["code"][0], "state": tenant})
+        assert again.status_code == 502 and query["code"][0] not in again.text
+        denied = client.get("/oauth/callback", params={"error": "access_denied", "state": tenant})
+        assert denied.status_code == 400
+        unknown = client.get("/oauth/callback", params={"code": "x", "state": "nobody"})
+        assert unknown.status_code == 400
+
+
+async def test_unknown_tenant_is_a_programming_error(make_config) -> None:
+    broker = TokenBroker(make_config(), detached=False)
+    try:
+        with pytest.raises(ValueError):
+            await broker.access_token("nobody")
+    finally:
+        await broker.close()
+    assert issubclass(NeedsReauthorization, TokenError)
