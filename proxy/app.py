@@ -96,7 +96,8 @@ async def readyz(request: Request) -> Response:
     problems = [
         f"tenant {s.tenant}: {s.state}"
         for s in await svc.broker.status()
-        if s.state in ("needs_reauthorization", "missing", "expired")
+        if s.state in ("needs_reauthorization", "missing")
+        or (s.state == "expired" and not s.has_refresh_token)
     ]
     problems += await redis_problems(request.app.state.config)
     status = 503 if problems else 200

@@ -15,7 +15,7 @@ from proxy.cache import UpstreamUnavailable
 from proxy.clients import team_client
 from proxy.config import Client, Config, Tenant
 from proxy.quota import QuotaExhausted
-from proxy.tokens import NeedsReauthorization
+from proxy.tokens import NeedsReauthorization, TokenUnavailable
 from proxy.upstream import QuotaRefused
 
 PREFIX = "/api/v4"
@@ -123,8 +123,8 @@ async def forward(request: Request) -> Response:
         return quota_error(exc)
     except NeedsReauthorization as exc:
         return v4_error(401, "Not Authorized", f"Tenant needs re-authorization: {exc.hint}")
-    except UpstreamUnavailable as exc:
-        headers = {"Retry-After": str(exc.retry_after or 30)}
+    except (UpstreamUnavailable, TokenUnavailable) as exc:
+        headers = {"Retry-After": str(getattr(exc, "retry_after", None) or 30)}
         body = {"message": "Service Unavailable", "details": "Upstream unavailable", "code": 503}
         return JSONResponse(body, 503, headers)
 

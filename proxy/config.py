@@ -358,11 +358,13 @@ def _check(r: _Reader, config: Config, demo_keys: set[str]) -> None:
         r.problem(
             "upstream", "api_root", "demo client keys are refused against the real Enphase API"
         )
-    for table in ("tokens", "cache", "quota"):
+    backends = {"tokens": ("file", "redis"), "cache": ("memory", "redis")}
+    backends["quota"] = ("file", "memory", "redis")
+    for table, allowed in backends.items():
         backend_key = "store" if table == "tokens" else "backend"
         backend = getattr(getattr(config, table), backend_key)
-        if backend not in ("file", "memory", "redis"):
-            r.problem(table, backend_key, f"unknown backend {backend!r}")
+        if backend not in allowed:
+            r.problem(table, backend_key, f"must be one of {', '.join(allowed)}")
         if backend == "redis" and not config.redis_url:
             r.problem("redis", "url", f"{table}.{backend_key} = 'redis' needs [redis] url")
     for url in config.upstream.urls():

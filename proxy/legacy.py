@@ -18,7 +18,7 @@ from mappings import errors
 from mappings.base import V2Error, V2Request, V2Response, V4Call
 from proxy.cache import UpstreamUnavailable
 from proxy.config import Tenant
-from proxy.tokens import NeedsReauthorization
+from proxy.tokens import NeedsReauthorization, TokenUnavailable
 from proxy.upstream import QuotaRefused, Reply, Upstream
 
 log = logging.getLogger("proxy.legacy")
@@ -137,6 +137,8 @@ def failure(exc: Exception, tenant: str = "") -> V2Error:
         return errors.usage_limit(q.plan, q.period, q.period_start, q.period_end, q.limit)
     if isinstance(exc, UpstreamUnavailable):
         return errors.unavailable("Data temporarily unavailable.", exc.retry_after or 30)
+    if isinstance(exc, TokenUnavailable):
+        return errors.unavailable("Authorization with Enphase temporarily unavailable.", 30)
     log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
     return V2Error(500, {"errorCode": 1, "errorMessages": ["Internal error in the proxy."]})
 

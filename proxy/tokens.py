@@ -36,11 +36,7 @@ log = logging.getLogger("proxy.tokens")
 
 RETRY_DELAY = 5.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
-_RENEWAL_MAIN = (
-    "import warnings, authlib.deprecate as d; "
-    "warnings.simplefilter('ignore', d.AuthlibDeprecationWarning); "
-    "from proxy.tokens import renewal_process; renewal_process()"
-)
+_RENEWAL_MAIN = "from proxy.tokens import renewal_process; renewal_process()"
 
 
 class TokenError(Exception):
