@@ -7,11 +7,13 @@ Prints one line per figure, for each gunicorn worker type.
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
-from bench.support import AUTH, ROOT, child, free_port, have_wrk, machine, stack, wrk
+from bench.support import AUTH, child, free_port, have_wrk, machine, stack, wrk
 
 DAY = 86400
 
@@ -28,7 +30,7 @@ def bare_rps(worker_class: str, seconds: int) -> dict[str, float]:
     klass = {"uvicorn": "uvicorn.workers.UvicornWorker", "asgi": "asgi"}[worker_class]
     command = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", klass]
     command += ["-b", f"127.0.0.1:{port}", "bench.bare_app:app"]
-    with child(command, port, ROOT / f".bench-bare-{port}.log"):
+    with tempfile.TemporaryDirectory() as logs, child(command, port, Path(logs) / "bare.log"):
         return wrk(f"http://127.0.0.1:{port}/json", seconds)
 
 
