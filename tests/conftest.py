@@ -1,12 +1,57 @@
-"""Shared fixtures: a real Redis server for the whole session."""
+"""Shared fixtures: a real Redis server, and a session-wide check that no secret was printed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
+from proxy.logs import JsonFormatter
+from tests.harness import SERVE_LOGS
 from tests.servers import redis_server
+
+#: Every secret the suite configures, and the prefix of every token the sandbox issues (JWT).
+SECRETS = (
+    "sandbox-client-secret",
+    "sandbox-watt-secret",
+    "sandbox-api-key",
+    "sandbox-watt-key",
+    "demo-password",
+    "fleet-password",
+    "demo-v2-key",
+    "demo-team-key",
+    "test-admin-key",
+    "eyJ",
+)
+
+
+class Recorder(logging.Handler):
+    """Keeps every log line the proxy emits in this process, formatted as in production."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Format and keep ``record``."""
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_output() -> Iterator[None]:
+    """After the session: no secret in any proxy log line, in-process or from `serve`."""
+    recorder = Recorder()
+    proxy_logger = logging.getLogger("proxy")
+    proxy_logger.addHandler(recorder)
+    proxy_logger.setLevel(logging.DEBUG)
+    yield
+    proxy_logger.removeHandler(recorder)
+    printed = recorder.lines + [p.read_text(errors="replace") for p in SERVE_LOGS if p.exists()]
+    leaks = [(s, text[:200]) for text in printed for s in SECRETS if s in text]
+    assert not leaks, f"secrets printed by the proxy: {leaks[:5]}"
+    assert recorder.lines, "the proxy logged nothing: the secret check saw no output"
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from proxy.sandbox import SandboxSettings, create_app
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SERVE_LOGS: list[Path] = []  # everything `enphase-proxy serve` printed during the session
 
 
 @contextmanager
@@ -46,7 +47,10 @@ def sandbox(settings: SandboxSettings | None = None) -> Iterator[tuple[str, Any]
 
 
 def config_text(sandbox_url: str, data_dir: Path, extra: str = "", **tenant: Any) -> str:
-    """A proxy configuration (TOML) for the demo tenant on the sandbox at ``sandbox_url``."""
+    """A proxy configuration (TOML) for the demo tenant on the sandbox at ``sandbox_url``.
+
+    ``extra`` lands right after ``[quota] backend``: it may add [quota] keys, then open tables.
+    """
     fields = {
         "name": "demo",
         "user_ids": ["demo-user"],
@@ -124,6 +128,7 @@ def serve_process(config_path: Path, workers: int = 2, *args: str) -> Iterator[s
     command = [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config_path)]
     command += ["--port", str(port), "--workers", str(workers), *args]
     log_path = config_path.parent / f"serve-{port}.log"
+    SERVE_LOGS.append(log_path)
     with open(log_path, "wb") as log:
         child = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT, env=os.environ.copy())
         try:
