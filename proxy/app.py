@@ -6,7 +6,9 @@ import contextlib
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -60,11 +62,17 @@ def v2_error(error: V2Error) -> Response:
     return v2_response(legacy.Outcome(error.status, legacy.encode(error.response()), error.headers))
 
 
+@lru_cache(maxsize=4096)
+def parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """The query string's pairs in order, blank values kept (legacy clients repeat their URLs)."""
+    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
 def legacy_endpoint(template: str, mapping: Any) -> Route:
     """The route answering one v2 endpoint through its mapping."""
 
     async def endpoint(request: Request) -> Response:
-        query = tuple(request.query_params.multi_items())
+        query = parse_query(request.scope["query_string"])
         params = dict(query)
         tenant = legacy_tenant(request.app.state.config, params.get("key"), params.get("user_id"))
         if tenant is None:
@@ -165,8 +173,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/cache/purge", purge, methods=["POST"]),
         Route("/oauth/callback", oauth_callback),
     ]
-    ordered = sorted(ROUTES.items(), key=lambda item: "{" in item[0])
-    return fixed + [legacy_endpoint(t, m) for t, m in ordered] + [broker_route.route()]
+    return [legacy_endpoint(t, m) for t, m in ROUTES.items()] + fixed + [broker_route.route()]
 
 
 def create_app(config: Config) -> Starlette:

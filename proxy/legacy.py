@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -158,7 +158,8 @@ async def answer(
     rendered = memo.get(key) if memo is not None else None
     if rendered is not None and await upstream.unchanged(rendered.sources, now):
         age = int(now - min(stored_at for _, stored_at in rendered.sources))
-        return replace(rendered.outcome, cache="HIT", age=age)
+        hit = rendered.outcome
+        return Outcome(hit.status, hit.body, hit.headers, "HIT", age)
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
+from functools import lru_cache
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,6 +18,12 @@ log = logging.getLogger("proxy.access")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY = 1024 * 1024
+
+
+@lru_cache(maxsize=1024)
+def _requests_counter(route: str, status: int) -> Any:
+    """The requests counter child for (route, status); routes and statuses are few."""
+    return metrics.REQUESTS.labels(route, str(status))
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -48,7 +56,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(16).hex()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -83,7 +91,7 @@ class RequestContext:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            metrics.REQUESTS.labels(name, str(status)).inc()
+            _requests_counter(name, status).inc()
             state = scope.get("state", {})
             log.info(
                 "request",
