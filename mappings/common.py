@@ -40,10 +40,15 @@ def date_param(req: V2Request, name: str) -> dt.date | None:
         raise unprocessable(f"Invalid value for {name}: expected YYYY-MM-DD") from None
 
 
+def is_id(raw: str) -> bool:
+    """Whether ``raw`` is a plain ASCII decimal id of at most 18 digits."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def system_id(req: V2Request) -> int:
     """The numeric ``system_id`` path parameter; v2 404 when it is not a system id."""
     raw = req.path_params.get("system_id", "")
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_id(raw):
         raise not_found(f"System not found for id {raw[:40]!r}")
     return int(raw)
 

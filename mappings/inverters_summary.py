@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mappings.base import V2Request, V2Response, V4Call
-from mappings.common import wants_iso8601
+from mappings.common import is_id, wants_iso8601
 from mappings.errors import unprocessable
 from mappings.passthrough import query
 
@@ -23,7 +23,7 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     envoy = req.get("envoy_serial_number") or req.get("envoy_serial_no") or None
     if site is None and envoy is None:
         raise unprocessable("Envoy serial number or Site ID mandatory")
-    if site is not None and not (site.isdigit() and len(site) <= 18):
+    if site is not None and not is_id(site):
         raise unprocessable(f"Invalid value for site_id: {site[:40]!r} is not a system id")
     return [V4Call(PATH, query(site_id=site, envoy_serial_number=envoy))]
 

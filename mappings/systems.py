@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mappings.base import V2Request, V2Response, V4Call
-from mappings.common import render_datetimes, wants_iso8601, zone
+from mappings.common import is_id, render_datetimes, wants_iso8601, zone
 from mappings.errors import unprocessable
 from mappings.passthrough import query, v2_meta
 from mappings.status import V2_STATUSES, v2_status
@@ -66,7 +66,7 @@ class Filters:
 def filters(req: V2Request) -> Filters:
     """The request's filters; v2 422 for a malformed id or an unknown enum value."""
     ids = req.getlist("system_id")
-    if not all(value.isdigit() and len(value) <= 18 for value in ids):
+    if not all(is_id(value) for value in ids):
         raise unprocessable("Invalid value for system_id: not a system id")
     statuses = frozenset(req.getlist("status"))
     if not statuses <= V2_STATUSES:

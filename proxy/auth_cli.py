@@ -160,7 +160,9 @@ def _code(text: str) -> str:
 def _timestamp(value: str) -> int:
     """Epoch seconds from epoch digits or an ISO 8601 time (argparse type)."""
     try:
-        return int(value) if value.isdigit() else int(datetime.fromisoformat(value).timestamp())
+        if value.isascii() and value.isdigit():
+            return int(value)
+        return int(datetime.fromisoformat(value).timestamp())
     except ValueError:
         raise argparse.ArgumentTypeError(f"not epoch seconds or ISO 8601: {value!r}") from None
 

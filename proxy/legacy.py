@@ -16,6 +16,7 @@ from cachetools import LRUCache
 
 from mappings import errors
 from mappings.base import V2Error, V2Request, V2Response, V4Call
+from mappings.common import system_id
 from proxy.cache import UpstreamUnavailable
 from proxy.config import Tenant
 from proxy.tokens import NeedsReauthorization, TokenUnavailable
@@ -104,7 +105,7 @@ class Run:
 
 
 def _system_path(req: V2Request) -> str:
-    return f"/systems/{req.path_params['system_id']}"
+    return f"/systems/{system_id(req)}"
 
 
 async def _answer(mapping: ModuleType, req: V2Request, run: Run) -> Outcome:

@@ -18,6 +18,25 @@ log = logging.getLogger("proxy.access")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY = 1024 * 1024
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class BodyTooLarge(Exception):
+    """The request body grew past MAX_BODY while it was read."""
+
+
+def refusal(scope: Scope, max_url_length: int) -> tuple[int, str] | None:
+    """The status and message refusing an oversized request before it runs, if any."""
+    headers = scope.get("headers", ())
+    length = _header(scope, b"content-length")
+    if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > max_url_length:
+        return 414, "Request URI too long."
+    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+        return 431, "Request header fields too large."
+    if length and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY):
+        return 413, "Request body too large."
+    return None
 
 
 @lru_cache(maxsize=1024)
@@ -62,6 +81,16 @@ class RequestContext:
         status = 500
         sent = False
 
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:
+                raise BodyTooLarge
+            return message
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, sent
             if message["type"] == "http.response.start":
@@ -72,16 +101,16 @@ class RequestContext:
             await send(message)
 
         try:
-            url_length = len(scope.get("raw_path") or b"") + len(scope.get("query_string", b""))
-            length = _header(scope, b"content-length")
-            if url_length > self.max_url_length:
-                status = 414
-                await _send_json(send, 414, _error(414, "Request URI too long."), request_id)
-            elif length and (not length.isdigit() or int(length) > MAX_BODY):
+            refused = refusal(scope, self.max_url_length)
+            if refused:
+                status = refused[0]
+                await _send_json(send, status, _error(*refused), request_id)
+            else:
+                await self.app(scope, receive_limited, send_wrapper)
+        except BodyTooLarge:
+            if not sent:
                 status = 413
                 await _send_json(send, 413, _error(413, "Request body too large."), request_id)
-            else:
-                await self.app(scope, receive, send_wrapper)
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             if not sent:

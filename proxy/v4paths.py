@@ -91,7 +91,7 @@ def allowed_methods(raw_path: str) -> tuple[str, ...]:
 
 
 def _epoch(params: dict[str, str], at: str, date: str) -> int | None:
-    if params.get(at, "").lstrip("-").isdigit():
+    if re.fullmatch(r"-?[0-9]{1,18}", params.get(at, "")):
         return int(params[at])
     if date in params:
         try:

@@ -32,7 +32,7 @@ class Caller:
 
     def system(self, raw_id: str) -> System:
         """The visible system with id ``raw_id``, or 404 as a stranger would see."""
-        system_id = int(raw_id) if raw_id.isdigit() else None
+        system_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() else None
         if system_id not in self.user.system_ids or system_id not in self.state.systems:
             raise not_found("System", id=raw_id)
         return self.state.systems[system_id]
