@@ -67,14 +67,16 @@ def child(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen
 
 
 @contextmanager
-def stack(workers: int = 1, worker_class: str = "uvicorn", extra: str = "") -> Iterator[dict]:
+def stack(
+    workers: int = 1, worker_class: str = "uvicorn", extra: str = "", server: str = ""
+) -> Iterator[dict]:
     """Sandbox and proxy (gunicorn) as child processes; yields their URLs and the data dir."""
     work = Path(tempfile.mkdtemp(prefix="enphase-bench-"))
     sandbox_port, proxy_port = free_port(), free_port()
     sandbox_cmd = [sys.executable, "-m", "proxy.cli", "sandbox", "--port", str(sandbox_port)]
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     config = work / "proxy.toml"
-    config.write_text(config_text(sandbox_url, work / "var", extra))
+    config.write_text(config_text(sandbox_url, work / "var", extra, server))
     proxy_cmd = [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config)]
     proxy_cmd += ["--port", str(proxy_port), "--workers", str(workers)]
     proxy_cmd += ["--worker-class", worker_class]

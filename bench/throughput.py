@@ -34,6 +34,17 @@ def bare_rps(worker_class: str, seconds: int) -> dict[str, float]:
         return wrk(f"http://127.0.0.1:{port}/json", seconds)
 
 
+def proxy_figures(worker_class: str, access_log: bool, seconds: int) -> dict[str, float]:
+    """wrk figures for a warmed stats URL through one proxy worker."""
+    server = f"access_log = {'true' if access_log else 'false'}"
+    with stack(workers=1, worker_class=worker_class, server=server) as s:
+        url = past_day_stats(s["proxy"])
+        warm = httpx.get(url, timeout=30)
+        assert warm.status_code == 200, warm.text
+        assert httpx.get(url).headers["X-Cache"] == "HIT"
+        return wrk(url, seconds)
+
+
 def main() -> None:
     """Measure and print."""
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
@@ -41,23 +52,16 @@ def main() -> None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     print(f"machine: {machine()}")
     for worker_class in ("uvicorn", "asgi"):
-        with stack(workers=1, worker_class=worker_class) as s:
-            url = past_day_stats(s["proxy"])
-            warm = httpx.get(url, timeout=30)
-            assert warm.status_code == 200, warm.text
-            assert httpx.get(url).headers["X-Cache"] == "HIT"
-            proxy = wrk(url, seconds)
         bare = bare_rps(worker_class, seconds)
-        ratio = proxy["rps"] / bare["rps"]
-        print(f"{worker_class}: stats cache-hit throughput {proxy['rps']:.0f} req/s")
         print(f"{worker_class}: bare starlette throughput {bare['rps']:.0f} req/s")
-        print(f"{worker_class}: ratio proxy/bare {ratio:.2f} (goal >= 0.6)")
-        print(
-            f"{worker_class}: stats cache-hit latency at 50 connections p50 {proxy['p50']:.2f} ms"
-        )
-        print(
-            f"{worker_class}: stats cache-hit latency at 50 connections p99 {proxy['p99']:.2f} ms"
-        )
+        for access_log in (True, False):
+            proxy = proxy_figures(worker_class, access_log, seconds)
+            label = f"{worker_class}, access log {'on' if access_log else 'off'}"
+            ratio = proxy["rps"] / bare["rps"]
+            print(f"{label}: stats cache-hit throughput {proxy['rps']:.0f} req/s")
+            print(f"{label}: ratio proxy/bare {ratio:.2f} (goal >= 0.6)")
+            for q in ("p50", "p99"):
+                print(f"{label}: cache-hit latency, 50 connections, {q} {proxy[q]:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -200,7 +200,13 @@ def create_app(config: Config) -> Starlette:
     app = Starlette(
         routes=routes(),
         lifespan=lifespan,
-        middleware=[Middleware(RequestContext, max_url_length=config.server.max_url_length)],
+        middleware=[
+            Middleware(
+                RequestContext,
+                max_url_length=config.server.max_url_length,
+                access_log=config.server.access_log,
+            )
+        ],
         exception_handlers={404: not_found, 405: method_not_allowed},
     )
     app.state.config = config

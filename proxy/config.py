@@ -46,6 +46,7 @@ class Server:
     data_dir: str = "var"
     admin_key: str | None = None
     log_level: str = "info"
+    access_log: bool = True
     max_url_length: int = 4096
 
 

@@ -24,16 +24,23 @@ FIELDS = (
 class JsonFormatter(logging.Formatter):
     """One JSON object per record with the message and known context fields."""
 
+    second = -1
+    stamp = ""
+
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON line."""
+        second = int(record.created)
+        if second != self.second:
+            self.second = second
+            self.stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         line = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self.stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        line.update({f: getattr(record, f) for f in FIELDS if getattr(record, f, None) is not None})
+        context = record.__dict__
+        line.update({f: context[f] for f in FIELDS if context.get(f) is not None})
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)

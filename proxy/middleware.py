@@ -66,9 +66,10 @@ async def _send_json(send: Send, status: int, body: dict, request_id: str) -> No
 class RequestContext:
     """Wraps every HTTP request: id, limits, JSON access log, metrics, v2 500 on a crash."""
 
-    def __init__(self, app: ASGIApp, max_url_length: int = 4096) -> None:
+    def __init__(self, app: ASGIApp, max_url_length: int = 4096, access_log: bool = True) -> None:
         self.app = app
         self.max_url_length = max_url_length
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -121,6 +122,13 @@ class RequestContext:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
             _requests_counter(name, status).inc()
+            if self.access_log:
+                self._log(scope, request_id, name, status, started)
+
+    @staticmethod
+    def _log(scope: Scope, request_id: str, route: str, status: int, started: float) -> None:
+        """One access log line: never the query string (it carries legacy credentials)."""
+        if log.isEnabledFor(logging.INFO):
             state = scope.get("state", {})
             log.info(
                 "request",
@@ -128,7 +136,7 @@ class RequestContext:
                     "request_id": request_id,
                     "method": scope.get("method"),
                     "path": scope.get("path", "")[:256],
-                    "route": name,
+                    "route": route,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "tenant": state.get("tenant"),

@@ -46,7 +46,9 @@ def sandbox(settings: SandboxSettings | None = None) -> Iterator[tuple[str, Any]
         yield url, app
 
 
-def config_text(sandbox_url: str, data_dir: Path, extra: str = "", **tenant: Any) -> str:
+def config_text(
+    sandbox_url: str, data_dir: Path, extra: str = "", server: str = "", **tenant: Any
+) -> str:
     """A proxy configuration (TOML) for the demo tenant on the sandbox at ``sandbox_url``.
 
     ``extra`` lands right after ``[quota] backend``: it may add [quota] keys, then open tables.
@@ -70,6 +72,7 @@ def config_text(sandbox_url: str, data_dir: Path, extra: str = "", **tenant: Any
 [server]
 data_dir = {_toml(str(data_dir))}
 admin_key = "test-admin-key"
+{server}
 
 [upstream]
 api_root = "{sandbox_url}/api/v4"
