@@ -8,6 +8,8 @@ from typing import Any
 
 def whole(value: Any) -> int:
     """A v4 number as the integer v2 reported; anything else (null, text) counts as 0."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     return int(value) if math.isfinite(value) else 0

@@ -83,7 +83,10 @@ def merge(
 
 def project(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     """A v2 interval: ``end_at`` then ``fields`` as integers."""
-    return {"end_at": item["end_at"]} | {name: whole(item.get(name)) for name in fields}
+    interval = {"end_at": item["end_at"]}
+    for name in fields:
+        interval[name] = whole(item.get(name))
+    return interval
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 PERIODS = ("minute", "month")
+PUBLISH_EVERY = 1.0  # seconds between quota gauge updates on the call path
 REDIS_PREFIX = "enphase-proxy:quota:"
 
 
@@ -154,6 +155,8 @@ class SqliteQuotaStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+        self._inline = str(path) == ":memory:"
         self._db.executescript(_SCHEMA)
         self._mutex = threading.Lock()
 
@@ -201,7 +204,7 @@ class SqliteQuotaStore:
         return used, blocks
 
     async def _transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` in a thread, inside one ``BEGIN IMMEDIATE`` transaction."""
+        """``fn(*args)`` inside one ``BEGIN IMMEDIATE`` transaction (in a thread for a file)."""
 
         def run() -> Any:
             with self._mutex:
@@ -214,7 +217,7 @@ class SqliteQuotaStore:
                 self._db.execute("COMMIT")
                 return result
 
-        return await asyncio.to_thread(run)
+        return run() if self._inline else await asyncio.to_thread(run)
 
 
 _TAKE = """
@@ -300,6 +303,7 @@ class QuotaGovernor:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self.max_wait = max_wait
+        self._published: dict[str, float] = {}
         self._store = store
         self._sleep = sleep
 
@@ -310,7 +314,9 @@ class QuotaGovernor:
             moment = now()
             refused = await self._store.take(tenant.name, call_windows(tenant, moment), int(moment))
             if refused is None:
-                await self.remaining(tenant, now=now)
+                if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
+                    self._published[tenant.name] = moment
+                    await self.remaining(tenant, now=now)
                 return
             delay = refused.end - moment
             if refused.period != "minute" or waited + delay > self.max_wait:
