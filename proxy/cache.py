@@ -270,9 +270,12 @@ class ReplyCache:
         return self._answer(fetched, "MISS", now())
 
     async def fresh_entry(self, key: str, now: float) -> Entry | None:
-        """The entry under ``key`` if it is fresh, without fetching or counting a lookup."""
+        """The entry under ``key`` if it is fresh (counted as a hit), without fetching."""
         entry = await self._store.get(key)
-        return entry if entry is not None and entry.fresh(now) else None
+        if entry is None or not entry.fresh(now):
+            return None
+        self._record("HIT")
+        return entry
 
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
         """Drop the entries of every tenant, of ``tenant``, or of one of its systems."""
