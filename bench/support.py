@@ -6,12 +6,11 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +23,10 @@ from proxy.config import Config
 from proxy.quota import QuotaGovernor, open_governor
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
-from proxy.server import wait_for_port
 from proxy.tokens import TokenBroker
 from proxy.upstream import Upstream
 from tests.harness import config_text
-from tests.servers import free_port
+from tests.servers import free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,20 +48,9 @@ def machine() -> str:
     )
 
 
-@contextmanager
-def child(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen]:
-    """A child process that listens on ``port``; stopped with SIGTERM afterwards."""
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, stdout=out, stderr=out, cwd=ROOT)
-        try:
-            wait_for_port("127.0.0.1", port, 30)
-            yield proc
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+def child(command: list[str], port: int, log: Path) -> AbstractContextManager[int]:
+    """A child process run from the checkout once it listens on ``port``; yields its pid."""
+    return running(command, port, log, ROOT)
 
 
 @contextmanager
@@ -86,7 +73,7 @@ def stack(
                 yield {
                     "proxy": f"http://127.0.0.1:{proxy_port}",
                     "sandbox": sandbox_url,
-                    "pid": proxy.pid,
+                    "pid": proxy,
                     "work": work,
                 }
     finally:

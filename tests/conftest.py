@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from proxy.logs import JsonFormatter
+from tests import harness
 from tests.harness import SERVE_LOGS
 from tests.servers import redis_server
 
@@ -51,6 +53,22 @@ def no_secret_in_output() -> Iterator[None]:
     printed = recorder.lines + [p.read_text(errors="replace") for p in SERVE_LOGS if p.exists()]
     leaks = [(s, text[:200]) for text in printed for s in SECRETS if s in text]
     assert not leaks, f"secrets printed by the proxy: {leaks[:5]}"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(proxy URL, sandbox URL): the demo configuration on a sandbox, for one test module."""
+    data_dir = tmp_path_factory.mktemp("proxy")
+    with harness.sandbox() as (sandbox_url, _):
+        with harness.proxy(harness.proxy_config(sandbox_url, data_dir)) as proxy_url:
+            yield proxy_url, sandbox_url
+
+
+@pytest.fixture(scope="module")
+def client(servers: tuple[str, str]) -> Iterator[httpx.Client]:
+    """An HTTP client of the module's proxy."""
+    with httpx.Client(base_url=servers[0], timeout=30) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

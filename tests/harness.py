@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -16,7 +13,7 @@ import uvicorn
 
 from proxy.config import Config, parse
 from proxy.sandbox import SandboxSettings, create_app
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, running, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_LOGS: list[Path] = []  # everything `enphase-proxy serve` printed during the session
@@ -132,14 +129,5 @@ def serve_process(config_path: Path, workers: int = 2, *args: str) -> Iterator[s
     command += ["--port", str(port), "--workers", str(workers), *args]
     log_path = config_path.parent / f"serve-{port}.log"
     SERVE_LOGS.append(log_path)
-    with open(log_path, "wb") as log:
-        child = subprocess.Popen(command, stdout=log, stderr=log, cwd=ROOT, env=os.environ.copy())
-        try:
-            wait_for_port(port, 30)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    with running(command, port, log_path, ROOT):
+        yield f"http://127.0.0.1:{port}"

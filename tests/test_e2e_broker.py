@@ -74,22 +74,6 @@ def raw_request(base_url: str, method: str, target: str, headers: dict[str, str]
         connection.close()
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(proxy URL, sandbox URL) with the default read-only demo team client."""
-    data_dir = tmp_path_factory.mktemp("broker")
-    with harness.sandbox() as (sandbox_url, _):
-        with harness.proxy(harness.proxy_config(sandbox_url, data_dir)) as proxy_url:
-            yield proxy_url, sandbox_url
-
-
-@pytest.fixture(scope="module")
-def client(servers: tuple[str, str]) -> Iterator[httpx.Client]:
-    """An HTTP client of the proxy."""
-    with httpx.Client(base_url=servers[0], timeout=30) as c:
-        yield c
-
-
 @pytest.fixture
 def sandbox_url(servers: tuple[str, str]) -> str:
     """The module sandbox's URL."""

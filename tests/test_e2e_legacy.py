@@ -18,21 +18,6 @@ AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 V2_401 = {"reason": "401", "message": ["Not authorized to access requested resource."]}
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(proxy URL, sandbox URL) for the whole module."""
-    data_dir = tmp_path_factory.mktemp("proxy")
-    with harness.sandbox() as (sandbox_url, _):
-        with harness.proxy(harness.proxy_config(sandbox_url, data_dir)) as proxy_url:
-            yield proxy_url, sandbox_url
-
-
-@pytest.fixture(scope="module")
-def client(servers: tuple[str, str]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=servers[0], timeout=30) as c:
-        yield c
-
-
 def sandbox_calls(servers: tuple[str, str]) -> int:
     return httpx.get(servers[1] + "/_sandbox/stats").json()["api_calls"]
 
