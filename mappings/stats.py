@@ -16,6 +16,7 @@ STATS = Telemetry(
     granularity="day",
     fields=("powr", "enwh", "devices_reporting"),
     days=1,
+    reported_only=True,  # v2 left out intervals nothing was reported in (the dark hours)
 )
 
 needs_system = STATS.needs_system

@@ -100,6 +100,7 @@ class Telemetry:
     fields: tuple[str, ...]
     days: int = 0
     months: int = 0
+    reported_only: bool = False
 
     def needs_system(self, req: V2Request) -> bool:
         """Always: the system zone fixes local midnight, the window cap and ``meta``."""
@@ -127,6 +128,10 @@ class Telemetry:
             "system_id": system_id(req),
             "total_devices": whole(first.get("total_devices")),
             "meta": v2_meta(first.get("meta"), system),
-            "intervals": [project(item, self.fields) for item in merge(replies, start, end)],
+            "intervals": [
+                interval
+                for interval in (project(item, self.fields) for item in merge(replies, start, end))
+                if not self.reported_only or any(interval[name] for name in self.fields)
+            ],
         }
         return respond(req, system, body)

@@ -188,13 +188,13 @@ def test_malformed_upstream_intervals_never_raise() -> None:
             3,
             {"end_at": "x"},
             {"end_at": True},
-            {"end_at": start + 300, "powr": None},
+            {"end_at": start + 300, "powr": None, "enwh": 5, "devices_reporting": "2"},
         ],
     }
     body = stats.shape(request(now), system(), [reply, "oops", None]).body
     validate(ROUTE, 200, body)
     assert body["intervals"] == [
-        {"end_at": start + 300, "powr": 0, "enwh": 0, "devices_reporting": 0}
+        {"end_at": start + 300, "powr": 0, "enwh": 5, "devices_reporting": 0}
     ]
     assert body["meta"] == meta()
 
@@ -212,3 +212,13 @@ def test_iso8601_renders_every_time_in_the_system_zone(tz: str, offset: str) -> 
         key: dt.datetime.fromtimestamp(v, ZoneInfo(tz)).isoformat() if key.endswith("_at") else v
         for key, v in meta().items()
     }
+
+
+def test_intervals_nothing_reported_in_are_left_out_as_v2_did() -> None:
+    start = at("2026-06-10T00:00", LA)
+    req = request(start + 86400, start_at=str(start), end_at=str(start + 900))
+    dark = {"end_at": start + 300, "powr": 0, "enwh": 0, "devices_reporting": 0}
+    lit = {"end_at": start + 600, "powr": 0, "enwh": 0, "devices_reporting": 2}
+    body = stats.shape(req, system(), [{"total_devices": 2, "intervals": [dark, lit]}]).body
+    validate(ROUTE, 200, body)
+    assert ends(body) == [start + 600]
