@@ -76,8 +76,8 @@ def merge(
     for reply in replies:
         for item in records(reply, key):
             at = item.get("end_at")
-            if isinstance(at, int) and not isinstance(at, bool) and start < at <= end:
-                by_end.setdefault(at, item)
+            if type(at) is int and start < at <= end and at not in by_end:
+                by_end[at] = item
     return [by_end[at] for at in sorted(by_end)]
 
 
@@ -85,7 +85,8 @@ def project(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     """A v2 interval: ``end_at`` then ``fields`` as integers."""
     interval = {"end_at": item["end_at"]}
     for name in fields:
-        interval[name] = whole(item.get(name))
+        value = item.get(name)
+        interval[name] = value if type(value) is int else whole(value)
     return interval
 
 
@@ -118,6 +119,14 @@ class Telemetry:
             return []
         return calls(path, start, end, self.span, self.granularity)
 
+    def intervals(self, replies: list[Any], start: int, end: int) -> list[dict[str, Any]]:
+        """The v2 intervals in ``(start, end]``; with ``reported_only``, none that are all zero."""
+        projected = [project(item, self.fields) for item in merge(replies, start, end)]
+        if not self.reported_only:
+            return projected
+        fields = self.fields
+        return [i for i in projected if any([i[name] for name in fields])]
+
     def shape(
         self, req: V2Request, system: dict[str, Any] | None, replies: list[Any]
     ) -> V2Response:
@@ -128,10 +137,6 @@ class Telemetry:
             "system_id": system_id(req),
             "total_devices": whole(first.get("total_devices")),
             "meta": v2_meta(first.get("meta"), system),
-            "intervals": [
-                interval
-                for interval in (project(item, self.fields) for item in merge(replies, start, end))
-                if not self.reported_only or any(interval[name] for name in self.fields)
-            ],
+            "intervals": self.intervals(replies, start, end),
         }
         return respond(req, system, body)

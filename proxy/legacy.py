@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 
 from mappings import errors
@@ -43,7 +43,7 @@ def encode(response: V2Response) -> bytes:
     """The v2 body as compact JSON (empty for 204)."""
     if response.status == 204 or response.body is None:
         return b""
-    return json.dumps(response.body, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(response.body)
 
 
 @dataclass(frozen=True)

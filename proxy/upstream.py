@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -11,6 +10,7 @@ from functools import cached_property
 from typing import Any
 
 import httpx
+import orjson
 
 from proxy import freshness, metrics
 from proxy.cache import Entry, ReplyCache, UpstreamUnavailable, cache_key
@@ -40,7 +40,7 @@ class Reply:
     def body(self) -> Any:
         """The JSON body, parsed once (None when empty or not JSON)."""
         try:
-            return json.loads(self.raw) if self.raw else None
+            return orjson.loads(self.raw) if self.raw else None
         except ValueError:
             return None
 
@@ -68,7 +68,7 @@ def open_http(config: Config) -> httpx.AsyncClient:
 
 def _parse(body: bytes) -> Any:
     try:
-        return json.loads(body) if body else None
+        return orjson.loads(body) if body else None
     except ValueError:
         return None
 
