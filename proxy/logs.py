@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
+from typing import Any
+
+import orjson
 
 FIELDS = (
     "request_id",
@@ -21,20 +25,31 @@ FIELDS = (
 )
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record with the message and known context fields."""
+class _Clock:
+    """ISO 8601 UTC timestamps, formatted once per second."""
 
     second = -1
     stamp = ""
 
-    def format(self, record: logging.LogRecord) -> str:
-        """The record as a JSON line."""
-        second = int(record.created)
+    def iso(self, created: float) -> str:
+        """``created`` as ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+        second = int(created)
         if second != self.second:
             self.second = second
             self.stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self.stamp}.{int((created - second) * 1000):03d}Z"
+
+
+_clock = _Clock()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record with the message and known context fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
         line = {
-            "ts": f"{self.stamp}.{int(record.msecs):03d}Z",
+            "ts": _clock.iso(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -44,6 +59,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def access(fields: dict[str, Any]) -> None:
+    """One access log line on stderr, in the same shape, without the logging machinery.
+
+    It runs on every request, where LogRecord handling cost a third of the cache-hit throughput.
+    """
+    line = {"ts": _clock.iso(time.time()), "level": "info", "logger": "proxy.access"}
+    line["msg"] = "request"
+    line.update({k: v for k, v in fields.items() if v is not None})
+    os.write(2, orjson.dumps(line) + b"\n")
 
 
 def configure(level: str = "info") -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy import metrics
+from proxy import logs, metrics
 
 log = logging.getLogger("proxy.access")
 
@@ -129,18 +129,16 @@ class RequestContext:
     def _log(scope: Scope, request_id: str, route: str, status: int, started: float) -> None:
         """One access log line: never the query string (it carries legacy credentials)."""
         if log.isEnabledFor(logging.INFO):
-            state = scope.get("state", {})
-            log.info(
-                "request",
-                extra={
+            logs.access(
+                {
                     "request_id": request_id,
                     "method": scope.get("method"),
                     "path": scope.get("path", "")[:256],
                     "route": route,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "tenant": state.get("tenant"),
-                },
+                    "tenant": scope.get("state", {}).get("tenant"),
+                }
             )
 
 
