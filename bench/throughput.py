@@ -1,14 +1,19 @@
 """Cache-hit throughput of v2 stats through one worker, as a ratio to a bare Starlette endpoint.
 
-Run from the checkout: python -m bench.throughput [seconds]   (needs wrk: apt-get install wrk)
-Prints one line per figure, for each gunicorn worker type.
+Run from the checkout: python -m bench.throughput [seconds] [rounds]   (needs wrk)
+For each gunicorn worker type, the bare app and the proxy (access log on and off) run side by
+side and are loaded in turn, ``rounds`` times; figures are medians, so a noisy neighbour on a
+shared machine skews every target alike. Prints one line per figure.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,6 +21,7 @@ import httpx
 from bench.support import AUTH, child, free_port, have_wrk, machine, stack, wrk
 
 DAY = 86400
+WORKERS = {"uvicorn": "uvicorn.workers.UvicornWorker", "asgi": "asgi"}
 
 
 def past_day_stats(proxy: str) -> str:
@@ -24,44 +30,64 @@ def past_day_stats(proxy: str) -> str:
     return f"{proxy}/api/v2/systems/1002/stats?{AUTH}&start_at={start}&end_at={start + DAY}"
 
 
-def bare_rps(worker_class: str, seconds: int) -> dict[str, float]:
-    """wrk figures for the bare Starlette app under one gunicorn worker of this type."""
+@contextmanager
+def bare(worker_class: str) -> Iterator[str]:
+    """The bare Starlette app under one gunicorn worker of this type; yields its URL."""
     port = free_port()
-    klass = {"uvicorn": "uvicorn.workers.UvicornWorker", "asgi": "asgi"}[worker_class]
-    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", klass]
+    command = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", WORKERS[worker_class]]
     command += ["-b", f"127.0.0.1:{port}", "bench.bare_app:app"]
     with tempfile.TemporaryDirectory() as logs, child(command, port, Path(logs) / "bare.log"):
-        return wrk(f"http://127.0.0.1:{port}/json", seconds)
+        yield f"http://127.0.0.1:{port}/json"
 
 
-def proxy_figures(worker_class: str, access_log: bool, seconds: int) -> dict[str, float]:
-    """wrk figures for a warmed stats URL through one proxy worker."""
+@contextmanager
+def proxy(worker_class: str, access_log: bool) -> Iterator[str]:
+    """One proxy worker with a warmed stats URL; yields that URL."""
     server = f"access_log = {'true' if access_log else 'false'}"
     with stack(workers=1, worker_class=worker_class, server=server) as s:
         url = past_day_stats(s["proxy"])
         warm = httpx.get(url, timeout=30)
         assert warm.status_code == 200, warm.text
         assert httpx.get(url).headers["X-Cache"] == "HIT"
-        return wrk(url, seconds)
+        yield url
+
+
+def measure(worker_class: str, seconds: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Median wrk figures per target, the targets loaded in turn."""
+    with ExitStack() as running:
+        targets = {
+            "bare": running.enter_context(bare(worker_class)),
+            "on": running.enter_context(proxy(worker_class, True)),
+            "off": running.enter_context(proxy(worker_class, False)),
+        }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+        for _ in range(rounds):
+            for name, url in targets.items():
+                runs[name].append(wrk(url, seconds))
+    return {
+        name: {k: statistics.median(r[k] for r in results) for k in results[0]}
+        for name, results in runs.items()
+    }
 
 
 def main() -> None:
     """Measure and print."""
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     if not have_wrk():
         sys.exit("wrk is not installed (apt-get install wrk)")
     print(f"machine: {machine()}")
-    for worker_class in ("uvicorn", "asgi"):
-        bare = bare_rps(worker_class, seconds)
-        print(f"{worker_class}: bare starlette throughput {bare['rps']:.0f} req/s")
-        for access_log in (True, False):
-            proxy = proxy_figures(worker_class, access_log, seconds)
-            label = f"{worker_class}, access log {'on' if access_log else 'off'}"
-            ratio = proxy["rps"] / bare["rps"]
-            print(f"{label}: stats cache-hit throughput {proxy['rps']:.0f} req/s")
-            print(f"{label}: ratio proxy/bare {ratio:.2f} (goal >= 0.6)")
+    for worker_class in WORKERS:
+        figures = measure(worker_class, seconds, rounds)
+        base = figures["bare"]["rps"]
+        print(f"{worker_class}: bare starlette throughput {base:.0f} req/s (median)")
+        for log in ("on", "off"):
+            proxied = figures[log]
+            label = f"{worker_class}, access log {log}"
+            print(f"{label}: stats cache-hit throughput {proxied['rps']:.0f} req/s (median)")
+            print(f"{label}: ratio proxy/bare {proxied['rps'] / base:.2f} (goal >= 0.6)")
             for q in ("p50", "p99"):
-                print(f"{label}: cache-hit latency, 50 connections, {q} {proxy[q]:.2f} ms")
+                print(f"{label}: cache-hit latency, 50 connections, {q} {proxied[q]:.2f} ms")
 
 
 if __name__ == "__main__":

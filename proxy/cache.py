@@ -241,6 +241,7 @@ class ReplyCache:
         self._flight = SingleFlight()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counts = {"HIT": 0, "MISS": 0, "STALE": 0}
+        self._counters = {result: CACHE.labels(result.lower()) for result in self._counts}
 
     async def get_or_fetch(
         self,
@@ -353,7 +354,7 @@ class ReplyCache:
 
     def _record(self, result: str) -> None:
         self._counts[result] += 1
-        CACHE.labels(result.lower()).inc()
+        self._counters[result].inc()
 
     def _update_gauges(self) -> None:
         usage = self._store.usage()
