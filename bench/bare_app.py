@@ -1,15 +1,33 @@
-"""The baseline: a bare Starlette JSON endpoint, served by the same server and worker type."""
+"""The baseline: bare Starlette JSON endpoints, served by the same server and worker type.
+
+``/json`` is a small body; ``/stats`` a body the size and shape of a day of v2 stats (288
+intervals), so the payload's own cost can be told apart from the proxy's.
+"""
 
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-BODY = {"system_id": 1001, "total_devices": 12, "intervals": []}
+SMALL = {"system_id": 1001, "total_devices": 12, "intervals": []}
+DAY = {
+    "system_id": 1002,
+    "total_devices": 20,
+    "meta": {"status": "normal", "last_report_at": 1, "last_energy_at": 1, "operational_at": 1},
+    "intervals": [
+        {"end_at": 1_795_000_000 + 300 * i, "powr": 1234, "enwh": 103, "devices_reporting": 20}
+        for i in range(288)
+    ],
+}
 
 
-async def hello(request):
+async def small(request):
     """A small JSON answer."""
-    return JSONResponse(BODY)
+    return JSONResponse(SMALL)
 
 
-app = Starlette(routes=[Route("/json", hello)])
+async def stats(request):
+    """A day-of-stats-sized JSON answer."""
+    return JSONResponse(DAY)
+
+
+app = Starlette(routes=[Route("/json", small), Route("/stats", stats)])

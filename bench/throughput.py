@@ -32,12 +32,12 @@ def past_day_stats(proxy: str) -> str:
 
 @contextmanager
 def bare(worker_class: str) -> Iterator[str]:
-    """The bare Starlette app under one gunicorn worker of this type; yields its URL."""
+    """The bare Starlette app under one gunicorn worker of this type; yields its base URL."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", WORKERS[worker_class]]
     command += ["-b", f"127.0.0.1:{port}", "bench.bare_app:app"]
     with tempfile.TemporaryDirectory() as logs, child(command, port, Path(logs) / "bare.log"):
-        yield f"http://127.0.0.1:{port}/json"
+        yield f"http://127.0.0.1:{port}"
 
 
 @contextmanager
@@ -55,8 +55,10 @@ def proxy(worker_class: str, access_log: bool) -> Iterator[str]:
 def measure(worker_class: str, seconds: int, rounds: int) -> dict[str, dict[str, float]]:
     """Median wrk figures per target, the targets loaded in turn."""
     with ExitStack() as running:
+        base = running.enter_context(bare(worker_class))
         targets = {
-            "bare": running.enter_context(bare(worker_class)),
+            "bare": base + "/json",
+            "bare-day": base + "/stats",
             "on": running.enter_context(proxy(worker_class, True)),
             "off": running.enter_context(proxy(worker_class, False)),
         }
@@ -79,13 +81,15 @@ def main() -> None:
     print(f"machine: {machine()}")
     for worker_class in WORKERS:
         figures = measure(worker_class, seconds, rounds)
-        base = figures["bare"]["rps"]
+        base, day = figures["bare"]["rps"], figures["bare-day"]["rps"]
         print(f"{worker_class}: bare starlette throughput {base:.0f} req/s (median)")
+        print(f"{worker_class}: bare starlette, stats-sized body, {day:.0f} req/s (median)")
         for log in ("on", "off"):
             proxied = figures[log]
             label = f"{worker_class}, access log {log}"
             print(f"{label}: stats cache-hit throughput {proxied['rps']:.0f} req/s (median)")
             print(f"{label}: ratio proxy/bare {proxied['rps'] / base:.2f} (goal >= 0.6)")
+            print(f"{label}: ratio proxy/bare same-size body {proxied['rps'] / day:.2f}")
             for q in ("p50", "p99"):
                 print(f"{label}: cache-hit latency, 50 connections, {q} {proxied[q]:.2f} ms")
 
