@@ -62,6 +62,25 @@ EPOCH = ref("Epoch")
 NULLABLE_EPOCH = ref("NullableEpoch")
 META = ref("Meta")
 
+
+def _interval_series(fields: tuple[str, ...], minutes: int) -> JSON:
+    """A v2 interval body, exactly ``{system_id, total_devices, meta, intervals}``."""
+    interval = _object(
+        {"end_at": EPOCH} | dict.fromkeys(fields, INTEGER), ("end_at", *fields), exact=True
+    )
+    description = f"{minutes}-minute intervals, listed by end time, within the requested window."
+    return _object(
+        {
+            "system_id": INTEGER,
+            "total_devices": INTEGER,
+            "meta": META,
+            "intervals": _array(interval, description),
+        },
+        ("system_id", "total_devices", "meta", "intervals"),
+        exact=True,
+    )
+
+
 _EPOCH_FORMS = [
     {"type": "integer", "format": "int64"},
     {"type": "string", "format": "date-time", "pattern": ISO8601},
@@ -92,45 +111,8 @@ SCHEMAS: dict[str, JSON] = {
         },
         ("status", "last_report_at", "last_energy_at", "operational_at"),
     ),
-    "StatsResponse": _object(
-        {
-            "system_id": INTEGER,
-            "total_devices": INTEGER,
-            "meta": META,
-            "intervals": _array(
-                _object(
-                    {
-                        "end_at": EPOCH,
-                        "powr": INTEGER,
-                        "enwh": INTEGER,
-                        "devices_reporting": INTEGER,
-                    },
-                    ("end_at", "powr", "enwh", "devices_reporting"),
-                    exact=True,
-                ),
-                "5-minute intervals, listed by end time, within the requested window.",
-            ),
-        },
-        ("system_id", "total_devices", "meta", "intervals"),
-        exact=True,
-    ),
-    "ConsumptionStatsResponse": _object(
-        {
-            "system_id": INTEGER,
-            "total_devices": INTEGER,
-            "meta": META,
-            "intervals": _array(
-                _object(
-                    {"end_at": EPOCH, "enwh": INTEGER, "devices_reporting": INTEGER},
-                    ("end_at", "enwh", "devices_reporting"),
-                    exact=True,
-                ),
-                "15-minute intervals, listed by end time, within the requested window.",
-            ),
-        },
-        ("system_id", "total_devices", "meta", "intervals"),
-        exact=True,
-    ),
+    "StatsResponse": _interval_series(("powr", "enwh", "devices_reporting"), 5),
+    "ConsumptionStatsResponse": _interval_series(("enwh", "devices_reporting"), 15),
     "RgmStatsResponse": _object(
         {
             "system_id": INTEGER,

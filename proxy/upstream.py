@@ -39,10 +39,7 @@ class Reply:
     @cached_property
     def body(self) -> Any:
         """The JSON body, parsed once (None when empty or not JSON)."""
-        try:
-            return orjson.loads(self.raw) if self.raw else None
-        except ValueError:
-            return None
+        return _parse(self.raw)
 
     @property
     def retry_after(self) -> int | None:
@@ -67,6 +64,7 @@ def open_http(config: Config) -> httpx.AsyncClient:
 
 
 def _parse(body: bytes) -> Any:
+    """``body`` as JSON; None when empty or not JSON."""
     try:
         return orjson.loads(body) if body else None
     except ValueError:
