@@ -49,6 +49,7 @@ def config_text(
     """A proxy configuration (TOML) for the demo tenant on the sandbox at ``sandbox_url``.
 
     ``extra`` lands right after ``[quota] backend``: it may add [quota] keys, then open tables.
+    ``tenant`` overrides the tenant's fields; a field set to None is left out.
     """
     fields = {
         "name": "demo",
@@ -64,7 +65,8 @@ def config_text(
         "password": "demo-password",
         **tenant,
     }
-    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in fields.items())
+    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in fields.items() if v is not None)
+    name = _toml([fields["name"]])
     return f"""
 [server]
 data_dir = {_toml(str(data_dir))}
@@ -88,12 +90,12 @@ backend = "memory"
 [[legacy_clients]]
 name = "legacy"
 key = "demo-v2-key"
-tenants = ["demo"]
+tenants = {name}
 
 [[team_clients]]
 name = "team"
 key = "demo-team-key"
-tenants = ["demo"]
+tenants = {name}
 """
 
 

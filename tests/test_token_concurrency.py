@@ -25,6 +25,7 @@ import redis
 from proxy.config import Config, parse
 from proxy.tokens import TokenBroker
 from proxy.tokenstore import REDIS_PREFIX, FileStore, TokenRecord, open_store
+from tests import harness
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,28 +66,12 @@ def config_text(
     redis_url: str | None = None,
     tokens: str = "",
 ) -> str:
-    """TOML for one sandbox tenant; ``tokens`` adds lines to [tokens]."""
-    store = "redis" if redis_url else "file"
-    return f"""
-[server]
-data_dir = "{data_dir}"
-[upstream]
-api_root = "{url}/api/v4"
-token_url = "{url}/oauth/token"
-authorize_url = "{url}/oauth/authorize"
-[tokens]
-store = "{store}"
-{tokens}
-{f'[redis]{chr(10)}url = "{redis_url}"' if redis_url else ""}
-[[tenants]]
-name = "{tenant}"
-api_key = "sandbox-api-key"
-client_id = "sandbox-client-id"
-client_secret = "sandbox-client-secret"
-grant = "{grant}"
-username = "demo@example.com"
-{'password = "demo-password"' if password else ""}
-"""
+    """The harness configuration for one sandbox tenant; ``tokens`` adds lines to [tokens]."""
+    extra = f'[tokens]\nstore = "{"redis" if redis_url else "file"}"\n{tokens}\n'
+    if redis_url:
+        extra += f'[redis]\nurl = "{redis_url}"\n'
+    secret = "demo-password" if password else None
+    return harness.config_text(url, data_dir, extra, name=tenant, grant=grant, password=secret)
 
 
 def grants(url: str) -> dict[str, int]:
