@@ -272,10 +272,9 @@ class ReplyCache:
 
     async def fresh_entry(self, key: str, now: float) -> Entry | None:
         """The entry under ``key`` if it is fresh (counted as a hit), without fetching."""
-        entry = await self._store.get(key)
-        if entry is None or not entry.fresh(now):
-            return None
-        self._record("HIT")
+        entry = await self._stored_fresh(key, lambda: now)
+        if entry is not None:
+            self._record("HIT")
         return entry
 
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
@@ -318,14 +317,20 @@ class ReplyCache:
             token = await self._store.lock(key, self._lock_seconds)
             if token is not None or time.monotonic() >= deadline:
                 try:
-                    return await self._fetch_and_store(key, fetch)
+                    # The lock may have been released by a process that just stored the entry.
+                    stored = await self._stored_fresh(key, now) if token is not None else None
+                    return stored or await self._fetch_and_store(key, fetch)
                 finally:
                     if token is not None:
                         await self._store.unlock(key, token)
             await asyncio.sleep(self._poll)
-            entry = await self._store.get(key)
-            if entry is not None and entry.fresh(now()):
-                return entry
+            stored = await self._stored_fresh(key, now)
+            if stored is not None:
+                return stored
+
+    async def _stored_fresh(self, key: str, now: Callable[[], float]) -> Entry | None:
+        entry = await self._store.get(key)
+        return entry if entry is not None and entry.fresh(now()) else None
 
     async def _fetch_and_store(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
         entry = await fetch()
