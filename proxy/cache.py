@@ -31,7 +31,7 @@ import cachetools
 
 from proxy.config import Cache, Config
 from proxy.freshness import Params, pairs
-from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES
+from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
 from proxy.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -359,7 +359,7 @@ class ReplyCache:
 
     def _record(self, result: str) -> None:
         self._counts[result] += 1
-        self._counters[result].inc()
+        TALLY.inc(self._counters[result])
 
     def _update_gauges(self) -> None:
         usage = self._store.usage()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -49,8 +51,47 @@ REAUTH_NEEDED = Counter(
 )
 
 
+FLUSH_SECONDS = 0.5
+
+
+class Tally:
+    """Counter increments held in this worker's memory until ``flush`` adds them to the counters.
+
+    Each increment of a multiprocess counter writes its memory-mapped file under a lock, which
+    cost a fifth of a cache hit; counts on the request path go through here instead.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[Any, int] = {}
+
+    def inc(self, child: Any) -> None:
+        """Count one event on a labelled counter (``Counter.labels(...)``)."""
+        pending = self._pending
+        pending[child] = pending.get(child, 0) + 1
+
+    def flush(self) -> None:
+        """Add every held count to its counter."""
+        pending, self._pending = self._pending, {}
+        for child, amount in pending.items():
+            child.inc(amount)
+
+
+TALLY = Tally()
+
+
+async def flush_periodically(seconds: float = FLUSH_SECONDS) -> None:
+    """Flush the tally every ``seconds`` until cancelled, then once more."""
+    try:
+        while True:
+            await asyncio.sleep(seconds)
+            TALLY.flush()
+    finally:
+        TALLY.flush()
+
+
 def render() -> tuple[bytes, str]:
     """The metrics exposition of every worker, and its content type."""
+    TALLY.flush()
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
