@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,19 +15,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from mappings import errors
-from mappings.base import V2Error
 from mappings.openapi import OPENAPI
-from mappings.registry import ROUTES
-from proxy import broker_route, legacy, metrics
+from proxy import broker_route, legacy, legacy_routes, logs, metrics
 from proxy.cache import ReplyCache, open_cache
-from proxy.clients import legacy_tenant
 from proxy.config import Config
+from proxy.legacy_routes import LegacyDispatch, v2_error
 from proxy.middleware import RequestContext
 from proxy.quota import QuotaGovernor, open_governor
 from proxy.tokens import TokenBroker, oauth_callback
 from proxy.upstream import Upstream, open_http
-
-CREDENTIAL_PARAMS = ("key", "user_id")
 
 
 @dataclass
@@ -46,51 +40,6 @@ class Services:
 def services(request: Request) -> Services:
     """The worker's open services."""
     return request.app.state.services
-
-
-def v2_response(outcome: legacy.Outcome) -> Response:
-    """An encoded v2 answer as an HTTP response with cache headers."""
-    headers = dict(outcome.headers)
-    if outcome.cache:
-        headers["X-Cache"] = outcome.cache
-        headers["Age"] = str(outcome.age)
-    return Response(outcome.body, outcome.status, headers, "application/json")
-
-
-def v2_error(error: V2Error) -> Response:
-    """A v2 error as an HTTP response."""
-    return v2_response(legacy.Outcome(error.status, legacy.encode(error.response()), error.headers))
-
-
-@lru_cache(maxsize=4096)
-def parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
-    """The query string's pairs in order, blank values kept (legacy clients repeat their URLs)."""
-    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
-
-
-def legacy_endpoint(template: str, mapping: Any) -> Route:
-    """The route answering one v2 endpoint through its mapping."""
-
-    async def endpoint(request: Request) -> Response:
-        query = parse_query(request.scope["query_string"])
-        params = dict(query)
-        tenant = legacy_tenant(request.app.state.config, params.get("key"), params.get("user_id"))
-        if tenant is None:
-            return v2_error(errors.unauthorized())
-        request.state.tenant = tenant.name
-        rest = tuple((k, v) for k, v in query if k not in CREDENTIAL_PARAMS)
-        outcome = await legacy.answer(
-            mapping,
-            dict(request.path_params),
-            rest,
-            services(request).upstream,
-            tenant,
-            request.state.request_id,
-            services(request).memo,
-        )
-        return v2_response(outcome)
-
-    return Route(template, endpoint, methods=["GET"], name=template)
 
 
 async def healthz(request: Request) -> Response:
@@ -163,8 +112,8 @@ async def method_not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse({"reason": "405", "message": ["Method not allowed"]}, 405)
 
 
-def routes() -> list[BaseRoute]:
-    """Every route the proxy serves."""
+def routes(legacy: list[Route]) -> list[BaseRoute]:
+    """Every route the proxy serves, ``legacy`` (the v2 routes) first."""
     fixed: list[BaseRoute] = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
@@ -173,7 +122,7 @@ def routes() -> list[BaseRoute]:
         Route("/admin/cache/purge", purge, methods=["POST"]),
         Route("/oauth/callback", oauth_callback),
     ]
-    return [legacy_endpoint(t, m) for t, m in ROUTES.items()] + fixed + [broker_route.route()]
+    return [*legacy, *fixed, broker_route.route()]
 
 
 def create_app(config: Config) -> Starlette:
@@ -189,6 +138,7 @@ def create_app(config: Config) -> Starlette:
         app.state.services = Services(
             Upstream(config, http, broker, cache, governor), broker, cache, governor
         )
+        flusher = asyncio.create_task(metrics.flush_periodically())
         try:
             yield
         finally:
@@ -196,16 +146,21 @@ def create_app(config: Config) -> Starlette:
             await cache.close()
             await governor.close()
             await http.aclose()
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+            logs.ACCESS.flush()
 
+    legacy = legacy_routes.routes()
     app = Starlette(
-        routes=routes(),
+        routes=routes(legacy),
         lifespan=lifespan,
         middleware=[
             Middleware(
                 RequestContext,
                 max_url_length=config.server.max_url_length,
                 access_log=config.server.access_log,
-            )
+            ),
+            Middleware(LegacyDispatch, legacy=legacy),
         ],
         exception_handlers={404: not_found, 405: method_not_allowed},
     )

@@ -187,6 +187,20 @@ def test_unknown_paths_and_methods_are_v2_shaped(client: httpx.Client) -> None:
     response = client.post("/api/v2/systems/1001/summary", params=AUTH)
     assert response.status_code == 405
     assert response.json()["reason"] == "405"
+    for path in ("/api/v2/systems//summary", "/api/v2/summary", "/api/v2/systems/1/2/summary"):
+        response = client.get(path, params=AUTH)
+        assert (response.status_code, response.json()["reason"]) == (404, "404"), path
+
+
+def test_head_and_trailing_slash_take_the_router(client: httpx.Client) -> None:
+    got = get(client, "/api/v2/systems/1001/summary")
+    head = client.head("/api/v2/systems/1001/summary", params=AUTH)
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["X-Cache"] == "HIT"
+    assert head.headers["Content-Length"] == got.headers["Content-Length"]
+    slash = client.get("/api/v2/systems/1001/summary/", params=AUTH)
+    assert slash.status_code == 307
+    assert slash.headers["Location"].split("?")[0].endswith("/api/v2/systems/1001/summary")
 
 
 def test_health_and_readiness(client: httpx.Client) -> None:

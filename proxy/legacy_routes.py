@@ -1,0 +1,99 @@
+"""The v2 routes as plain ASGI endpoints, and a dispatcher that reaches them ahead of the router."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mappings import errors
+from mappings.base import V2Error
+from mappings.registry import ROUTES
+from proxy import legacy
+from proxy.clients import legacy_tenant
+
+CREDENTIAL_PARAMS = ("key", "user_id")
+
+
+def v2_response(outcome: legacy.Outcome) -> Response:
+    """An encoded v2 answer as an HTTP response with cache headers."""
+    headers = dict(outcome.headers)
+    if outcome.cache:
+        headers["X-Cache"] = outcome.cache
+        headers["Age"] = str(outcome.age)
+    return Response(outcome.body, outcome.status, headers, "application/json")
+
+
+def v2_error(error: V2Error) -> Response:
+    """A v2 error as an HTTP response."""
+    return v2_response(legacy.Outcome(error.status, legacy.encode(error.response()), error.headers))
+
+
+@lru_cache(maxsize=4096)
+def parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """The query string's pairs in order, blank values kept (legacy clients repeat their URLs)."""
+    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+class LegacyEndpoint:
+    """The ASGI app answering one v2 route through its mapping."""
+
+    def __init__(self, mapping: Any) -> None:
+        self.mapping = mapping
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        query = parse_query(scope["query_string"])
+        params = dict(query)
+        tenant = legacy_tenant(state.config, params.get("key"), params.get("user_id"))
+        if tenant is None:
+            response = v2_error(errors.unauthorized())
+        else:
+            scope["state"]["tenant"] = tenant.name
+            services = state.services
+            outcome = await legacy.answer(
+                self.mapping,
+                scope["path_params"],
+                tuple((k, v) for k, v in query if k not in CREDENTIAL_PARAMS),
+                services.upstream,
+                tenant,
+                scope["state"]["request_id"],
+                services.memo,
+            )
+            response = v2_response(outcome)
+        await response(scope, receive, send)
+
+
+def routes() -> list[Route]:
+    """One GET route per v2 endpoint."""
+    return [Route(t, LegacyEndpoint(m), methods=["GET"], name=t) for t, m in ROUTES.items()]
+
+
+class LegacyDispatch:
+    """Middleware sending a GET on a v2 route straight to its endpoint; the rest go on.
+
+    Every v2 template ends in its own literal segment, so one dict lookup and one regex match
+    find the route, where the router would try each route in turn behind two more layers.
+    """
+
+    def __init__(self, app: ASGIApp, legacy: list[Route]) -> None:
+        self.app = app
+        self.by_last_segment = {route.path.rpartition("/")[2]: route for route in legacy}
+        if len(self.by_last_segment) != len(legacy) or "}" in "".join(self.by_last_segment):
+            raise ValueError("every v2 route must end in its own literal segment")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            route = self.by_last_segment.get(path.rpartition("/")[2])
+            match = route.path_regex.match(path) if route is not None else None
+            if match is not None:
+                scope["route"] = route
+                scope["path_params"] = match.groupdict()
+                await route.app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
