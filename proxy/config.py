@@ -9,6 +9,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -170,9 +171,13 @@ class Config:
             base = Path(self.source).resolve().parent / base
         return base / name
 
+    @cached_property
+    def _tenant_by_user(self) -> dict[str, Tenant]:
+        return {user: t for t in self.tenants.values() for user in t.user_ids}
+
     def tenant_for_user(self, user_id: str) -> Tenant | None:
-        """The tenant a v2 ``user_id`` belongs to."""
-        return next((t for t in self.tenants.values() if user_id in t.user_ids), None)
+        """The tenant a v2 ``user_id`` belongs to (each user_id is in one tenant at most)."""
+        return self._tenant_by_user.get(user_id)
 
 
 class ConfigError(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import os
@@ -61,15 +63,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def access(fields: dict[str, Any]) -> None:
-    """One access log line on stderr, in the same shape, without the logging machinery.
+class AccessLog:
+    """Access lines held briefly and written to stderr together, like nginx's ``buffer=``.
 
-    It runs on every request, where LogRecord handling cost a third of the cache-hit throughput.
+    A write per request cost a sixth of the cache-hit throughput. Lines go out when a block
+    would pass ``block`` bytes (PIPE_BUF, so a block is never interleaved with another
+    process's writes on a pipe), ``delay`` seconds after the first held line, or on ``flush``.
     """
-    line = {"ts": _clock.iso(time.time()), "level": "info", "logger": "proxy.access"}
-    line["msg"] = "request"
-    line.update({k: v for k, v in fields.items() if v is not None})
-    os.write(2, orjson.dumps(line) + b"\n")
+
+    def __init__(self, fd: int = 2, block: int = 4096, delay: float = 0.25) -> None:
+        self.fd = fd
+        self.block = block
+        self.delay = delay
+        self._held = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def write(self, fields: dict[str, Any]) -> None:
+        """Hold one access line with ``fields`` (None values left out)."""
+        line = {"ts": _clock.iso(time.time()), "level": "info", "logger": "proxy.access"}
+        line["msg"] = "request"
+        line.update({k: v for k, v in fields.items() if v is not None})
+        encoded = orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
+        if len(self._held) + len(encoded) > self.block:
+            self.flush()
+        self._held += encoded
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self.flush)
+
+    def flush(self) -> None:
+        """Write every held line now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._held:
+            os.write(self.fd, self._held)
+            self._held.clear()
+
+
+ACCESS = AccessLog()
+atexit.register(ACCESS.flush)
 
 
 def configure(level: str = "info") -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 import re
 import time
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +65,13 @@ async def _send_json(send: Send, status: int, body: dict, request_id: str) -> No
     await send({"type": "http.response.body", "body": payload})
 
 
+def request_ids() -> Iterator[str]:
+    """Unique request ids: a random prefix drawn at the first id (so after a fork), then a count."""
+    prefix = os.urandom(8).hex()
+    for n in itertools.count():
+        yield f"{prefix}{n:08x}"
+
+
 class RequestContext:
     """Wraps every HTTP request: id, limits, JSON access log, metrics, v2 500 on a crash."""
 
@@ -70,13 +79,14 @@ class RequestContext:
         self.app = app
         self.max_url_length = max_url_length
         self.access_log = access_log
+        self.ids = request_ids()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if REQUEST_ID.match(incoming) else os.urandom(16).hex()
+        request_id = incoming if REQUEST_ID.match(incoming) else next(self.ids)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -121,7 +131,7 @@ class RequestContext:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            _requests_counter(name, status).inc()
+            metrics.TALLY.inc(_requests_counter(name, status))
             if self.access_log:
                 self._log(scope, request_id, name, status, started)
 
@@ -129,7 +139,7 @@ class RequestContext:
     def _log(scope: Scope, request_id: str, route: str, status: int, started: float) -> None:
         """One access log line: never the query string (it carries legacy credentials)."""
         if log.isEnabledFor(logging.INFO):
-            logs.access(
+            logs.ACCESS.write(
                 {
                     "request_id": request_id,
                     "method": scope.get("method"),
