@@ -1,6 +1,6 @@
 """Cache-hit throughput of v2 stats through one worker, as a ratio to a bare Starlette endpoint.
 
-Run from the checkout: python -m bench.throughput [seconds] [rounds]   (needs wrk)
+Run from the checkout: python -m bench.throughput [seconds] [rounds] [worker types]  (needs wrk)
 For each gunicorn worker type, the bare app and the proxy (access log on and off) run side by
 side and are loaded in turn, ``rounds`` times; figures are medians, so a noisy neighbour on a
 shared machine skews every target alike. Prints one line per figure.
@@ -76,10 +76,11 @@ def main() -> None:
     """Measure and print."""
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    worker_classes = sys.argv[3].split(",") if len(sys.argv) > 3 else list(WORKERS)
     if not have_wrk():
         sys.exit("wrk is not installed (apt-get install wrk)")
     print(f"machine: {machine()}")
-    for worker_class in WORKERS:
+    for worker_class in worker_classes:
         figures = measure(worker_class, seconds, rounds)
         base, day = figures["bare"]["rps"], figures["bare-day"]["rps"]
         print(f"{worker_class}: bare starlette throughput {base:.0f} req/s (median)")

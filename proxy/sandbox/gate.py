@@ -71,6 +71,7 @@ def v4(handler: Callable[[Request, Caller], Any]) -> Callable[[Request], Any]:
             "method": request.method,
             "path": request.url.path,
             "query": str(request.query_params),
+            "request_id": request.headers.get("x-request-id"),
         }
         state.stats.recent_calls.append(call)
         response = await _answer(state, request, handler)

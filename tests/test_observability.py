@@ -1,0 +1,60 @@
+"""What an operator sees of `serve`: request ids end to end, access log lines, summed metrics."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import httpx
+
+from tests import harness
+
+AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
+SUMMARY = "/api/v2/systems/1001/summary"
+REQUESTS = 40
+
+
+def summary_count(metrics_text: str) -> float:
+    """enphase_proxy_requests_total for the v2 summary route with status 200."""
+    pattern = r'enphase_proxy_requests_total\{route="/api/v2/systems/\{system_id\}/summary",'
+    pattern += r'status="200"\} ([0-9.e+]+)'
+    found = re.search(pattern, metrics_text)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> None:
+    with harness.sandbox() as (sandbox_url, _):
+        config = tmp_path / "proxy.toml"
+        config.write_text(harness.config_text(sandbox_url, tmp_path / "var"))
+        with harness.serve_process(config, 2) as url, httpx.Client(base_url=url) as client:
+            traced = client.get(SUMMARY, params=AUTH, headers={"X-Request-Id": "trace-abc.123"})
+            assert traced.status_code == 200, traced.text
+            assert traced.headers["X-Request-Id"] == "trace-abc.123"
+            calls = httpx.get(sandbox_url + "/_sandbox/stats").json()["recent_calls"]
+            assert calls and {c["request_id"] for c in calls} == {"trace-abc.123"}
+
+            ids = set()
+            for _ in range(REQUESTS - 1):
+                response = client.get(SUMMARY, params=AUTH, headers={"X-Request-Id": "bad id!"})
+                assert response.status_code == 200
+                ids.add(response.headers["X-Request-Id"])
+            assert len(ids) == REQUESTS - 1
+            assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
+
+            # Each worker holds its counts for up to half a second; /metrics sums every worker.
+            deadline = time.monotonic() + 5
+            while summary_count(client.get("/metrics").text) < REQUESTS:
+                assert time.monotonic() < deadline, "the workers' counts never added up"
+                time.sleep(0.1)
+            assert summary_count(client.get("/metrics").text) == REQUESTS
+        log_text = harness.SERVE_LOGS[-1].read_text()
+
+    access = [json.loads(line) for line in log_text.splitlines() if '"proxy.access"' in line]
+    summaries = [line for line in access if line["path"] == SUMMARY]
+    assert len(summaries) == REQUESTS  # held lines were written at shutdown
+    first = next(line for line in summaries if line["request_id"] == "trace-abc.123")
+    assert first["route"] == "/api/v2/systems/{system_id}/summary"
+    assert (first["status"], first["tenant"], first["method"]) == (200, "demo", "GET")
+    assert "demo-v2-key" not in log_text and "key=" not in log_text
