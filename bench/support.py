@@ -24,7 +24,7 @@ from proxy.quota import QuotaGovernor, open_governor
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
-from proxy.upstream import Upstream
+from proxy.upstream import HttpxSender, Sender, Upstream
 from tests.harness import config_text
 from tests.servers import free_port, running
 
@@ -33,9 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 AUTH = "key=demo-v2-key&user_id=demo-user"
 SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
 
-UpstreamFactory = Callable[
-    [Config, httpx.AsyncClient, TokenBroker, ReplyCache, QuotaGovernor], Upstream
-]
+UpstreamFactory = Callable[[Config, Sender, TokenBroker, ReplyCache, QuotaGovernor], Upstream]
 
 
 def machine() -> str:
@@ -121,8 +119,9 @@ async def in_process(
         broker = TokenBroker(config, http)
         cache = await open_cache(config)
         governor = await open_governor(config)
+        sender = HttpxSender(http, config.upstream.api_root)
         services = Services(
-            upstream(config, http, broker, cache, governor), broker, cache, governor
+            upstream(config, sender, broker, cache, governor), broker, cache, governor
         )
         app = create_app(config)
         app.state.services = services

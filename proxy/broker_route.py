@@ -114,9 +114,9 @@ async def forward(request: Request) -> Response:
             headers={"Content-Type": request.headers.get("content-type", "application/json")},
             request_id=request.state.request_id,
         )
-        _audit(config, client, tenant, method, path, response.status_code)
-        content_type = response.headers.get("content-type", "application/json")
-        return Response(response.content, response.status_code, media_type=content_type)
+        _audit(config, client, tenant, method, path, response.status)
+        content_type = response.content_type or "application/json"
+        return Response(response.content, response.status, media_type=content_type)
     except QuotaRefused as exc:
         return quota_error(exc.exhausted)
     except QuotaExhausted as exc:

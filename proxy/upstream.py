@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -15,6 +17,7 @@ import orjson
 from proxy import freshness, metrics
 from proxy.cache import Entry, ReplyCache, UpstreamUnavailable, cache_key
 from proxy.config import Config, Tenant
+from proxy.http1 import Answer, Http1Pool, UpstreamError, UpstreamTimeout
 from proxy.quota import QuotaExhausted, QuotaGovernor
 from proxy.tokens import TokenBroker
 
@@ -55,12 +58,68 @@ class QuotaRefused(UpstreamUnavailable):
         self.exhausted = exhausted
 
 
-def open_http(config: Config) -> httpx.AsyncClient:
-    """The pooled HTTP client a worker uses for every upstream call."""
+class HttpxSender:
+    """Upstream requests through httpx: behind an outbound proxy, or to an in-process app."""
+
+    def __init__(self, client: httpx.AsyncClient, root: str) -> None:
+        self.client = client
+        self.root = root.rstrip("/")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        params: Params,
+        headers: Sequence[tuple[str, str]],
+        content: bytes | None = None,
+    ) -> Answer:
+        """One exchange, with httpx's errors as the upstream errors."""
+        try:
+            response = await self.client.request(
+                method,
+                self.root + path,
+                params=list(params),
+                headers=list(headers),
+                content=content,
+            )
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout(type(exc).__name__) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(type(exc).__name__) from exc
+        return Answer(
+            response.status_code, response.headers.get("content-type", ""), response.content
+        )
+
+    async def aclose(self) -> None:
+        """Close the httpx client."""
+        await self.client.aclose()
+
+
+Sender = Http1Pool | HttpxSender  # what sends upstream requests
+
+
+def proxied(url: str) -> bool:
+    """Whether the environment (HTTPS_PROXY, ALL_PROXY, NO_PROXY...) sends ``url`` via a proxy."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    via = proxies.get(parts.scheme) or proxies.get("all")
+    return bool(via) and not urllib.request.proxy_bypass(parts.hostname or "")
+
+
+def open_http(config: Config) -> Sender:
+    """The pooled client a worker uses for every upstream call (httpx when a proxy applies)."""
     up = config.upstream
-    timeout = httpx.Timeout(up.timeout, connect=up.connect_timeout)
-    limits = httpx.Limits(max_connections=up.max_connections, max_keepalive_connections=50)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    if proxied(up.api_root):
+        timeout = httpx.Timeout(up.timeout, connect=up.connect_timeout)
+        limits = httpx.Limits(max_connections=up.max_connections, max_keepalive_connections=50)
+        client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+        return HttpxSender(client, up.api_root)
+    return Http1Pool(
+        up.api_root,
+        timeout=up.timeout,
+        connect_timeout=up.connect_timeout,
+        max_connections=up.max_connections,
+    )
 
 
 def _parse(body: bytes) -> Any:
@@ -77,7 +136,7 @@ class Upstream:
     def __init__(
         self,
         config: Config,
-        http: httpx.AsyncClient,
+        http: Sender,
         broker: TokenBroker,
         cache: ReplyCache,
         governor: QuotaGovernor,
@@ -87,7 +146,6 @@ class Upstream:
         self.broker = broker
         self.cache = cache
         self.governor = governor
-        self.root = config.upstream.api_root.rstrip("/")
 
     async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
         """A cached GET of ``path`` for ``tenant``."""
@@ -110,10 +168,9 @@ class Upstream:
     async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
         response = await self.send(tenant, "GET", path, params, request_id=request_id)
         now = time.time()
-        status = response.status_code
-        ttl = freshness.ttl(path, params, now, status, self.config.cache)
-        content_type = response.headers.get("content-type", "application/json")
-        return Entry(status, response.content, content_type, now, ttl)
+        ttl = freshness.ttl(path, params, now, response.status, self.config.cache)
+        content_type = response.content_type or "application/json"
+        return Entry(response.status, response.content, content_type, now, ttl)
 
     async def send(
         self,
@@ -125,13 +182,13 @@ class Upstream:
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
         request_id: str = "",
-    ) -> httpx.Response:
+    ) -> Answer:
         """One upstream call with quota, key and bearer; retried once with a new token on 401."""
         token = await self.broker.access_token(tenant.name)
         response = await self._send_once(
             tenant, method, path, params, token, content, headers, request_id
         )
-        if response.status_code == 401:
+        if response.status == 401:
             token = await self.broker.refresh_after_401(tenant.name, token)
             response = await self._send_once(
                 tenant, method, path, params, token, content, headers, request_id
@@ -148,40 +205,37 @@ class Upstream:
         content: bytes | None,
         headers: dict[str, str] | None,
         request_id: str,
-    ) -> httpx.Response:
+    ) -> Answer:
         try:
             await self.governor.acquire(tenant)
         except QuotaExhausted as exc:
             raise QuotaRefused(exc) from exc
         endpoint = freshness.endpoint_name(path)
-        request_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        request_headers = [("Authorization", f"Bearer {token}"), ("Accept", "application/json")]
         if request_id:
-            request_headers["X-Request-Id"] = request_id
-        request_headers.update(headers or {})
+            request_headers.append(("X-Request-Id", request_id))
+        request_headers += (headers or {}).items()
         started = time.perf_counter()
         try:
             response = await self.http.request(
-                method,
-                self.root + path,
-                params=[*params, ("key", tenant.api_key)],
-                content=content,
-                headers=request_headers,
+                method, path, [*params, ("key", tenant.api_key)], request_headers, content
             )
-        except httpx.TimeoutException as exc:
-            metrics.UPSTREAM_REQUESTS.labels(endpoint, "timeout").inc()
+        except UpstreamTimeout as exc:
+            metrics.TALLY.inc(metrics.child(metrics.UPSTREAM_REQUESTS, endpoint, "timeout"))
             log.warning("upstream timeout", extra={"endpoint": endpoint, "request_id": request_id})
             raise UpstreamUnavailable(None) from exc
-        except httpx.HTTPError as exc:
-            metrics.UPSTREAM_REQUESTS.labels(endpoint, "error").inc()
+        except UpstreamError as exc:
+            metrics.TALLY.inc(metrics.child(metrics.UPSTREAM_REQUESTS, endpoint, "error"))
             log.warning(
                 "upstream unreachable: %s",
-                type(exc).__name__,
+                exc,
                 extra={"endpoint": endpoint, "request_id": request_id},
             )
             raise UpstreamUnavailable(None) from exc
-        metrics.UPSTREAM_LATENCY.labels(endpoint).observe(time.perf_counter() - started)
-        metrics.UPSTREAM_REQUESTS.labels(endpoint, str(response.status_code)).inc()
-        if response.status_code == 429:
+        latency = time.perf_counter() - started
+        metrics.TALLY.observe(metrics.child(metrics.UPSTREAM_LATENCY, endpoint), latency)
+        metrics.TALLY.inc(metrics.child(metrics.UPSTREAM_REQUESTS, endpoint, str(response.status)))
+        if response.status == 429:
             body = _parse(response.content)
             if isinstance(body, dict):
                 await self.governor.observe_429(tenant, body)
