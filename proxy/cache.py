@@ -364,8 +364,8 @@ class ReplyCache:
     def _update_gauges(self) -> None:
         usage = self._store.usage()
         if usage is not None:
-            CACHE_ENTRIES.set(usage[0])
-            CACHE_BYTES.set(usage[1])
+            TALLY.set(CACHE_ENTRIES, usage[0])
+            TALLY.set(CACHE_BYTES, usage[1])
 
 
 async def open_cache(config: Config) -> ReplyCache:

@@ -37,6 +37,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from proxy.config import Cache
 
@@ -118,6 +119,7 @@ _LIFETIMES = frozenset({"energy_lifetime", "consumption_lifetime"})
 Params = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
+@lru_cache(maxsize=4096)
 def endpoint_name(path: str) -> str:
     """The short name of a v4 path below the API root (``other`` when not a known endpoint)."""
     path = "/" + path.split("?", 1)[0].strip("/")

@@ -85,9 +85,8 @@ class Run:
 
     async def bodies(self, calls: list[V4Call]) -> list[Any]:
         """The 2xx bodies of ``calls``; the first failure becomes its v2 error."""
-        replies = await asyncio.gather(
-            *(self.upstream.get(self.tenant, c.path, c.params, self.request_id) for c in calls)
-        )
+        fetches = [self.upstream.get(self.tenant, c.path, c.params, self.request_id) for c in calls]
+        replies = [await fetches[0]] if len(fetches) == 1 else await asyncio.gather(*fetches)
         self.replies.extend(replies)
         for reply in replies:
             if not 200 <= reply.status < 300:

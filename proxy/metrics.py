@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import (
@@ -54,26 +55,51 @@ REAUTH_NEEDED = Counter(
 FLUSH_SECONDS = 0.5
 
 
-class Tally:
-    """Counter increments held in this worker's memory until ``flush`` adds them to the counters.
+@lru_cache(maxsize=4096)
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label set (label sets are few)."""
+    return metric.labels(*labels)
 
-    Each increment of a multiprocess counter writes its memory-mapped file under a lock, which
-    cost a fifth of a cache hit; counts on the request path go through here instead.
+
+class Tally:
+    """Metric updates held in this worker's memory until ``flush`` applies them.
+
+    Each update of a multiprocess metric writes its memory-mapped file under a lock, which
+    cost a fifth of a cache hit; updates on the request path go through here instead.
     """
 
-    def __init__(self) -> None:
-        self._pending: dict[Any, int] = {}
+    def __init__(self, max_held: int = 10_000) -> None:
+        self.max_held = max_held
+        self._counts: dict[Any, int] = {}
+        self._observed: list[tuple[Any, float]] = []
+        self._gauges: dict[Any, float] = {}
 
     def inc(self, child: Any) -> None:
-        """Count one event on a labelled counter (``Counter.labels(...)``)."""
-        pending = self._pending
-        pending[child] = pending.get(child, 0) + 1
+        """Count one event on a counter (``Counter.labels(...)``)."""
+        counts = self._counts
+        counts[child] = counts.get(child, 0) + 1
+
+    def observe(self, child: Any, value: float) -> None:
+        """Record one histogram observation (flushed early if many are held)."""
+        self._observed.append((child, value))
+        if len(self._observed) >= self.max_held:
+            self.flush()
+
+    def set(self, gauge: Any, value: float) -> None:
+        """Set a gauge (the last value held wins)."""
+        self._gauges[gauge] = value
 
     def flush(self) -> None:
-        """Add every held count to its counter."""
-        pending, self._pending = self._pending, {}
-        for child, amount in pending.items():
+        """Apply every held update."""
+        counts, self._counts = self._counts, {}
+        observed, self._observed = self._observed, []
+        gauges, self._gauges = self._gauges, {}
+        for child, amount in counts.items():
             child.inc(amount)
+        for child, value in observed:
+            child.observe(value)
+        for gauge, value in gauges.items():
+            gauge.set(value)
 
 
 TALLY = Tally()

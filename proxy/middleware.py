@@ -9,8 +9,6 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from functools import lru_cache
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,12 +37,6 @@ def refusal(scope: Scope, max_url_length: int) -> tuple[int, str] | None:
     if length and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY):
         return 413, "Request body too large."
     return None
-
-
-@lru_cache(maxsize=1024)
-def _requests_counter(route: str, status: int) -> Any:
-    """The requests counter child for (route, status); routes and statuses are few."""
-    return metrics.REQUESTS.labels(route, str(status))
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -131,7 +123,7 @@ class RequestContext:
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
-            metrics.TALLY.inc(_requests_counter(name, status))
+            metrics.TALLY.inc(metrics.child(metrics.REQUESTS, name, str(status)))
             if self.access_log:
                 self._log(scope, request_id, name, status, started)
 
