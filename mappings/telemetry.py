@@ -72,6 +72,11 @@ def merge(
     replies: Iterable[Any], start: int, end: int, key: str = "intervals"
 ) -> list[dict[str, Any]]:
     """The ``key`` intervals with start < end_at <= end, in order; the first reply wins a tie."""
+    replies = list(replies)
+    if len(replies) == 1:
+        ordered = _in_order(records(replies[0], key), start, end)
+        if ordered is not None:
+            return ordered
     by_end: dict[int, dict[str, Any]] = {}
     for reply in replies:
         for item in records(reply, key):
@@ -79,6 +84,19 @@ def merge(
             if type(at) is int and start < at <= end and at not in by_end:
                 by_end[at] = item
     return [by_end[at] for at in sorted(by_end)]
+
+
+def _in_order(items: list[dict[str, Any]], start: int, end: int) -> list[dict[str, Any]] | None:
+    """The items in ``(start, end]`` when their end_at values rise strictly (as v4 sends them)."""
+    kept, last = [], None
+    for item in items:
+        at = item.get("end_at")
+        if type(at) is not int or (last is not None and at <= last):
+            return None
+        last = at
+        if start < at <= end:
+            kept.append(item)
+    return kept
 
 
 def project(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:

@@ -147,16 +147,53 @@ SET used = CASE WHEN start = excluded.start THEN used + 1 ELSE 1 END, start = ex
 """
 
 
-class SqliteQuotaStore:
-    """Counts in SQLite: a file shared by the processes of one host, or ``:memory:``."""
+class MemoryQuotaStore:
+    """Counts in this process's memory: each window's start and calls, and the 429 blocks."""
 
-    def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self) -> None:
+        self._used: dict[tuple[str, str], tuple[int, int]] = {}
+        self._blocks: dict[tuple[str, str], Window] = {}
+
+    async def take(self, tenant: str, windows: Sequence[Window], now: int) -> Window | None:
+        """Count one call in every window, or none and return the window that refuses it."""
+        used, blocks = self._state(tenant, windows)
+        refused = refusal(windows, used, blocks, now)
+        if refused is None:
+            for win, count in zip(windows, used, strict=True):
+                self._used[tenant, win.name] = (win.start, count + 1)
+        return refused
+
+    async def state(
+        self, tenant: str, windows: Sequence[Window]
+    ) -> tuple[list[int], list[Window | None]]:
+        """The calls counted in each window, and each window's block from a 429."""
+        return self._state(tenant, windows)
+
+    async def block(self, tenant: str, win: Window, now: int) -> None:
+        """Refuse window ``win.name`` until ``win.end``."""
+        self._blocks[tenant, win.name] = win
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    def _state(
+        self, tenant: str, windows: Sequence[Window]
+    ) -> tuple[list[int], list[Window | None]]:
+        used = []
+        for win in windows:
+            start, count = self._used.get((tenant, win.name), (win.start, 0))
+            used.append(count if start == win.start else 0)
+        return used, [self._blocks.get((tenant, win.name)) for win in windows]
+
+
+class SqliteQuotaStore:
+    """Counts in SQLite: a file shared by the processes of one host."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-        self._inline = str(path) == ":memory:"
         self._db.executescript(_SCHEMA)
         self._mutex = threading.Lock()
 
@@ -204,7 +241,7 @@ class SqliteQuotaStore:
         return used, blocks
 
     async def _transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """``fn(*args)`` inside one ``BEGIN IMMEDIATE`` transaction (in a thread for a file)."""
+        """``fn(*args)`` inside one ``BEGIN IMMEDIATE`` transaction, in a thread."""
 
         def run() -> Any:
             with self._mutex:
@@ -217,7 +254,7 @@ class SqliteQuotaStore:
                 self._db.execute("COMMIT")
                 return result
 
-        return run() if self._inline else await asyncio.to_thread(run)
+        return await asyncio.to_thread(run)
 
 
 _TAKE = """
@@ -394,5 +431,5 @@ async def open_governor(
     elif settings.backend == "file":
         store = SqliteQuotaStore(config.data_path(settings.path))
     else:
-        store = SqliteQuotaStore(":memory:")
+        store = MemoryQuotaStore()
     return QuotaGovernor(store, settings.max_wait, sleep=sleep)
