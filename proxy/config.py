@@ -9,7 +9,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,6 +99,12 @@ class Tenant:
     password: str | None = None
 
 
+@lru_cache(maxsize=1024)
+def key_digest(key: str) -> bytes:
+    """sha256 of a presented key (cached: legacy clients send the same key on every request)."""
+    return hashlib.sha256(key.encode()).digest()
+
+
 @dataclass(frozen=True)
 class Client:
     """A caller of the proxy: a legacy v2 integration or a team's v4 script."""
@@ -110,7 +116,7 @@ class Client:
 
     def key_matches(self, key: str) -> bool:
         """Whether ``key`` is this client's key (constant-time)."""
-        return hmac.compare_digest(hashlib.sha256(key.encode()).digest(), self.key_sha256)
+        return hmac.compare_digest(key_digest(key), self.key_sha256)
 
 
 @dataclass(frozen=True)

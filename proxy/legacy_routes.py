@@ -34,9 +34,15 @@ def v2_error(error: V2Error) -> Response:
 
 
 @lru_cache(maxsize=4096)
-def parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
-    """The query string's pairs in order, blank values kept (legacy clients repeat their URLs)."""
-    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+def legacy_query(raw: bytes) -> tuple[str | None, str | None, tuple[tuple[str, str], ...]]:
+    """(key, user_id, the other pairs in order) of a v2 query string; legacy clients repeat URLs.
+
+    Blank values are kept; a repeated ``key`` or ``user_id`` counts with its last value.
+    """
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    params = dict(pairs)
+    rest = tuple((k, v) for k, v in pairs if k not in CREDENTIAL_PARAMS)
+    return params.get("key"), params.get("user_id"), rest
 
 
 class LegacyEndpoint:
@@ -47,9 +53,8 @@ class LegacyEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
-        query = parse_query(scope["query_string"])
-        params = dict(query)
-        tenant = legacy_tenant(state.config, params.get("key"), params.get("user_id"))
+        key, user_id, query = legacy_query(scope["query_string"])
+        tenant = legacy_tenant(state.config, key, user_id)
         if tenant is None:
             response = v2_error(errors.unauthorized())
         else:
@@ -58,7 +63,7 @@ class LegacyEndpoint:
             outcome = await legacy.answer(
                 self.mapping,
                 scope["path_params"],
-                tuple((k, v) for k, v in query if k not in CREDENTIAL_PARAMS),
+                query,
                 services.upstream,
                 tenant,
                 scope["state"]["request_id"],

@@ -80,9 +80,15 @@ class AccessLog:
 
     def write(self, fields: dict[str, Any]) -> None:
         """Hold one access line with ``fields`` (None values left out)."""
-        line = {"ts": _clock.iso(time.time()), "level": "info", "logger": "proxy.access"}
-        line["msg"] = "request"
-        line.update({k: v for k, v in fields.items() if v is not None})
+        line = {
+            "ts": _clock.iso(time.time()),
+            "level": "info",
+            "logger": "proxy.access",
+            "msg": "request",
+            **fields,
+        }
+        if None in line.values():
+            line = {k: v for k, v in line.items() if v is not None}
         encoded = orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE)
         if len(self._held) + len(encoded) > self.block:
             self.flush()
