@@ -35,6 +35,7 @@ from proxy.tokenstore import LockTimeout, TokenRecord, TokenStore, open_store
 log = logging.getLogger("proxy.tokens")
 
 RETRY_DELAY = 5.0
+REFUSAL_GUARD = 60.0  # seconds a token renewed because the upstream refused one is not renewed
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _RENEWAL_MAIN = "from proxy.tokens import renewal_process; renewal_process()"
 
@@ -131,6 +132,7 @@ class TokenBroker:
         self._states: dict[str, str] = {}
         self._warned: set[str] = set()
         self._retry_at: dict[str, float] = {}
+        self._renewed_on_refusal: dict[str, tuple[float, str]] = {}
         self._locks = {name: asyncio.Lock() for name in config.tenants}
         self._task: asyncio.Task[None] | None = None
 
@@ -157,8 +159,16 @@ class TokenBroker:
             return record.access_token
         return await self._token(tenant)
 
-    async def refresh_after_401(self, tenant: str, rejected: str) -> str:
-        """A token other than ``rejected``: a newer stored one, else a refreshed one."""
+    async def refresh_after_401(self, tenant: str, rejected: str) -> str | None:
+        """A token other than ``rejected``: a newer stored one, else a refreshed one.
+
+        None when ``rejected`` is itself what this worker renewed after a refusal less than
+        REFUSAL_GUARD seconds ago: then the token is not the problem (a wrong API key, say),
+        and renewing again would spend the token endpoint on every request.
+        """
+        renewed = self._renewed_on_refusal.get(tenant)
+        if renewed and renewed[1] == rejected and time.time() - renewed[0] < REFUSAL_GUARD:
+            return None
         return await self._token(tenant, rejected=rejected)
 
     async def refresh(self, tenant: str) -> str:
@@ -262,7 +272,10 @@ class TokenBroker:
             if wanted and (force or self._retry_at.get(tenant, 0.0) <= time.time()):
                 renewal = await asyncio.shield(self._renew(tenant, rejected, force))
                 self._report(tenant, renewal)
-                record = await self._load(tenant)
+                token = self._serve(tenant, await self._load(tenant), rejected)
+                if rejected is not None:
+                    self._renewed_on_refusal[tenant] = (time.time(), token)
+                return token
             return self._serve(tenant, record, rejected)
 
     async def _renew(self, tenant: str, rejected: str | None, force: bool) -> Renewal:

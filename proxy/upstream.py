@@ -183,16 +183,20 @@ class Upstream:
         headers: dict[str, str] | None = None,
         request_id: str = "",
     ) -> Answer:
-        """One upstream call with quota, key and bearer; retried once with a new token on 401."""
+        """One upstream call with quota, key and bearer; retried once with a new token on 401.
+
+        Not retried when the refused token was itself renewed after a refusal moments ago.
+        """
         token = await self.broker.access_token(tenant.name)
         response = await self._send_once(
             tenant, method, path, params, token, content, headers, request_id
         )
         if response.status == 401:
-            token = await self.broker.refresh_after_401(tenant.name, token)
-            response = await self._send_once(
-                tenant, method, path, params, token, content, headers, request_id
-            )
+            renewed = await self.broker.refresh_after_401(tenant.name, token)
+            if renewed is not None:
+                response = await self._send_once(
+                    tenant, method, path, params, renewed, content, headers, request_id
+                )
         return response
 
     async def _send_once(

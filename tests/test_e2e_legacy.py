@@ -258,3 +258,16 @@ def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
             assert client.post("/admin/cache/purge").status_code == 401
             gone = get(client, "/api/v2/systems/1001/summary")
             assert gone.status_code == 503
+
+
+def test_a_refused_api_key_does_not_renew_the_token_on_every_request(tmp_path: Path) -> None:
+    with harness.sandbox() as (sandbox_url, _):
+        config = harness.proxy_config(sandbox_url, tmp_path, api_key="not-the-apps-key")
+        with harness.proxy(config) as url, httpx.Client(base_url=url, timeout=30) as client:
+            answers = [get(client, "/api/v2/systems/1001/summary") for _ in range(6)]
+        stats = httpx.get(sandbox_url + "/_sandbox/stats").json()
+    assert [(a.status_code, a.json()) for a in answers] == [(401, V2_401)] * 6
+    # One renewal after the first refusal; the renewed token refused too means it is not
+    # the token: later requests get the refusal without spending the token endpoint.
+    assert stats["token_grants"]["refresh_token"] == 1
+    assert stats["api_calls"] == 7
