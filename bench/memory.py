@@ -139,7 +139,7 @@ async def fetch_samples(stack: InProcess, calls: Sequence[Call]) -> dict[Call, b
     bodies = {}
     for path, params in calls:
         response = await stack.services.upstream.send(tenant, "GET", path, params)
-        assert response.status_code == 200, response.text
+        assert response.status == 200, response.content
         bodies[(path, params)] = response.content
     return bodies
 
