@@ -131,17 +131,18 @@ class RequestContext:
     def _log(scope: Scope, request_id: str, route: str, status: int, started: float) -> None:
         """One access log line: never the query string (it carries legacy credentials)."""
         if log.isEnabledFor(logging.INFO):
-            logs.ACCESS.write(
-                {
-                    "request_id": request_id,
-                    "method": scope.get("method"),
-                    "path": scope.get("path", "")[:256],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "tenant": scope.get("state", {}).get("tenant"),
-                }
-            )
+            fields = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"][:256],
+                "route": route,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            tenant = scope["state"].get("tenant")
+            if tenant is not None:
+                fields["tenant"] = tenant
+            logs.ACCESS.write(fields)
 
 
 def _error(status: int, message: str) -> dict:
