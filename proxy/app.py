@@ -7,6 +7,7 @@ import contextlib
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,6 +36,7 @@ class Services:
     cache: ReplyCache
     governor: QuotaGovernor
     memo: legacy.Memo = field(default_factory=legacy.Memo)
+    redis: Any = None  # a client for readiness probes, when Redis is configured
 
 
 def services(request: Request) -> Services:
@@ -48,33 +50,41 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when every tenant has a usable token and shared stores answer; 503 otherwise."""
+    """200 when every tenant has (or can get itself) a usable token and Redis answers; else 503."""
     svc = services(request)
+    broker = svc.broker
     problems = [
         f"tenant {s.tenant}: {s.state}"
-        for s in await svc.broker.status()
-        if s.state in ("needs_reauthorization", "missing")
-        or (s.state == "expired" and not s.has_refresh_token)
+        for s in await broker.status()
+        if s.state == "needs_reauthorization"
+        or (
+            (s.state == "missing" or (s.state == "expired" and not s.has_refresh_token))
+            and not broker.obtains_tokens_itself(s.tenant)
+        )
     ]
-    problems += await redis_problems(request.app.state.config)
+    problems += await redis_problems(svc.redis)
     status = 503 if problems else 200
     return JSONResponse({"ready": not problems, "problems": problems}, status)
 
 
-async def redis_problems(config: Config) -> list[str]:
-    """Why the configured Redis cannot be used, if it cannot."""
-    if not config.redis_url:
+async def redis_problems(client: Any) -> list[str]:
+    """Why the configured Redis cannot be used, if it cannot (nothing when none is)."""
+    if client is None:
         return []
-    import redis.asyncio as aioredis
-
-    client = aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
         await client.ping()
         return []
     except Exception as exc:
         return [f"redis unreachable: {type(exc).__name__}"]
-    finally:
-        await client.aclose()
+
+
+def redis_probe(config: Config) -> Any:
+    """A Redis client with short timeouts for readiness probes, when Redis is configured."""
+    if not config.redis_url:
+        return None
+    import redis.asyncio as aioredis
+
+    return aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -135,8 +145,9 @@ def create_app(config: Config) -> Starlette:
         await broker.start()
         cache = await open_cache(config)
         governor = await open_governor(config)
+        probe = redis_probe(config)
         app.state.services = Services(
-            Upstream(config, http, broker, cache, governor), broker, cache, governor
+            Upstream(config, http, broker, cache, governor), broker, cache, governor, redis=probe
         )
         flusher = asyncio.create_task(metrics.flush_periodically())
         try:
@@ -146,6 +157,8 @@ def create_app(config: Config) -> Starlette:
             await cache.close()
             await governor.close()
             await http.aclose()
+            if probe is not None:
+                await probe.aclose()
             flusher.cancel()
             await asyncio.gather(flusher, return_exceptions=True)
             logs.ACCESS.flush()

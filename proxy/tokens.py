@@ -175,6 +175,10 @@ class TokenBroker:
         """Refresh the tenant's token now, whatever its expiry."""
         return await self._token(tenant, force=True)
 
+    def obtains_tokens_itself(self, tenant: str) -> bool:
+        """Whether a token can be had for the tenant with no one authorizing (password grant)."""
+        return self._can_password(tenant)
+
     def needs_reauthorization(self, tenant: str) -> bool:
         """Whether the tenant was last seen needing a human to authorize it (for readiness)."""
         return self._states.get(tenant) in ("needs_reauthorization", "missing")

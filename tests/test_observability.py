@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 from tests import harness
+from tests.servers import redis_server
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 SUMMARY = "/api/v2/systems/1001/summary"
@@ -58,3 +60,25 @@ def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> No
     assert first["route"] == "/api/v2/systems/{system_id}/summary"
     assert (first["status"], first["tenant"], first["method"]) == (200, "demo", "GET")
     assert "demo-v2-key" not in log_text and "key=" not in log_text
+
+
+def test_readiness_follows_redis_and_tenant_authorization(tmp_path: Path) -> None:
+    with harness.sandbox() as (sandbox_url, _), ExitStack() as redis:
+        redis_url = redis.enter_context(redis_server())
+        extra = f'[redis]\nurl = "{redis_url}"\n'
+        config = harness.proxy_config(sandbox_url, tmp_path, extra)
+        with harness.proxy(config) as url, httpx.Client(base_url=url) as client:
+            assert client.get("/readyz").json() == {"ready": True, "problems": []}
+            redis.close()  # the Redis server goes away under the running proxy
+            down = client.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["problems"] == ["redis unreachable: ConnectionError"]
+        code_grant = harness.proxy_config(
+            sandbox_url, tmp_path / "other", grant="authorization_code", username=None
+        )
+        with harness.proxy(code_grant) as url, httpx.Client(base_url=url) as client:
+            ready = client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["problems"] == ["tenant demo: missing"]
+            refused = client.get(SUMMARY, params=AUTH)
+            assert refused.status_code == 401 and "auth login" in refused.text
