@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 from starlette.applications import Starlette
 
-from proxy.app import Services, create_app
-from proxy.cache import ReplyCache, open_cache
+from proxy.app import Services, create_app, opened_services
+from proxy.cache import ReplyCache
 from proxy.config import Config
-from proxy.quota import QuotaGovernor, open_governor
+from proxy.quota import QuotaGovernor
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
@@ -111,25 +111,16 @@ async def in_process(
 ) -> AsyncIterator[InProcess]:
     """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox.
 
-    Built as the proxy's lifespan builds its services, but every HTTP call (upstream and
-    token grants) goes through httpx.ASGITransport; the proxy's lifespan does not run.
+    The services are opened as the proxy's lifespan opens them, but every HTTP call (upstream
+    and token grants) goes through httpx.ASGITransport, and tokens are renewed in-process.
     """
     sandbox_app = create_sandbox(sandbox)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox_app)) as http:
-        broker = TokenBroker(config, http)
-        cache = await open_cache(config)
-        governor = await open_governor(config)
         sender = HttpxSender(http, config.upstream.api_root)
-        services = Services(
-            upstream(config, sender, broker, cache, governor), broker, cache, governor
-        )
-        app = create_app(config)
-        app.state.services = services
-        transport = httpx.ASGITransport(app)
-        try:
+        broker = TokenBroker(config, http)
+        async with opened_services(config, sender, broker, upstream) as services:
+            app = create_app(config)
+            app.state.services = services
+            transport = httpx.ASGITransport(app)
             async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
                 yield InProcess(sandbox_app, services, proxy)
-        finally:
-            await broker.close()
-            await cache.close()
-            await governor.close()

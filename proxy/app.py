@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from proxy.legacy_routes import LegacyDispatch, v2_error
 from proxy.middleware import RequestContext
 from proxy.quota import QuotaGovernor, open_governor
 from proxy.tokens import TokenBroker, oauth_callback
-from proxy.upstream import Upstream, open_http
+from proxy.upstream import Sender, Upstream, open_http
 
 
 @dataclass
@@ -135,33 +135,48 @@ def routes(legacy: list[Route]) -> list[BaseRoute]:
     return [*legacy, *fixed, broker_route.route()]
 
 
+@contextlib.asynccontextmanager
+async def opened_services(
+    config: Config,
+    sender: Sender,
+    broker: TokenBroker,
+    upstream: Callable[..., Upstream] = Upstream,
+) -> AsyncIterator[Services]:
+    """A worker's services around ``sender`` and ``broker``; all of them closed on exit.
+
+    ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls).
+    """
+    cache = await open_cache(config)
+    governor = await open_governor(config)
+    probe = redis_probe(config)
+    try:
+        yield Services(
+            upstream(config, sender, broker, cache, governor), broker, cache, governor, redis=probe
+        )
+    finally:
+        await broker.close()
+        await cache.close()
+        await governor.close()
+        await sender.aclose()
+        if probe is not None:
+            await probe.aclose()
+
+
 def create_app(config: Config) -> Starlette:
     """The proxy as an ASGI application (each worker opens its own connections at startup)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        http = open_http(config)
         broker = TokenBroker(config)
         await broker.start()
-        cache = await open_cache(config)
-        governor = await open_governor(config)
-        probe = redis_probe(config)
-        app.state.services = Services(
-            Upstream(config, http, broker, cache, governor), broker, cache, governor, redis=probe
-        )
-        flusher = asyncio.create_task(metrics.flush_periodically())
-        try:
-            yield
-        finally:
-            await broker.close()
-            await cache.close()
-            await governor.close()
-            await http.aclose()
-            if probe is not None:
-                await probe.aclose()
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
-            logs.ACCESS.flush()
+        async with opened_services(config, open_http(config), broker) as app.state.services:
+            flusher = asyncio.create_task(metrics.flush_periodically())
+            try:
+                yield
+            finally:
+                flusher.cancel()
+                await asyncio.gather(flusher, return_exceptions=True)
+                logs.ACCESS.flush()
 
     legacy = legacy_routes.routes()
     app = Starlette(
