@@ -170,12 +170,11 @@ class Http1Pool:
             lines += f"Content-Length: {len(content or b'')}\r\n"
         request = f"{_check(method)} {_check(target)} HTTP/1.1{self.head}{lines}\r\n".encode()
         request += content or b""
-        async with self._slots:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return await self._exchange(request, retry=method == "GET")
-            except TimeoutError as exc:
-                raise UpstreamTimeout(f"no answer within {self.timeout} s") from exc
+        try:
+            async with asyncio.timeout(self.timeout), self._slots:  # waiting for a slot counts
+                return await self._exchange(request, retry=method == "GET")
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"no answer within {self.timeout} s") from exc
 
     async def aclose(self) -> None:
         """Close every idle connection."""

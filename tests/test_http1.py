@@ -154,6 +154,16 @@ async def test_timeouts_refusals_and_garbage_are_upstream_errors() -> None:
         await pool(root).request("GET", "/closed", [], [])
 
 
+async def test_waiting_for_a_free_connection_counts_against_the_timeout() -> None:
+    script = Script(lambda n, _: b"")  # never answers
+    async with scripted(script) as root:
+        client = Http1Pool(root, timeout=0.3, connect_timeout=1.0, max_connections=1)
+        calls = (client.request("GET", f"/{name}", [], []) for name in "ab")
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(result, UpstreamTimeout) for result in results)
+    assert len(script.requests) == 1  # the second gave up while the first held the connection
+
+
 def certificate(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A self-signed certificate for localhost: the server's context and a client trusting it."""
     key = ec.generate_private_key(ec.SECP256R1())
