@@ -146,20 +146,19 @@ async def opened_services(
 
     ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls).
     """
-    cache = await open_cache(config)
-    governor = await open_governor(config)
-    probe = redis_probe(config)
-    try:
+    async with contextlib.AsyncExitStack() as opened:  # closes what opened, even on a failure
+        opened.push_async_callback(broker.close)
+        opened.push_async_callback(sender.aclose)
+        cache = await open_cache(config)
+        opened.push_async_callback(cache.close)
+        governor = await open_governor(config)
+        opened.push_async_callback(governor.close)
+        probe = redis_probe(config)
+        if probe is not None:
+            opened.push_async_callback(probe.aclose)
         yield Services(
             upstream(config, sender, broker, cache, governor), broker, cache, governor, redis=probe
         )
-    finally:
-        await broker.close()
-        await cache.close()
-        await governor.close()
-        await sender.aclose()
-        if probe is not None:
-            await probe.aclose()
 
 
 def create_app(config: Config) -> Starlette:
