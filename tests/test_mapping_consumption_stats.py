@@ -12,7 +12,7 @@ from mappings import consumption_stats
 from mappings.base import V2Error, V4Call
 from mappings.telemetry import merge
 from tests.v2schema import validate
-from tests.v4replies import SYSTEM_ID, at, meta, request, system, telemetry, value
+from tests.v4replies import SYSTEM_ID, at, ends, meta, request, shaped, system, telemetry, value
 
 ROUTE = "/api/v2/systems/{system_id}/consumption_stats"
 LA = "America/Los_Angeles"
@@ -21,18 +21,8 @@ WEEK = 7 * 86400
 
 
 def answer(now: int, tz: str = LA, **query: str) -> tuple[list[V4Call], dict]:
-    """Plan, answer each call as v4 would, shape; the body is checked against the v2 schema."""
-    req, sys = request(now, **query), system(tz)
-    calls = consumption_stats.plan(req, sys)
-    replies = [telemetry(call, now, 900, ("enwh",), devices=1) for call in calls]
-    response = consumption_stats.shape(req, sys, replies)
-    assert response.status == 200
-    validate(ROUTE, 200, response.body)
-    return calls, response.body
-
-
-def ends(body: dict) -> list[int]:
-    return [interval["end_at"] for interval in body["intervals"]]
+    """The consumption_stats body for ``query`` at ``now``, each call answered as v4 would."""
+    return shaped(consumption_stats, ROUTE, now, tz, 900, ("enwh",), devices=1, **query)
 
 
 def test_a_month_is_five_week_calls_merged_in_order_without_duplicates() -> None:

@@ -10,7 +10,7 @@ import pytest
 from mappings import stats
 from mappings.base import V2Error, V4Call
 from tests.v2schema import validate
-from tests.v4replies import SYSTEM_ID, at, meta, request, system, telemetry, value
+from tests.v4replies import SYSTEM_ID, at, ends, meta, request, shaped, system, value
 
 ROUTE = "/api/v2/systems/{system_id}/stats"
 FIELDS = ("powr", "enwh", "devices_reporting")
@@ -19,18 +19,8 @@ PATH = f"/systems/{SYSTEM_ID}/telemetry/production_micro"
 
 
 def answer(tz: str, now: int, **query: str) -> tuple[list[V4Call], dict]:
-    """Plan, answer each call as v4 would, shape; the body is checked against the v2 schema."""
-    req, sys = request(now, **query), system(tz)
-    calls = stats.plan(req, sys)
-    replies = [telemetry(call, now, 300, ("powr", "enwh")) for call in calls]
-    response = stats.shape(req, sys, replies)
-    assert response.status == 200
-    validate(ROUTE, 200, response.body)
-    return calls, response.body
-
-
-def ends(body: dict) -> list[int]:
-    return [interval["end_at"] for interval in body["intervals"]]
+    """The stats body for ``query`` at ``now``, each call answered as v4 would."""
+    return shaped(stats, ROUTE, now, tz, 300, ("powr", "enwh"), **query)
 
 
 def test_needs_the_system_for_its_zone() -> None:

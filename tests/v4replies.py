@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mappings.base import V2Request, V4Call
+from tests.v2schema import validate
 
 GRANULARITY = {"15mins": 15 * 60, "day": 86400, "week": 7 * 86400}
 SYSTEM_ID = 42
@@ -71,3 +72,28 @@ def telemetry(
 def value(end_at: int) -> int:
     """The Wh or W the fake upstream reports for the interval ending at ``end_at``."""
     return end_at // 300 % 97
+
+
+def shaped(
+    mapping: Any,
+    route: str,
+    now: int,
+    tz: str,
+    step: int,
+    fields: tuple[str, ...],
+    devices: int = 3,
+    **query: str,
+) -> tuple[list[V4Call], dict[str, Any]]:
+    """Plan, answer each call as v4 would, shape; the body is checked against the v2 schema."""
+    req, sys = request(now, **query), system(tz)
+    calls = mapping.plan(req, sys)
+    replies = [telemetry(call, now, step, fields, devices) for call in calls]
+    response = mapping.shape(req, sys, replies)
+    assert response.status == 200
+    validate(route, 200, response.body)
+    return calls, response.body
+
+
+def ends(body: dict[str, Any]) -> list[int]:
+    """The end_at of every interval in a v2 body."""
+    return [interval["end_at"] for interval in body["intervals"]]
