@@ -350,7 +350,7 @@ def _client(
             r.problem(table, "key_sha256", "must be 64 hex digits (sha256 of the key)")
             return None
     elif key:
-        digest = hashlib.sha256(key.encode()).digest()
+        digest = key_digest(key)
     else:
         return None
     return Client(name, digest, tuple(names), r.value(data, table, "writes", bool, False))
