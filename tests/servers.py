@@ -1,4 +1,4 @@
-"""Real servers the tests start themselves: redis-server and free loopback ports."""
+"""Real servers and processes the tests start themselves: redis-server, free loopback ports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from proxy import server
 
@@ -59,3 +61,14 @@ def redis_server() -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def results_of(processes: list[BaseProcess], results: Any, timeout: float) -> list[Any]:
+    """Start ``processes``, gather the list each puts on ``results``, and see each exit cleanly."""
+    for process in processes:
+        process.start()
+    gathered = [item for _ in processes for item in results.get(timeout=timeout)]
+    for process in processes:
+        process.join(10)
+        assert process.exitcode == 0
+    return gathered

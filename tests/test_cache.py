@@ -28,6 +28,7 @@ from proxy.cache import (
     open_cache,
 )
 from proxy.config import Cache, Config
+from tests.servers import results_of
 
 pytestmark = pytest.mark.anyio
 
@@ -139,12 +140,7 @@ def test_processes_share_one_fetch_through_redis(redis_url: str) -> None:
         context.Process(target=_process, args=(redis_url, shared, barrier, results))
         for _ in range(4)
     ]
-    for worker in workers:
-        worker.start()
-    replies = [reply for _ in workers for reply in results.get(timeout=60)]
-    for worker in workers:
-        worker.join(10)
-        assert worker.exitcode == 0
+    replies = results_of(workers, results, timeout=60)
     assert int(redis.Redis.from_url(redis_url).get(shared + ":calls")) == 1
     assert len(replies) == 100
     assert {body for body, _ in replies} == {b'{"shared": true}'}

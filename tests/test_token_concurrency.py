@@ -26,7 +26,7 @@ from proxy.config import Config, parse
 from proxy.tokens import TokenBroker
 from proxy.tokenstore import REDIS_PREFIX, FileStore, TokenRecord, open_store
 from tests import harness
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, results_of, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ("sandbox-client-id", "sandbox-client-secret")
@@ -180,11 +180,7 @@ def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: s
             FORK.Process(target=_burst, args=(config, tenant, start_at, 50, results))
             for _ in range(4)
         ]
-        for worker in workers:
-            worker.start()
-        tokens = [t for _ in workers for t in results.get(timeout=30)]
-        for worker in workers:
-            worker.join(10)
+        tokens = results_of(workers, results, timeout=30)
         assert len(tokens) == 200
         assert not [t for t in tokens if t.startswith("error")], tokens[:3]
         assert grants(url)["refresh_token"] == 1
