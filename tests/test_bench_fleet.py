@@ -6,7 +6,11 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests import harness
+
+pytestmark = pytest.mark.slow  # a subprocess replaying thousands of requests
 
 
 def test_six_simulated_minutes_of_the_fleet_cost_the_minimum_upstream_calls() -> None:

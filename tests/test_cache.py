@@ -132,6 +132,7 @@ def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:
     results.put(asyncio.run(main()))
 
 
+@pytest.mark.slow
 def test_processes_share_one_fetch_through_redis(redis_url: str) -> None:
     shared = key(f"procs-{uuid.uuid4().hex}")
     context = multiprocessing.get_context("spawn")

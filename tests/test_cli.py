@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests import harness
 from tests.servers import free_port, wait_for_port
@@ -98,6 +99,7 @@ def example_on_free_ports(tmp_path: Path) -> tuple[Path, int]:
     return path, port
 
 
+@pytest.mark.slow
 def test_serve_runs_the_example_with_its_embedded_sandbox(tmp_path: Path) -> None:
     config, _ = example_on_free_ports(tmp_path)
     with harness.serve_process(config, 2) as url, httpx.Client(base_url=url, timeout=30) as c:
@@ -121,6 +123,7 @@ def test_serve_runs_the_example_with_its_embedded_sandbox(tmp_path: Path) -> Non
         assert "enphase_proxy_cache_total" in metrics
 
 
+@pytest.mark.slow
 def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     config, sandbox_port = example_on_free_ports(tmp_path)
     port = free_port()

@@ -43,6 +43,7 @@ def test_100_identical_requests_make_one_upstream_call(tmp_path: Path) -> None:
         assert sandbox_stats(sandbox_url)["api_calls_by_path"]["/api/v4/systems/1003/summary"] == 1
 
 
+@pytest.mark.slow
 def test_100_identical_requests_across_4_workers_share_one_call_through_redis(
     tmp_path: Path, redis_url: str
 ) -> None:

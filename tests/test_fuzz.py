@@ -267,6 +267,7 @@ def test_ids_that_are_not_numbers_cost_no_upstream_call(
     assert httpx.get(sandbox_url + "/_sandbox/stats").json()["api_calls"] == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("length", [MAX_URL_LENGTH, MAX_URL_LENGTH + 1, 16 * 1024])
 def test_urls_over_the_limit_are_v2_414(served: str, length: int) -> None:
     """Path plus query longer than max_url_length: 414 in the v2 shape; at the limit: served."""
@@ -281,6 +282,7 @@ def test_urls_over_the_limit_are_v2_414(served: str, length: int) -> None:
     assert response.json() == {"reason": "414", "message": ["Request URI too long."]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "headers",
     [{"X-Big": "a" * 64 * 1024}, {f"X-Many-{n}": "v" for n in range(1000)}],
@@ -301,6 +303,7 @@ def broker_post(served: str, content: Any) -> httpx.Response:
     return httpx.post(served + BROKER_WRITE, content=content, headers=headers, timeout=30)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [MAX_BODY, MAX_BODY + 1])
 def test_bodies_over_1_mib_are_413(served: str, size: int) -> None:
     """A declared body over 1 MiB to the broker route: 413, v2-shaped; 1 MiB passes."""
@@ -310,6 +313,7 @@ def test_bodies_over_1_mib_are_413(served: str, size: int) -> None:
         assert response.json() == {"reason": "413", "message": ["Request body too large."]}
 
 
+@pytest.mark.slow
 def test_chunked_bodies_over_1_mib_are_413(served: str) -> None:
     """A body over 1 MiB without Content-Length (chunked) is refused too."""
 

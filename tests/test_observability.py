@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests import harness
 from tests.servers import redis_server
@@ -26,6 +27,7 @@ def summary_count(metrics_text: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+@pytest.mark.slow
 def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> None:
     with harness.sandbox() as (sandbox_url, _):
         config = tmp_path / "proxy.toml"

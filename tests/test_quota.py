@@ -279,6 +279,7 @@ def _burst(backend: str, data_dir: str, url: str, name: str, barrier: Any, resul
     results.put(asyncio.run(main()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["file", "redis"])
 async def test_processes_sharing_a_store_never_over_grant(
     backend: str, tmp_path: Path, redis_url: str

@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+import pytest
 from jsonschema import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -326,6 +327,7 @@ def not_ok(conns: dict[int, http.client.HTTPConnection], probes: list[Probe]) ->
     return failed
 
 
+@pytest.mark.slow
 def test_sustained_faulty_load_through_gunicorn_workers(tmp_path: Path) -> None:
     """28 s of 20 clients, 20% 5xx, 5% timeouts, 429 bursts: v2 answers only, no leak (~38 s)."""
     mix = load_mix(int(time.time()))
@@ -375,6 +377,7 @@ class LoopSpy:
         return asyncio.run_coroutine_threadsafe(count(), self.loop).result(5)
 
 
+@pytest.mark.slow
 def test_faulty_burst_leaves_no_asyncio_task_behind(tmp_path: Path) -> None:
     """6 s of faulty load in-process: the serving loop's task count returns to baseline (~11 s)."""
     from proxy.app import create_app

@@ -17,6 +17,8 @@ from tests.test_token_concurrency import _import, fresh_tokens, grants, sandbox_
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 DAY = 86400
 
+pytestmark = pytest.mark.slow  # four gunicorn workers under load
+
 
 @pytest.mark.parametrize("store", ["file", "redis"])
 def test_four_workers_refresh_once_for_200_concurrent_requests(

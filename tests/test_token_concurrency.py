@@ -165,6 +165,7 @@ async def _import(config: Config, tenant: str, tokens: dict, expires_at: int) ->
     await broker.close()
 
 
+@pytest.mark.slow
 def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: str) -> None:
     with sandbox_process() as url:
         config = config_for(url)
@@ -220,6 +221,7 @@ async def _check_and_continue(http: httpx.Client, config: Config, tenant: str) -
         await store.close()
 
 
+@pytest.mark.slow
 def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
     with sandbox_process() as url, httpx.Client(base_url=url) as http:
         config = config_for(url)

@@ -97,6 +97,7 @@ async def test_password_tenant_obtains_a_token_by_itself(make_config, sandbox: R
         await broker.close()
 
 
+@pytest.mark.slow
 async def test_refresh_runs_in_a_detached_process(make_config, sandbox: Running) -> None:
     config = make_config()
     tenant = tenant_of(config)

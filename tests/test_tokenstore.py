@@ -170,6 +170,7 @@ def _hold_flock(path: Path, ready) -> None:
     asyncio.run(hold())
 
 
+@pytest.mark.slow
 def test_file_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
     context = multiprocessing.get_context("fork")
     ready = context.Event()
