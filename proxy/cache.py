@@ -19,7 +19,6 @@ import asyncio
 import fnmatch
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from urllib.parse import quote, urlencode
 
 import cachetools
 
+from proxy import v4paths
 from proxy.config import Cache, Config
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
@@ -45,7 +45,6 @@ CREDENTIALS = frozenset(
 REDIS_PREFIX = "enphase-proxy:cache:"
 REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
 ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
-_SYSTEM_ID = re.compile(r"^/systems/(?:config/)?(\d+)(?:/|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +79,10 @@ def cache_key(tenant: str, path: str, params: Params) -> str:
 
     The query is sorted and never holds credentials.
     """
-    path = "/" + path.split("?", 1)[0].strip("/")
-    match = _SYSTEM_ID.match(path)
+    path = v4paths.clean(path)
+    found = v4paths.TABLE.find(path)
+    system_id = found.path_params.get("system_id", "-") if found else "-"
     query = sorted((k, v) for k, v in pairs(params) if k.lower() not in CREDENTIALS)
-    system_id = match.group(1) if match else "-"
     return f"v4:{_part(tenant)}:{system_id}:{path}?{urlencode(query)}"
 
 

@@ -1,25 +1,13 @@
 """How long a v4 reply stays fresh, from its endpoint, its time window and its status.
 
-A 2xx reply whose time window can still change ("live") keeps the TTL of this table; one
-whose window ended more than ``Cache.reporting_lag`` seconds ago keeps ``Cache.past_ttl``.
-``Cache.ttl[name]`` replaces the table value of endpoint ``name``.
+A 2xx reply whose time window can still change ("live") keeps the freshness of its endpoint's
+row in ``proxy.v4paths`` (a TTL, or up to the next interval boundary); one whose window ended
+more than ``Cache.reporting_lag`` seconds ago keeps ``Cache.past_ttl``. ``Cache.ttl[name]``
+replaces the live TTL of endpoint ``name`` (``other``: paths outside the table).
 
-| endpoint                                   | live TTL (seconds)                           |
-|--------------------------------------------|----------------------------------------------|
-| production_micro, micro_telemetry          | until the next 5-minute boundary (<= 300)    |
-| production_meter, consumption_meter,       | until the next 15-minute boundary (<= 900)   |
-| battery, acb_telemetry, encharge_telemetry,|                                              |
-| rgm_stats, production_meter_readings       |                                              |
-| energy_lifetime, consumption_lifetime      | until the next full UTC hour (<= 3600)       |
-| summary                                    | 300                                          |
-| systems, inverters_summary                 | 900                                          |
-| system, devices                            | 3600                                         |
-| retrieve_system_id                         | 86400                                        |
-| other                                      | 60                                           |
-
-Windows (``window_end``): telemetry runs from ``start_at`` or ``start_date`` for its
-``granularity`` (15mins, day by default, week); ``rgm_stats`` to ``end_at``, else a week after
-``start_at``; ``production_meter_readings`` to ``end_at``; lifetimes to the end of ``end_date``.
+Windows (``window_end``, by the row's window rule): ``GRANULAR`` runs from ``start_at`` or
+``start_date`` for its ``granularity`` (15mins, day by default, week); ``RANGE`` to ``end_at``,
+else a week after ``start_at``; ``UNTIL`` to ``end_at``; ``DAYS`` to the end of ``end_date``.
 Dates are read at the latest local midnight on Earth (UTC-12). No start or end: the window
 includes now.
 
@@ -35,95 +23,23 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 
+from proxy import v4paths
 from proxy.config import Cache
+from proxy.v4paths import DAY, GRANULARITY, WEEK, WindowKind
 
-MINUTE = 60
 HOUR = 3600
-DAY = 86_400
-WEEK = 7 * DAY
 LATEST_UTC_OFFSET = 12 * HOUR  # local midnight of a date begins no later than 12:00 UTC (UTC-12)
-
-GRANULARITY = {"15mins": 15 * MINUTE, "day": DAY, "week": WEEK}
-
-_ID = r"[^/]+"
-_ENDPOINTS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(rf"^/systems{pattern}$"))
-    for name, pattern in (
-        ("systems", ""),
-        ("retrieve_system_id", "/retrieve_system_id"),
-        ("inverters_summary", "/inverters_summary_by_envoy_or_site"),
-        ("production_micro", rf"/{_ID}/telemetry/production_micro"),
-        ("production_meter", rf"/{_ID}/telemetry/production_meter"),
-        ("consumption_meter", rf"/{_ID}/telemetry/consumption_meter"),
-        ("battery", rf"/{_ID}/telemetry/battery"),
-        ("micro_telemetry", rf"/{_ID}/devices/micros/{_ID}/telemetry"),
-        ("acb_telemetry", rf"/{_ID}/devices/acbs/{_ID}/telemetry"),
-        ("encharge_telemetry", rf"/{_ID}/devices/encharges/{_ID}/telemetry"),
-        ("summary", rf"/{_ID}/summary"),
-        ("devices", rf"/{_ID}/devices"),
-        ("energy_lifetime", rf"/{_ID}/energy_lifetime"),
-        ("consumption_lifetime", rf"/{_ID}/consumption_lifetime"),
-        ("production_meter_readings", rf"/{_ID}/production_meter_readings"),
-        ("rgm_stats", rf"/{_ID}/rgm_stats"),
-        ("system", r"/(?!search$|config$)[^/]+"),
-    )
-)
-
-# Endpoints whose data grows by intervals: live TTL runs to the next interval boundary.
-INTERVALS: dict[str, int] = {
-    "production_micro": 5 * MINUTE,
-    "micro_telemetry": 5 * MINUTE,
-    **dict.fromkeys(
-        (
-            "production_meter",
-            "consumption_meter",
-            "battery",
-            "acb_telemetry",
-            "encharge_telemetry",
-            "rgm_stats",
-            "production_meter_readings",
-        ),
-        15 * MINUTE,
-    ),
-    "energy_lifetime": HOUR,
-    "consumption_lifetime": HOUR,
-}
-
-DEFAULT_TTL: dict[str, int] = {
-    "summary": 300,
-    "systems": 900,
-    "inverters_summary": 900,
-    "system": HOUR,
-    "devices": HOUR,
-    "retrieve_system_id": DAY,
-    "other": 60,
-}
-
-_GRANULAR = frozenset(
-    {
-        "production_micro",
-        "production_meter",
-        "consumption_meter",
-        "battery",
-        "micro_telemetry",
-        "acb_telemetry",
-        "encharge_telemetry",
-    }
-)
-_LIFETIMES = frozenset({"energy_lifetime", "consumption_lifetime"})
+OTHER = v4paths.Freshness()  # paths outside the table (never asked for: the broker refuses them)
 
 Params = Mapping[str, str] | Iterable[tuple[str, str]]
 
 
-@lru_cache(maxsize=4096)
 def endpoint_name(path: str) -> str:
-    """The short name of a v4 path below the API root (``other`` when not a known endpoint)."""
-    path = "/" + path.split("?", 1)[0].strip("/")
-    return next((name for name, rx in _ENDPOINTS if rx.match(path)), "other")
+    """The table name of a v4 path below the API root (``other`` when not a known endpoint)."""
+    found = v4paths.find(path)
+    return found.endpoint.name if found else "other"
 
 
 def ttl(path: str, params: Params, now: float, status: int, settings: Cache) -> int:
@@ -132,33 +48,38 @@ def ttl(path: str, params: Params, now: float, status: int, settings: Cache) -> 
         return settings.error_ttl
     if not 200 <= status < 300:
         return 0
-    name = endpoint_name(path)
-    end = window_end(name, _first_values(params))
+    found = v4paths.find(path)
+    if found is None:
+        return settings.ttl.get("other", OTHER.ttl)
+    endpoint = found.endpoint
+    end = window_end(endpoint.window, _first_values(params))
     if end is not None and end < now - settings.reporting_lag:
         return settings.past_ttl
-    if name in settings.ttl:
-        return settings.ttl[name]
-    if name in INTERVALS:
-        return INTERVALS[name] - math.floor(now) % INTERVALS[name]
-    return DEFAULT_TTL[name]
+    if endpoint.name in settings.ttl:
+        return settings.ttl[endpoint.name]
+    every = endpoint.freshness.every
+    if every:
+        return every - math.floor(now) % every
+    return endpoint.freshness.ttl
 
 
-def window_end(name: str, params: Mapping[str, str]) -> int | None:
-    """The latest epoch the data of endpoint ``name`` asked with ``params`` can cover.
+def window_end(window: v4paths.Window | None, params: Mapping[str, str]) -> int | None:
+    """The latest epoch the data asked with ``params`` can cover, under the ``window`` rule.
 
     None when the window runs up to now (no explicit start or end).
     """
-    if name in _GRANULAR:
+    kind = window.kind if window else None
+    if kind is WindowKind.GRANULAR:
         start = _epoch(params.get("start_at")) or _date_start(params.get("start_date"))
         span = GRANULARITY.get(params.get("granularity") or "day", DAY)
         return None if start is None else start + span
-    if name == "rgm_stats":
+    if kind is WindowKind.RANGE:
         start = _epoch(params.get("start_at"))
         end = _epoch(params.get("end_at"))
         return end if end is not None else (None if start is None else start + WEEK)
-    if name == "production_meter_readings":
+    if kind is WindowKind.UNTIL:
         return _epoch(params.get("end_at"))
-    if name in _LIFETIMES:
+    if kind is WindowKind.DAYS:
         end_day = _date_start(params.get("end_date"))
         return None if end_day is None else end_day + DAY
     return None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from starlette.requests import Request
 from starlette.routing import Route
+
+from proxy import v4paths
 
 from . import bodies, telemetry
 from .errors import ApiError, not_found, unprocessable
@@ -135,29 +138,29 @@ def unknown(request: Request, caller: Caller) -> dict:
     raise ApiError(404, f"No route matches {request.url.path}")
 
 
+#: The sandbox's handler of each endpoint of ``proxy.v4paths`` it simulates, by name.
+HANDLERS: dict[str, Callable[[Request, Caller], Any]] = {
+    "systems": list_systems,
+    "systems_search": search_systems,
+    "retrieve_system_id": retrieve_system_id,
+    "inverters_summary": inverters_summary,
+    "system": get_system,
+    "summary": summary,
+    "devices": devices,
+    "rgm_stats": telemetry.rgm_stats,
+    "energy_lifetime": telemetry.energy_lifetime,
+    "consumption_lifetime": telemetry.consumption_lifetime,
+    "production_meter_readings": telemetry.production_meter_readings,
+    **{name: telemetry.telemetry(kind) for name, kind in telemetry.KINDS.items()},
+}
+
+
 def routes() -> list[Route]:
-    """Every /api/v4 route, specific paths before ``{system_id}`` patterns."""
-    table = [
-        ("/systems", list_systems, "GET"),
-        ("/systems/search", search_systems, "POST"),
-        ("/systems/retrieve_system_id", retrieve_system_id, "GET"),
-        ("/systems/inverters_summary_by_envoy_or_site", inverters_summary, "GET"),
-        ("/systems/{system_id}", get_system, "GET"),
-        ("/systems/{system_id}/summary", summary, "GET"),
-        ("/systems/{system_id}/devices", devices, "GET"),
-        ("/systems/{system_id}/telemetry/{kind}", telemetry.telemetry, "GET"),
-        ("/systems/{system_id}/devices/{kind}/{serial_no}/telemetry", telemetry.telemetry, "GET"),
-        ("/systems/{system_id}/rgm_stats", telemetry.rgm_stats, "GET"),
-        ("/systems/{system_id}/energy_lifetime", telemetry.energy_lifetime, "GET"),
-        ("/systems/{system_id}/consumption_lifetime", telemetry.consumption_lifetime, "GET"),
-        (
-            "/systems/{system_id}/production_meter_readings",
-            telemetry.production_meter_readings,
-            "GET",
-        ),
-    ]
+    """A route per simulated endpoint of the v4 table, most literal first; 404 for the rest."""
+    simulated = [e for e in v4paths.TABLE.ordered if e.name in HANDLERS]
     found = [
-        Route(f"/api/v4{path}", v4(handler), methods=[method]) for path, handler, method in table
+        Route(f"/api/v4{e.template}", v4(HANDLERS[e.name]), methods=list(e.methods))
+        for e in simulated
     ]
     everything = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     return [*found, Route("/api/v4/{rest:path}", v4(unknown), methods=everything)]

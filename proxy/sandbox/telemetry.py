@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from . import data
 from .bodies import REPORT_LAG, meta, reported_until
-from .errors import ApiError, not_found
+from .errors import not_found
 from .gate import Caller
 from .localtime import days, floor, local_date
 from .systems import System
@@ -40,7 +40,8 @@ class Kind:
     extra: Callable[[System, int], dict] | None = None
 
 
-SYSTEM_KINDS = {
+#: Telemetry kinds by the name of their endpoint in ``proxy.v4paths``.
+KINDS = {
     "production_micro": Kind(
         data.MICRO_STEP, attrgetter("micros"), data.production_micro_day, meta=True
     ),
@@ -56,11 +57,11 @@ SYSTEM_KINDS = {
         data.battery_day,
         extra=_aggregate_soc,
     ),
-}
-DEVICE_KINDS = {
-    "micros": Kind(data.MICRO_STEP, attrgetter("micros"), data.micro_device_day),
-    "acbs": Kind(data.METER_STEP, attrgetter("acbs"), data.battery_device_day, extra=_device_soc),
-    "encharges": Kind(
+    "micro_telemetry": Kind(data.MICRO_STEP, attrgetter("micros"), data.micro_device_day),
+    "acb_telemetry": Kind(
+        data.METER_STEP, attrgetter("acbs"), data.battery_device_day, extra=_device_soc
+    ),
+    "encharge_telemetry": Kind(
         data.METER_STEP, attrgetter("encharges"), data.battery_device_day, extra=_device_soc
     ),
 }
@@ -75,13 +76,17 @@ def _rows(system: System, window: Window, until: int, rows: Callable, *args: str
     ]
 
 
-def telemetry(request: Request, caller: Caller) -> dict:
-    """GET .../telemetry/{kind} and .../devices/{kind}/{serial_no}/telemetry."""
+def telemetry(kind: Kind) -> Callable[[Request, Caller], dict]:
+    """The handler of one system (.../telemetry/...) or device (.../{serial_no}/telemetry) kind."""
+
+    def handler(request: Request, caller: Caller) -> dict:
+        return _telemetry(request, caller, kind)
+
+    return handler
+
+
+def _telemetry(request: Request, caller: Caller, kind: Kind) -> dict:
     serial = request.path_params.get("serial_no")
-    kinds = SYSTEM_KINDS if serial is None else DEVICE_KINDS
-    kind = kinds.get(request.path_params["kind"])
-    if kind is None:
-        raise ApiError(404, f"No route matches {request.url.path}")
     system = caller.system(request.path_params["system_id"])
     serials = kind.serials(system)
     if serial is not None and serial not in serials:
