@@ -1,13 +1,14 @@
 """The contract between a v2 endpoint mapping and the service that runs it.
 
-A mapping module is pure. It exposes:
+A mapping module is pure. It exports an ``Endpoint``: its v2 route, its OpenAPI description
+(``mappings.openapi`` is assembled from these) and its functions:
 
-- ``needs_system(req) -> bool`` (optional; absent means False): whether the service must
+- ``needs_system(req) -> bool`` (default: never): whether the service must
   first fetch the v4 ``/systems/{system_id}`` body and pass it as ``system`` (time zone,
   status, meta...).
 - ``plan(req, system) -> list[V4Call]``: the v4 GETs that answer ``req``. Raises ``V2Error``
   for bad input. An empty list means "answer without any upstream call".
-- ``follow(req, system, replies) -> list[V4Call]`` (optional): further calls needed once the
+- ``follow(req, system, replies) -> list[V4Call]`` (optional, None): further calls needed once the
   replies so far are known (paging); an empty list means done.
 - ``shape(req, system, replies) -> V2Response``: the v2 answer from the 2xx bodies of the
   calls, in the order they were planned.
@@ -18,8 +19,12 @@ Non-2xx upstream replies never reach ``shape``: the service translates them with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+System = dict[str, Any]
+JSON = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -69,3 +74,30 @@ class V2Error(Exception):
     def response(self) -> V2Response:
         """This error as a V2Response."""
         return V2Response(self.body, self.status, self.headers)
+
+
+def never(req: V2Request) -> bool:
+    """The default ``needs_system``: the mapping needs no system body."""
+    return False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One v2 route: the mapping answering it and its OpenAPI description.
+
+    ``operation`` is the OpenAPI operationId (the 200 body schema is published as
+    ``{operation}Response``); ``response`` None marks a route retired in v4 (answered 410);
+    ``parameters`` are names of shared parameters (``mappings.schema.PARAMETERS``) or
+    parameter objects; ``no_content``: a 204 is documented too.
+    """
+
+    route: str
+    plan: Callable[[V2Request, System | None], list[V4Call]]
+    shape: Callable[[V2Request, System | None, list[Any]], V2Response]
+    operation: str
+    description: str
+    response: JSON | None
+    parameters: tuple[str | JSON, ...] = ()
+    needs_system: Callable[[V2Request], bool] = never
+    follow: Callable[[V2Request, System | None, list[Any]], list[V4Call]] | None = None
+    no_content: bool = False

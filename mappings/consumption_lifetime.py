@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import system_id
 from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates
+from mappings.schema import DATE, INTEGER, META, array, nullable, obj
 
 ROUTE = "/api/v2/systems/{system_id}/consumption_lifetime"
 needs_system = needs_system_for_dates
@@ -21,3 +22,25 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
     """v2's consumption_lifetime body (204 when the system has no consumption meter)."""
     return lifetime_series(req, system, replies, ("consumption",))
+
+
+RESPONSE = obj(
+    {
+        "start_date": nullable(DATE),
+        "system_id": INTEGER,
+        "consumption": array(INTEGER, "Daily consumed Wh from start_date, without gaps."),
+        "meta": META,
+    },
+    ("start_date", "consumption", "meta"),
+)
+ENDPOINT = Endpoint(
+    ROUTE,
+    plan,
+    shape,
+    "ConsumptionLifetime",
+    "Daily consumption over the system's lifetime, in Wh.",
+    RESPONSE,
+    parameters=("SystemId", "StartDate", "EndDate"),
+    needs_system=needs_system,
+    no_content=True,
+)

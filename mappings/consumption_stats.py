@@ -6,7 +6,9 @@ At most one local calendar month from start_at, as v2 allowed, fetched as one
 
 from __future__ import annotations
 
+from mappings.base import Endpoint
 from mappings.common import WEEK
+from mappings.schema import interval_series
 from mappings.telemetry import Telemetry
 
 CONSUMPTION_STATS = Telemetry(
@@ -21,3 +23,16 @@ CONSUMPTION_STATS = Telemetry(
 needs_system = CONSUMPTION_STATS.needs_system
 plan = CONSUMPTION_STATS.plan
 shape = CONSUMPTION_STATS.shape
+
+
+RESPONSE = interval_series(("enwh", "devices_reporting"), 15)
+ENDPOINT = Endpoint(
+    "/api/v2/systems/{system_id}/consumption_stats",
+    plan,
+    shape,
+    "ConsumptionStats",
+    "15-minute consumption meter intervals, at most one month from start_at.",
+    RESPONSE,
+    parameters=("SystemId", "StartAt", "EndAt"),
+    needs_system=needs_system,
+)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.base import V2Error, V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from mappings.common import system_id
 from mappings.errors import deprecated
+from mappings.schema import DATE, param
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,37 @@ class Retired:
         return self.error(req).response()
 
 
-ENVOYS = Retired(
+_ENVOYS = Retired(
     "envoys",
     replacement="/api/v4/systems/{id}/devices",
     successor="/api/v4/systems/{id}/devices",
 )
-MONTHLY_PRODUCTION = Retired(
+_MONTHLY_PRODUCTION = Retired(
     "monthly_production",
     replacement=(
         "/api/v4/systems/{id}/energy_lifetime or /api/v4/systems/{id}/production_meter_readings"
     ),
     successor="/api/v4/systems/{id}/energy_lifetime",
+)
+
+
+ENVOYS = Endpoint(
+    "/api/v2/systems/{system_id}/envoys",
+    _ENVOYS.plan,
+    _ENVOYS.shape,
+    "Envoys",
+    "Retired in API v4: use /api/v4/systems/{system_id}/devices.",
+    None,
+    parameters=("SystemId",),
+)
+
+MONTHLY_PRODUCTION = Endpoint(
+    "/api/v2/systems/{system_id}/monthly_production",
+    _MONTHLY_PRODUCTION.plan,
+    _MONTHLY_PRODUCTION.shape,
+    "MonthlyProduction",
+    "Retired in API v4: use /api/v4/systems/{system_id}/energy_lifetime or "
+    "/api/v4/systems/{system_id}/production_meter_readings.",
+    None,
+    parameters=("SystemId", param("start_date", DATE, "First day of the month.", required=True)),
 )

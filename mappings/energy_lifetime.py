@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import system_id
 from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates, query
+from mappings.schema import DATE, INTEGER, META, array, nullable, obj, param
 
 ROUTE = "/api/v2/systems/{system_id}/energy_lifetime"
 needs_system = needs_system_for_dates
@@ -29,3 +30,37 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
         ("production", "micro_production", "meter_production") if _all(req) else ("production",)
     )
     return lifetime_series(req, system, replies, series)
+
+
+RESPONSE = obj(
+    {
+        "start_date": nullable(DATE),
+        "system_id": INTEGER,
+        "production": array(INTEGER, "Daily Wh from start_date, without gaps."),
+        "micro_production": array(INTEGER),
+        "meter_production": array(INTEGER),
+        "meter_start_date": DATE,
+        "meta": META,
+    },
+    ("start_date", "system_id", "production", "meta"),
+)
+ENDPOINT = Endpoint(
+    ROUTE,
+    plan,
+    shape,
+    "EnergyLifetime",
+    "Daily production over the system's lifetime, in Wh.",
+    RESPONSE,
+    parameters=(
+        "SystemId",
+        "StartDate",
+        "EndDate",
+        param(
+            "production",
+            {"type": "string", "enum": ["all"]},
+            "all adds the microinverter and meter series.",
+        ),
+    ),
+    needs_system=needs_system,
+    no_content=True,
+)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import system_id
 from mappings.passthrough import respond, v2_meta
+from mappings.schema import INTEGER, META, STRING, array, nullable, obj
 from mappings.shaping import records
 
 METER_MANUFACTURER = "Enphase"
@@ -56,3 +57,41 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
         "meta": v2_meta(None, system),
     }
     return respond(req, system, body)
+
+
+DEVICE = obj(
+    {"sn": STRING, "model": nullable(STRING), "sku": nullable(STRING)},
+    ("sn", "model", "sku"),
+)
+RESPONSE = obj(
+    {
+        "system_id": INTEGER,
+        "envoys": array(DEVICE, "Active Envoys (IQ Gateways)."),
+        "inverters": array(DEVICE, "Active microinverters."),
+        "meters": array(
+            obj(
+                {
+                    "sn": STRING,
+                    "manufacturer": STRING,
+                    "model": nullable(STRING),
+                    "status": nullable(STRING),
+                    "state": nullable(STRING),
+                },
+                ("sn", "manufacturer", "model"),
+            ),
+            "Active meters.",
+        ),
+        "meta": META,
+    },
+    ("system_id", "inverters", "meters", "meta"),
+)
+ENDPOINT = Endpoint(
+    "/api/v2/systems/{system_id}/inventory",
+    plan,
+    shape,
+    "Inventory",
+    "Active Envoys, microinverters and meters of the system.",
+    RESPONSE,
+    parameters=("SystemId",),
+    needs_system=needs_system,
+)

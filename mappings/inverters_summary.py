@@ -6,10 +6,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import is_id, wants_iso8601
 from mappings.errors import unprocessable
 from mappings.passthrough import query
+from mappings.schema import INTEGER, NULLABLE_EPOCH, STRING, array, obj, param
 
 ROUTE = "/api/v2/systems/inverters_summary_by_envoy_or_site"
 PATH = "/systems/inverters_summary_by_envoy_or_site"
@@ -89,3 +90,66 @@ def _report_date(value: Any, iso: bool) -> int | str | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.isoformat() if iso else int(parsed.timestamp())
+
+
+QUANTITY = obj(
+    {"value": INTEGER, "units": STRING, "precision": INTEGER},
+    ("value", "units", "precision"),
+)
+RESPONSE = array(
+    obj(
+        {
+            "signal_strength": INTEGER,
+            "micro_inverters": array(
+                obj(
+                    {
+                        "id": INTEGER,
+                        "model": STRING,
+                        "part_number": STRING,
+                        "serial_number": STRING,
+                        "sku": STRING,
+                        "status": {
+                            "type": "string",
+                            "enum": ["normal", "power", "micro", "retired"],
+                        },
+                        "power_produced": QUANTITY,
+                        "proc_load": STRING,
+                        "param_table": STRING,
+                        "envoy_serial_number": STRING,
+                        "energy": QUANTITY,
+                        "grid_profile": STRING,
+                        "last_report_date": NULLABLE_EPOCH,
+                    },
+                    (
+                        "id",
+                        "model",
+                        "part_number",
+                        "serial_number",
+                        "sku",
+                        "status",
+                        "power_produced",
+                        "proc_load",
+                        "param_table",
+                        "envoy_serial_number",
+                        "energy",
+                        "grid_profile",
+                        "last_report_date",
+                    ),
+                )
+            ),
+        },
+        ("signal_strength", "micro_inverters"),
+    )
+)
+ENDPOINT = Endpoint(
+    ROUTE,
+    plan,
+    shape,
+    "InvertersSummaryByEnvoyOrSite",
+    "Microinverters of a site or Envoy with their power and lifetime energy.",
+    RESPONSE,
+    parameters=(
+        param("site_id", INTEGER, "The system id (or give envoy_serial_number)."),
+        param("envoy_serial_number", STRING, "An Envoy serial number (or give site_id)."),
+    ),
+)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import epoch_param, system_id, wants_iso8601
 from mappings.passthrough import only_body, query, respond, v2_meta
+from mappings.schema import EPOCH, INTEGER, META, STRING, array, obj
 
 ROUTE = "/api/v2/systems/{system_id}/production_meter_readings"
 needs_system = wants_iso8601
@@ -37,3 +38,28 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
         "meta": v2_meta(body.get("meta"), system),
     }
     return respond(req, system, out)
+
+
+RESPONSE = obj(
+    {
+        "system_id": INTEGER,
+        "meter_readings": array(
+            obj(
+                {"serial_number": STRING, "value": INTEGER, "read_at": EPOCH},
+                ("serial_number", "value", "read_at"),
+            )
+        ),
+        "meta": META,
+    },
+    ("system_id", "meter_readings", "meta"),
+)
+ENDPOINT = Endpoint(
+    ROUTE,
+    plan,
+    shape,
+    "ProductionMeterReadings",
+    "The last odometer reading of each production meter as of end_at.",
+    RESPONSE,
+    parameters=("SystemId", "EndAt"),
+    needs_system=needs_system,
+)

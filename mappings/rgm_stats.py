@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import split_windows, system_id, too_old
 from mappings.passthrough import query, respond, v2_meta
+from mappings.schema import EPOCH, INTEGER, META, STRING, array, nullable, obj
 from mappings.shaping import records, whole
 from mappings.telemetry import project, window
 
@@ -83,3 +84,49 @@ def _merge(rows: Iterable[dict[str, Any]], start: int, end: int) -> list[dict[st
             seen.add(key)
             merged.append(row)
     return merged
+
+
+RESPONSE = obj(
+    {
+        "system_id": INTEGER,
+        "total_devices": INTEGER,
+        "meta": META,
+        "intervals": array(
+            obj(
+                {"end_at": EPOCH, "wh_del": INTEGER, "devices_reporting": INTEGER},
+                ("end_at", "wh_del", "devices_reporting"),
+            )
+        ),
+        "meter_intervals": array(
+            obj(
+                {
+                    "meter_serial_number": STRING,
+                    "envoy_serial_number": STRING,
+                    "intervals": array(
+                        obj(
+                            {
+                                "channel": INTEGER,
+                                "end_at": EPOCH,
+                                "wh_del": nullable({"type": "number"}),
+                                "curr_w": nullable(INTEGER),
+                            },
+                            ("channel", "end_at", "wh_del", "curr_w"),
+                        )
+                    ),
+                },
+                ("meter_serial_number", "envoy_serial_number", "intervals"),
+            )
+        ),
+    },
+    ("system_id", "total_devices", "meta", "intervals", "meter_intervals"),
+)
+ENDPOINT = Endpoint(
+    ROUTE,
+    plan,
+    shape,
+    "RgmStats",
+    "15-minute revenue-grade meter intervals, at most one month from start_at.",
+    RESPONSE,
+    parameters=("SystemId", "StartAt", "EndAt"),
+    needs_system=needs_system,
+)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.errors import not_found, unprocessable
+from mappings.schema import INTEGER, STRING, obj, param
 
 NOT_FOUND = "Envoy not found with this serial number"
 
@@ -29,3 +30,15 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
     if not isinstance(found, int) or isinstance(found, bool):
         return not_found(NOT_FOUND).response()
     return V2Response({"system_id": found})
+
+
+RESPONSE = obj({"system_id": INTEGER}, ("system_id",), exact=True)
+ENDPOINT = Endpoint(
+    "/api/v2/systems/search_system_id",
+    plan,
+    shape,
+    "SearchSystemId",
+    "The system id of an Envoy serial number.",
+    RESPONSE,
+    parameters=(param("serial_num", STRING, "Serial number of the Envoy.", required=True),),
+)

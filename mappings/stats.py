@@ -6,7 +6,9 @@ At most one local day from start_at; one ``granularity=day`` call per 24 hours o
 
 from __future__ import annotations
 
+from mappings.base import Endpoint
 from mappings.common import DAY
+from mappings.schema import interval_series
 from mappings.telemetry import Telemetry
 
 STATS = Telemetry(
@@ -22,3 +24,16 @@ STATS = Telemetry(
 needs_system = STATS.needs_system
 plan = STATS.plan
 shape = STATS.shape
+
+
+RESPONSE = interval_series(("powr", "enwh", "devices_reporting"), 5)
+ENDPOINT = Endpoint(
+    "/api/v2/systems/{system_id}/stats",
+    plan,
+    shape,
+    "Stats",
+    "5-minute microinverter production intervals, at most one day from start_at.",
+    RESPONSE,
+    parameters=("SystemId", "StartAt", "EndAt"),
+    needs_system=needs_system,
+)

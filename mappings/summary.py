@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import date_param, system_id, wants_iso8601, zone
 from mappings.errors import unprocessable
 from mappings.passthrough import respond, v2_meta
+from mappings.schema import DATE, INTEGER, NULLABLE_EPOCH, obj, param, ref
 from mappings.shaping import whole
 from mappings.status import v2_status
 
@@ -111,3 +112,53 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
     day = past_day(req, system)
     body = _current(req, system, reply) if day is None else _historic(req, system, day, reply)
     return respond(req, system, body)
+
+
+RESPONSE = obj(
+    {
+        "current_power": INTEGER,
+        "energy_lifetime": INTEGER,
+        "energy_today": INTEGER,
+        "last_interval_end_at": NULLABLE_EPOCH,
+        "last_report_at": NULLABLE_EPOCH,
+        "modules": INTEGER,
+        "operational_at": NULLABLE_EPOCH,
+        "size_w": INTEGER,
+        "source": {"type": "string", "enum": ["microinverters", "meter"]},
+        "status": ref("Status"),
+        "summary_date": DATE,
+        "system_id": INTEGER,
+    },
+    (
+        "current_power",
+        "energy_lifetime",
+        "energy_today",
+        "last_interval_end_at",
+        "last_report_at",
+        "modules",
+        "operational_at",
+        "size_w",
+        "source",
+        "status",
+        "summary_date",
+        "system_id",
+    ),
+    exact=True,
+)
+ENDPOINT = Endpoint(
+    "/api/v2/systems/{system_id}/summary",
+    plan,
+    shape,
+    "Summary",
+    "Summary of the system, today or for a past summary_date.",
+    RESPONSE,
+    parameters=(
+        "SystemId",
+        param(
+            "summary_date",
+            DATE,
+            "A past day (YYYY-MM-DD); a future or unparseable date answers 422.",
+        ),
+    ),
+    needs_system=needs_system,
+)

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mappings.base import V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import is_id, render_datetimes, wants_iso8601, zone
 from mappings.errors import unprocessable
 from mappings.passthrough import query, v2_meta
+from mappings.schema import INTEGER, META, STRING, array, nullable, obj, param, ref
 from mappings.status import V2_STATUSES, v2_status
 
 ROUTE = "/api/v2/systems"
@@ -230,3 +231,66 @@ def _present(source: Any, keys: Sequence[str]) -> dict[str, Any]:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+RESPONSE = obj(
+    {
+        "systems": array(
+            obj(
+                {
+                    "system_id": INTEGER,
+                    "system_name": STRING,
+                    "system_public_name": STRING,
+                    "reference": STRING,
+                    "other_references": array(STRING),
+                    "country": nullable(STRING),
+                    "state": nullable(STRING),
+                    "city": nullable(STRING),
+                    "postal_code": nullable(STRING),
+                    "timezone": STRING,
+                    "connection_type": ref("ConnectionType"),
+                    "status": ref("Status"),
+                    "meta": META,
+                },
+                (
+                    "system_id",
+                    "system_name",
+                    "system_public_name",
+                    "status",
+                    "timezone",
+                    "country",
+                    "state",
+                    "city",
+                    "postal_code",
+                    "connection_type",
+                    "meta",
+                ),
+            )
+        ),
+        "next": {"type": "string", "description": "Opaque token for the next page."},
+    },
+    ("systems",),
+)
+ENDPOINT = Endpoint(
+    ROUTE,
+    plan,
+    shape,
+    "Systems",
+    "Systems the user can access, paged with the opaque next token.",
+    RESPONSE,
+    parameters=(
+        param("next", STRING, "The next token of the previous page."),
+        param("limit", {"type": "integer", "default": 100, "maximum": 1000}, "Page size."),
+        param("system_id", INTEGER, "Only this system (system_id[] for several)."),
+        param("system_name", STRING, "Only systems of this name (system_name[] too)."),
+        param("status", ref("Status"), "Only systems in this status (status[] too)."),
+        param("reference", STRING, "Only systems with this reference (reference[] too)."),
+        param("installer", STRING, "Only systems of this installer (installer[] too)."),
+        param(
+            "connection_type",
+            ref("ConnectionType"),
+            "Only systems connected this way (connection_type[] too).",
+        ),
+    ),
+    follow=follow,
+)

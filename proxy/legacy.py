@@ -6,16 +6,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import orjson
 from cachetools import LRUCache
 
 from mappings import errors
-from mappings.base import V2Error, V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from mappings.common import system_id
 from proxy.cache import UpstreamUnavailable
 from proxy.config import Tenant
@@ -107,20 +105,19 @@ def _system_path(req: V2Request) -> str:
     return f"/systems/{system_id(req)}"
 
 
-async def _answer(mapping: ModuleType, req: V2Request, run: Run) -> Outcome:
+async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
     system = None
-    needs_system: Callable[[V2Request], bool] | None = getattr(mapping, "needs_system", None)
-    if needs_system is not None and needs_system(req):
+    if endpoint.needs_system(req):
         (system,) = await run.bodies([V4Call(_system_path(req))])
-    calls = mapping.plan(req, system)
+    calls = endpoint.plan(req, system)
     replies = await run.bodies(calls) if calls else []
-    follow = getattr(mapping, "follow", None)
+    follow = endpoint.follow
     for _ in range(MAX_FOLLOW_ROUNDS if follow else 0):
-        more = follow(req, system, replies)
+        more = follow(req, system, replies) if follow else []
         if not more:
             break
         replies += await run.bodies(more)
-    return run.outcome(mapping.shape(req, system, replies))
+    return run.outcome(endpoint.shape(req, system, replies))
 
 
 def failure(exc: Exception, tenant: str = "") -> V2Error:
@@ -144,7 +141,7 @@ def failure(exc: Exception, tenant: str = "") -> V2Error:
 
 
 async def answer(
-    mapping: ModuleType,
+    endpoint: Endpoint,
     path_params: dict[str, str],
     query: tuple[tuple[str, str], ...],
     upstream: Upstream,
@@ -154,7 +151,7 @@ async def answer(
 ) -> Outcome:
     """The v2 answer to one authenticated legacy request."""
     now = time.time()
-    key = (id(mapping), tenant.name, tuple(path_params.items()), query, int(now) // 60)
+    key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
     if rendered is not None and await upstream.unchanged(rendered.sources, now):
         age = int(now - min(stored_at for _, stored_at in rendered.sources))
@@ -163,7 +160,7 @@ async def answer(
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:
-        outcome = await _answer(mapping, req, run)
+        outcome = await _answer(endpoint, req, run)
     except Exception as exc:
         return run.outcome(failure(exc, tenant.name).response())
     if memo is not None:

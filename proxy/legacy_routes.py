@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.responses import Response
@@ -11,8 +10,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mappings import errors
-from mappings.base import V2Error
-from mappings.registry import ROUTES
+from mappings.base import Endpoint, V2Error
+from mappings.registry import ENDPOINTS
 from proxy import legacy
 from proxy.clients import legacy_tenant
 
@@ -48,8 +47,8 @@ def legacy_query(raw: bytes) -> tuple[str | None, str | None, tuple[tuple[str, s
 class LegacyEndpoint:
     """The ASGI app answering one v2 route through its mapping."""
 
-    def __init__(self, mapping: Any) -> None:
-        self.mapping = mapping
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
@@ -61,7 +60,7 @@ class LegacyEndpoint:
             scope["state"]["tenant"] = tenant.name
             services = state.services
             outcome = await legacy.answer(
-                self.mapping,
+                self.endpoint,
                 scope["path_params"],
                 query,
                 services.upstream,
@@ -75,7 +74,7 @@ class LegacyEndpoint:
 
 def routes() -> list[Route]:
     """One GET route per v2 endpoint."""
-    return [Route(t, LegacyEndpoint(m), methods=["GET"], name=t) for t, m in ROUTES.items()]
+    return [Route(e.route, LegacyEndpoint(e), methods=["GET"], name=e.route) for e in ENDPOINTS]
 
 
 class LegacyDispatch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mappings import deprecated
-from mappings.base import V2Error
+from mappings.base import Endpoint, V2Error
 from mappings.registry import ROUTES
 from tests.v2schema import validate
 from tests.v4replies import request, system
@@ -28,7 +28,7 @@ CASES = [
 
 @pytest.mark.parametrize(("route", "mapping", "replacements", "successor"), CASES)
 def test_plan_raises_410_naming_the_replacement(
-    route: str, mapping: deprecated.Retired, replacements: list[str], successor: str
+    route: str, mapping: Endpoint, replacements: list[str], successor: str
 ) -> None:
     assert ROUTES[route] is mapping
     with pytest.raises(V2Error) as raised:
@@ -44,7 +44,7 @@ def test_plan_raises_410_naming_the_replacement(
 
 @pytest.mark.parametrize(("route", "mapping", "replacements", "successor"), CASES)
 def test_shape_answers_the_same_410(
-    route: str, mapping: deprecated.Retired, replacements: list[str], successor: str
+    route: str, mapping: Endpoint, replacements: list[str], successor: str
 ) -> None:
     response = mapping.shape(request(0), None, [])
     assert response.status == 410

@@ -6,7 +6,7 @@ import pytest
 
 from mappings import summary
 from mappings.base import V2Error, V4Call
-from mappings.openapi import STATUSES
+from mappings.schema import STATUSES
 from mappings.status import v2_status
 from tests.v2schema import validate
 from tests.v4replies import SYSTEM_ID, at, meta, request, system

@@ -10,25 +10,14 @@ import openapi_spec_validator
 import pytest
 from jsonschema import Draft7Validator, ValidationError
 
-from mappings.openapi import OPENAPI
-from mappings.registry import ROUTES
+from mappings import stats
+from mappings.base import Endpoint
+from mappings.openapi import OPENAPI, document
+from mappings.registry import ENDPOINTS, ROUTES
+from mappings.schema import INTEGER, array, obj
+from proxy import legacy_routes
 from tests.v2schema import as_json_schema, validate
 
-V2_ROUTES = {
-    "/api/v2/systems",
-    "/api/v2/systems/{system_id}/stats",
-    "/api/v2/systems/{system_id}/consumption_stats",
-    "/api/v2/systems/{system_id}/rgm_stats",
-    "/api/v2/systems/{system_id}/inventory",
-    "/api/v2/systems/{system_id}/summary",
-    "/api/v2/systems/search_system_id",
-    "/api/v2/systems/{system_id}/energy_lifetime",
-    "/api/v2/systems/{system_id}/consumption_lifetime",
-    "/api/v2/systems/{system_id}/production_meter_readings",
-    "/api/v2/systems/inverters_summary_by_envoy_or_site",
-    "/api/v2/systems/{system_id}/envoys",
-    "/api/v2/systems/{system_id}/monthly_production",
-}
 ERROR_STATUSES = {"401", "404", "409", "422", "503"}
 
 
@@ -51,9 +40,29 @@ def resolve(pointer: str) -> Any:
     return node
 
 
-def test_every_v2_route_is_described_and_every_registered_route_too() -> None:
-    assert set(OPENAPI["paths"]) == V2_ROUTES
-    assert set(ROUTES) <= V2_ROUTES
+def test_the_document_and_the_service_routes_are_the_registered_endpoints() -> None:
+    assert len(ROUTES) == 13
+    assert set(OPENAPI["paths"]) == set(ROUTES)
+    assert {route.path for route in legacy_routes.routes()} == set(ROUTES)
+
+
+def test_an_endpoint_added_to_the_registry_is_documented_with_its_schema() -> None:
+    widgets = Endpoint(
+        "/api/v2/systems/{system_id}/widgets",
+        stats.plan,
+        stats.shape,
+        "Widgets",
+        "Widgets of the system.",
+        obj({"widgets": array(INTEGER)}, ("widgets",)),
+        ("SystemId",),
+    )
+    doc = document([*ENDPOINTS, widgets])
+    assert set(doc["paths"]) == {*ROUTES, widgets.route}
+    get = doc["paths"][widgets.route]["get"]
+    assert get["operationId"] == "Widgets"
+    schema = get["responses"]["200"]["content"]["application/json"]["schema"]
+    assert doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]] == widgets.response
+    openapi_spec_validator.validate(doc)
 
 
 def test_document_is_json_and_valid_openapi_30() -> None:
@@ -70,7 +79,7 @@ def test_every_ref_resolves() -> None:
         assert isinstance(resolve(pointer), dict), pointer
 
 
-@pytest.mark.parametrize("route", sorted(V2_ROUTES))
+@pytest.mark.parametrize("route", sorted(ROUTES))
 def test_every_route_documents_its_answer_errors_and_common_parameters(route: str) -> None:
     get = OPENAPI["paths"][route]["get"]
     statuses = set(get["responses"])
