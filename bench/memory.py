@@ -27,6 +27,7 @@ from pathlib import Path
 from bench.support import ROOT, SANDBOX_URL, InProcess, in_process, machine
 from proxy import freshness
 from proxy.cache import Entry, cache_key
+from proxy.clock import SYSTEM
 from proxy.config import Cache, Client, Config
 from proxy.sandbox import DEMO, App, SandboxSettings
 from tests.harness import proxy_config
@@ -153,7 +154,7 @@ async def fill_directly(stack: InProcess, wanted: list[Key], bodies: dict[Call, 
     """Store every key through ReplyCache.get_or_fetch, each with its own copy of its body."""
     cache = stack.services.cache
     for tenant, path, params in wanted:
-        now = time.time()
+        now = SYSTEM.now()
         ttl = freshness.ttl(path, params, now, 200, cache.settings)
         body = bytes(memoryview(bodies[(path, params)]))
         entry = Entry(200, body, "application/json", now, ttl)
@@ -179,7 +180,7 @@ def rss() -> int:
 
 async def measure(mode: Mode) -> None:
     """Fill a fresh cache as ``mode`` says and print its figures."""
-    work = workload(time.time())
+    work = workload(SYSTEM.now())
     async with bench_stack(work.tenants, mode.max_bytes) as stack:
         bodies = await fetch_samples(stack, [c for calls in work.samples.values() for c in calls])
         before = rss()
@@ -204,7 +205,7 @@ async def measure(mode: Mode) -> None:
 
 async def describe() -> None:
     """Print the workload: keys, tenants and body sizes per kind."""
-    work = workload(time.time())
+    work = workload(SYSTEM.now())
     print(f"keys: {len(work.keys)} distinct over {work.tenants} tenants")
     async with bench_stack(1, Cache.max_bytes) as stack:
         for kind, calls in work.samples.items():

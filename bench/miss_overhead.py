@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import httpx
 
 from bench.support import AUTH, machine, stack
+from proxy.clock import SYSTEM
 
 DAY = 86400
 
@@ -37,7 +38,7 @@ def timed(client: httpx.Client, url: str, **kwargs: object) -> float:
 def main() -> None:
     """Measure and print."""
     calls = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    base = (int(time.time()) // DAY - 5) * DAY
+    base = (int(SYSTEM.now()) // DAY - 5) * DAY
     starts = [base - i * 300 for i in range(calls)]
     print(f"machine: {machine()}")
     with stack(workers=1) as s:

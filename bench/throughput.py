@@ -11,7 +11,6 @@ from __future__ import annotations
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from bench.support import AUTH, child, free_port, have_wrk, machine, stack, wrk
+from proxy.clock import SYSTEM
 
 DAY = 86400
 WORKERS = {"uvicorn": "uvicorn.workers.UvicornWorker", "asgi": "asgi"}
@@ -26,7 +26,7 @@ WORKERS = {"uvicorn": "uvicorn.workers.UvicornWorker", "asgi": "asgi"}
 
 def past_day_stats(proxy: str) -> str:
     """A stats URL for a finished day (a cache hit once warmed)."""
-    start = (int(time.time()) // DAY - 3) * DAY
+    start = (int(SYSTEM.now()) // DAY - 3) * DAY
     return f"{proxy}/api/v2/systems/1002/stats?{AUTH}&start_at={start}&end_at={start + DAY}"
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from proxy.clock import SYSTEM, Clock
+
 FIELDS = (
     "request_id",
     "method",
@@ -71,8 +73,11 @@ class AccessLog:
     process's writes on a pipe), ``delay`` seconds after the first held line, or on ``flush``.
     """
 
-    def __init__(self, fd: int = 2, block: int = 4096, delay: float = 0.25) -> None:
+    def __init__(
+        self, fd: int = 2, block: int = 4096, delay: float = 0.25, clock: Clock = SYSTEM
+    ) -> None:
         self.fd = fd
+        self.clock = clock
         self.block = block
         self.delay = delay
         self._held = bytearray()
@@ -81,7 +86,7 @@ class AccessLog:
     def write(self, fields: dict[str, Any]) -> None:
         """Hold one access line with ``fields`` (their values JSON-able and not None)."""
         head = b'{"ts":"%s","level":"info","logger":"proxy.access","msg":"request",'
-        encoded = head % _clock.iso(time.time()).encode() + orjson.dumps(fields)[1:] + b"\n"
+        encoded = head % _clock.iso(self.clock.now()).encode() + orjson.dumps(fields)[1:] + b"\n"
         if len(self._held) + len(encoded) > self.block:
             self.flush()
         self._held += encoded

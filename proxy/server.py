@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, load
 
 CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
@@ -60,10 +61,10 @@ def prepare_metrics_dir(config: Config) -> str:
     return str(path)
 
 
-def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SYSTEM) -> None:
     """Block until something accepts TCP connections on host:port."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = clock.monotonic() + timeout
+    while clock.monotonic() < deadline:
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return

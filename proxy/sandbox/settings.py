@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from proxy.clock import SYSTEM
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:8080/oauth/callback"
 DEMO_SYSTEM_IDS = (1001, 1002, 1003, 1004)
@@ -87,6 +88,6 @@ class SandboxSettings:
     users: list[User] = field(default_factory=lambda: list(DEMO_USERS))
     access_token_ttl: int = 86400
     refresh_token_ttl: int = 7 * 86400
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = SYSTEM.now
     faults: Faults = field(default_factory=Faults)
     seed: int = 1
