@@ -99,9 +99,9 @@ def from_v4(status: int, body: Any, retry_after: int | None = None) -> V2Error:
         )
     if isinstance(body, dict) and "errorCode" in body:
         messages = body.get("errorMessages")
-        message = messages[0] if isinstance(messages, list) and messages else messages
+        first = messages[0] if isinstance(messages, list) and messages else messages
         code = _int(body.get("errorCode")) or 7
-        return unavailable(str(message or "Data temporarily unavailable."), retry_after, code)
+        return unavailable(str(first or "Data temporarily unavailable."), retry_after, code)
     if 400 <= status < 500:
         return unprocessable(_details(body) or f"Upstream rejected the request ({status})")
     return unavailable("Data temporarily unavailable.", retry_after)

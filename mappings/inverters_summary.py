@@ -51,7 +51,7 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
 
 
 def _micro(micro: dict[str, Any], iso: bool) -> dict[str, Any]:
-    status = micro.get("status")
+    status = str(micro.get("status"))
     return {
         **micro,
         "status": status if status in V2_MICRO_STATUSES else MICRO_STATUS.get(status, "normal"),

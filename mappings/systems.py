@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import is_id, render_datetimes, wants_iso8601, zone
@@ -229,7 +229,7 @@ def _present(source: Any, keys: Sequence[str]) -> dict[str, Any]:
     return {key: source[key] for key in keys if source.get(key) not in (None, "", [])}
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

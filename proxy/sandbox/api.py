@@ -37,7 +37,9 @@ def _sorted(systems: list[System], sort_by: str | None, now: float) -> list[Syst
     return sorted(systems, key=lambda s: key(s, now), reverse=sort_by.startswith("-"))
 
 
-def _page(caller: Caller, systems: list[System], query: Mapping[str, str], max_size: int) -> dict:
+def _page(
+    caller: Caller, systems: list[System], query: Mapping[str, str], max_size: int
+) -> dict[str, Any]:
     """One page of systems as the /systems and /systems/search bodies show it."""
     page = parse_int(query.get("page", "1"), "page")
     size = parse_int(query.get("size", "10"), "size")
@@ -56,13 +58,13 @@ def _page(caller: Caller, systems: list[System], query: Mapping[str, str], max_s
     }
 
 
-def list_systems(request: Request, caller: Caller) -> dict:
+def list_systems(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems."""
     query = request.query_params
     return _page(caller, _sorted(caller.systems(), query.get("sort_by"), caller.now), query, 100)
 
 
-def _matches(system: System, criteria: dict) -> bool:
+def _matches(system: System, criteria: dict[str, Any]) -> bool:
     """Whether a system passes every search criterion; empty values are ignored."""
     public_name = PUBLIC_NAMES.get(criteria.get("public_name") or "all")
     tests = (
@@ -76,7 +78,7 @@ def _matches(system: System, criteria: dict) -> bool:
     return all(tests)
 
 
-async def search_systems(request: Request, caller: Caller) -> dict:
+async def search_systems(request: Request, caller: Caller) -> dict[str, Any]:
     """POST /systems/search with a JSON ``{"system": {...}, "sort_by": ...}`` body."""
     try:
         body = json.loads(await request.body() or b"{}")
@@ -93,22 +95,22 @@ async def search_systems(request: Request, caller: Caller) -> dict:
     )
 
 
-def get_system(request: Request, caller: Caller) -> dict:
+def get_system(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{system_id}."""
     return bodies.details(caller.system(request.path_params["system_id"]), caller.user, caller.now)
 
 
-def summary(request: Request, caller: Caller) -> dict:
+def summary(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{system_id}/summary."""
     return bodies.summary(caller.system(request.path_params["system_id"]), caller.now)
 
 
-def devices(request: Request, caller: Caller) -> dict:
+def devices(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{system_id}/devices."""
     return bodies.devices(caller.system(request.path_params["system_id"]), caller.now)
 
 
-def retrieve_system_id(request: Request, caller: Caller) -> dict:
+def retrieve_system_id(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/retrieve_system_id?serial_num=<gateway serial>."""
     serial = request.query_params.get("serial_num")
     if not serial:
@@ -119,7 +121,7 @@ def retrieve_system_id(request: Request, caller: Caller) -> dict:
     return {"system_id": system.system_id}
 
 
-def inverters_summary(request: Request, caller: Caller) -> list[dict]:
+def inverters_summary(request: Request, caller: Caller) -> list[dict[str, Any]]:
     """GET /systems/inverters_summary_by_envoy_or_site?site_id=|envoy_serial_number=."""
     query = request.query_params
     if query.get("site_id"):
@@ -133,7 +135,7 @@ def inverters_summary(request: Request, caller: Caller) -> list[dict]:
     return bodies.inverters_summary(system, caller.now)
 
 
-def unknown(request: Request, caller: Caller) -> dict:
+def unknown(request: Request, caller: Caller) -> dict[str, Any]:
     """Any other /api/v4 path: 404 after the usual authorization."""
     raise ApiError(404, f"No route matches {request.url.path}")
 

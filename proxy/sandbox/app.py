@@ -26,4 +26,5 @@ def create_app(settings: SandboxSettings | None = None) -> Starlette:
 
 def sandbox_state(app: Starlette) -> SandboxState:
     """The mutable state of a sandbox app (faults, clock, counters, tokens)."""
-    return app.state.sandbox
+    state: SandboxState = app.state.sandbox
+    return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from . import data
 from .localtime import floor, iso, local_date
@@ -18,7 +19,7 @@ def reported_until(system: System, now: float) -> int:
     return floor(now - REPORT_LAG, system.report_every)
 
 
-def meta(system: System, now: float) -> dict:
+def meta(system: System, now: float) -> dict[str, Any]:
     """The ``meta`` object: status and report times."""
     until = reported_until(system, now)
     return {
@@ -46,7 +47,7 @@ def energy_lifetime(system: System, now: float) -> int:
     return before + energy_today(system, now)[0]
 
 
-def details(system: System, user: User, now: float) -> dict:
+def details(system: System, user: User, now: float) -> dict[str, Any]:
     """A SystemDetails object as /systems and /systems/{id} show it."""
     body = {
         "system_id": system.system_id,
@@ -74,7 +75,7 @@ def details(system: System, user: User, now: float) -> dict:
     return body
 
 
-def summary(system: System, now: float) -> dict:
+def summary(system: System, now: float) -> dict[str, Any]:
     """The /systems/{id}/summary body."""
     today, power = energy_today(system, now)
     report = meta(system, now)
@@ -94,7 +95,9 @@ def summary(system: System, now: float) -> dict:
     }
 
 
-def _device(system: System, kind: int, n: int, serial: str, name: str, now: float) -> dict:
+def _device(
+    system: System, kind: int, n: int, serial: str, name: str, now: float
+) -> dict[str, Any]:
     """Fields every device shares."""
     return {
         "id": system.system_id * 10000 + kind * 1000 + n,
@@ -104,7 +107,7 @@ def _device(system: System, kind: int, n: int, serial: str, name: str, now: floa
     }
 
 
-def devices(system: System, now: float) -> dict:
+def devices(system: System, now: float) -> dict[str, Any]:
     """The /systems/{id}/devices body; only device types the system has are listed."""
     active = {"status": "normal", "active": True}
     gateway = {
@@ -173,7 +176,7 @@ def devices(system: System, now: float) -> dict:
     }
 
 
-def inverters_summary(system: System, now: float) -> list[dict]:
+def inverters_summary(system: System, now: float) -> list[dict[str, Any]]:
     """The inverters_summary_by_envoy_or_site body: one entry per gateway."""
     _, power = energy_today(system, now)
     yesterday = local_date(system.timezone, now) - timedelta(1)

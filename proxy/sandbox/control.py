@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -11,7 +12,7 @@ from starlette.routing import Route
 from .state import SandboxState
 
 
-async def _json(request: Request) -> dict:
+async def _json(request: Request) -> dict[str, Any]:
     """The request's JSON object body (empty when absent)."""
     body = json.loads(await request.body() or b"{}")
     if not isinstance(body, dict):
@@ -20,7 +21,8 @@ async def _json(request: Request) -> dict:
 
 
 def _state(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 async def stats(request: Request) -> Response:

@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 from .localtime import days, local_date, midnight
 from .systems import System
@@ -72,7 +73,7 @@ def _micro_target(system: System, day: date) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _solar_cum(system: System, day: date) -> tuple[int, array]:
+def _solar_cum(system: System, day: date) -> tuple[int, array[float]]:
     """(local midnight, cumulative normalised production after each 5-minute interval)."""
     start = midnight(system.timezone, day)
     n = (midnight(system.timezone, day + timedelta(1)) - start) // MICRO_STEP
@@ -103,7 +104,7 @@ def distribute(total: int, cum: Sequence[float]) -> list[int]:
     return out
 
 
-def production_micro_day(system: System, day: date) -> list[dict]:
+def production_micro_day(system: System, day: date) -> list[dict[str, Any]]:
     """The day's 5-minute production_micro intervals (sparse systems miss some)."""
     start, cum = _solar_cum(system, day)
     n = system.micro_count
@@ -128,7 +129,7 @@ def micro_weights(system: System) -> list[float]:
     return [r / sum(raw) for r in raw]
 
 
-def micro_device_day(system: System, day: date, serial: str) -> list[dict]:
+def micro_device_day(system: System, day: date, serial: str) -> list[dict[str, Any]]:
     """One micro's 5-minute intervals for the day."""
     share = micro_weights(system)[system.micros.index(serial)]
     return [
@@ -148,7 +149,7 @@ def _meter_wh(system: System, day: date) -> tuple[int, list[int]]:
     return start, distribute(_meter_target(system, day), cum[2::3])
 
 
-def production_meter_day(system: System, day: date) -> list[dict]:
+def production_meter_day(system: System, day: date) -> list[dict[str, Any]]:
     """The day's 15-minute production meter intervals."""
     start, wh = _meter_wh(system, day)
     return [
@@ -186,7 +187,7 @@ def _consumption_wh(system: System, day: date) -> tuple[int, list[int]]:
     return start, distribute(_consumption_target(system, day), _consumption_cum(n))
 
 
-def consumption_meter_day(system: System, day: date) -> list[dict]:
+def consumption_meter_day(system: System, day: date) -> list[dict[str, Any]]:
     """The day's 15-minute consumption meter intervals."""
     start, wh = _consumption_wh(system, day)
     return [
@@ -219,7 +220,7 @@ def _battery(system: System, day: date) -> tuple[tuple[int, int, int, int], ...]
     return tuple(rows)
 
 
-def battery_day(system: System, day: date) -> list[dict]:
+def battery_day(system: System, day: date) -> list[dict[str, Any]]:
     """The day's 15-minute aggregate battery intervals."""
     n = system.encharge_count + system.acb_count
     return [
@@ -233,7 +234,7 @@ def battery_day(system: System, day: date) -> list[dict]:
     ]
 
 
-def battery_device_day(system: System, day: date, serial: str) -> list[dict]:
+def battery_device_day(system: System, day: date, serial: str) -> list[dict[str, Any]]:
     """One encharge's or acb's 15-minute intervals for the day."""
     share = (ENCHARGE_WH if serial in system.encharges else ACB_WH) / battery_capacity(system)
     return [

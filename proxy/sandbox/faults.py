@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
 from starlette.responses import Response
 
@@ -30,7 +31,7 @@ async def failure(faults: Faults, rng: random.Random) -> Response | None:
     return None
 
 
-def updated(faults: Faults, changes: dict) -> Faults:
+def updated(faults: Faults, changes: dict[str, Any]) -> Faults:
     """``faults`` with ``changes`` applied; ValueError for unknown or mistyped fields."""
     fields = Faults.__dataclass_fields__
     unknown = set(changes) - set(fields)

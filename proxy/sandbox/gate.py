@@ -56,7 +56,10 @@ def _authorize(state: SandboxState, request: Request) -> Caller:
         raise ApiError(401, "Access token has expired")
     if grant.client_id != app.client_id:
         raise ApiError(401, "Access token was not issued to this API key's application")
-    return Caller(state, state.user(grant.username), now)
+    user = state.user(grant.username)
+    if user is None:
+        raise ApiError(401, "User is not authorized")
+    return Caller(state, user, now)
 
 
 def v4(handler: Callable[[Request, Caller], Any]) -> Callable[[Request], Any]:
@@ -67,7 +70,7 @@ def v4(handler: Callable[[Request, Caller], Any]) -> Callable[[Request], Any]:
         state: SandboxState = request.app.state.sandbox
         state.stats.api_calls += 1
         state.stats.api_calls_by_path[request.url.path] += 1
-        call = {
+        call: dict[str, str | int | None] = {
             "method": request.method,
             "path": request.url.path,
             "query": str(request.query_params),
@@ -81,7 +84,9 @@ def v4(handler: Callable[[Request, Caller], Any]) -> Callable[[Request], Any]:
     return endpoint
 
 
-async def _answer(state: SandboxState, request: Request, handler: Callable) -> Response:
+async def _answer(
+    state: SandboxState, request: Request, handler: Callable[[Request, Caller], Any]
+) -> Response:
     """Run the gate, the faults and the handler; v4 errors become their JSON bodies."""
     try:
         await delay(state.faults)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from .localtime import floor
 from .settings import App
@@ -29,7 +30,7 @@ class Limiter:
 
     counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
-    def hit(self, app: App, now: float, force: bool = False) -> dict | None:
+    def hit(self, app: App, now: float, force: bool = False) -> dict[str, Any] | None:
         """Count one call; or, when a limit is reached (or ``force``), the 429 fields."""
         windows = (
             ("minute", minute_window(now), app.per_minute),

@@ -10,12 +10,16 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .settings import App, User
+
+if TYPE_CHECKING:  # the state holds this module's token store
+    from .state import SandboxState
 
 CODE_TTL = 600
 GRANT_TYPES = ("authorization_code", "password", "refresh_token")
@@ -90,7 +94,7 @@ class TokenStore:
             raise OAuthError(400, "invalid_grant", f"Invalid refresh token: {refresh_token}")
         return grant.username
 
-    def issue(self, app: App, user: User, grant_type: str, now: float) -> dict:
+    def issue(self, app: App, user: User, grant_type: str, now: float) -> dict[str, Any]:
         """A new access and refresh token pair as the token endpoint's JSON body."""
         jti = secrets.token_hex(16)
         app_type = "partner" if grant_type == "password" else "system"
@@ -129,7 +133,7 @@ class TokenStore:
         with self.lock:
             return self.access.get(token)
 
-    def _jwt(self, claims: dict) -> str:
+    def _jwt(self, claims: dict[str, Any]) -> str:
         header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         signature = hmac.new(self.secret, f"{header}.{payload}".encode(), hashlib.sha256)
@@ -158,7 +162,7 @@ async def _params(request: Request) -> dict[str, str]:
 
 def _client(request: Request, params: dict[str, str]) -> App:
     """The app authenticated by Basic auth (or client_id/client_secret parameters)."""
-    state = request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
     client_id, secret = _basic_auth(request) or (
         params.get("client_id", ""),
         params.get("client_secret", ""),
@@ -179,7 +183,7 @@ def _require(params: dict[str, str], *names: str) -> list[str]:
 
 def _user_for(request: Request, app: App, grant_type: str, params: dict[str, str]) -> User:
     """The user a token request is for, per grant type."""
-    state = request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
     now = state.now()
     if grant_type == "authorization_code":
         code, redirect_uri = _require(params, "code", "redirect_uri")
@@ -194,12 +198,15 @@ def _user_for(request: Request, app: App, grant_type: str, params: dict[str, str
         username = state.tokens.rotate(token, app.client_id, now)
     else:
         raise OAuthError(400, "unsupported_grant_type", f"Unsupported grant type: {grant_type}")
-    return state.user(username)
+    user = state.user(username)
+    if user is None:  # a code or refresh token of a user no longer configured
+        raise OAuthError(400, "invalid_grant", "Unknown user")
+    return user
 
 
 async def token(request: Request) -> Response:
     """POST /oauth/token: exchange a code, password or refresh token for a token pair."""
-    state = request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
     params = await _params(request)
     grant_type = params.get("grant_type", "")
     try:
@@ -215,7 +222,7 @@ async def token(request: Request) -> Response:
 
 async def authorize(request: Request) -> Response:
     """GET /oauth/authorize: approve at once for the demo (or ``username``) user; redirect."""
-    state = request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
     params = dict(request.query_params)
     app = state.app_by_client(params.get("client_id", ""))
     redirect_uri = params.get("redirect_uri", app.redirect_uris[0] if app else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .faults import updated
 from .limits import Limiter
@@ -28,9 +29,9 @@ class Stats:
     api_calls: int = 0
     api_calls_by_path: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
-    recent_calls: deque[dict] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
+    recent_calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_CALLS))
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         """The counters as JSON-ready data; ``recent_calls`` lists the last API calls."""
         return {
             "token_grants": dict(self.token_grants),

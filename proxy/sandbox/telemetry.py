@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from operator import attrgetter
+from typing import Any
 
 from starlette.requests import Request
 
@@ -18,11 +19,11 @@ from .systems import System
 from .window import WEEK, Window, granularity_span, lifetime_range, parse_epoch, telemetry_window
 
 
-def _aggregate_soc(system: System, until: int) -> dict:
+def _aggregate_soc(system: System, until: int) -> dict[str, Any]:
     return {"last_reported_aggregate_soc": f"{data.battery_soc(system, until)}%"}
 
 
-def _device_soc(system: System, until: int) -> dict:
+def _device_soc(system: System, until: int) -> dict[str, Any]:
     return {
         "last_reported_time": until + REPORT_LAG,
         "last_reported_soc": f"{data.battery_soc(system, until)}%",
@@ -35,9 +36,9 @@ class Kind:
 
     step: int
     serials: Callable[[System], tuple[str, ...]]
-    rows: Callable[..., list[dict]]
+    rows: Callable[..., list[dict[str, Any]]]
     meta: bool = False
-    extra: Callable[[System, int], dict] | None = None
+    extra: Callable[[System, int], dict[str, Any]] | None = None
 
 
 #: Telemetry kinds by the name of their endpoint in ``proxy.v4paths``.
@@ -67,7 +68,13 @@ KINDS = {
 }
 
 
-def _rows(system: System, window: Window, until: int, rows: Callable, *args: str) -> list[dict]:
+def _rows(
+    system: System,
+    window: Window,
+    until: int,
+    rows: Callable[..., list[dict[str, Any]]],
+    *args: str,
+) -> list[dict[str, Any]]:
     """The rows of every local day in the window whose end_at is in (start, min(end, until)]."""
     tz, last = system.timezone, min(window.end, until)
     covered = days(local_date(tz, window.start), local_date(tz, window.end - 1))
@@ -76,16 +83,16 @@ def _rows(system: System, window: Window, until: int, rows: Callable, *args: str
     ]
 
 
-def telemetry(kind: Kind) -> Callable[[Request, Caller], dict]:
+def telemetry(kind: Kind) -> Callable[[Request, Caller], dict[str, Any]]:
     """The handler of one system (.../telemetry/...) or device (.../{serial_no}/telemetry) kind."""
 
-    def handler(request: Request, caller: Caller) -> dict:
+    def handler(request: Request, caller: Caller) -> dict[str, Any]:
         return _telemetry(request, caller, kind)
 
     return handler
 
 
-def _telemetry(request: Request, caller: Caller, kind: Kind) -> dict:
+def _telemetry(request: Request, caller: Caller, kind: Kind) -> dict[str, Any]:
     serial = request.path_params.get("serial_no")
     system = caller.system(request.path_params["system_id"])
     serials = kind.serials(system)
@@ -95,7 +102,7 @@ def _telemetry(request: Request, caller: Caller, kind: Kind) -> dict:
     until = reported_until(system, caller.now)
     window = telemetry_window(system, request.query_params, caller.now, kind.step, span, until)
     args = () if serial is None else (serial,)
-    body: dict = {"system_id": system.system_id}
+    body: dict[str, Any] = {"system_id": system.system_id}
     if serial is not None:
         body["serial_number"] = serial
     body |= {
@@ -112,7 +119,7 @@ def _telemetry(request: Request, caller: Caller, kind: Kind) -> dict:
     return body
 
 
-def rgm_stats(request: Request, caller: Caller) -> dict:
+def rgm_stats(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{id}/rgm_stats: production meter intervals, at most one week."""
     system = caller.system(request.path_params["system_id"])
     until = reported_until(system, caller.now)
@@ -148,14 +155,14 @@ def rgm_stats(request: Request, caller: Caller) -> dict:
     }
 
 
-def energy_lifetime(request: Request, caller: Caller) -> dict:
+def energy_lifetime(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{id}/energy_lifetime: daily production, merged from micros and meter."""
     system = caller.system(request.path_params["system_id"])
     first, last = lifetime_range(system, request.query_params, caller.now)
     covered = days(first, last)
     micro = [data.day_energy(system, d, data.MICRO) for d in covered]
     meter = [data.day_energy(system, d, data.METER) if system.meters else 0 for d in covered]
-    body: dict = {"system_id": system.system_id, "start_date": first.isoformat()}
+    body: dict[str, Any] = {"system_id": system.system_id, "start_date": first.isoformat()}
     if system.meters:
         body["meter_start_date"] = system.operational_date.isoformat()
     body["production"] = meter if system.meters else micro
@@ -165,7 +172,7 @@ def energy_lifetime(request: Request, caller: Caller) -> dict:
     return body
 
 
-def consumption_lifetime(request: Request, caller: Caller) -> dict:
+def consumption_lifetime(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{id}/consumption_lifetime: daily consumption from the consumption meter."""
     system = caller.system(request.path_params["system_id"])
     first, last = lifetime_range(system, request.query_params, caller.now)
@@ -181,7 +188,7 @@ def consumption_lifetime(request: Request, caller: Caller) -> dict:
     }
 
 
-def production_meter_readings(request: Request, caller: Caller) -> dict:
+def production_meter_readings(request: Request, caller: Caller) -> dict[str, Any]:
     """GET /systems/{id}/production_meter_readings: lifetime meter Wh as of end_at."""
     system = caller.system(request.path_params["system_id"])
     raw_end = request.query_params.get("end_at")

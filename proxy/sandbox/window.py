@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from .errors import invalid_range, unprocessable
 from .localtime import floor, local_date, midnight
@@ -56,7 +57,7 @@ class Window:
     start_key: str
     end_key: str
 
-    def fields(self, system: System) -> dict:
+    def fields(self, system: System) -> dict[str, Any]:
         """start_at/start_date and end_at/end_date as the response shows them."""
         tz = system.timezone
         start = (
