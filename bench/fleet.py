@@ -24,7 +24,7 @@ from typing import Any
 from unittest import mock
 
 from bench.support import SANDBOX_URL, in_process, machine
-from proxy import freshness, legacy, tokens, upstream
+from proxy import freshness, legacy, upstream
 from proxy.cache import ReplyCache
 from proxy.config import Cache, Tenant
 from proxy.quota import QuotaGovernor
@@ -84,7 +84,7 @@ def simulated_time(clock: Callable[[], float]) -> Iterator[None]:
         QuotaGovernor.remaining,
     )
     with ExitStack() as stack:
-        for module in (legacy, upstream, tokens):
+        for module in (legacy, upstream):
             stack.enter_context(mock.patch.object(module, "time", fake_time))
         for method in defaulted:  # their ``now=time.time`` default was bound at import
             stack.enter_context(mock.patch.dict(method.__kwdefaults__, now=clock))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import httpx2
 from starlette.applications import Starlette
 
 from proxy.app import Services, create_app, opened_services
@@ -117,7 +118,7 @@ async def in_process(
     sandbox_app = create_sandbox(sandbox)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox_app)) as http:
         sender = HttpxSender(http, config.upstream.api_root)
-        broker = TokenBroker(config, http)
+        broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app))
         async with opened_services(config, sender, broker, upstream) as services:
             app = create_app(config)
             app.state.services = services

@@ -17,13 +17,13 @@ from starlette.routing import BaseRoute, Route
 
 from mappings import errors
 from mappings.openapi import OPENAPI
-from proxy import broker_route, legacy, legacy_routes, logs, metrics
+from proxy import broker_route, legacy, legacy_routes, logs, metrics, oauth_route
 from proxy.cache import ReplyCache, open_cache
 from proxy.config import Config
 from proxy.legacy_routes import LegacyDispatch, v2_error
 from proxy.middleware import RequestContext
 from proxy.quota import QuotaGovernor, open_governor
-from proxy.tokens import TokenBroker, oauth_callback
+from proxy.tokens import TokenBroker
 from proxy.upstream import Sender, Upstream, open_http
 
 
@@ -52,16 +52,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """200 when every tenant has (or can get itself) a usable token and Redis answers; else 503."""
     svc = services(request)
-    broker = svc.broker
-    problems = [
-        f"tenant {s.tenant}: {s.state}"
-        for s in await broker.status()
-        if s.state == "needs_reauthorization"
-        or (
-            (s.state == "missing" or (s.state == "expired" and not s.has_refresh_token))
-            and not broker.obtains_tokens_itself(s.tenant)
-        )
-    ]
+    problems = [f"tenant {s.tenant}: {s.state}" for s in await svc.broker.status() if s.needs_human]
     problems += await redis_problems(svc.redis)
     status = 503 if problems else 200
     return JSONResponse({"ready": not problems, "problems": problems}, status)
@@ -130,7 +121,7 @@ def routes(legacy: list[Route]) -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint),
         Route("/api/v2/openapi.json", openapi),
         Route("/admin/cache/purge", purge, methods=["POST"]),
-        Route("/oauth/callback", oauth_callback),
+        Route("/oauth/callback", oauth_route.oauth_callback),
     ]
     return [*legacy, *fixed, broker_route.route()]
 

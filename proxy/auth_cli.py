@@ -9,13 +9,13 @@ import getpass
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from proxy.config import Config, ConfigError, Tenant, load
 from proxy.tokens import TokenBroker, TokenError, hint
+from proxy.tokens.policy import State
 
 DEFAULT_CONFIG = "config.example.toml"
 ACCESS_ENV = "ENPHASE_ACCESS_TOKEN"
@@ -125,7 +125,7 @@ async def _status(config: Config, broker: TokenBroker, args: argparse.Namespace)
     width = max((len(s.tenant) for s in statuses), default=0)
     for status in statuses:
         print(f"{status.tenant:<{width}}  {status.state:<21}  {status.detail}")
-    bad = {"missing", "needs_reauthorization"}
+    bad = {State.MISSING, State.NEEDS_REAUTHORIZATION}
     return 1 if any(s.state in bad for s in statuses) else 0
 
 
@@ -136,7 +136,7 @@ async def _import(config: Config, broker: TokenBroker, args: argparse.Namespace)
     else:
         access = getpass.getpass("access token: ")
         refresh = getpass.getpass("refresh token (empty for none): ")
-    expires_at = _expiry(args, access.strip())
+    expires_at = _expiry(args, access.strip(), broker.clock.now())
     if not access.strip() or expires_at is None:
         problem = "an access token" if not access.strip() else "--expires-at or --expires-in"
         print(f"tenant {args.tenant}: import needs {problem}", file=sys.stderr)
@@ -167,10 +167,10 @@ def _timestamp(value: str) -> int:
         raise argparse.ArgumentTypeError(f"not epoch seconds or ISO 8601: {value!r}") from None
 
 
-def _expiry(args: argparse.Namespace, access_token: str) -> int | None:
-    """Expiry from the flags, else from the token's JWT ``exp`` claim."""
+def _expiry(args: argparse.Namespace, access_token: str, now: float) -> int | None:
+    """Expiry from the flags (``--expires-in`` counts from ``now``), else the JWT ``exp`` claim."""
     if args.expires_in is not None:
-        return int(time.time()) + args.expires_in
+        return int(now) + args.expires_in
     if args.expires_at is not None:
         return args.expires_at
     try:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import json
 import os
 import secrets
 import tempfile
-import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
 
 REDIS_PREFIX = "enphase-proxy:tokens:"
@@ -56,8 +55,9 @@ class LockTimeout(Exception):
 class TokenStore(ABC):
     """Where token records live, with one exclusive lock per tenant shared by all processes."""
 
-    def __init__(self, lock_timeout: float) -> None:
+    def __init__(self, lock_timeout: float, clock: Clock = SYSTEM) -> None:
         self.lock_timeout = lock_timeout
+        self.clock = clock
 
     @abstractmethod
     async def load(self, tenant: str) -> TokenRecord | None:
@@ -82,12 +82,12 @@ class TokenStore(ABC):
     @asynccontextmanager
     async def lock(self, tenant: str) -> AsyncIterator[None]:
         """Hold the tenant's exclusive lock; raises LockTimeout after ``lock_timeout`` seconds."""
-        deadline = time.monotonic() + self.lock_timeout
+        deadline = self.clock.monotonic() + self.lock_timeout
         delay = 0.005
         while (owner := await self._try_lock(tenant)) is None:
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic() >= deadline:
                 raise LockTimeout(f"token lock for tenant {tenant!r} is busy")
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             delay = min(delay * 2, 0.05)
         try:
             yield
@@ -98,8 +98,8 @@ class TokenStore(ABC):
 class FileStore(TokenStore):
     """One 0600 JSON file per tenant beside ``path``, replaced atomically; flock for the lock."""
 
-    def __init__(self, path: Path, lock_timeout: float) -> None:
-        super().__init__(lock_timeout)
+    def __init__(self, path: Path, lock_timeout: float, clock: Clock = SYSTEM) -> None:
+        super().__init__(lock_timeout, clock)
         self.path = path
 
     def file(self, tenant: str) -> Path:
@@ -186,11 +186,32 @@ class RedisStore(TokenStore):
         await self.redis.aclose()
 
 
-def open_store(config: Config) -> TokenStore:
+@dataclass(frozen=True)
+class StoreSettings:
+    """Which store holds the records, as plain data (a renewal child process opens the same)."""
+
+    kind: str
+    lock_timeout: float
+    path: str = ""
+    redis_url: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, config: Config) -> StoreSettings:
+        """The store the configuration names."""
+        settings = config.tokens
+        if settings.store == "redis" and config.redis_url:
+            return cls("redis", settings.lock_timeout, redis_url=config.redis_url)
+        if settings.store == "file":
+            return cls("file", settings.lock_timeout, str(config.data_path(settings.path)))
+        raise ValueError(f"tokens.store must be 'file' or 'redis' (with a URL): {settings.store!r}")
+
+    def open(self, clock: Clock = SYSTEM) -> TokenStore:
+        """A store over these settings."""
+        if self.kind == "redis" and self.redis_url:
+            return RedisStore(self.redis_url, self.lock_timeout)
+        return FileStore(Path(self.path), self.lock_timeout, clock)
+
+
+def open_store(config: Config, clock: Clock = SYSTEM) -> TokenStore:
     """The token store the configuration names."""
-    settings = config.tokens
-    if settings.store == "redis" and config.redis_url:
-        return RedisStore(config.redis_url, settings.lock_timeout)
-    if settings.store == "file":
-        return FileStore(config.data_path(settings.path), settings.lock_timeout)
-    raise ValueError(f"tokens.store must be 'file' or 'redis' (with a URL): {settings.store!r}")
+    return StoreSettings.of(config).open(clock)

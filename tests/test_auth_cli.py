@@ -67,7 +67,7 @@ def assert_secret_free(text: str, *extra: str | None) -> None:
 def test_login_with_code_then_status(config_file, sandbox: Running, capsys) -> None:
     path = config_file(grant="authorization_code", password=False)
     code = code_for(path)
-    assert run("login", "--config", path, "--tenant", "demo", "--code", code) == 0
+    assert run("login", "--config", path, "--tenant", "demo", f"--code={code}") == 0
     out = capsys.readouterr().out
     assert f"{sandbox.url}/oauth/authorize?response_type=code&client_id=sandbox-client-id" in out
     assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Foauth%2Fcallback&state=demo" in out

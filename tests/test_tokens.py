@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import httpx2
 import pytest
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
@@ -20,14 +21,9 @@ from starlette.testclient import TestClient
 
 from proxy.auth_cli import authorize_url
 from proxy.config import Config
+from proxy.oauth_route import oauth_callback
 from proxy.sandbox import Running, SandboxSettings, serve_in_thread
-from proxy.tokens import (
-    NeedsReauthorization,
-    TokenBroker,
-    TokenError,
-    TokenUnavailable,
-    oauth_callback,
-)
+from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
 from tests.test_token_concurrency import (
     fresh_tokens,
     grants,
@@ -234,32 +230,31 @@ async def test_password_tenant_falls_back_to_password_on_invalid_grant(
 async def test_upstream_trouble_keeps_a_valid_token_and_backs_off(
     make_config, caplog: pytest.LogCaptureFixture
 ) -> None:
-    calls: list[httpx.Request] = []
+    calls: list[httpx2.Request] = []
 
-    def down(request: httpx.Request) -> httpx.Response:
+    def down(request: httpx2.Request) -> httpx2.Response:
         calls.append(request)
-        return httpx.Response(503, text="maintenance")
+        return httpx2.Response(503, text="maintenance")
 
     config = make_config(grant="authorization_code")
     tenant = tenant_of(config)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(down)) as http:
-        broker = TokenBroker(config, http)
-        caplog.set_level(logging.INFO, "proxy.tokens")
-        try:
-            soon = int(time.time()) + 60
-            await broker.import_tokens(tenant, "still-valid", "some-refresh", soon)
-            assert await broker.access_token(tenant) == "still-valid"
-            assert await broker.access_token(tenant) == "still-valid"
-            assert len(calls) == 1
-            assert calls[0].headers["authorization"].startswith("Basic ")
-            with pytest.raises(TokenUnavailable):
-                await broker.refresh_after_401(tenant, "still-valid")
-            await broker.import_tokens(tenant, "expired", "some-refresh", int(time.time()) - 1)
-            with pytest.raises(TokenUnavailable):
-                await broker.access_token(tenant)
-            assert_secret_free(caplog.text, "some-refresh", "still-valid")
-        finally:
-            await broker.close()
+    broker = TokenBroker(config, httpx2.MockTransport(down))
+    caplog.set_level(logging.INFO, "proxy.tokens")
+    try:
+        soon = int(time.time()) + 60
+        await broker.import_tokens(tenant, "still-valid", "some-refresh", soon)
+        assert await broker.access_token(tenant) == "still-valid"
+        assert await broker.access_token(tenant) == "still-valid"
+        assert len(calls) == 1
+        assert calls[0].headers["authorization"].startswith("Basic ")
+        with pytest.raises(TokenUnavailable):
+            await broker.refresh_after_401(tenant, "still-valid")
+        await broker.import_tokens(tenant, "expired", "some-refresh", int(time.time()) - 1)
+        with pytest.raises(TokenUnavailable):
+            await broker.access_token(tenant)
+        assert_secret_free(caplog.text, "some-refresh", "still-valid")
+    finally:
+        await broker.close()
 
 
 async def test_code_tenant_without_token(make_config, caplog: pytest.LogCaptureFixture) -> None:
