@@ -23,6 +23,7 @@ from proxy.config import Config
 from proxy.legacy_routes import LegacyDispatch, v2_error
 from proxy.middleware import RequestContext
 from proxy.quota import QuotaGovernor, open_governor
+from proxy.redis_client import open_redis
 from proxy.tokens import TokenBroker
 from proxy.upstream import Sender, Upstream, open_http
 
@@ -36,7 +37,10 @@ class Services:
     cache: ReplyCache
     governor: QuotaGovernor
     memo: legacy.Memo = field(default_factory=legacy.Memo)
-    redis: Any = None  # a client for readiness probes, when Redis is configured
+    redis: Any = None  # the worker's Redis client, when Redis is configured
+
+
+REDIS_PROBE_TIMEOUT = 2.0  # seconds a readiness ping may take
 
 
 def services(request: Request) -> Services:
@@ -63,19 +67,10 @@ async def redis_problems(client: Any) -> list[str]:
     if client is None:
         return []
     try:
-        await client.ping()
+        await asyncio.wait_for(client.ping(), REDIS_PROBE_TIMEOUT)
         return []
     except Exception as exc:
         return [f"redis unreachable: {type(exc).__name__}"]
-
-
-def redis_probe(config: Config) -> Any:
-    """A Redis client with short timeouts for readiness probes, when Redis is configured."""
-    if not config.redis_url:
-        return None
-    import redis.asyncio as aioredis
-
-    return aioredis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -132,23 +127,22 @@ async def opened_services(
     sender: Sender,
     broker: TokenBroker,
     upstream: Callable[..., Upstream] = Upstream,
+    redis: Any = None,
 ) -> AsyncIterator[Services]:
-    """A worker's services around ``sender`` and ``broker``; all of them closed on exit.
+    """A worker's services around ``sender``, ``broker`` and ``redis`` (the worker's one Redis
+    client, closed by the caller); all of them closed on exit.
 
     ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls).
     """
     async with contextlib.AsyncExitStack() as opened:  # closes what opened, even on a failure
         opened.push_async_callback(broker.close)
         opened.push_async_callback(sender.aclose)
-        cache = await open_cache(config)
+        cache = await open_cache(config, redis)
         opened.push_async_callback(cache.close)
-        governor = await open_governor(config)
+        governor = await open_governor(config, redis=redis)
         opened.push_async_callback(governor.close)
-        probe = redis_probe(config)
-        if probe is not None:
-            opened.push_async_callback(probe.aclose)
         yield Services(
-            upstream(config, sender, broker, cache, governor), broker, cache, governor, redis=probe
+            upstream(config, sender, broker, cache, governor), broker, cache, governor, redis=redis
         )
 
 
@@ -157,9 +151,15 @@ def create_app(config: Config) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        broker = TokenBroker(config)
-        await broker.start()
-        async with opened_services(config, open_http(config), broker) as app.state.services:
+        async with contextlib.AsyncExitStack() as opened:
+            redis = open_redis(config)
+            if redis is not None:
+                opened.push_async_callback(redis.aclose)
+            broker = TokenBroker(config, redis=redis)
+            await broker.start()
+            app.state.services = await opened.enter_async_context(
+                opened_services(config, open_http(config), broker, redis=redis)
+            )
             flusher = asyncio.create_task(metrics.flush_periodically())
             try:
                 yield

@@ -19,11 +19,11 @@ import asyncio
 import fnmatch
 import json
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote, urlencode
 
 import cachetools
@@ -32,10 +32,12 @@ from proxy import v4paths
 from proxy.config import Cache, Config
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
+from proxy.redis_client import connect
 from proxy.singleflight import SingleFlight
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+    from redis.asyncio.lock import Lock
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +110,8 @@ class Store(Protocol):
     async def get(self, key: str) -> Entry | None: ...
     async def set(self, key: str, entry: Entry) -> None: ...
     async def purge(self, pattern: str) -> int: ...
-    async def lock(self, key: str, seconds: float) -> str | None: ...
-    async def unlock(self, key: str, token: str) -> None: ...
+    async def lock(self, key: str, seconds: float) -> object | None: ...
+    async def unlock(self, key: str, token: object) -> None: ...
     async def close(self) -> None: ...
     def usage(self) -> tuple[int, int] | None: ...
 
@@ -145,11 +147,11 @@ class MemoryStore:
             del self._lru[key]
         return len(doomed)
 
-    async def lock(self, key: str, seconds: float) -> str | None:
+    async def lock(self, key: str, seconds: float) -> object | None:
         """Always granted: single-flight within the process is the only coordination needed."""
         return "local"
 
-    async def unlock(self, key: str, token: str) -> None:
+    async def unlock(self, key: str, token: object) -> None:
         """Nothing to release."""
 
     async def close(self) -> None:
@@ -161,16 +163,16 @@ class MemoryStore:
         return len(self._lru), int(self._lru.currsize)
 
 
-_UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end"
-
-
 class RedisStore:
-    """Entries shared by every worker and replica; each expires ``ttl + keep_stale`` seconds."""
+    """Entries shared by every worker and replica; each expires ``ttl + keep_stale`` seconds.
 
-    def __init__(self, client: Redis, keep_stale: int) -> None:
+    ``client`` is closed by :meth:`close` only when ``owned``.
+    """
+
+    def __init__(self, client: Redis, keep_stale: int, owned: bool = False) -> None:
         self._client = client
         self._keep_stale = keep_stale
-        self._unlock = client.register_script(_UNLOCK)
+        self._owned = owned
 
     async def get(self, key: str) -> Entry | None:
         """The entry under ``key``."""
@@ -195,21 +197,22 @@ class RedisStore:
             dropped += await self._client.delete(*batch)
         return dropped
 
-    async def lock(self, key: str, seconds: float) -> str | None:
-        """A token when no other process is fetching ``key`` (``SET NX PX``), else None."""
-        token = secrets.token_hex(8)
-        taken = await self._client.set(
-            REDIS_LOCK_PREFIX + key, token, nx=True, px=int(seconds * 1000)
-        )
-        return token if taken else None
+    async def lock(self, key: str, seconds: float) -> object | None:
+        """redis-py's Lock when no other process is fetching ``key``, else None."""
+        held = self._client.lock(REDIS_LOCK_PREFIX + key, timeout=seconds)
+        return held if await held.acquire(blocking=False) else None
 
-    async def unlock(self, key: str, token: str) -> None:
+    async def unlock(self, key: str, token: object) -> None:
         """Release the fetch lock if it is still ours."""
-        await self._unlock(keys=[REDIS_LOCK_PREFIX + key], args=[token])
+        from redis.exceptions import LockNotOwnedError
+
+        with suppress(LockNotOwnedError):  # it expired; another process may hold it now
+            await cast("Lock", token).release()
 
     async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close the client if this store opened it."""
+        if self._owned:
+            await self._client.aclose()
 
     def usage(self) -> None:
         """Not measured: the store is shared, so no one worker's count would be right."""
@@ -367,13 +370,12 @@ class ReplyCache:
             TALLY.set(CACHE_BYTES, usage[1])
 
 
-async def open_cache(config: Config) -> ReplyCache:
-    """The reply cache ``config`` describes: Redis-backed, or in this process's memory."""
+async def open_cache(config: Config, redis: Redis | None = None) -> ReplyCache:
+    """The reply cache ``config`` describes: on Redis (``redis``, else a client of its own),
+    or in this process's memory."""
     settings = config.cache
     if settings.backend != "redis":
         return ReplyCache(MemoryStore(settings.max_entries, settings.max_bytes), settings)
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(config.redis_url or "")
+    client = redis if redis is not None else connect(config.redis_url or "")
     await client.ping()
-    return ReplyCache(RedisStore(client, settings.stale_if_error), settings)
+    return ReplyCache(RedisStore(client, settings.stale_if_error, redis is None), settings)

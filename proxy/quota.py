@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from proxy.config import Config, Tenant
 from proxy.metrics import QUOTA_REMAINING
+from proxy.redis_client import connect
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -276,10 +277,14 @@ return {0, false}
 
 
 class RedisQuotaStore:
-    """Counts in Redis, shared by every replica; keys expire a minute after their window."""
+    """Counts in Redis, shared by every replica; keys expire a minute after their window.
 
-    def __init__(self, client: Redis) -> None:
+    ``client`` is closed by :meth:`close` only when ``owned``.
+    """
+
+    def __init__(self, client: Redis, owned: bool = False) -> None:
         self._client = client
+        self._owned = owned
         self._take = client.register_script(_TAKE)
 
     async def take(self, tenant: str, windows: Sequence[Window], now: int) -> Window | None:
@@ -311,8 +316,9 @@ class RedisQuotaStore:
         await self._client.set(_block_key(tenant, win.name), value, ex=max(1, win.end - now + 60))
 
     async def close(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close the client if this store opened it."""
+        if self._owned:
+            await self._client.aclose()
 
 
 def _count_key(tenant: str, win: Window) -> str:
@@ -417,17 +423,19 @@ def _int(value: Any, default: int) -> int:
 
 
 async def open_governor(
-    config: Config, *, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    config: Config,
+    *,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    redis: Redis | None = None,
 ) -> QuotaGovernor:
-    """The governor ``config.quota`` describes, on its memory, file or Redis store."""
+    """The governor ``config.quota`` describes, on its memory, file or Redis store (on
+    ``redis``, else a client of its own)."""
     settings = config.quota
     store: QuotaStore
     if settings.backend == "redis":
-        from redis.asyncio import Redis
-
-        client = Redis.from_url(config.redis_url or "")
+        client = redis if redis is not None else connect(config.redis_url or "")
         await client.ping()
-        store = RedisQuotaStore(client)
+        store = RedisQuotaStore(client, redis is None)
     elif settings.backend == "file":
         store = SqliteQuotaStore(config.data_path(settings.path))
     else:

@@ -5,26 +5,23 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
+from proxy.redis_client import connect
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 REDIS_PREFIX = "enphase-proxy:tokens:"
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -68,31 +65,12 @@ class TokenStore(ABC):
         """Replace the tenant's record; returns once it is durably stored."""
 
     @abstractmethod
-    async def _try_lock(self, tenant: str) -> Any | None:
-        """An owner handle if the tenant's lock was free and is now ours, else None."""
-
-    @abstractmethod
-    async def _unlock(self, tenant: str, owner: Any) -> None:
-        """Release the tenant's lock if ``owner`` still holds it."""
+    def lock(self, tenant: str) -> AbstractAsyncContextManager[None]:
+        """Hold the tenant's exclusive lock; raises LockTimeout after ``lock_timeout`` seconds."""
 
     @abstractmethod
     async def close(self) -> None:
         """Release connections."""
-
-    @asynccontextmanager
-    async def lock(self, tenant: str) -> AsyncIterator[None]:
-        """Hold the tenant's exclusive lock; raises LockTimeout after ``lock_timeout`` seconds."""
-        deadline = self.clock.monotonic() + self.lock_timeout
-        delay = 0.005
-        while (owner := await self._try_lock(tenant)) is None:
-            if self.clock.monotonic() >= deadline:
-                raise LockTimeout(f"token lock for tenant {tenant!r} is busy")
-            await self.clock.sleep(delay)
-            delay = min(delay * 2, 0.05)
-        try:
-            yield
-        finally:
-            await self._unlock(tenant, owner)
 
 
 class FileStore(TokenStore):
@@ -133,7 +111,23 @@ class FileStore(TokenStore):
         finally:
             os.close(directory)
 
-    async def _try_lock(self, tenant: str) -> int | None:
+    @asynccontextmanager
+    async def lock(self, tenant: str) -> AsyncIterator[None]:
+        """flock on a ``.lock`` file beside the record, polled until ``lock_timeout``."""
+        deadline = self.clock.monotonic() + self.lock_timeout
+        delay = 0.005
+        while (fd := self._try_lock(tenant)) is None:
+            if self.clock.monotonic() >= deadline:
+                raise LockTimeout(f"token lock for tenant {tenant!r} is busy")
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            os.close(fd)
+
+    def _try_lock(self, tenant: str) -> int | None:
+        """The locked file descriptor if no one else holds the lock, else None."""
         target = self.file(tenant)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -144,23 +138,23 @@ class FileStore(TokenStore):
             return None
         return fd
 
-    async def _unlock(self, tenant: str, owner: int) -> None:
-        os.close(owner)
-
     async def close(self) -> None:
         pass
 
 
 class RedisStore(TokenStore):
-    """A Redis key per tenant; the lock is SET NX PX with an owner token, compare-and-delete."""
+    """A Redis key per tenant; the lock is redis-py's Lock (owner-checked, expiring).
 
-    def __init__(self, url: str, lock_timeout: float, prefix: str = REDIS_PREFIX) -> None:
-        import redis.asyncio
+    ``client`` is closed by :meth:`close` only when ``owned``.
+    """
 
+    def __init__(
+        self, client: Redis, lock_timeout: float, prefix: str = REDIS_PREFIX, owned: bool = False
+    ) -> None:
         super().__init__(lock_timeout)
-        self.redis = redis.asyncio.from_url(url)
+        self.redis = client
         self.prefix = prefix
-        self._release = self.redis.register_script(_RELEASE)
+        self._owned = owned
 
     def key(self, tenant: str) -> str:
         """The Redis key holding the tenant's record."""
@@ -173,17 +167,28 @@ class RedisStore(TokenStore):
     async def save(self, tenant: str, record: TokenRecord) -> None:
         await self.redis.set(self.key(tenant), record.to_json())
 
-    async def _try_lock(self, tenant: str) -> str | None:
-        owner = secrets.token_hex(16)
-        ttl = max(1, int(self.lock_timeout * 1000))
-        taken = await self.redis.set(f"{self.key(tenant)}:lock", owner, nx=True, px=ttl)
-        return owner if taken else None
+    @asynccontextmanager
+    async def lock(self, tenant: str) -> AsyncIterator[None]:
+        """Held at most ``lock_timeout`` seconds, so a killed holder cannot block renewals."""
+        from redis.exceptions import LockNotOwnedError
 
-    async def _unlock(self, tenant: str, owner: str) -> None:
-        await self._release(keys=[f"{self.key(tenant)}:lock"], args=[owner])
+        held = self.redis.lock(
+            f"{self.key(tenant)}:lock",
+            timeout=self.lock_timeout,
+            blocking_timeout=self.lock_timeout,
+            sleep=0.01,
+        )
+        if not await held.acquire():
+            raise LockTimeout(f"token lock for tenant {tenant!r} is busy")
+        try:
+            yield
+        finally:
+            with suppress(LockNotOwnedError):  # it expired; another process may hold it now
+                await held.release()
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        if self._owned:
+            await self.redis.aclose()
 
 
 @dataclass(frozen=True)
@@ -205,13 +210,15 @@ class StoreSettings:
             return cls("file", settings.lock_timeout, str(config.data_path(settings.path)))
         raise ValueError(f"tokens.store must be 'file' or 'redis' (with a URL): {settings.store!r}")
 
-    def open(self, clock: Clock = SYSTEM) -> TokenStore:
-        """A store over these settings."""
+    def open(self, clock: Clock = SYSTEM, redis: Redis | None = None) -> TokenStore:
+        """A store over these settings; a Redis store uses ``redis``, else a client of its own."""
         if self.kind == "redis" and self.redis_url:
-            return RedisStore(self.redis_url, self.lock_timeout)
+            if redis is not None:
+                return RedisStore(redis, self.lock_timeout)
+            return RedisStore(connect(self.redis_url), self.lock_timeout, owned=True)
         return FileStore(Path(self.path), self.lock_timeout, clock)
 
 
-def open_store(config: Config, clock: Clock = SYSTEM) -> TokenStore:
+def open_store(config: Config, clock: Clock = SYSTEM, redis: Redis | None = None) -> TokenStore:
     """The token store the configuration names."""
-    return StoreSettings.of(config).open(clock)
+    return StoreSettings.of(config).open(clock, redis)

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proxy.redis_client import connect
 from proxy.tokenstore import FileStore, LockTimeout, RedisStore, TokenRecord, TokenStore
 
 pytestmark = pytest.mark.anyio
@@ -57,7 +58,8 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         if request.param == "file":
             store: TokenStore = FileStore(tmp_path / "tokens.json", lock_timeout)
         else:
-            store = RedisStore(request.getfixturevalue("redis_url"), lock_timeout, prefix)
+            client = connect(request.getfixturevalue("redis_url"))
+            store = RedisStore(client, lock_timeout, prefix, owned=True)
         opened.append(store)
         return store
 
@@ -193,8 +195,8 @@ def test_file_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
 
 async def test_redis_lock_expires_and_owner_check_protects_the_next_owner(redis_url) -> None:
     prefix = f"test-{secrets.token_hex(4)}:"
-    first = RedisStore(redis_url, 0.2, prefix)
-    second = RedisStore(redis_url, 5.0, prefix)
+    first = RedisStore(connect(redis_url), 0.2, prefix, owned=True)
+    second = RedisStore(connect(redis_url), 5.0, prefix, owned=True)
     try:
         held = first.lock("demo")
         await held.__aenter__()
@@ -212,7 +214,7 @@ async def test_redis_lock_expires_and_owner_check_protects_the_next_owner(redis_
 
 
 async def test_redis_record_is_json_under_one_key(redis_url) -> None:
-    store = RedisStore(redis_url, 1.0, f"test-{secrets.token_hex(4)}:")
+    store = RedisStore(connect(redis_url), 1.0, f"test-{secrets.token_hex(4)}:", owned=True)
     try:
         await store.save("demo", TokenRecord("a", "r", 5, 4))
         assert json.loads(await store.redis.get(store.key("demo")))["expires_at"] == 5

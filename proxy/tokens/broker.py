@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import httpx2
 
@@ -19,6 +20,9 @@ from proxy.tokens.errors import NeedsReauthorization, TokenError, TokenUnavailab
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
 from proxy.tokens.renewal import Job, Outcome, Renewal, detached, renew
 from proxy.tokenstore import StoreSettings, TokenRecord, TokenStore
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger("proxy.tokens")
 
@@ -44,7 +48,8 @@ class TokenBroker:
     Token requests go through ``transport`` when given (tests, in-process benches). Renewals
     run in a detached child process (proxy.tokens.renew) when ``detached``; by default when
     neither a transport nor a clock other than the system's is given, since a child process
-    reaches neither. ``clock`` is the only source of time.
+    reaches neither. ``clock`` is the only source of time. A Redis token store uses ``redis``
+    (the worker's client) when given.
     """
 
     def __init__(
@@ -55,11 +60,12 @@ class TokenBroker:
         detached: bool | None = None,
         clock: Clock = SYSTEM,
         store: TokenStore | None = None,
+        redis: Redis | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self._store_settings = StoreSettings.of(config)
-        self.store = store if store is not None else self._store_settings.open(clock)
+        self.store = store if store is not None else self._store_settings.open(clock, redis)
         self._transport = transport
         in_process = transport is not None or clock is not SYSTEM
         self._detached = not in_process if detached is None else detached
