@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from proxy.config import Config, parse
-from proxy.sandbox import SandboxSettings, create_app
+from proxy.sandbox import DEMO, App, SandboxSettings, create_app
 from tests.servers import free_port, running, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +36,25 @@ def uvicorn_thread(app: Any) -> Iterator[str]:
         thread.join(15)
 
 
+#: Tenant limits (proxy side) no test reaches.
+UNMETERED = {"per_minute": 10**6, "per_month": 10**9}
+
+
 @contextmanager
 def sandbox(settings: SandboxSettings | None = None) -> Iterator[tuple[str, Any]]:
     """The sandbox on a real socket; yields (base URL, its Starlette app)."""
     app = create_app(settings)
     with uvicorn_thread(app) as url:
         yield url, app
+
+
+@contextmanager
+def unmetered_sandbox(clock_offset: float = 0.0) -> Iterator[str]:
+    """The sandbox with a demo app whose plan limits no test reaches; yields its URL."""
+    app = App(DEMO.client_id, DEMO.client_secret, DEMO.api_key, "Kilowatt", 10**6, 10**9)
+    with sandbox(SandboxSettings(apps=[app])) as (url, _):
+        httpx.post(url + "/_sandbox/clock", json={"offset": clock_offset}).raise_for_status()
+        yield url
 
 
 def config_text(

@@ -22,7 +22,6 @@ from mappings.openapi import OPENAPI
 from mappings.registry import ROUTES
 from proxy.sandbox import DEMO
 from tests import harness
-from tests.test_reliability import UNMETERED, unmetered_sandbox
 from tests.v2schema import validate
 
 AUTH = (("key", "demo-v2-key"), ("user_id", "demo-user"))
@@ -175,7 +174,7 @@ def assert_v2_answer(template: str, response: httpx.Response) -> None:
 @pytest.fixture(scope="module")
 def sandbox_url() -> Iterator[str]:
     """An unmetered sandbox for the module."""
-    with unmetered_sandbox() as url:
+    with harness.unmetered_sandbox() as url:
         yield url
 
 
@@ -183,7 +182,7 @@ def sandbox_url() -> Iterator[str]:
 def client(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A client of the proxy, in-process on a real socket."""
     data_dir = tmp_path_factory.mktemp("fuzz")
-    config = harness.proxy_config(sandbox_url, data_dir, **UNMETERED)
+    config = harness.proxy_config(sandbox_url, data_dir, **harness.UNMETERED)
     with harness.proxy(config) as url, httpx.Client(base_url=url, timeout=30) as c:
         yield c
 
@@ -193,7 +192,7 @@ def served(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """The URL of ``enphase-proxy serve`` (gunicorn workers) with a writing team client."""
     data_dir = tmp_path_factory.mktemp("served")
     config_path = data_dir / "proxy.toml"
-    config_path.write_text(harness.config_text(sandbox_url, data_dir, WRITER, **UNMETERED))
+    config_path.write_text(harness.config_text(sandbox_url, data_dir, WRITER, **harness.UNMETERED))
     with harness.serve_process(config_path, 2) as url:
         yield url
 

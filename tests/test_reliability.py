@@ -27,7 +27,7 @@ from jsonschema import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.config import parse
-from proxy.sandbox import DEMO, App, SandboxSettings
+from proxy.sandbox import DEMO
 from tests import harness
 from tests.v2schema import validate
 
@@ -42,7 +42,6 @@ MAX_REQUESTS_PER_CLIENT = 3000
 IDLE_EXPIRY = 6.0  # longer than the 5 s keep-alive of the sandbox and of the upstream pools
 FD_SLACK = 8
 RSS_SLACK = 24 * 1024 * 1024
-UNMETERED = {"per_minute": 10**6, "per_month": 10**9}
 # Warmed summaries go stale after 1 s; every other endpoint of the mix is never cached, so
 # each of its requests meets the injected faults.
 CACHE = """
@@ -148,18 +147,9 @@ def set_faults(sandbox_url: str, **faults: Any) -> None:
     httpx.post(sandbox_url + "/_sandbox/faults", json=faults).raise_for_status()
 
 
-@contextmanager
-def unmetered_sandbox(clock_offset: float = 0.0) -> Iterator[str]:
-    """The sandbox with a demo app whose plan limits no test reaches; yields its URL."""
-    app = App(DEMO.client_id, DEMO.client_secret, DEMO.api_key, "Kilowatt", 10**6, 10**9)
-    with harness.sandbox(SandboxSettings(apps=[app])) as (url, _):
-        httpx.post(url + "/_sandbox/clock", json={"offset": clock_offset}).raise_for_status()
-        yield url
-
-
 def config_text(sandbox_url: str, data_dir: Path) -> str:
     """The proxy configuration: short upstream timeout, the CACHE freshness, unmetered plan."""
-    text = harness.config_text(sandbox_url, data_dir, CACHE, **UNMETERED)
+    text = harness.config_text(sandbox_url, data_dir, CACHE, **harness.UNMETERED)
     tuned = text.replace("timeout = 5.0", f"timeout = {UPSTREAM_TIMEOUT}")
     assert tuned != text, "harness.config_text no longer sets [upstream] timeout = 5.0"
     return tuned
@@ -331,7 +321,7 @@ def not_ok(conns: dict[int, http.client.HTTPConnection], probes: list[Probe]) ->
 def test_sustained_faulty_load_through_gunicorn_workers(tmp_path: Path) -> None:
     """28 s of 20 clients, 20% 5xx, 5% timeouts, 429 bursts: v2 answers only, no leak (~38 s)."""
     mix = load_mix(int(time.time()))
-    with unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
+    with harness.unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
         config_path = tmp_path / "proxy.toml"
         config_path.write_text(config_text(sandbox_url, tmp_path))
         with harness.serve_process(config_path, WORKERS) as url:
@@ -383,7 +373,7 @@ def test_faulty_burst_leaves_no_asyncio_task_behind(tmp_path: Path) -> None:
     from proxy.app import create_app
 
     mix = load_mix(int(time.time()))
-    with unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
+    with harness.unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
         config = parse(config_text(sandbox_url, tmp_path), str(tmp_path / "proxy.toml"))
         spy = LoopSpy(create_app(config))
         with harness.uvicorn_thread(spy) as url:
