@@ -29,8 +29,8 @@ from proxy.cache import ReplyCache
 from proxy.config import Cache, Tenant
 from proxy.quota import QuotaGovernor
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
+from proxy.sandbox.demo import proxy_config
 from proxy.upstream import Params, Reply, Upstream
-from tests.harness import proxy_config
 
 START = 1_781_542_800  # 2026-06-15 17:00 UTC: daytime in the Americas; no fleet zone hits midnight
 CLIENTS = 500

@@ -30,7 +30,7 @@ from proxy.cache import Entry, cache_key
 from proxy.clock import SYSTEM
 from proxy.config import Cache, Client, Config
 from proxy.sandbox import DEMO, App, SandboxSettings
-from tests.harness import proxy_config
+from proxy.sandbox.demo import proxy_config
 
 KEYS_PER_KIND = 2500
 DAY = 86_400

@@ -24,10 +24,10 @@ from proxy.config import Config
 from proxy.quota import QuotaGovernor
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
+from proxy.sandbox.demo import config_text
+from proxy.server import free_port, running
 from proxy.tokens import TokenBroker
 from proxy.upstream import HttpxSender, Sender, Upstream
-from tests.harness import config_text
-from tests.servers import free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 

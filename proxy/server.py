@@ -120,3 +120,26 @@ def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "uvic
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, lambda number, _frame: child.send_signal(number))
         return child.wait()
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running(command: list[str], port: int, log: Path, cwd: Path | None = None) -> Iterator[int]:
+    """A child process, output to ``log``, once it listens on ``port``; SIGTERM afterwards."""
+    with open(log, "wb") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=out, cwd=cwd)
+        try:
+            wait_for_port("127.0.0.1", port, 30)
+            yield child.pid
+        finally:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,6 +16,10 @@ import uvicorn
 
 from proxy.config import Config, parse
 from proxy.sandbox import DEMO, App, SandboxSettings, create_app
+from proxy.sandbox.demo import config_text as config_text
+from proxy.sandbox.demo import proxy_config as proxy_config
+from proxy.tokens import TokenBroker
+from proxy.tokenstore import TokenRecord, open_store
 from tests.servers import free_port, running, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,77 +63,6 @@ def unmetered_sandbox(clock_offset: float = 0.0) -> Iterator[str]:
         yield url
 
 
-def config_text(
-    sandbox_url: str, data_dir: Path, extra: str = "", server: str = "", **tenant: Any
-) -> str:
-    """A proxy configuration (TOML) for the demo tenant on the sandbox at ``sandbox_url``.
-
-    ``extra`` lands right after ``[quota] backend``: it may add [quota] keys, then open tables.
-    ``tenant`` overrides the tenant's fields; a field set to None is left out.
-    """
-    fields = {
-        "name": "demo",
-        "user_ids": ["demo-user"],
-        "api_key": "sandbox-api-key",
-        "client_id": "sandbox-client-id",
-        "client_secret": "sandbox-client-secret",
-        "plan": "kilowatt",
-        "per_minute": 1000,
-        "per_month": 1000000,
-        "grant": "password",
-        "username": "demo@example.com",
-        "password": "demo-password",
-        **tenant,
-    }
-    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in fields.items() if v is not None)
-    name = _toml([fields["name"]])
-    return f"""
-[server]
-data_dir = {_toml(str(data_dir))}
-admin_key = "test-admin-key"
-{server}
-
-[upstream]
-api_root = "{sandbox_url}/api/v4"
-token_url = "{sandbox_url}/oauth/token"
-authorize_url = "{sandbox_url}/oauth/authorize"
-timeout = 5.0
-
-[quota]
-backend = "memory"
-
-{extra}
-
-[[tenants]]
-{lines}
-
-[[legacy_clients]]
-name = "legacy"
-key = "demo-v2-key"
-tenants = {name}
-
-[[team_clients]]
-name = "team"
-key = "demo-team-key"
-tenants = {name}
-"""
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
-
-
-def proxy_config(sandbox_url: str, data_dir: Path, extra: str = "", **tenant: Any) -> Config:
-    """A parsed proxy Config for the sandbox at ``sandbox_url``."""
-    return parse(config_text(sandbox_url, data_dir, extra, **tenant), str(data_dir / "proxy.toml"))
-
-
 @contextmanager
 def proxy(config: Config) -> Iterator[str]:
     """The proxy app in-process on a real socket; yields its base URL."""
@@ -147,3 +82,90 @@ def serve_process(config_path: Path, workers: int = 2, *args: str) -> Iterator[s
     SERVE_LOGS.append(log_path)
     with running(command, port, log_path, ROOT):
         yield f"http://127.0.0.1:{port}"
+
+
+# Tokens: a sandbox in its own process, token configurations, stored records.
+
+CLIENT = ("sandbox-client-id", "sandbox-client-secret")
+
+
+@contextmanager
+def sandbox_process(
+    access_token_ttl: int = 86400, refresh_token_ttl: int = 7 * 86400
+) -> Iterator[str]:
+    """The sandbox serving in its own process on a free port; yields its base URL."""
+    port = free_port()
+    ttls = f"access_token_ttl={access_token_ttl}, refresh_token_ttl={refresh_token_ttl}"
+    code = "from proxy.sandbox import SandboxSettings as S, serve; "
+    code += f"serve('127.0.0.1', {port}, S({ttls}))"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def token_config(url: str, data_dir: Path, **kwargs: Any) -> Config:
+    """A configuration with one sandbox tenant (see ``token_config_text``)."""
+    return parse(token_config_text(url, data_dir, **kwargs))
+
+
+def token_config_text(
+    url: str,
+    data_dir: Path,
+    *,
+    tenant: str = "demo",
+    grant: str = "password",
+    password: bool = True,
+    redis_url: str | None = None,
+    tokens: str = "",
+) -> str:
+    """The harness configuration for one sandbox tenant; ``tokens`` adds lines to [tokens]."""
+    extra = f'[tokens]\nstore = "{"redis" if redis_url else "file"}"\n{tokens}\n'
+    if redis_url:
+        extra += f'[redis]\nurl = "{redis_url}"\n'
+    secret = "demo-password" if password else None
+    return config_text(url, data_dir, extra, name=tenant, grant=grant, password=secret)
+
+
+def grants(url: str) -> dict[str, int]:
+    """The sandbox's successful token grants by type."""
+    return httpx.get(f"{url}/_sandbox/stats").json()["token_grants"]
+
+
+def fresh_tokens(url: str) -> dict:
+    """A token set straight from the sandbox's password grant."""
+    form = {"grant_type": "password", "username": "demo@example.com", "password": "demo-password"}
+    return httpx.post(f"{url}/oauth/token", data=form, auth=CLIENT).json()
+
+
+def token_works(url: str, access_token: str) -> bool:
+    """Whether the sandbox v4 API accepts the access token."""
+    response = httpx.get(
+        f"{url}/api/v4/systems",
+        params={"key": "sandbox-api-key"},
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+    return response.status_code == 200
+
+
+def stored(config: Config, tenant: str) -> TokenRecord | None:
+    """The tenant's record, read through a store opened for this one call."""
+
+    async def read() -> TokenRecord | None:
+        store = open_store(config)
+        try:
+            return await store.load(tenant)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+async def import_tokens(config: Config, tenant: str, tokens: dict, expires_at: int) -> None:
+    """Store ``tokens`` (a token response) for ``tenant`` as an import would."""
+    broker = TokenBroker(config, detached=False)
+    await broker.import_tokens(tenant, tokens["access_token"], tokens["refresh_token"], expires_at)
+    await broker.close()

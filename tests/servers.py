@@ -3,45 +3,21 @@
 from __future__ import annotations
 
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
 
 from proxy import server
-
-
-def free_port() -> int:
-    """An unused TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from proxy.server import free_port as free_port
+from proxy.server import running as running
 
 
 def wait_for_port(port: int, timeout: float = 15.0) -> None:
     """Block until something accepts connections on 127.0.0.1:port."""
     server.wait_for_port("127.0.0.1", port, timeout)
-
-
-@contextmanager
-def running(command: list[str], port: int, log: Path, cwd: Path | None = None) -> Iterator[int]:
-    """A child process, output to ``log``, once it listens on ``port``; SIGTERM afterwards."""
-    with open(log, "wb") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=out, cwd=cwd)
-        try:
-            server.wait_for_port("127.0.0.1", port, 30)
-            yield child.pid
-        finally:
-            child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                child.kill()
 
 
 @contextmanager

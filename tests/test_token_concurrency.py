@@ -9,90 +9,23 @@ import os
 import random
 import secrets
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import redis
 
-from proxy.config import Config, parse
+from proxy.config import Config
 from proxy.tokens import TokenBroker
-from proxy.tokenstore import REDIS_PREFIX, FileStore, TokenRecord, open_store
+from proxy.tokenstore import REDIS_PREFIX, FileStore, open_store
 from tests import harness
-from tests.servers import free_port, results_of, wait_for_port
+from tests.servers import results_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ("sandbox-client-id", "sandbox-client-secret")
 FORK = multiprocessing.get_context("fork")
-
-
-@contextmanager
-def sandbox_process(
-    access_token_ttl: int = 86400, refresh_token_ttl: int = 7 * 86400
-) -> Iterator[str]:
-    """The sandbox serving in its own process on a free port; yields its base URL."""
-    port = free_port()
-    ttls = f"access_token_ttl={access_token_ttl}, refresh_token_ttl={refresh_token_ttl}"
-    code = "from proxy.sandbox import SandboxSettings as S, serve; "
-    code += f"serve('127.0.0.1', {port}, S({ttls}))"
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stderr=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def proxy_config(url: str, data_dir: Path, **kwargs: Any) -> Config:
-    """A configuration with one sandbox tenant (see ``config_text``)."""
-    return parse(config_text(url, data_dir, **kwargs))
-
-
-def config_text(
-    url: str,
-    data_dir: Path,
-    *,
-    tenant: str = "demo",
-    grant: str = "password",
-    password: bool = True,
-    redis_url: str | None = None,
-    tokens: str = "",
-) -> str:
-    """The harness configuration for one sandbox tenant; ``tokens`` adds lines to [tokens]."""
-    extra = f'[tokens]\nstore = "{"redis" if redis_url else "file"}"\n{tokens}\n'
-    if redis_url:
-        extra += f'[redis]\nurl = "{redis_url}"\n'
-    secret = "demo-password" if password else None
-    return harness.config_text(url, data_dir, extra, name=tenant, grant=grant, password=secret)
-
-
-def grants(url: str) -> dict[str, int]:
-    """The sandbox's successful token grants by type."""
-    return httpx.get(f"{url}/_sandbox/stats").json()["token_grants"]
-
-
-def fresh_tokens(url: str) -> dict:
-    """A token set straight from the sandbox's password grant."""
-    form = {"grant_type": "password", "username": "demo@example.com", "password": "demo-password"}
-    return httpx.post(f"{url}/oauth/token", data=form, auth=CLIENT).json()
-
-
-def token_works(url: str, access_token: str) -> bool:
-    """Whether the sandbox v4 API accepts the access token."""
-    response = httpx.get(
-        f"{url}/api/v4/systems",
-        params={"key": "sandbox-api-key"},
-        headers={"Authorization": f"Bearer {access_token}"},
-    )
-    return response.status_code == 200
 
 
 async def seed(config: Config, tenant: str) -> None:
@@ -115,22 +48,9 @@ def config_for(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest):
     tenant = f"demo-{secrets.token_hex(4)}"
 
     def build(url: str, **kwargs: object) -> Config:
-        return proxy_config(url, tmp_path, tenant=tenant, redis_url=redis_url, **kwargs)
+        return harness.token_config(url, tmp_path, tenant=tenant, redis_url=redis_url, **kwargs)
 
     return build
-
-
-def stored(config: Config, tenant: str) -> TokenRecord | None:
-    """The tenant's record, read through a store opened for this one call."""
-
-    async def read() -> TokenRecord | None:
-        store = open_store(config)
-        try:
-            return await store.load(tenant)
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
 
 
 def raw_record(config: Config, tenant: str) -> dict:
@@ -159,21 +79,15 @@ def _burst(config: Config, tenant: str, start_at: float, calls: int, results) ->
     results.put(asyncio.run(run()))
 
 
-async def _import(config: Config, tenant: str, tokens: dict, expires_at: int) -> None:
-    broker = TokenBroker(config, detached=False)
-    await broker.import_tokens(tenant, tokens["access_token"], tokens["refresh_token"], expires_at)
-    await broker.close()
-
-
 @pytest.mark.slow
 def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: str) -> None:
-    with sandbox_process() as url:
+    with harness.sandbox_process() as url:
         config = config_for(url)
         tenant = next(iter(config.tenants))
         margin = config.tokens.refresh_margin
         expires_at = int(time.time()) + margin + 2
-        asyncio.run(_import(config, tenant, fresh_tokens(url), expires_at))
-        before = stored(config, tenant)
+        asyncio.run(harness.import_tokens(config, tenant, harness.fresh_tokens(url), expires_at))
+        before = harness.stored(config, tenant)
         assert before is not None
         start_at = expires_at - margin + 0.05
         results = FORK.Queue()
@@ -184,11 +98,11 @@ def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: s
         tokens = results_of(workers, results, timeout=30)
         assert len(tokens) == 200
         assert not [t for t in tokens if t.startswith("error")], tokens[:3]
-        assert grants(url)["refresh_token"] == 1
-        after = stored(config, tenant)
+        assert harness.grants(url)["refresh_token"] == 1
+        after = harness.stored(config, tenant)
         assert after is not None and set(tokens) == {after.access_token}
         assert after.access_token != before.access_token
-        assert token_works(url, after.access_token)
+        assert harness.token_works(url, after.access_token)
 
 
 def _refresh_forever(config: Config, tenant: str) -> None:
@@ -223,7 +137,7 @@ async def _check_and_continue(http: httpx.Client, config: Config, tenant: str) -
 
 @pytest.mark.slow
 def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
-    with sandbox_process() as url, httpx.Client(base_url=url) as http:
+    with harness.sandbox_process() as url, httpx.Client(base_url=url) as http:
         config = config_for(url)
         tenant = next(iter(config.tenants))
         asyncio.run(seed(config, tenant))
@@ -239,4 +153,4 @@ def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
         asyncio.run(_check_and_continue(http, config, tenant))
         failures = http.get("/_sandbox/stats").json()["token_failures"]
         assert failures["refresh_token"] == 0
-        assert grants(url)["refresh_token"] >= 51
+        assert harness.grants(url)["refresh_token"] >= 51

@@ -24,13 +24,7 @@ from proxy.config import Config
 from proxy.oauth_route import oauth_callback
 from proxy.sandbox import Running, SandboxSettings, serve_in_thread
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
-from tests.test_token_concurrency import (
-    fresh_tokens,
-    grants,
-    proxy_config,
-    stored,
-    token_works,
-)
+from tests import harness
 
 pytestmark = pytest.mark.anyio
 SECRETS = ("sandbox-client-secret", "demo-password", "sandbox-api-key")
@@ -55,7 +49,7 @@ def make_config(sandbox: Running, tmp_path: Path):
 
     def make(**kwargs: object) -> Config:
         kwargs.setdefault("tenant", f"t-{secrets.token_hex(4)}")
-        return proxy_config(sandbox.url, tmp_path, **kwargs)
+        return harness.token_config(sandbox.url, tmp_path, **kwargs)
 
     return make
 
@@ -84,7 +78,7 @@ async def test_password_tenant_obtains_a_token_by_itself(make_config, sandbox: R
     await broker.start()
     try:
         token = await broker.access_token(tenant)
-        assert token_works(sandbox.url, token)
+        assert harness.token_works(sandbox.url, token)
         assert await broker.access_token(tenant) == token
         [status] = await broker.status()
         assert (status.state, status.has_refresh_token) == ("ok", True)
@@ -100,10 +94,10 @@ async def test_refresh_runs_in_a_detached_process(make_config, sandbox: Running)
     broker = TokenBroker(config)
     try:
         first = await broker.access_token(tenant)
-        before = grants(sandbox.url)["refresh_token"]
+        before = harness.grants(sandbox.url)["refresh_token"]
         second = await broker.refresh(tenant)
-        assert second != first and token_works(sandbox.url, second)
-        assert grants(sandbox.url)["refresh_token"] == before + 1
+        assert second != first and harness.token_works(sandbox.url, second)
+        assert harness.grants(sandbox.url)["refresh_token"] == before + 1
         assert await broker.access_token(tenant) == second
     finally:
         await broker.close()
@@ -118,13 +112,13 @@ async def test_401_uses_a_newer_stored_token_else_refreshes_once(
     try:
         old = await one.access_token(tenant)
         newer = await other.refresh(tenant)
-        before = grants(sandbox.url)["refresh_token"]
+        before = harness.grants(sandbox.url)["refresh_token"]
         assert await one.refresh_after_401(tenant, old) == newer
-        assert grants(sandbox.url)["refresh_token"] == before
+        assert harness.grants(sandbox.url)["refresh_token"] == before
         results = await asyncio.gather(*(one.refresh_after_401(tenant, newer) for _ in range(20)))
         assert len(set(results)) == 1 and newer not in results
-        assert token_works(sandbox.url, results[0])
-        assert grants(sandbox.url)["refresh_token"] == before + 1
+        assert harness.token_works(sandbox.url, results[0])
+        assert harness.grants(sandbox.url)["refresh_token"] == before + 1
     finally:
         await one.close()
         await other.close()
@@ -132,7 +126,7 @@ async def test_401_uses_a_newer_stored_token_else_refreshes_once(
 
 async def test_background_refresh_ahead(tmp_path: Path) -> None:
     with serve_in_thread(SandboxSettings(access_token_ttl=4)) as sandbox:
-        config = proxy_config(
+        config = harness.token_config(
             sandbox.url, tmp_path, tokens="refresh_margin = 2\ncheck_interval = 1"
         )
         tenant = tenant_of(config)
@@ -145,8 +139,8 @@ async def test_background_refresh_ahead(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "no refresh ahead of expiry"
                 await asyncio.sleep(0.2)
             record = await broker.store.load(tenant)
-            assert token_works(sandbox.url, record.access_token)
-            assert grants(sandbox.url)["refresh_token"] >= 1
+            assert harness.token_works(sandbox.url, record.access_token)
+            assert harness.grants(sandbox.url)["refresh_token"] >= 1
         finally:
             await broker.close()
 
@@ -156,7 +150,7 @@ async def test_import_without_refresh_token_serves_until_expiry(
 ) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
-    tokens = fresh_tokens(sandbox.url)
+    tokens = harness.fresh_tokens(sandbox.url)
     broker, other = TokenBroker(config, detached=False), TokenBroker(config, detached=False)
     caplog.set_level(logging.INFO, "proxy.tokens")
     try:
@@ -221,7 +215,7 @@ async def test_password_tenant_falls_back_to_password_on_invalid_grant(
     broker = TokenBroker(config, detached=False)
     try:
         await broker.import_tokens(tenant, "expired", "bogus-refresh", int(time.time()) - 10)
-        assert token_works(sandbox.url, await broker.access_token(tenant))
+        assert harness.token_works(sandbox.url, await broker.access_token(tenant))
         assert not broker.needs_reauthorization(tenant)
     finally:
         await broker.close()
@@ -289,8 +283,8 @@ def test_oauth_callback_completes_a_login(make_config, sandbox: Running) -> None
     with TestClient(app) as client:
         done = client.get("/oauth/callback", params={"code": query["code"][0], "state": tenant})
         assert done.status_code == 200 and tenant in done.text
-        record = stored(config, tenant)
-        assert token_works(sandbox.url, record.access_token)
+        record = harness.stored(config, tenant)
+        assert harness.token_works(sandbox.url, record.access_token)
         assert_secret_free(done.text, record.access_token, record.refresh_token, query["code"][0])
         again = client.get("/oauth/callback", params={"code": query["code"][0], "state": tenant})
         assert again.status_code == 502 and query["code"][0] not in again.text

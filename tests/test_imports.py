@@ -1,0 +1,40 @@
+"""Tests share helpers only through the support modules; the benches do not import the tests."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def imported(path: Path) -> set[str]:
+    """Every module ``path`` imports (``from a import b`` counts ``a`` and ``a.b``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_no_test_module_imports_another() -> None:
+    found = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported(path) if name.rsplit(".", 1)[-1].startswith("test_")
+        )
+        for path in (ROOT / "tests").rglob("*.py")
+    }
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+def test_the_benches_do_not_import_the_tests() -> None:
+    found = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported(path) if name == "tests" or name.startswith("tests.")
+        )
+        for path in (ROOT / "bench").rglob("*.py")
+    }
+    assert {path: names for path, names in found.items() if names} == {}
