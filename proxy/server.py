@@ -73,7 +73,7 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SY
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
-def start_sandbox(host: str, port: int) -> subprocess.Popen:
+def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
     """The sandbox in a child process listening on host:port, once it accepts connections."""
     code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
     child = subprocess.Popen([sys.executable, "-c", code])
@@ -126,7 +126,8 @@ def free_port() -> int:
     """An unused TCP port on 127.0.0.1."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextmanager
