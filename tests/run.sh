@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: installs what the suite needs on a fresh machine, then lints and runs pytest.
-# Usage: bash tests/run.sh [pytest args...]
+# The test command: installs what the suite needs on a fresh machine, then lints, type-checks
+# and runs pytest (the default tier, a test file per process on two processes).
+# Usage: bash tests/run.sh [pytest args...]   (e.g. -m slow; -n 0 runs one test at a time)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,4 +21,4 @@ python3 -m venv .venv
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@"
