@@ -24,7 +24,7 @@ REFRESH_ENV = "ENPHASE_REFRESH_TOKEN"
 Command = Callable[[Config, TokenBroker, argparse.Namespace], Awaitable[int]]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``auth`` and its subcommands to the command line."""
     auth = subparsers.add_parser("auth", help="authorize tenants and inspect their OAuth tokens")
     commands = auth.add_subparsers(dest="auth_command", required=True, metavar="COMMAND")
@@ -56,9 +56,13 @@ def authorize_url(config: Config, tenant: Tenant) -> str:
 
 
 def _command(
-    commands: argparse._SubParsersAction, name: str, run: Command, help: str, tenant: bool = True
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Command,
+    help: str,
+    tenant: bool = True,
 ) -> argparse.ArgumentParser:
-    parser = commands.add_parser(name, help=help, description=help)
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=help, description=help)
     parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="PATH")
     if tenant:
         parser.add_argument("--tenant", required=True, metavar="NAME")
@@ -170,9 +174,9 @@ def _timestamp(value: str) -> int:
 def _expiry(args: argparse.Namespace, access_token: str, now: float) -> int | None:
     """Expiry from the flags (``--expires-in`` counts from ``now``), else the JWT ``exp`` claim."""
     if args.expires_in is not None:
-        return int(now) + args.expires_in
+        return int(now) + int(args.expires_in)
     if args.expires_at is not None:
-        return args.expires_at
+        return int(args.expires_at)
     try:
         payload = access_token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
