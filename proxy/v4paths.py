@@ -158,7 +158,8 @@ def clean(path: str) -> str:
     return "/" + path.split("?", 1)[0].strip("/")
 
 
-_TELEMETRY = ("start_at", "granularity")
+# start_date may replace start_at, and end_date is echoed (the spec's descriptions say so)
+_TELEMETRY = ("start_at", "start_date", "end_date", "granularity")
 _DAYS = ("start_date", "end_date")
 _EXPAND = ("expand",)
 _ACTIVATION_FILTERS = (
