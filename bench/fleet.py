@@ -14,22 +14,18 @@ import asyncio
 import sys
 import tempfile
 import time
-import types
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
-from bench.support import SANDBOX_URL, in_process, machine
-from proxy import freshness, legacy, upstream
-from proxy.cache import ReplyCache
+from bench.support import machine
+from proxy import freshness
+from proxy.clock import VirtualClock
 from proxy.config import Cache, Tenant
-from proxy.quota import QuotaGovernor
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox.demo import proxy_config
+from proxy.simulation import SANDBOX_URL, in_process
 from proxy.upstream import Params, Reply, Upstream
 
 START = 1_781_542_800  # 2026-06-15 17:00 UTC: daytime in the Americas; no fleet zone hits midnight
@@ -44,24 +40,10 @@ FLEET_USER = "fleet-user"
 Demands = defaultdict[tuple[str, tuple[tuple[str, str], ...]], list[float]]
 
 
-class Clock:
-    """A simulated epoch clock that moves only when told."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock ``seconds`` forward."""
-        self.now += seconds
-
-
 class RecordingUpstream(Upstream):
     """An Upstream that notes when each v4 GET is asked for, whether cached or not."""
 
-    def __init__(self, clock: Clock, *args: Any) -> None:
+    def __init__(self, clock: VirtualClock, *args: Any) -> None:
         super().__init__(*args)
         self.clock = clock
         self.demands: Demands = defaultdict(list)
@@ -70,25 +52,6 @@ class RecordingUpstream(Upstream):
         """Record the demand, then answer as Upstream does."""
         self.demands[(path, tuple(params))].append(self.clock())
         return await super().get(tenant, path, params, request_id)
-
-
-@contextmanager
-def simulated_time(clock: Callable[[], float]) -> Iterator[None]:
-    """Make the proxy read ``clock`` wherever it reads the wall clock."""
-    fake_time = types.SimpleNamespace(**vars(time))
-    fake_time.time = clock
-    defaulted = (
-        ReplyCache.get_or_fetch,
-        QuotaGovernor.acquire,
-        QuotaGovernor.observe_429,
-        QuotaGovernor.remaining,
-    )
-    with ExitStack() as stack:
-        for module in (legacy, upstream):
-            stack.enter_context(mock.patch.object(module, "time", fake_time))
-        for method in defaulted:  # their ``now=time.time`` default was bound at import
-            stack.enter_context(mock.patch.dict(method.__kwdefaults__, now=clock))
-        yield
 
 
 def minimum_calls(demands: Demands, settings: Cache) -> Counter[str]:
@@ -125,8 +88,8 @@ def breakdown(counts: Counter[str]) -> str:
 
 async def replay(minutes: int) -> None:
     """Run the workload and print its figures."""
-    clock = Clock(START)
-    with tempfile.TemporaryDirectory(prefix="enphase-fleet-") as work, simulated_time(clock):
+    clock = VirtualClock(START)
+    with tempfile.TemporaryDirectory(prefix="enphase-fleet-") as work:
         config = proxy_config(
             SANDBOX_URL,
             Path(work),
@@ -135,7 +98,7 @@ async def replay(minutes: int) -> None:
             password=DEMO.fleet_password,
         )
         factory = partial(RecordingUpstream, clock)
-        async with in_process(config, SandboxSettings(clock=clock), factory) as stack:
+        async with in_process(config, SandboxSettings(clock=clock), factory, clock) as stack:
             auth = f"key=demo-v2-key&user_id={FLEET_USER}"
             urls = [
                 f"/api/v2/systems/{3000 + client % SYSTEMS}/{route}?{auth}"

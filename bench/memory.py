@@ -24,13 +24,14 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from bench.support import ROOT, SANDBOX_URL, InProcess, in_process, machine
+from bench.support import ROOT, machine
 from proxy import freshness
 from proxy.cache import Entry, cache_key
 from proxy.clock import SYSTEM
 from proxy.config import Cache, Client, Config
 from proxy.sandbox import DEMO, App, SandboxSettings
 from proxy.sandbox.demo import proxy_config
+from proxy.simulation import SANDBOX_URL, InProcess, in_process
 
 KEYS_PER_KIND = 2500
 DAY = 86_400

@@ -9,32 +9,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import httpx
-import httpx2
-from starlette.applications import Starlette
-
-from proxy.app import Services, create_app, opened_services
-from proxy.cache import ReplyCache
-from proxy.config import Config
-from proxy.quota import QuotaGovernor
-from proxy.sandbox import SandboxSettings
-from proxy.sandbox import create_app as create_sandbox
 from proxy.sandbox.demo import config_text
 from proxy.server import free_port, running
-from proxy.tokens import TokenBroker
-from proxy.upstream import HttpxSender, Sender, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 
 AUTH = "key=demo-v2-key&user_id=demo-user"
-SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
-
-UpstreamFactory = Callable[[Config, Sender, TokenBroker, ReplyCache, QuotaGovernor], Upstream]
 
 
 def machine() -> str:
@@ -95,33 +79,3 @@ def _latency(out: str, label: str) -> float:
 def have_wrk() -> bool:
     """Whether wrk is installed."""
     return shutil.which("wrk") is not None
-
-
-@dataclass(frozen=True)
-class InProcess:
-    """A sandbox and a proxy in this process: the proxy's services and a client calling it."""
-
-    sandbox: Starlette
-    services: Services
-    proxy: httpx.AsyncClient
-
-
-@asynccontextmanager
-async def in_process(
-    config: Config, sandbox: SandboxSettings, upstream: UpstreamFactory = Upstream
-) -> AsyncIterator[InProcess]:
-    """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox.
-
-    The services are opened as the proxy's lifespan opens them, but every HTTP call (upstream
-    and token grants) goes through httpx.ASGITransport, and tokens are renewed in-process.
-    """
-    sandbox_app = create_sandbox(sandbox)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox_app)) as http:
-        sender = HttpxSender(http, config.upstream.api_root)
-        broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app))
-        async with opened_services(config, sender, broker, upstream) as services:
-            app = create_app(config)
-            app.state.services = services
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
-                yield InProcess(sandbox_app, services, proxy)

@@ -19,9 +19,11 @@ from mappings import errors
 from mappings.openapi import OPENAPI
 from proxy import broker_route, legacy, legacy_routes, logs, metrics, oauth_route
 from proxy.cache import ReplyCache, open_cache
+from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
 from proxy.legacy_routes import LegacyDispatch, v2_error
 from proxy.middleware import RequestContext
+from proxy.pacer import Pacer, open_pacer
 from proxy.quota import QuotaGovernor, open_governor
 from proxy.redis_client import open_redis
 from proxy.tokens import TokenBroker
@@ -36,6 +38,7 @@ class Services:
     broker: TokenBroker
     cache: ReplyCache
     governor: QuotaGovernor
+    pacer: Pacer
     memo: legacy.Memo = field(default_factory=legacy.Memo)
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
@@ -128,21 +131,30 @@ async def opened_services(
     broker: TokenBroker,
     upstream: Callable[..., Upstream] = Upstream,
     redis: Any = None,
+    clock: Clock = SYSTEM,
 ) -> AsyncIterator[Services]:
     """A worker's services around ``sender``, ``broker`` and ``redis`` (the worker's one Redis
     client, closed by the caller); all of them closed on exit.
 
-    ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls).
+    ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls); every
+    service reads time from ``clock``.
     """
     async with contextlib.AsyncExitStack() as opened:  # closes what opened, even on a failure
         opened.push_async_callback(broker.close)
         opened.push_async_callback(sender.aclose)
-        cache = await open_cache(config, redis)
+        cache = await open_cache(config, redis, clock)
         opened.push_async_callback(cache.close)
-        governor = await open_governor(config, redis=redis)
+        governor = await open_governor(config, redis=redis, clock=clock)
         opened.push_async_callback(governor.close)
+        pacer = await open_pacer(config, governor, clock, redis)
+        opened.push_async_callback(pacer.close)
         yield Services(
-            upstream(config, sender, broker, cache, governor), broker, cache, governor, redis=redis
+            upstream(config, sender, broker, cache, governor, pacer),
+            broker,
+            cache,
+            governor,
+            pacer,
+            redis=redis,
         )
 
 

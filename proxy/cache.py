@@ -8,7 +8,9 @@ Rules of ``ReplyCache.get_or_fetch``:
 - otherwise the reply is fetched once for all concurrent callers (within a worker, and across
   workers and replicas with the Redis store) and is a MISS; when that fetch raises
   ``UpstreamUnavailable`` or answers 429/5xx, a stale entry no older than its TTL plus
-  ``Cache.stale_if_error`` is served as STALE instead.
+  ``Cache.stale_if_error`` is served as STALE instead;
+- with a ``refresh`` judge (the budget pacer), a stale entry of any age that the judge will
+  not refresh yet is served as STALE without an upstream call.
 
 Only replies with a TTL above 0 that are not 429/5xx are stored.
 """
@@ -19,7 +21,6 @@ import asyncio
 import fnmatch
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from urllib.parse import quote, urlencode
 import cachetools
 
 from proxy import v4paths
+from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Config
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
@@ -46,6 +48,7 @@ CREDENTIALS = frozenset(
 )
 REDIS_PREFIX = "enphase-proxy:cache:"
 REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
+PACED_KEEP = 35 * 86_400  # seconds Redis keeps a stale entry the pacer may still serve
 ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
 
 
@@ -234,9 +237,16 @@ class ReplyCache:
     """Cached upstream replies for every tenant, with single-flight fetches and stale rules."""
 
     def __init__(
-        self, store: Store, settings: Cache, *, lock_seconds: float = 20.0, poll: float = 0.02
+        self,
+        store: Store,
+        settings: Cache,
+        *,
+        lock_seconds: float = 20.0,
+        poll: float = 0.02,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self._store = store
         self._lock_seconds = lock_seconds
         self._poll = poll
@@ -250,13 +260,20 @@ class ReplyCache:
         key: str,
         fetch: Callable[[], Awaitable[Entry]],
         *,
-        now: Callable[[], float] = time.time,
+        now: Callable[[], float] | None = None,
+        refresh: Callable[[Entry], Awaitable[bool]] | None = None,
     ) -> tuple[Entry, str, int]:
-        """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age)."""
+        """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age).
+
+        ``refresh`` says whether a stale entry may be refreshed now (see the module rules).
+        """
+        now = now or self.clock.now
         started = now()
-        cached = await self._servable(key, started)
+        cached = await self._servable(key, started, paced=refresh is not None)
         if cached is not None and cached.fresh(started):
             return self._answer(cached, "HIT", started)
+        if cached is not None and refresh is not None and not await refresh(cached):
+            return self._answer(cached, "STALE", started)
         revalidate = self.settings.stale_while_revalidate
         if cached is not None and revalidate and cached.age(started) <= 2 * cached.ttl:
             self._refresh_in_background(key, fetch, now)
@@ -303,10 +320,12 @@ class ReplyCache:
             "stale": counts["STALE"],
         }
 
-    async def _servable(self, key: str, now: float) -> Entry | None:
-        """The stored entry when it is still young enough to serve, fresh or stale."""
+    async def _servable(self, key: str, now: float, paced: bool) -> Entry | None:
+        """The stored entry when it may be served, fresh or stale (paced: at any age)."""
         entry = await self._store.get(key)
-        if entry is None or entry.age(now) > entry.ttl + self.settings.stale_if_error:
+        if entry is None or (
+            not paced and entry.age(now) > entry.ttl + self.settings.stale_if_error
+        ):
             return None
         return entry
 
@@ -314,10 +333,10 @@ class ReplyCache:
         self, key: str, fetch: Callable[[], Awaitable[Entry]], now: Callable[[], float]
     ) -> Entry:
         """Fetch and store, unless another process does it first and stores a fresh entry."""
-        deadline = time.monotonic() + self._lock_seconds
+        deadline = self.clock.monotonic() + self._lock_seconds
         while True:
             token = await self._store.lock(key, self._lock_seconds)
-            if token is not None or time.monotonic() >= deadline:
+            if token is not None or self.clock.monotonic() >= deadline:
                 try:
                     # The lock may have been released by a process that just stored the entry.
                     stored = await self._stored_fresh(key, now) if token is not None else None
@@ -370,12 +389,16 @@ class ReplyCache:
             TALLY.set(CACHE_BYTES, usage[1])
 
 
-async def open_cache(config: Config, redis: Redis | None = None) -> ReplyCache:
+async def open_cache(
+    config: Config, redis: Redis | None = None, clock: Clock = SYSTEM
+) -> ReplyCache:
     """The reply cache ``config`` describes: on Redis (``redis``, else a client of its own),
     or in this process's memory."""
     settings = config.cache
     if settings.backend != "redis":
-        return ReplyCache(MemoryStore(settings.max_entries, settings.max_bytes), settings)
+        store = MemoryStore(settings.max_entries, settings.max_bytes)
+        return ReplyCache(store, settings, clock=clock)
     client = redis if redis is not None else connect(config.redis_url or "")
     await client.ping()
-    return ReplyCache(RedisStore(client, settings.stale_if_error, redis is None), settings)
+    keep = max(settings.stale_if_error, PACED_KEEP if config.quota.pacing else 0)
+    return ReplyCache(RedisStore(client, keep, redis is None), settings, clock=clock)

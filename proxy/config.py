@@ -152,6 +152,9 @@ class Quota:
     backend: str = "file"
     path: str = "quota.sqlite3"
     max_wait: float = 5.0
+    pacing: bool = True  # stretch refreshes of live keys so the month budget lasts the month
+    reserve: float = 0.1  # share of the month limit kept for cold misses (see proxy.pacing)
+    demand_window: int = 3600  # seconds a key stays in demand after a client last asked
 
 
 @dataclass(frozen=True)

@@ -49,18 +49,42 @@ def ttl(path: str, params: Params, now: float, status: int, settings: Cache) -> 
     if not 200 <= status < 300:
         return 0
     found = v4paths.find(path)
+    every = found.endpoint.freshness.every if found else None
+    live = not final(path, params, now, settings)
+    if every and found and found.endpoint.name not in settings.ttl and live:
+        return every - math.floor(now) % every
+    return period(path, params, now, settings)
+
+
+def period(path: str, params: Params, now: float, settings: Cache) -> int:
+    """Seconds between two natural refreshes of a 2xx reply to GET ``path?params``."""
+    found = v4paths.find(path)
     if found is None:
         return settings.ttl.get("other", OTHER.ttl)
     endpoint = found.endpoint
-    end = window_end(endpoint.window, _first_values(params))
-    if end is not None and end < now - settings.reporting_lag:
+    if final(path, params, now, settings):
         return settings.past_ttl
     if endpoint.name in settings.ttl:
         return settings.ttl[endpoint.name]
-    every = endpoint.freshness.every
-    if every:
-        return every - math.floor(now) % every
-    return endpoint.freshness.ttl
+    return endpoint.freshness.every or endpoint.freshness.ttl
+
+
+def final(path: str, params: Params, now: float, settings: Cache) -> bool:
+    """Whether the window of GET ``path?params`` ended more than the reporting lag ago."""
+    found = v4paths.find(path)
+    end = window_end(found.endpoint.window if found else None, _first_values(params))
+    return end is not None and end < now - settings.reporting_lag
+
+
+def span(path: str, params: Params) -> int:
+    """Seconds covered by the window of a telemetry GET (0: none, or it does not roll over)."""
+    found = v4paths.find(path)
+    kind = found.endpoint.window.kind if found and found.endpoint.window else None
+    values = _first_values(params)
+    if kind is WindowKind.GRANULAR and ("start_at" in values or "start_date" in values):
+        return GRANULARITY.get(values.get("granularity") or "day", DAY)
+    start, end = _epoch(values.get("start_at")), _epoch(values.get("end_at"))
+    return end - start if kind is WindowKind.RANGE and start is not None and end else 0
 
 
 def window_end(window: v4paths.Window | None, params: Mapping[str, str]) -> int | None:

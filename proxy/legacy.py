@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +149,7 @@ async def answer(
     memo: Memo | None = None,
 ) -> Outcome:
     """The v2 answer to one authenticated legacy request."""
-    now = time.time()
+    now = upstream.cache.clock.now()
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
     if rendered is not None and await upstream.unchanged(rendered.sources, now):

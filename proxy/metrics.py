@@ -42,6 +42,23 @@ QUOTA_REMAINING = Gauge(
     ["tenant", "period"],
     multiprocess_mode="mostrecent",
 )
+BUDGET_FORECAST = Gauge(
+    "enphase_proxy_budget_forecast_exhaustion",
+    "Epoch when the month budget runs out at the current rate (0: not this month).",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
+PACED_INTERVAL = Gauge(
+    "enphase_proxy_paced_interval_seconds",
+    "Refresh interval of each live key the budget allows (0: natural freshness; -1: none).",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
+SERVED_AGE = Histogram(
+    "enphase_proxy_served_age_seconds",
+    "Age of the upstream data behind each answer.",
+    buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200),
+)
 TOKEN_REFRESH = Counter(
     "enphase_proxy_token_refresh", "OAuth token refreshes by outcome.", ["tenant", "outcome"]
 )

@@ -13,12 +13,15 @@ The refresh interval ``T`` solves ``sum(1 / max(period_k, T)) = budget / time_le
 keys in demand (``period_k`` is a key's natural freshness): keys whose natural period is
 already longer than ``T`` refresh at their own pace and leave the rest for the others. A key
 is refreshed when its cached reply is older than both its natural freshness and ``T``.
+
+A live key whose window rolls over (today's telemetry: a new window every local day) also
+costs one cold miss per ``span``; that is set aside before the refreshes are paced.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 NEVER = math.inf
@@ -52,16 +55,20 @@ def refresh_budget(budget: MonthBudget, share: float, now: float) -> int:
 
 
 def refresh_interval(
-    budget: MonthBudget, share: float, now: float, periods: Iterable[float]
+    budget: MonthBudget, share: float, now: float, keys: Iterable[tuple[float, float]]
 ) -> float:
     """Seconds between refreshes of each key in demand (0: no pacing needed, NEVER: none left).
 
-    ``periods`` holds the natural freshness period of every live key clients ask for.
+    ``keys`` holds ``(period, span)`` of every live key clients ask for: its natural freshness
+    period and, for a window that rolls over, the window's length (0: it does not roll).
     """
-    ordered = sorted((max(1.0, p) for p in periods), reverse=True)
-    if not ordered:
+    keys = list(keys)
+    if not keys:
         return 0.0
-    rate = refresh_budget(budget, share, now) / max(1.0, budget.end - now)
+    ordered = sorted((max(1.0, period) for period, _ in keys), reverse=True)
+    left = max(1.0, budget.end - now)
+    rollovers = sum(1 / span for _, span in keys if span > 0)
+    rate = refresh_budget(budget, share, now) / left - rollovers
     if rate <= 0:
         return NEVER
     natural_rate = 0.0  # calls per second of the keys whose own period is longer than T
@@ -76,11 +83,6 @@ def refresh_interval(
 def due(age: float, period: float, interval: float) -> bool:
     """Whether a reply ``age`` seconds old may be refreshed (older than its period and ``T``)."""
     return age >= max(period, interval)
-
-
-def in_demand(asked: Mapping[str, tuple[float, float]], now: float, window: float) -> list[float]:
-    """The periods of the keys asked for in the last ``window`` seconds (key: (asked, period))."""
-    return [period for at, period in asked.values() if now - at <= window]
 
 
 def minimum_interval(budget: int, keys: int, length: float) -> float:

@@ -17,13 +17,13 @@ import asyncio
 import datetime as dt
 import sqlite3
 import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
+from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
 from proxy.metrics import QUOTA_REMAINING
 from proxy.redis_client import connect
@@ -343,18 +343,20 @@ class QuotaGovernor:
         store: QuotaStore,
         max_wait: float,
         *,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.max_wait = max_wait
+        self.clock = clock
         self._published: dict[str, float] = {}
         self._store = store
-        self._sleep = sleep
+        self._sleep = sleep or clock.sleep
 
-    async def acquire(self, tenant: Tenant, *, now: Callable[[], float] = time.time) -> None:
+    async def acquire(self, tenant: Tenant, *, now: Callable[[], float] | None = None) -> None:
         """Spend one upstream call; wait for the next minute if within max_wait, else raise."""
         waited = 0.0
         while True:
-            moment = now()
+            moment = (now or self.clock.now)()
             refused = await self._store.take(tenant.name, call_windows(tenant, moment), int(moment))
             if refused is None:
                 if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
@@ -367,22 +369,24 @@ class QuotaGovernor:
             await self._sleep(delay)
             waited += delay
 
-    async def acquire_write(self, tenant: Tenant, *, now: Callable[[], float] = time.time) -> None:
+    async def acquire_write(
+        self, tenant: Tenant, *, now: Callable[[], float] | None = None
+    ) -> None:
         """Spend one of the tenant's monthly PUT/POST/DELETE calls, or raise WriteBudgetExhausted.
 
         It does not count as an upstream call: ``acquire`` that too.
         """
-        moment = now()
+        moment = (now or self.clock.now)()
         refused = await self._store.take(tenant.name, [write_window(tenant, moment)], int(moment))
         if refused is not None:
             raise WriteBudgetExhausted.of(tenant, refused)
         await self.remaining(tenant, now=now)
 
     async def observe_429(
-        self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] = time.time
+        self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
     ) -> None:
         """Block the window an upstream 429 body names until its ``period_end``."""
-        moment = now()
+        moment = (now or self.clock.now)()
         period = body.get("period") if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
         blocked = Window(
@@ -397,10 +401,10 @@ class QuotaGovernor:
             await self.remaining(tenant, now=now)
 
     async def remaining(
-        self, tenant: Tenant, *, now: Callable[[], float] = time.time
+        self, tenant: Tenant, *, now: Callable[[], float] | None = None
     ) -> dict[str, int]:
         """Calls left per window (minute, month, writes); also published as QUOTA_REMAINING."""
-        moment = now()
+        moment = (now or self.clock.now)()
         windows = [*call_windows(tenant, moment), write_window(tenant, moment)]
         used, blocks = await self._store.state(tenant.name, windows)
         left = {}
@@ -425,8 +429,9 @@ def _int(value: Any, default: int) -> int:
 async def open_governor(
     config: Config,
     *,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
     redis: Redis | None = None,
+    clock: Clock = SYSTEM,
 ) -> QuotaGovernor:
     """The governor ``config.quota`` describes, on its memory, file or Redis store (on
     ``redis``, else a client of its own)."""
@@ -440,4 +445,4 @@ async def open_governor(
         store = SqliteQuotaStore(config.data_path(settings.path))
     else:
         store = MemoryQuotaStore()
-    return QuotaGovernor(store, settings.max_wait, sleep=sleep)
+    return QuotaGovernor(store, settings.max_wait, sleep=sleep, clock=clock)

@@ -18,6 +18,7 @@ from proxy import freshness, metrics
 from proxy.cache import Entry, ReplyCache, UpstreamUnavailable, cache_key
 from proxy.config import Config, Tenant
 from proxy.http1 import Answer, Http1Pool, UpstreamError, UpstreamTimeout
+from proxy.pacer import Pacer
 from proxy.quota import QuotaExhausted, QuotaGovernor
 from proxy.tokens import TokenBroker
 
@@ -140,21 +141,36 @@ class Upstream:
         broker: TokenBroker,
         cache: ReplyCache,
         governor: QuotaGovernor,
+        pacer: Pacer | None = None,
     ) -> None:
         self.config = config
         self.http = http
         self.broker = broker
         self.cache = cache
         self.governor = governor
+        self.pacer = pacer
 
     async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
         """A cached GET of ``path`` for ``tenant``."""
         key = cache_key(tenant.name, path, params)
 
         async def fetch() -> Entry:
-            return await self._fetch(tenant, path, params, request_id)
+            entry = await self._fetch(tenant, path, params, request_id)
+            if self.pacer is not None:
+                await self.pacer.spent(tenant, key)
+            return entry
 
-        entry, state, age = await self.cache.get_or_fetch(key, fetch)
+        refresh = None
+        if self.pacer is not None and self.pacer.settings.pacing:
+            pacer, clock = self.pacer, self.cache.clock
+            period = freshness.period(path, params, clock.now(), self.config.cache)
+            span = freshness.span(path, params)
+
+            async def refresh(entry: Entry) -> bool:
+                age = entry.age(clock.now())
+                return await pacer.allows_refresh(tenant, key, period, span, age)
+
+        entry, state, age = await self.cache.get_or_fetch(key, fetch, refresh=refresh)
         return Reply(entry.status, entry.body, entry.content_type, state, age, key, entry.stored_at)
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
@@ -167,7 +183,7 @@ class Upstream:
 
     async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
         response = await self.send(tenant, "GET", path, params, request_id=request_id)
-        now = time.time()
+        now = self.cache.clock.now()
         ttl = freshness.ttl(path, params, now, response.status, self.config.cache)
         content_type = response.content_type or "application/json"
         return Entry(response.status, response.content, content_type, now, ttl)

@@ -26,40 +26,45 @@ def test_the_reserve_is_its_share_of_the_limit_and_is_released_as_the_month_runs
 
 
 def test_one_key_is_refreshed_as_often_as_the_budget_left_allows_over_the_time_left() -> None:
-    interval = pacing.refresh_interval(budget(0), 0.1, 0, [300])
+    interval = pacing.refresh_interval(budget(0), 0.1, 0, [(300, 0)])
     assert interval == pytest.approx(MONTH / 900)
-    later = pacing.refresh_interval(budget(600), 0.1, MONTH / 2, [300])
+    later = pacing.refresh_interval(budget(600), 0.1, MONTH / 2, [(300, 0)])
     assert later == pytest.approx((MONTH / 2) / (400 - 50))
 
 
 def test_more_keys_in_demand_stretch_the_interval_in_proportion() -> None:
-    one = pacing.refresh_interval(budget(0), 0.0, 0, [300])
-    ten = pacing.refresh_interval(budget(0), 0.0, 0, [300] * 10)
+    one = pacing.refresh_interval(budget(0), 0.0, 0, [(300, 0)])
+    ten = pacing.refresh_interval(budget(0), 0.0, 0, [(300, 0)] * 10)
     assert ten == pytest.approx(10 * one)
 
 
 def test_a_budget_large_enough_for_natural_freshness_does_not_pace() -> None:
-    assert pacing.refresh_interval(budget(0, limit=1_000_000), 0.1, 0, [300, 900]) == 0.0
+    assert pacing.refresh_interval(budget(0, limit=1_000_000), 0.1, 0, [(300, 0), (900, 0)]) == 0.0
     assert pacing.due(age=300, period=300, interval=0.0)
     assert not pacing.due(age=299, period=300, interval=0.0)
 
 
 def test_keys_slower_than_the_pace_leave_their_share_to_the_others() -> None:
     # 900 calls for the month: a daily key costs 30, the 5-minute key gets the other 870.
-    interval = pacing.refresh_interval(budget(0), 0.1, 0, [300, DAY])
+    interval = pacing.refresh_interval(budget(0), 0.1, 0, [(300, 0), (DAY, 0)])
     assert interval == pytest.approx(MONTH / 870)
-    assert interval < pacing.refresh_interval(budget(0), 0.1, 0, [300, 300])
+    assert interval < pacing.refresh_interval(budget(0), 0.1, 0, [(300, 0), (300, 0)])
+
+
+def test_a_window_that_rolls_over_daily_sets_aside_one_cold_miss_a_day() -> None:
+    # 900 calls for the month less 30 daily rollovers leave 870 refreshes.
+    interval = pacing.refresh_interval(budget(0), 0.1, 0, [(300, DAY)])
+    assert interval == pytest.approx(MONTH / 870)
+    assert pacing.refresh_interval(budget(0, limit=30), 0.1, 0, [(300, DAY)]) == math.inf
 
 
 def test_no_refresh_budget_left_means_never() -> None:
-    assert pacing.refresh_interval(budget(900), 0.1, 0, [300]) == math.inf
+    assert pacing.refresh_interval(budget(900), 0.1, 0, [(300, 0)]) == math.inf
     assert not pacing.due(age=10 * DAY, period=300, interval=math.inf)
 
 
-def test_nobody_asking_means_no_pacing_and_stale_askers_drop_out_of_demand() -> None:
+def test_nobody_asking_means_no_pacing() -> None:
     assert pacing.refresh_interval(budget(0), 0.1, 0, []) == 0.0
-    asked = {"a": (1000.0, 300.0), "b": (100.0, 900.0), "c": (4000.0, 60.0)}
-    assert sorted(pacing.in_demand(asked, 4000.0, 3600)) == [60.0, 300.0]
 
 
 def test_forecast_extrapolates_the_rate_spent_so_far() -> None:
