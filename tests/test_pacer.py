@@ -1,0 +1,162 @@
+"""The pacer on each quota backend: shared demand and month count, snapshot figures."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from proxy import pacing
+from proxy.clock import VirtualClock
+from proxy.config import Config, Limits, Quota, Server, Tenant
+from proxy.pacer import BudgetSnapshot, Pacer, open_pacer
+from proxy.pacing import MonthBudget
+from proxy.quota import open_governor
+
+JUNE_1 = 1_780_272_000  # 2026-06-01 00:00 UTC
+JULY_1 = JUNE_1 + 30 * 86_400
+DAY = 86_400
+
+
+def tenant(per_month: int) -> Tenant:
+    """A tenant with a fresh name, so Redis state of other tests never mixes in."""
+    return Tenant(
+        name=f"t-{uuid.uuid4().hex[:8]}",
+        api_key="k",
+        client_id="c",
+        client_secret="s",
+        plan="watt",
+        limits=Limits(100, per_month),
+    )
+
+
+def config(backend: str, data_dir: Path, redis_url: str) -> Config:
+    quota = Quota(backend=backend, reserve=0.1, demand_window=3600)
+    return Config(server=Server(data_dir=str(data_dir)), quota=quota, redis_url=redis_url)
+
+
+async def open_two(cfg: Config, clock: VirtualClock) -> list[Pacer]:
+    """Two pacers (two workers or replicas) on the same backend."""
+    pacers = []
+    for _ in range(2):
+        governor = await open_governor(cfg, clock=clock)
+        pacers.append(await open_pacer(cfg, governor, clock))
+    return pacers
+
+
+async def close(pacers: list[Pacer]) -> None:
+    for pacer in pacers:
+        await pacer.close()
+        await pacer.governor.close()
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"])
+def test_two_workers_pace_against_one_budget_and_one_demand(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else ""
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1 + 10 * DAY)
+
+    async def scenario() -> tuple[float, float, int, int]:
+        first, second = await open_two(config(backend, tmp_path, redis_url), clock)
+        try:
+            for _ in range(100):  # the first worker spends 100 calls
+                await first.governor.acquire(who)
+            await first.allows_refresh(who, "summary-1", 300, 0, age=400)
+            await second.allows_refresh(who, "summary-2", 300, 0, age=400)
+            await second.allows_refresh(who, "stats-2", 300, DAY, age=400)
+            snapshot = await first.snapshot(who)
+            return (
+                await first.interval(who),
+                (await second.snapshot(who)).interval or 0.0,
+                snapshot.used,
+                snapshot.keys_in_demand,
+            )
+        finally:
+            await close([first, second])
+
+    first_interval, second_interval, used, keys = asyncio.run(scenario())
+    assert used == 100 and keys == 3
+    budget = MonthBudget(1000, 100, JUNE_1, JULY_1)
+    keys_in_demand = [(300, 0), (300, 0), (300, DAY)]
+    expected = pacing.refresh_interval(budget, 0.1, clock.now(), keys_in_demand)
+    assert first_interval == pytest.approx(expected)
+    assert second_interval == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("backend", ["memory", "file", "redis"])
+def test_keys_nobody_asked_for_within_the_demand_window_drop_out(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else ""
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1 + DAY)
+
+    async def scenario() -> list[int]:
+        cfg = config(backend, tmp_path, redis_url)
+        pacer = await open_pacer(cfg, await open_governor(cfg, clock=clock), clock)
+        try:
+            await pacer.allows_refresh(who, "old", 300, 0, age=400)
+            clock.advance(1800)
+            await pacer.allows_refresh(who, "new", 300, 0, age=400)
+            counts = [(await pacer.snapshot(who)).keys_in_demand]
+            clock.advance(1801)
+            counts.append((await pacer.snapshot(who)).keys_in_demand)
+            return counts
+        finally:
+            await close([pacer])
+
+    assert asyncio.run(scenario()) == [2, 1]
+
+
+def test_a_stale_key_is_refreshed_only_once_its_paced_interval_has_passed(tmp_path: Path) -> None:
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1)
+
+    async def scenario() -> tuple[float, bool, bool]:
+        cfg = config("memory", tmp_path, "")
+        pacer = await open_pacer(cfg, await open_governor(cfg, clock=clock), clock)
+        try:
+            interval = await pacer.interval(who)
+            await pacer.allows_refresh(who, "a", 300, 0, age=0)
+            await pacer.allows_refresh(who, "b", 300, 0, age=0)
+            clock.advance(120)  # past REPACE: the two keys are in demand now
+            interval = await pacer.interval(who)
+            early = await pacer.allows_refresh(who, "a", 300, 0, age=interval - 1)
+            due = await pacer.allows_refresh(who, "a", 300, 0, age=interval + 1)
+            return interval, early, due
+        finally:
+            await close([pacer])
+
+    interval, early, due = asyncio.run(scenario())
+    assert interval == pytest.approx((JULY_1 - JUNE_1 - 120) * 2 / 900)
+    assert not early and due
+
+
+def test_the_snapshot_tells_forecast_reserve_calls_per_day_and_costliest_keys(
+    tmp_path: Path,
+) -> None:
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1 + 10 * DAY)
+
+    async def scenario() -> BudgetSnapshot:
+        cfg = config("memory", tmp_path, "")
+        pacer = await open_pacer(cfg, await open_governor(cfg, clock=clock), clock)
+        try:
+            for key, calls in (("a", 3), ("b", 5), ("c", 1)):
+                for _ in range(calls):
+                    await pacer.governor.acquire(who)
+                    await pacer.spent(who, key)
+            return await pacer.snapshot(who)
+        finally:
+            await close([pacer])
+
+    snapshot = asyncio.run(scenario())
+    assert snapshot.used == 9 and snapshot.remaining == 991
+    assert snapshot.reserve == 67  # 10% of 1000 with 20 of 30 days left
+    assert snapshot.calls_per_day == pytest.approx(0.9)
+    assert snapshot.forecast is None  # lasts past the month
+    assert snapshot.top_keys == (("b", 5), ("a", 3), ("c", 1))
