@@ -18,7 +18,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -196,7 +196,11 @@ class RedisDemandStore:
     async def costs(self, tenant: str, month: int, count: int) -> list[tuple[str, int]]:
         """The costliest keys of the month."""
         name = _name(tenant, f"costs:{month}")
-        rows = await self._client.zrevrange(name, 0, count - 1, withscores=True)
+        # with scores, redis-py answers (member, score) pairs; its annotation is wider
+        rows = cast(
+            list[tuple[bytes, float]],
+            await self._client.zrevrange(name, 0, count - 1, withscores=True),
+        )
         return [(key.decode(), int(calls)) for key, calls in rows]
 
     async def close(self) -> None:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 PERIODS = ("minute", "month")
 PUBLISH_EVERY = 1.0  # seconds between quota gauge updates on the call path
 REDIS_PREFIX = "enphase-proxy:quota:"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -241,10 +242,10 @@ class SqliteQuotaStore:
             blocks.append(Window(win.name, *block) if block else None)
         return used, blocks
 
-    async def _transaction(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def _transaction(self, fn: Callable[..., _T], *args: Any) -> _T:
         """``fn(*args)`` inside one ``BEGIN IMMEDIATE`` transaction, in a thread."""
 
-        def run() -> Any:
+        def run() -> _T:
             with self._mutex:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
@@ -387,7 +388,7 @@ class QuotaGovernor:
     ) -> None:
         """Block the window an upstream 429 body names until its ``period_end``."""
         moment = (now or self.clock.now)()
-        period = body.get("period") if body.get("period") in PERIODS else "minute"
+        period = str(body["period"]) if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
         blocked = Window(
             current.name,
