@@ -55,11 +55,21 @@ def system_id(req: V2Request) -> int:
 
 def zone(system: dict[str, Any] | None) -> ZoneInfo:
     """The system's IANA time zone (UTC when unknown)."""
-    name = (system or {}).get("timezone") or "UTC"
+    name = system.get("timezone") if isinstance(system, dict) else None
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(name) if isinstance(name, str) and name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return ZoneInfo("UTC")
+
+
+def local_time(ts: Any, tz: ZoneInfo) -> dt.datetime | None:
+    """The epoch ``ts`` as a datetime in ``tz``; None when it is not one ``datetime`` can hold."""
+    if type(ts) is not int:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(ts, tz)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def local_midnight(ts: int, tz: ZoneInfo) -> int:
@@ -97,9 +107,13 @@ def wants_iso8601(req: V2Request) -> bool:
     return req.get("datetime_format") == "iso8601"
 
 
-def iso8601(ts: int, tz: ZoneInfo) -> str:
-    """``ts`` as ISO 8601 with the offset of ``tz``, as v2 rendered datetimes."""
-    return dt.datetime.fromtimestamp(ts, tz).isoformat()
+def iso8601(ts: int, tz: ZoneInfo) -> str | int:
+    """``ts`` as ISO 8601 with the offset of ``tz``, as v2 rendered datetimes.
+
+    An epoch no calendar date matches (v4 allows any int64) stays the number it was.
+    """
+    local = local_time(ts, tz)
+    return ts if local is None else local.isoformat()
 
 
 def render_datetimes(body: Any, tz: ZoneInfo, keys: frozenset[str] = frozenset()) -> Any:

@@ -28,22 +28,32 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     return [V4Call(f"/systems/{system_id(req)}/devices")]
 
 
+def _text(device: dict[str, Any], name: str) -> str | None:
+    value = device.get(name)
+    return value if isinstance(value, str) else None
+
+
 def _unit(device: dict[str, Any]) -> dict[str, Any]:
     return {
-        "sn": device.get("serial_number"),
-        "model": device.get("model"),
-        "sku": device.get("sku"),
+        "sn": device["serial_number"],
+        "model": _text(device, "model"),
+        "sku": _text(device, "sku"),
     }
 
 
 def _meter(device: dict[str, Any]) -> dict[str, Any]:
     return {
-        "sn": device.get("serial_number"),
-        "manufacturer": device.get("manufacturer") or METER_MANUFACTURER,
-        "model": device.get("model"),
-        "status": device.get("status"),
-        "state": device.get("state"),
+        "sn": device["serial_number"],
+        "manufacturer": _text(device, "manufacturer") or METER_MANUFACTURER,
+        "model": _text(device, "model"),
+        "status": _text(device, "status"),
+        "state": _text(device, "state"),
     }
+
+
+def _listed(devices: Any, kind: str) -> list[dict[str, Any]]:
+    """The devices of ``kind`` with a serial number (v2 listed every device by it)."""
+    return [d for d in records(devices, kind) if isinstance(d.get("serial_number"), str)]
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> V2Response:
@@ -51,9 +61,9 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
     devices = replies[0].get("devices") if isinstance(replies[0], dict) else None
     body = {
         "system_id": system_id(req),
-        "envoys": [_unit(device) for device in records(devices, "gateways")],
-        "inverters": [_unit(device) for device in records(devices, "micros")],
-        "meters": [_meter(device) for device in records(devices, "meters")],
+        "envoys": [_unit(device) for device in _listed(devices, "gateways")],
+        "inverters": [_unit(device) for device in _listed(devices, "micros")],
+        "meters": [_meter(device) for device in _listed(devices, "meters")],
         "meta": v2_meta(None, system),
     }
     return respond(req, system, body)

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from mappings.base import V2Request, V2Response
-from mappings.common import date_param, render_datetimes, system_id, wants_iso8601, zone
+from mappings.common import (
+    date_param,
+    local_time,
+    render_datetimes,
+    system_id,
+    wants_iso8601,
+    zone,
+)
 from mappings.errors import unprocessable
 from mappings.status import v2_status
 
@@ -24,12 +31,16 @@ def query(**values: object) -> Params:
 def v2_meta(meta: Any, system: dict[str, Any] | None = None) -> dict[str, Any]:
     """v2's ``meta`` object from a v4 ``meta`` (falling back to the v4 system body)."""
     source = meta if isinstance(meta, dict) else {}
-    fallback = system or {}
+    fallback = system if isinstance(system, dict) else {}
     out: dict[str, Any] = {"status": v2_status(source.get("status") or fallback.get("status"))}
     for key in META_TIMES:
-        value = source.get(key)
-        out[key] = value if value is not None else fallback.get(key)
+        value = _epoch(source.get(key))
+        out[key] = value if value is not None else _epoch(fallback.get(key))
     return out
+
+
+def _epoch(value: Any) -> int | None:
+    return value if type(value) is int else None
 
 
 def respond(req: V2Request, system: dict[str, Any] | None, body: Any) -> V2Response:
@@ -74,7 +85,7 @@ def lifetime_series(
     arrays = {key: list(body.get(key) or []) for key in series}
     days = _reported_days(req, system, body.get("start_date"), meta["last_report_at"])
     out: dict[str, Any] = {
-        "system_id": body.get("system_id", system_id(req)),
+        "system_id": system_id(req),
         "start_date": body.get("start_date"),
     }
     out.update({key: values[:days] for key, values in arrays.items()})
@@ -88,11 +99,11 @@ def _reported_days(
     req: V2Request, system: dict[str, Any] | None, start: Any, last_report_at: Any
 ) -> int | None:
     """How many days v2's default end (last reported day, if before yesterday) keeps."""
-    if req.get("end_date") not in (None, "") or not isinstance(last_report_at, int):
+    last = local_time(last_report_at, zone(system))
+    if req.get("end_date") not in (None, "") or last is None:
         return None
     try:
         first = dt.date.fromisoformat(str(start))
     except ValueError:
         return None
-    last = dt.datetime.fromtimestamp(last_report_at, zone(system)).date()
-    return max(0, (last - first).days + 1)
+    return max(0, (last.date() - first).days + 1)

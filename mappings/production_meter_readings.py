@@ -9,6 +9,7 @@ from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import epoch_param, system_id, wants_iso8601
 from mappings.passthrough import only_body, query, respond, v2_meta
 from mappings.schema import EPOCH, INTEGER, META, STRING, array, obj
+from mappings.shaping import records, whole
 
 ROUTE = "/api/v2/systems/{system_id}/production_meter_readings"
 needs_system = wants_iso8601
@@ -25,15 +26,17 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
     body = only_body(replies) or {}
     readings = [
         {
-            "serial_number": reading.get("serial_number", reading.get("serial_num")),
-            "value": reading.get("value"),
-            "read_at": reading.get("read_at"),
+            "serial_number": serial,
+            "value": whole(reading.get("value")),
+            "read_at": reading["read_at"],
         }
-        for reading in body.get("meter_readings") or []
-        if isinstance(reading, dict)
+        for reading in records(body, "meter_readings")
+        # A reading names its meter and its time; v4's older name for the serial is serial_num.
+        if isinstance(serial := reading.get("serial_number", reading.get("serial_num")), str)
+        and type(reading.get("read_at")) is int
     ]
     out = {
-        "system_id": body.get("system_id", system_id(req)),
+        "system_id": system_id(req),
         "meter_readings": readings,
         "meta": v2_meta(body.get("meta"), system),
     }

@@ -6,6 +6,7 @@ midnight), end_at default now, at most one local calendar month, 422 when start 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,7 +19,6 @@ from mappings.telemetry import project, window
 
 ROUTE = "/api/v2/systems/{system_id}/rgm_stats"
 STEP = 15 * 60
-METER_FIELDS = ("channel", "end_at", "wh_del", "curr_w")
 
 
 def needs_system(req: V2Request) -> bool:
@@ -45,7 +45,9 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
     bodies = [body for body in replies if isinstance(body, dict)]
     meters: dict[str, list[dict[str, Any]]] = {}
     for meter in (meter for body in bodies for meter in records(body, "meter_intervals")):
-        meters.setdefault(str(meter.get("meter_serial_number")), []).append(meter)
+        serial = meter.get("meter_serial_number")
+        if isinstance(serial, str):  # readings of no named meter are no meter's
+            meters.setdefault(serial, []).append(meter)
     out = {
         "system_id": system_id(req),
         "total_devices": max((whole(body.get("total_devices")) for body in bodies), default=0),
@@ -56,17 +58,34 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
         ],
         "meter_intervals": [
             {
-                "meter_serial_number": parts[0].get("meter_serial_number"),
-                "envoy_serial_number": parts[0].get("envoy_serial_number"),
+                "meter_serial_number": serial,
+                "envoy_serial_number": _text(parts[0].get("envoy_serial_number")),
                 "intervals": [
-                    {name: row.get(name) for name in METER_FIELDS}
+                    _meter_row(row)
                     for row in _merge(_rows(parts), start, end)
+                    if type(row.get("channel")) is int
                 ],
             }
-            for parts in meters.values()
+            for serial, parts in meters.items()
         ],
     }
     return respond(req, system, out)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _meter_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A v2 meter interval: channel, end_at, Wh delivered and current W (null when not sent)."""
+    wh_del, curr_w = row.get("wh_del"), row.get("curr_w")
+    number = isinstance(wh_del, int | float) and not isinstance(wh_del, bool)
+    return {
+        "channel": row["channel"],
+        "end_at": row["end_at"],
+        "wh_del": wh_del if number and math.isfinite(wh_del) else None,
+        "curr_w": None if curr_w is None else whole(curr_w),
+    }
 
 
 def _rows(containers: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,7 +120,7 @@ RESPONSE = obj(
             obj(
                 {
                     "meter_serial_number": STRING,
-                    "envoy_serial_number": STRING,
+                    "envoy_serial_number": nullable(STRING),
                     "intervals": array(
                         obj(
                             {

@@ -5,6 +5,10 @@ day's production, energy_lifetime the sum of the days before it, current_power, 
 size_w are 0, last_interval_end_at is the system's last energy time. ``summary_date`` is echoed;
 today's date is a current request; a future or unparseable date is a v2 422.
 
+A current summary's energy_lifetime excludes today, as v2's did (v4's includes it). v2
+requires its three times: one v4's summary lacks comes from the system details (fetched only
+then); when neither has it, the answer is a 503 rather than an invented time.
+
 v4's status enum is larger than v2's; ``mappings.status.V2_STATUS`` maps it onto v2's.
 """
 
@@ -15,9 +19,9 @@ from typing import Any
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import date_param, system_id, wants_iso8601, zone
-from mappings.errors import unprocessable
+from mappings.errors import unavailable, unprocessable
 from mappings.passthrough import respond, v2_meta
-from mappings.schema import DATE, INTEGER, NULLABLE_EPOCH, obj, param, ref
+from mappings.schema import DATE, EPOCH, INTEGER, obj, param, ref
 from mappings.shaping import whole
 from mappings.status import v2_status
 
@@ -62,17 +66,52 @@ def _source(value: Any) -> str:
     return "meter" if value == "meter" else "microinverters"
 
 
+#: v2's required times in a current summary, and where v4's system details keep each.
+TIMES = {
+    "last_interval_end_at": "last_energy_at",
+    "last_report_at": "last_report_at",
+    "operational_at": "operational_at",
+}
+
+
+def _epoch(value: Any) -> int | None:
+    return value if type(value) is int else None
+
+
+def _lacks_times(reply: Any) -> bool:
+    return not isinstance(reply, dict) or any(_epoch(reply.get(key)) is None for key in TIMES)
+
+
+def follow(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> list[V4Call]:
+    """The system details, when v4's summary lacks a time v2 requires and they are not known."""
+    wanted = system is None and len(replies) == 1 and past_day(req, system) is None
+    return [V4Call(f"/systems/{system_id(req)}")] if wanted and _lacks_times(replies[0]) else []
+
+
+def _times(reply: dict[str, Any], details: Any) -> dict[str, int]:
+    """v2's three required times from the summary, else from the system details; 503 if none."""
+    fallback = details if isinstance(details, dict) else {}
+    times = {}
+    for key, source in TIMES.items():
+        value = _epoch(reply.get(key))
+        value = _epoch(fallback.get(source)) if value is None else value
+        if value is None:
+            raise unavailable(f"Enphase did not send the system's {key}; try again later.", 300)
+        times[key] = value
+    return times
+
+
 def _current(
-    req: V2Request, system: dict[str, Any] | None, reply: dict[str, Any]
+    req: V2Request, system: dict[str, Any] | None, reply: dict[str, Any], details: Any
 ) -> dict[str, Any]:
+    today = whole(reply.get("energy_today"))
     return {
         "current_power": whole(reply.get("current_power")),
-        "energy_lifetime": whole(reply.get("energy_lifetime")),
-        "energy_today": whole(reply.get("energy_today")),
-        "last_interval_end_at": reply.get("last_interval_end_at"),
-        "last_report_at": reply.get("last_report_at"),
+        # v2's lifetime excludes the requested day; v4's includes today.
+        "energy_lifetime": max(0, whole(reply.get("energy_lifetime")) - today),
+        "energy_today": today,
+        **_times(reply, details),
         "modules": whole(reply.get("modules")),
-        "operational_at": reply.get("operational_at"),
         "size_w": whole(reply.get("size_w")),
         "source": _source(reply.get("source")),
         "status": v2_status(reply.get("status")),
@@ -90,14 +129,13 @@ def _historic(
     index = (day - first).days if first else len(production) - 1
     meter_start = _date(reply.get("meter_start_date"))
     meta = v2_meta(reply.get("meta"), system)
+    meta_times = {"last_interval_end_at": meta["last_energy_at"], **meta}
     return {
         "current_power": 0,
         "energy_lifetime": sum(production[: max(index, 0)]),
         "energy_today": production[index] if 0 <= index < len(production) else 0,
-        "last_interval_end_at": meta["last_energy_at"],
-        "last_report_at": meta["last_report_at"],
+        **_times(meta_times, None),
         "modules": 0,
-        "operational_at": meta["operational_at"],
         "size_w": 0,
         "source": "meter" if meter_start and meter_start <= day else "microinverters",
         "status": meta["status"],
@@ -110,7 +148,11 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
     """v2's twelve summary fields, current or for the past summary_date."""
     reply = replies[0] if isinstance(replies[0], dict) else {}
     day = past_day(req, system)
-    body = _current(req, system, reply) if day is None else _historic(req, system, day, reply)
+    if day is None:
+        details = system if system is not None else (replies[1:] or [None])[0]
+        body = _current(req, system, reply, details)
+    else:
+        body = _historic(req, system, day, reply)
     return respond(req, system, body)
 
 
@@ -119,10 +161,10 @@ RESPONSE = obj(
         "current_power": INTEGER,
         "energy_lifetime": INTEGER,
         "energy_today": INTEGER,
-        "last_interval_end_at": NULLABLE_EPOCH,
-        "last_report_at": NULLABLE_EPOCH,
+        "last_interval_end_at": EPOCH,
+        "last_report_at": EPOCH,
         "modules": INTEGER,
-        "operational_at": NULLABLE_EPOCH,
+        "operational_at": EPOCH,
         "size_w": INTEGER,
         "source": {"type": "string", "enum": ["microinverters", "meter"]},
         "status": ref("Status"),
@@ -161,4 +203,5 @@ ENDPOINT = Endpoint(
         ),
     ),
     needs_system=needs_system,
+    follow=follow,
 )

@@ -153,20 +153,43 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
 
 
 def v2_system(system: dict[str, Any], iso: bool = False) -> dict[str, Any]:
-    """One v4 system in v2's field names, ``*_at`` in its own zone when ``iso``."""
-    address = _present(system.get("address") or {}, ADDRESS)
+    """One v4 system in v2's field names, ``*_at`` in its own zone when ``iso``.
+
+    v2 always listed its location, zone and connection type: null when v4 does not say.
+    """
+    address = system.get("address")
+    address = address if isinstance(address, dict) else {}
+    references = system.get("other_references")
+    connection = system.get("connection_type")
     out = {
-        "system_id": system.get("system_id"),
-        "system_name": system.get("name") or "",
-        "system_public_name": system.get("public_name") or "Residential System",
-        **_present(system, ("reference", "other_references")),
+        "system_id": system["system_id"],
+        "system_name": _text(system.get("name")) or "",
+        "system_public_name": _text(system.get("public_name")) or "Residential System",
+        **_present({"reference": _text(system.get("reference"))}, ("reference",)),
+        **_present(
+            {"other_references": [r for r in references if isinstance(r, str)]}
+            if isinstance(references, list)
+            else {},
+            ("other_references",),
+        ),
         "status": v2_status(system.get("status")),
-        **_present(system, ("timezone",)),
-        **{key: str(value) for key, value in address.items()},
-        **_present(system, ("connection_type",)),
+        "timezone": _text(system.get("timezone")),
+        **{key: _scalar_text(address.get(key)) for key in ADDRESS},
+        "connection_type": connection if connection in CONNECTION_TYPES else None,
         "meta": v2_meta(system.get("meta"), system),
     }
     return render_datetimes(out, zone(system)) if iso else out
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _scalar_text(value: Any) -> str | None:
+    """v4's address part as v2's text (v4 may send a postal code as a number)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value)
 
 
 def _page_call(page: int) -> V4Call:
@@ -209,7 +232,8 @@ def _resume(rows: list[dict[str, Any]], cursor: Cursor) -> int:
 
 def _rows(body: Any) -> list[dict[str, Any]]:
     systems = body.get("systems") if isinstance(body, dict) else None
-    return [row for row in systems or [] if isinstance(row, dict)]
+    # A row without an id is no system a v2 client could ask about.
+    return [row for row in systems or [] if isinstance(row, dict) and _is_int(row.get("system_id"))]
 
 
 def _exhausted(body: Any, page: int, count: int) -> bool:
@@ -247,8 +271,8 @@ RESPONSE = obj(
                     "state": nullable(STRING),
                     "city": nullable(STRING),
                     "postal_code": nullable(STRING),
-                    "timezone": STRING,
-                    "connection_type": ref("ConnectionType"),
+                    "timezone": nullable(STRING),
+                    "connection_type": nullable(ref("ConnectionType")),
                     "status": ref("Status"),
                     "meta": META,
                 },

@@ -16,7 +16,7 @@ from proxy.clients import team_client
 from proxy.config import Client, Config, Tenant
 from proxy.quota import QuotaExhausted
 from proxy.tokens import NeedsReauthorization, TokenUnavailable
-from proxy.upstream import QuotaRefused
+from proxy.upstream import QuotaRefused, UpstreamGarbage
 
 PREFIX = "/api/v4"
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
@@ -121,6 +121,8 @@ async def forward(request: Request) -> Response:
         return quota_error(exc.exhausted)
     except QuotaExhausted as exc:
         return quota_error(exc)
+    except UpstreamGarbage as exc:
+        return v4_error(502, "Bad Gateway", f"The upstream sent no {exc.endpoint} data")
     except NeedsReauthorization as exc:
         return v4_error(401, "Not Authorized", f"Tenant needs re-authorization: {exc.hint}")
     except (UpstreamUnavailable, TokenUnavailable) as exc:

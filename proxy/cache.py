@@ -371,8 +371,10 @@ class ReplyCache:
 
     def _reap(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("background cache refresh failed", exc_info=task.exception())
+        failure = None if task.cancelled() else task.exception()
+        # An upstream failure was logged where it happened, with its endpoint.
+        if failure is not None and not isinstance(failure, UpstreamUnavailable):
+            log.warning("background cache refresh failed", exc_info=failure)
 
     def _answer(self, entry: Entry, result: str, now: float) -> tuple[Entry, str, int]:
         self._record(result)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from proxy import freshness, metrics
+from proxy import freshness, metrics, v4shapes
 from proxy.cache import Entry, ReplyCache, UpstreamUnavailable, cache_key
 from proxy.config import Config, Tenant
 from proxy.http1 import Answer, Http1Pool, UpstreamError, UpstreamTimeout
@@ -57,6 +57,14 @@ class QuotaRefused(UpstreamUnavailable):
     def __init__(self, exhausted: QuotaExhausted) -> None:
         super().__init__(max(0, exhausted.period_end - int(time.time())))
         self.exhausted = exhausted
+
+
+class UpstreamGarbage(UpstreamUnavailable):
+    """The upstream answered 2xx with a body that is not the data its endpoint sends."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(RETRY_AFTER, f"upstream sent no {endpoint} data")
+        self.endpoint = endpoint
 
 
 class HttpxSender:
@@ -183,6 +191,16 @@ class Upstream:
 
     async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
         response = await self.send(tenant, "GET", path, params, request_id=request_id)
+        endpoint = freshness.endpoint_name(path)
+        success = 200 <= response.status < 300 and response.status != 204
+        if success and not v4shapes.usable(endpoint, _parse(response.content)):
+            log.warning(
+                "upstream answered %s without %s data",
+                response.status,
+                endpoint,
+                extra={"endpoint": endpoint, "request_id": request_id},
+            )
+            raise UpstreamGarbage(endpoint)
         now = self.cache.clock.now()
         ttl = freshness.ttl(path, params, now, response.status, self.config.cache)
         content_type = response.content_type or "application/json"

@@ -77,17 +77,33 @@ def test_current_summary_is_one_v4_call_without_the_system() -> None:
     req = request(NOW)
     assert not summary.needs_system(req)
     assert summary.plan(req, None) == [V4Call(f"/systems/{SYSTEM_ID}/summary")]
+    assert summary.follow(req, None, [V4_SUMMARY]) == []
     body = summary.shape(req, None, [V4_SUMMARY]).body
     validate(ROUTE, 200, body)
-    assert body == V4_SUMMARY | {"size_w": 5250, "status": "battery"}
+    lifetime_before_today = V4_SUMMARY["energy_lifetime"] - V4_SUMMARY["energy_today"]
+    expected = {"size_w": 5250, "status": "battery", "energy_lifetime": lifetime_before_today}
+    assert body == V4_SUMMARY | expected
 
 
-def test_sparse_v4_summary_still_has_every_v2_field() -> None:
-    body = summary.shape(request(NOW), None, [{"status": "off_grid", "source": "x"}]).body
+def test_sparse_v4_summary_takes_the_times_v2_requires_from_the_system_details() -> None:
+    req, sparse = request(NOW), {"status": "off_grid", "source": "x", "last_report_at": 17}
+    [details_call] = summary.follow(req, None, [sparse])
+    assert details_call == V4Call(f"/systems/{SYSTEM_ID}")
+    details = system()
+    body = summary.shape(req, None, [sparse, details]).body
     validate(ROUTE, 200, body)
     assert body["summary_date"] == "2026-03-08"
     assert body["source"] == "microinverters"
     assert body["current_power"] == 0
+    assert body["last_interval_end_at"] == details["last_energy_at"]
+    assert body["operational_at"] == details["operational_at"]
+    assert body["last_report_at"] == 17
+
+
+def test_times_known_nowhere_are_a_503_not_nulls() -> None:
+    with pytest.raises(V2Error) as refused:
+        summary.shape(request(NOW), None, [{"status": "normal"}, {"system_id": SYSTEM_ID}])
+    assert refused.value.status == 503
 
 
 def test_every_v4_status_maps_onto_v2s_enum() -> None:

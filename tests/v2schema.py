@@ -29,18 +29,34 @@ def response_schema(route_template: str, status: int) -> dict[str, Any] | None:
     return content["application/json"]["schema"] if content else None
 
 
+def closed(schema: Any) -> Any:
+    """``schema`` with every object that lists its properties closed to any other member."""
+    if isinstance(schema, list):
+        return [closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: closed(v) for k, v in schema.items()}
+    if "properties" in out:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
 @cache
-def _validator(route_template: str, status: int) -> Draft7Validator | None:
+def _validator(route_template: str, status: int, exact: bool) -> Draft7Validator | None:
     schema = response_schema(route_template, status)
     if schema is None:
         return None
-    root = {"allOf": [schema], "components": OPENAPI["components"]}
-    return Draft7Validator(as_json_schema(root), format_checker=Draft7Validator.FORMAT_CHECKER)
+    root = as_json_schema({"allOf": [schema], "components": OPENAPI["components"]})
+    root = closed(root) if exact else root
+    return Draft7Validator(root, format_checker=Draft7Validator.FORMAT_CHECKER)
 
 
-def validate(route_template: str, status: int, body: Any) -> None:
-    """Raise (ValidationError; KeyError if undocumented) unless ``body`` matches the v2 doc."""
-    validator = _validator(route_template, status)
+def validate(route_template: str, status: int, body: Any, *, exact: bool = False) -> None:
+    """Raise (ValidationError; KeyError if undocumented) unless ``body`` matches the v2 doc.
+
+    ``exact``: a member the doc does not define is a failure too (v2 bodies had no others).
+    """
+    validator = _validator(route_template, status, exact)
     if validator is None:
         if body not in (None, b"", ""):
             raise AssertionError(f"{route_template} {status} has no body, got {body!r}")
