@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mappings.base import V2Request
-from mappings.errors import not_found, unprocessable
+from mappings.errors import unauthorized, unprocessable
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -46,10 +46,11 @@ def is_id(raw: str) -> bool:
 
 
 def system_id(req: V2Request) -> int:
-    """The numeric ``system_id`` path parameter; v2 404 when it is not a system id."""
+    """The numeric ``system_id`` path parameter; v2 401 (as for any system not the client's)
+    when it is not a system id."""
     raw = req.path_params.get("system_id", "")
     if not is_id(raw):
-        raise not_found(f"System not found for id {raw[:40]!r}")
+        raise unauthorized()
     return int(raw)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import system_id
-from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates
+from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates, only_body
 from mappings.schema import DATE, INTEGER, META, array, nullable, obj
 
 ROUTE = "/api/v2/systems/{system_id}/consumption_lifetime"
@@ -20,7 +20,13 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
-    """v2's consumption_lifetime body (204 when the system has no consumption meter)."""
+    """v2's consumption_lifetime body; 204 when the system has no consumption meter.
+
+    v4 answers such a system with an empty series (any date range holds at least a day).
+    """
+    body = only_body(replies)
+    if body is not None and body.get("consumption") == []:
+        return V2Response(None, 204)
     return lifetime_series(req, system, replies, ("consumption",))
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mappings.base import V2Error
+from mappings.base import V2Error, V4Call
 
 NOT_AUTHORIZED = "Not authorized to access requested resource."
+ENVOY_NOT_FOUND = "Envoy not found with this serial number"
+#: v4 paths of one system: v2 answered 401 for a system it did not show, never 404.
+_SYSTEM_PATH = re.compile(r"^/systems/(?:config/)?\d+(?:/|$)")
 DATE_FIELDS = ("start_at", "end_at", "first_interval", "last_interval")
 _RUBY_PAIR = re.compile(r":(\w+)=>\s*(-?\d+)")
 
@@ -23,8 +26,9 @@ def not_found(message: str) -> V2Error:
 
 
 def unprocessable(message: str, **fields: Any) -> V2Error:
-    """v2 422: the request cannot be processed; date fields are included when known."""
-    body: dict[str, Any] = {"reason": "422", "message": message, "errorMessages": [message]}
+    """v2 422: the text as both ``reason`` and ``message``, as v2 (Rails) answered; date fields
+    are included when known."""
+    body: dict[str, Any] = {"reason": message, "message": message}
     body.update({k: v for k, v in fields.items() if v is not None})
     return V2Error(422, body)
 
@@ -33,7 +37,7 @@ def usage_limit(plan: str, period: str, period_start: int, period_end: int, limi
     """v2 409: the plan's usage limit is exhausted until period_end."""
     body = {
         "reason": "409",
-        "message": [f"Usage limit exceeded for plan {plan}"],
+        "message": [f"Usage limit exceeded for plan {plan_name(plan)}"],
         "period": period,
         "period_start": period_start,
         "period_end": period_end,
@@ -63,9 +67,21 @@ def ruby_hash_fields(details: str) -> dict[str, int]:
     return {k: int(v) for k, v in _RUBY_PAIR.findall(details or "") if k in DATE_FIELDS}
 
 
+def plan_name(plan: str) -> str:
+    """A plan as Enphase writes its name (``watt`` -> ``Watt``)."""
+    return plan[:1].upper() + plan[1:]
+
+
+def _text(value: Any) -> str:
+    """A v4 message as text: a list of messages joined, never printed as a Python list."""
+    if isinstance(value, list):
+        return "; ".join(str(item) for item in value if item not in (None, ""))
+    return "" if value is None else str(value)
+
+
 def _details(body: Any) -> str:
     if isinstance(body, dict):
-        return str(body.get("details") or body.get("message") or "")
+        return _text(body.get("details")) or _text(body.get("message"))
     return ""
 
 
@@ -76,12 +92,29 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def from_v4(status: int, body: Any, retry_after: int | None = None) -> V2Error:
-    """The v2 error a legacy client expects for a v4 error reply."""
+def _not_found(call: V4Call | None, body: Any) -> V2Error:
+    """v2's answer when v4 found nothing for ``call``."""
+    path, params = (call.path, dict(call.params)) if call else ("", {})
+    if _SYSTEM_PATH.match(path):
+        return unauthorized()
+    if path == "/systems/retrieve_system_id":
+        return not_found(ENVOY_NOT_FOUND)
+    if path == "/systems/inverters_summary_by_envoy_or_site":
+        if "site_id" in params:
+            return unprocessable(f"Couldn't find Site with 'id'={params['site_id']}")
+        serial = params.get("envoy_serial_number")
+        return unprocessable(f"Couldn't find Envoy with 'serial_num'={serial}")
+    return not_found(_details(body) or "Not Found")
+
+
+def from_v4(
+    status: int, body: Any, retry_after: int | None = None, call: V4Call | None = None
+) -> V2Error:
+    """The v2 error a legacy client expects for a v4 error reply to ``call``."""
     if status in (401, 403):
         return unauthorized()
     if status == 404:
-        return not_found(_details(body) or "Not Found")
+        return _not_found(call, body)
     if status == 422:
         details = _details(body)
         message = details.split(". {", 1)[0].split(" {", 1)[0] or "Unprocessable Entity"

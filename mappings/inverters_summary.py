@@ -35,7 +35,7 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     if site is None and envoy is None:
         raise unprocessable("Envoy serial number or Site ID mandatory")
     if site is not None and not is_id(site):
-        raise unprocessable(f"Invalid value for site_id: {site[:40]!r} is not a system id")
+        raise unprocessable(f"Couldn't find Site with 'id'={site[:40]}")
     return [V4Call(PATH, query(site_id=site, envoy_serial_number=envoy))]
 
 

@@ -27,7 +27,7 @@ def needs_system(req: V2Request) -> bool:
 
 
 def _window(req: V2Request, system: dict[str, Any] | None) -> tuple[int, int]:
-    return window(req, system, STEP, months=1)
+    return window(req, system, STEP, months=1, reported=True)
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:

@@ -1,7 +1,7 @@
 """v2 ``systems/search_system_id?serial_num=`` from v4 ``systems/retrieve_system_id``.
 
 An unknown or retired serial is v4's 404, which ``errors.from_v4`` turns into v2's not-found
-body carrying v4's message.
+body: "Envoy not found with this serial number", as v2 said it.
 """
 
 from __future__ import annotations
@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
-from mappings.errors import not_found, unprocessable
+from mappings.errors import ENVOY_NOT_FOUND, not_found, unprocessable
 from mappings.schema import INTEGER, STRING, obj, param
-
-NOT_FOUND = "Envoy not found with this serial number"
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
@@ -28,7 +26,7 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
     reply = replies[0] if isinstance(replies[0], dict) else {}
     found = reply.get("system_id")
     if not isinstance(found, int) or isinstance(found, bool):
-        return not_found(NOT_FOUND).response()
+        return not_found(ENVOY_NOT_FOUND).response()
     return V2Response({"system_id": found})
 
 

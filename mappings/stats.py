@@ -19,6 +19,7 @@ STATS = Telemetry(
     fields=("powr", "enwh", "devices_reporting"),
     days=1,
     reported_only=True,  # v2 left out intervals nothing was reported in (the dark hours)
+    refuse_after_last=True,
 )
 
 needs_system = STATS.needs_system

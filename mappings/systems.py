@@ -43,7 +43,6 @@ class Filters:
     system_name: frozenset[str]
     status: frozenset[str]
     reference: frozenset[str]
-    installer: frozenset[str]
     connection_type: frozenset[str]
 
     def signature(self) -> str:
@@ -55,17 +54,25 @@ class Filters:
         """Whether the v4 ``system`` passes every filter."""
         checks = (
             (self.system_id, system.get("system_id")),
-            (self.system_name, str(system.get("name") or "").casefold()),
             (self.status, v2_status(system.get("status"))),
             (self.reference, system.get("reference")),
-            (self.installer, _installer(system)),
             (self.connection_type, system.get("connection_type")),
         )
-        return all(not wanted or value in wanted for wanted, value in checks)
+        name = str(system.get("name") or "").casefold()
+        named = not self.system_name or any(part in name for part in self.system_name)
+        return named and all(not wanted or value in wanted for wanted, value in checks)
 
 
 def filters(req: V2Request) -> Filters:
-    """The request's filters; v2 422 for a malformed id or an unknown enum value."""
+    """The request's filters; v2 422 for a malformed id, an unknown enum value or installer.
+
+    ``system_name`` matches any part of a name, ignoring case, as v2's did.
+    """
+    if req.getlist("installer"):
+        raise unprocessable(
+            "The installer filter is not supported: Enphase API v4 does not tell a system's "
+            "installer"
+        )
     ids = req.getlist("system_id")
     if not all(is_id(value) for value in ids):
         raise unprocessable("Invalid value for system_id: not a system id")
@@ -80,7 +87,6 @@ def filters(req: V2Request) -> Filters:
         system_name=frozenset(value.casefold() for value in req.getlist("system_name")),
         status=statuses,
         reference=frozenset(req.getlist("reference")),
-        installer=frozenset(value.casefold() for value in req.getlist("installer")),
         connection_type=connections,
     )
 
@@ -241,13 +247,6 @@ def _exhausted(body: Any, page: int, count: int) -> bool:
     return count < PAGE_SIZE or (_is_int(total) and page * PAGE_SIZE >= total)
 
 
-def _installer(system: dict[str, Any]) -> str:
-    installer = system.get("installer")
-    if isinstance(installer, dict):
-        installer = installer.get("name")
-    return str(installer or "").casefold()
-
-
 def _present(source: Any, keys: Sequence[str]) -> dict[str, Any]:
     source = source if isinstance(source, dict) else {}
     return {key: source[key] for key in keys if source.get(key) not in (None, "", [])}
@@ -306,10 +305,18 @@ ENDPOINT = Endpoint(
         param("next", STRING, "The next token of the previous page."),
         param("limit", {"type": "integer", "default": 100, "maximum": 1000}, "Page size."),
         param("system_id", INTEGER, "Only this system (system_id[] for several)."),
-        param("system_name", STRING, "Only systems of this name (system_name[] too)."),
+        param(
+            "system_name",
+            STRING,
+            "Only systems whose name contains this text, ignoring case (system_name[] too).",
+        ),
         param("status", ref("Status"), "Only systems in this status (status[] too)."),
         param("reference", STRING, "Only systems with this reference (reference[] too)."),
-        param("installer", STRING, "Only systems of this installer (installer[] too)."),
+        param(
+            "installer",
+            STRING,
+            "Refused (422): Enphase API v4 does not tell a system's installer.",
+        ),
         param(
             "connection_type",
             ref("ConnectionType"),

@@ -44,20 +44,41 @@ def local_shift(ts: int, tz: ZoneInfo, days: int = 0, months: int = 0) -> int:
 
 
 def window(
-    req: V2Request, system: dict[str, Any] | None, step: int, days: int = 0, months: int = 0
+    req: V2Request,
+    system: dict[str, Any] | None,
+    step: int,
+    days: int = 0,
+    months: int = 0,
+    *,
+    reported: bool = False,
 ) -> tuple[int, int]:
-    """``(S, E]``: start_at (default local midnight) floored, end_at (default now) capped."""
+    """``(S, E]``: start_at (default local midnight) floored, end_at (default now) capped.
+
+    ``reported``: a start_at after the system's last reported interval is a v2 422 with the
+    date fields, as v2 documented for stats and rgm_stats.
+    """
     tz = zone(system)
     requested = epoch_param(req, "start_at")
     start = local_midnight(req.now, tz) if requested is None else requested
     end = epoch_param(req, "end_at")
     end = req.now if end is None else end
-    if start > min(end, req.now):
+    last = _epoch(system.get("last_energy_at")) if isinstance(system, dict) else None
+    late = reported and requested is not None and last is not None and start > last
+    if start > min(end, req.now) or late:
+        first = _epoch(system.get("operational_at")) if isinstance(system, dict) else None
         raise unprocessable(
-            "Requested date range is invalid for this system", start_at=start, end_at=end
+            "Requested date range is invalid for this system",
+            start_at=start,
+            end_at=end,
+            first_interval=first,
+            last_interval=last,
         )
     start = floor_to(start, step)
     return start, min(end, req.now, local_shift(start, tz, days, months))
+
+
+def _epoch(value: Any) -> int | None:
+    return value if type(value) is int else None
 
 
 def calls(path: str, start: int, end: int, span: int, granularity: str) -> list[V4Call]:
@@ -128,6 +149,7 @@ class Telemetry:
     days: int = 0
     months: int = 0
     reported_only: bool = False
+    refuse_after_last: bool = False  # a start after the last reported interval is a 422
 
     def needs_system(self, req: V2Request) -> bool:
         """Always: the system zone fixes local midnight, the window cap and ``meta``."""
@@ -135,7 +157,9 @@ class Telemetry:
 
     def window(self, req: V2Request, system: dict[str, Any] | None) -> tuple[int, int]:
         """The answered ``(S, E]`` of ``req``."""
-        return window(req, system, self.step, self.days, self.months)
+        return window(
+            req, system, self.step, self.days, self.months, reported=self.refuse_after_last
+        )
 
     def plan(self, req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
         """The telemetry calls covering the window; none when v4 would refuse a start that old."""

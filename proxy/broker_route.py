@@ -91,7 +91,7 @@ async def forward(request: Request) -> Response:
     method = request.method
     if method not in methods:
         return v4_error(405, "Method Not Allowed", f"{method} is not allowed on this path")
-    write = method != "GET"
+    write = v4paths.is_write(path, method)
     if write and not client.writes:
         return v4_error(403, "Forbidden", "This proxy client is read-only")
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in STRIPPED_PARAMS]
@@ -100,11 +100,12 @@ async def forward(request: Request) -> Response:
         return v4_error(422, "Unprocessable Entity", f"Invalid request because of '{problem}'.")
     upstream = request.app.state.services.upstream
     try:
-        if not write:
+        if method == "GET":
             reply = await upstream.get(tenant, path, query, request.state.request_id)
             headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
             return Response(reply.raw, reply.status, headers, reply.content_type)
-        await upstream.governor.acquire_write(tenant)
+        if write:
+            await upstream.governor.acquire_write(tenant)
         response = await upstream.send(
             tenant,
             method,
@@ -114,7 +115,8 @@ async def forward(request: Request) -> Response:
             headers={"Content-Type": request.headers.get("content-type", "application/json")},
             request_id=request.state.request_id,
         )
-        _audit(config, client, tenant, method, path, response.status)
+        if write:
+            _audit(config, client, tenant, method, path, response.status)
         content_type = response.content_type or "application/json"
         return Response(response.content, response.status, media_type=content_type)
     except QuotaRefused as exc:

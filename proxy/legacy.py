@@ -85,9 +85,9 @@ class Run:
         fetches = [self.upstream.get(self.tenant, c.path, c.params, self.request_id) for c in calls]
         replies = [await fetches[0]] if len(fetches) == 1 else await asyncio.gather(*fetches)
         self.replies.extend(replies)
-        for reply in replies:
+        for call, reply in zip(calls, replies, strict=True):
             if not 200 <= reply.status < 300:
-                raise errors.from_v4(reply.status, reply.body, reply.retry_after)
+                raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
         return [reply.body for reply in replies]
 
     def outcome(self, response: V2Response) -> Outcome:

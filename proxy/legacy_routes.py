@@ -82,6 +82,8 @@ class LegacyDispatch:
 
     Every v2 template ends in its own literal segment, so one dict lookup and one regex match
     find the route, where the router would try each route in turn behind two more layers.
+    An API path ending in a slash is answered as without it (v2, a Rails app, did so; the
+    router would answer a redirect).
     """
 
     def __init__(self, app: ASGIApp, legacy: list[Route]) -> None:
@@ -91,6 +93,8 @@ class LegacyDispatch:
             raise ValueError("every v2 route must end in its own literal segment")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _without_trailing_slash(scope)
         if scope["type"] == "http" and scope["method"] == "GET":
             path = scope["path"]
             route = self.by_last_segment.get(path.rpartition("/")[2])
@@ -101,3 +105,13 @@ class LegacyDispatch:
                 await route.app(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _without_trailing_slash(scope: Scope) -> None:
+    """Drop the one trailing slash of an ``/api/`` path (and of its raw form) in ``scope``."""
+    path = scope["path"]
+    if path.startswith("/api/") and path.endswith("/") and not path.endswith("//"):
+        scope["path"] = path[:-1]
+        raw = scope.get("raw_path")
+        if raw is not None and raw.endswith(b"/"):
+            scope["raw_path"] = raw[:-1]

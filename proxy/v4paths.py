@@ -189,7 +189,8 @@ S = "/systems/{system_id}"
 ENDPOINTS: tuple[V4Endpoint, ...] = (
     # Monitoring API
     V4Endpoint("systems", "/systems", freshness=Freshness(900), params=("page", "size", "sort_by")),
-    V4Endpoint("systems_search", "/systems/search", (), ("POST",), params=("page", "size")),
+    # A published read ("search and filter systems") that happens to be a POST.
+    V4Endpoint("systems_search", "/systems/search", ("POST",), params=("page", "size")),
     V4Endpoint("system", S, freshness=Freshness(HOUR)),
     V4Endpoint("summary", f"{S}/summary", freshness=Freshness(300)),
     V4Endpoint("devices", f"{S}/devices", freshness=Freshness(HOUR)),
@@ -329,6 +330,12 @@ def allowed_methods(raw_path: str) -> tuple[str, ...]:
         return ()
     found = TABLE.find(raw_path)
     return found.endpoint.methods if found else ()
+
+
+def is_write(raw_path: str, method: str) -> bool:
+    """Whether ``method`` on a published v4 path writes (partner plans count writes apart)."""
+    found = TABLE.find(raw_path)
+    return found is not None and method in found.endpoint.writes
 
 
 def _epoch(params: dict[str, str], at: str, date: str) -> int | None:

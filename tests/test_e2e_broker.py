@@ -200,7 +200,7 @@ def test_methods_the_path_does_not_publish_are_405(
     ("method", "path"),
     [
         ("PUT", STORM_GUARD),
-        ("POST", "/api/v4/systems/search"),
+        ("POST", "/api/v4/partner/activations"),
         ("DELETE", "/api/v4/partner/activations/55"),
     ],
 )

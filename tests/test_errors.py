@@ -63,9 +63,8 @@ def test_plain_422_has_no_date_fields() -> None:
         422, {"message": "Unprocessable Entity", "details": "Provide envoy serial number"}
     )
     assert error.body == {
-        "reason": "422",
+        "reason": "Provide envoy serial number",
         "message": "Provide envoy serial number",
-        "errorMessages": ["Provide envoy serial number"],
     }
 
 

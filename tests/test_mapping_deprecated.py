@@ -51,7 +51,7 @@ def test_shape_answers_the_same_410(
     validate(route, 410, response.body)
 
 
-def test_a_bad_system_id_is_v2_404() -> None:
+def test_a_bad_system_id_is_v2_401() -> None:
     with pytest.raises(V2Error) as raised:
         deprecated.ENVOYS.plan(request(0, system_id="x1"), None)
-    assert raised.value.status == 404
+    assert raised.value.status == 401

@@ -110,4 +110,4 @@ def test_iso8601_renders_meta_times_in_the_system_zone() -> None:
     body = inventory.shape(request(NOW, datetime_format="iso8601"), system(), [DEVICES]).body
     validate(ROUTE, 200, body)
     assert body["meta"]["operational_at"] == "2012-12-31T23:00:00-08:00"
-    assert body["meta"]["last_report_at"] == "2025-12-31T16:00:00-08:00"
+    assert body["meta"]["last_report_at"] == "2027-12-31T16:00:00-08:00"

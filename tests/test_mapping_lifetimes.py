@@ -84,14 +84,14 @@ def test_malformed_or_reversed_dates_are_v2_422(module: Any, query: dict[str, st
     with pytest.raises(V2Error) as caught:
         module.plan(request(**query), SYSTEM)
     assert caught.value.status == 422
-    assert caught.value.body["reason"] == "422"
+    assert caught.value.body["reason"] == caught.value.body["message"]  # v2's text in reason
     validate(module.ROUTE, 422, caught.value.body)
 
 
-def test_bad_system_id_is_v2_404() -> None:
+def test_bad_system_id_is_v2_401() -> None:
     with pytest.raises(V2Error) as caught:
         energy_lifetime.plan(request({"system_id": "abc"}), SYSTEM)
-    assert caught.value.status == 404
+    assert caught.value.status == 401
 
 
 def test_energy_lifetime_body_has_v2_shape() -> None:

@@ -19,8 +19,8 @@ SYSTEM = {
     "system_id": 1765,
     "timezone": "Europe/Berlin",
     "status": "encharge",
-    "last_report_at": 1717000000,
-    "last_energy_at": 1716999000,
+    "last_report_at": 1718445600,  # 2024-06-15 12:00 in Berlin: the tests' latest now
+    "last_energy_at": 1718445600,
     "operational_at": 1357023600,
 }
 STEP = 900
@@ -168,8 +168,8 @@ def test_start_older_than_two_years_is_empty_without_upstream_call() -> None:
         "total_devices": 0,
         "meta": {
             "status": "battery",
-            "last_report_at": 1717000000,
-            "last_energy_at": 1716999000,
+            "last_report_at": 1718445600,
+            "last_energy_at": 1718445600,
             "operational_at": 1357023600,
         },
         "intervals": [],

@@ -160,11 +160,11 @@ def test_reversed_window_names_the_dates() -> None:
     assert raised.value.body["end_at"] == 1_781_000_000
 
 
-def test_unknown_system_id_is_v2_404() -> None:
+def test_unknown_system_id_is_v2_401() -> None:
     with pytest.raises(V2Error) as raised:
         stats.plan(request(1_781_100_000, system_id="abc"), system())
-    assert raised.value.status == 404
-    validate(ROUTE, 404, raised.value.body)
+    assert raised.value.status == 401
+    validate(ROUTE, 401, raised.value.body)
 
 
 def test_malformed_upstream_intervals_never_raise() -> None:

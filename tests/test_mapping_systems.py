@@ -160,18 +160,18 @@ def test_filters_combine_and_accept_bracket_forms() -> None:
     wanted = ["1000", "1007", "1035", "1070"]
     assert ids(walk(v4, **{"system_id[]": wanted})) == [1000, 1007, 1035, 1070]
     assert ids(walk(v4, **{"system_id[]": wanted, "connection_type": "ethernet"})) == [1000]
-    assert ids(walk(v4, system_name="residence 5")) == [1035]
+    named = [item["system_id"] for item in ACCOUNT if "residence 5" in item["name"].lower()]
+    assert ids(walk(v4, system_name="residence 5")) == named  # any part of the name, as v2
+    assert ids(walk(v4, system_name="Residence 5")) == named
     assert ids(walk(v4, **{"reference[]": ["ref-5", "ref-10"]})) == [1035, 1070]
     assert ids(walk(v4, system_name="nobody")) == []
 
 
-def test_installer_filter_matches_a_v4_installer_field() -> None:
-    items = [
-        {**v4_system(1), "installer": {"name": "Sunny Co"}},
-        {**v4_system(2), "installer": "Other"},
-        v4_system(3),
-    ]
-    assert ids(walk(FakeV4(items), installer="sunny co")) == [1007]
+def test_installer_filter_is_refused_since_v4_does_not_tell_installers() -> None:
+    with pytest.raises(V2Error) as refused:
+        walk(FakeV4([v4_system(1)]), installer="sunny co")
+    assert refused.value.status == 422
+    assert "installer" in refused.value.body["message"]
 
 
 def test_v2_field_names_and_flattened_address() -> None:

@@ -10,14 +10,17 @@ from mappings import (
     consumption_lifetime,
     consumption_stats,
     energy_lifetime,
+    errors,
     inventory,
+    inverters_summary,
     production_meter_readings,
     rgm_stats,
+    search_system_id,
     stats,
     summary,
     systems,
 )
-from mappings.base import Endpoint, V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy import freshness
 from tests.v2schema import validate
 from tests.v4replies import at, meta, request, system, telemetry
@@ -100,3 +103,73 @@ def test_summary_energy_lifetime_excludes_today_as_v2s_did() -> None:
     response = answer(summary.ENDPOINT, request(NOW), system(LA))
     assert response.body["energy_today"] == 5
     assert response.body["energy_lifetime"] == 50 - 5
+
+
+def test_422_puts_the_text_in_reason_as_v2_did() -> None:
+    today = "2026-03-08"
+    with pytest.raises(V2Error) as invalid:
+        answer(energy_lifetime.ENDPOINT, request(NOW, start_date=today, end_date="2026-03-01"), {})
+    assert invalid.value.status == 422
+    assert invalid.value.body["reason"] == invalid.value.body["message"] != "422"
+    with pytest.raises(V2Error) as site:
+        inverters_summary.ENDPOINT.plan(V2Request({}, (("site_id", "-1"),), NOW), None)
+    assert site.value.status == 422
+    assert site.value.body["message"] == "Couldn't find Site with 'id'=-1"
+
+
+def test_an_unknown_site_is_v2s_422_not_found_text() -> None:
+    [call] = inverters_summary.ENDPOINT.plan(V2Request({}, (("site_id", "77"),), NOW), None)
+    error = errors.from_v4(404, {"message": "Not Found", "details": "Site not found"}, None, call)
+    assert (error.status, error.body["message"]) == (422, "Couldn't find Site with 'id'=77")
+
+
+def test_an_upstream_405_is_text_not_a_python_list() -> None:
+    error = errors.from_v4(405, {"message": ["Method not allowed"], "code": 405})
+    assert error.body["message"] == "Method not allowed"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/systems/42", "/systems/42/summary", "/systems/42/telemetry/production_micro"],
+)
+def test_an_unknown_or_foreign_system_is_v2s_401(path: str) -> None:
+    ruby = {"message": "Not Found", "details": '{:system_id=>"42"} not found', "code": 404}
+    error = errors.from_v4(404, ruby, None, V4Call(path))
+    assert error.status == 401
+    assert error.body == {"reason": "401", "message": [errors.NOT_AUTHORIZED]}
+    with pytest.raises(V2Error) as malformed:
+        stats.ENDPOINT.plan(request(NOW, system_id="abc"), system(LA))
+    assert malformed.value.status == 401
+
+
+def test_an_unknown_serial_is_v2s_404_body() -> None:
+    [call] = search_system_id.ENDPOINT.plan(V2Request({}, (("serial_num", "dummy"),), NOW), None)
+    error = errors.from_v4(404, {"message": "Not Found", "details": "System not found"}, None, call)
+    assert (error.status, error.body) == (
+        404,
+        {"reason": "404", "errorMessages": ["Envoy not found with this serial number"]},
+    )
+
+
+def test_consumption_lifetime_without_a_consumption_meter_is_204() -> None:
+    reply = {"system_id": 42, "start_date": "2026-03-01", "consumption": [], "meta": meta()}
+    req = request(NOW, end_date="2026-03-07")
+    response = consumption_lifetime.ENDPOINT.shape(req, None, [reply])
+    assert (response.status, response.body) == (204, None)
+
+
+def test_usage_limit_names_the_plan_as_enphase_writes_it() -> None:
+    error = errors.usage_limit("watt", "minute", 0, 60, 10)
+    assert error.body["message"] == ["Usage limit exceeded for plan Watt"]
+
+
+@pytest.mark.parametrize("endpoint", [stats.ENDPOINT, rgm_stats.ENDPOINT], ids=["stats", "rgm"])
+def test_a_window_after_the_last_reported_interval_is_v2s_422(endpoint: Endpoint) -> None:
+    details = system(LA) | {"last_energy_at": NOW - 3 * 3600}
+    start = NOW - 3600
+    with pytest.raises(V2Error) as late:
+        endpoint.plan(request(NOW, start_at=str(start)), details)
+    assert late.value.status == 422
+    body = late.value.body
+    assert (body["start_at"], body["last_interval"]) == (start, details["last_energy_at"])
+    validate(endpoint.route, 422, body, exact=True)

@@ -23,8 +23,8 @@ def request(now: int, system_id: str = str(SYSTEM_ID), **query: str) -> V2Reques
     return V2Request({"system_id": system_id}, tuple(query.items()), now)
 
 
-def meta(status: str = "normal", last_report_at: int = 1_767_225_600) -> dict[str, Any]:
-    """A v4 ``meta`` object."""
+def meta(status: str = "normal", last_report_at: int = 1_830_297_600) -> dict[str, Any]:
+    """A v4 ``meta`` object; by default the system last reported after every test's now."""
     return {
         "status": status,
         "last_report_at": last_report_at,
