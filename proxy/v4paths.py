@@ -261,6 +261,7 @@ ENDPOINTS: tuple[V4Endpoint, ...] = (
         params=_TELEMETRY,
     ),
     V4Endpoint("live_data", f"{S}/live_data"),
+    V4Endpoint("latest_telemetry", f"{S}/latest_telemetry", freshness=Freshness(300)),
     _commissioning("battery_settings", "/systems/config/{system_id}/battery_settings", "PUT"),
     _commissioning("storm_guard", "/systems/config/{system_id}/storm_guard", "PUT"),
     _commissioning("grid_status", "/systems/config/{system_id}/grid_status"),

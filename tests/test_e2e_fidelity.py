@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,3 +60,55 @@ def test_get_systems_search_is_not_taken_for_a_system_id(client: httpx.Client) -
     response = client.get("/api/v4/systems/search", headers=TEAM)
     assert response.status_code == 405
     assert response.json()["code"] == 405
+
+
+SITE_PATHS = [
+    "/api/v4/systems/1002/battery_lifetime",
+    "/api/v4/systems/1002/energy_import_lifetime",
+    "/api/v4/systems/1002/energy_export_lifetime",
+    "/api/v4/systems/1002/energy_import_telemetry",
+    "/api/v4/systems/1002/energy_export_telemetry",
+    "/api/v4/systems/1002/latest_telemetry",
+    "/api/v4/systems/config/1002/battery_settings",
+    "/api/v4/systems/config/1002/storm_guard",
+    "/api/v4/systems/config/1002/grid_status",
+    "/api/v4/systems/config/1002/load_control",
+]
+
+
+def recent_days() -> dict[str, str]:
+    """The last ten days: the sandbox simulates battery and grid 15 minutes at a time."""
+    today = dt.date.today()
+    return {"start_date": (today - dt.timedelta(10)).isoformat()}
+
+
+@pytest.mark.parametrize("path", SITE_PATHS)
+def test_the_broker_serves_every_published_monitoring_get(client: httpx.Client, path: str) -> None:
+    params = recent_days() if path.endswith("lifetime") else {}
+    response = client.get(path, headers=TEAM, params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["system_id"] == 1002
+
+
+def test_grid_and_battery_series_agree_with_production_and_consumption(
+    client: httpx.Client,
+) -> None:
+    def series(endpoint: str, *names: str) -> list[list[int]]:
+        path = f"/api/v4/systems/1002/{endpoint}"
+        response = client.get(path, headers=TEAM, params=recent_days())
+        assert response.status_code == 200, response.text
+        return [response.json()[name] for name in names]
+
+    imported, exported = (
+        series("energy_import_lifetime", "import")[0],
+        series("energy_export_lifetime", "export")[0],
+    )
+    charged, discharged = series("battery_lifetime", "charge", "discharge")
+    [produced] = series("energy_lifetime", "production")
+    [consumed] = series("consumption_lifetime", "consumption")
+    assert len(imported) == len(produced) > 0
+    for day in range(len(produced)):
+        assert imported[day] - exported[day] == (
+            consumed[day] - produced[day] + charged[day] - discharged[day]
+        )

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from proxy import v4paths
 
-from . import bodies, telemetry
+from . import bodies, site, telemetry
 from .errors import ApiError, not_found, unprocessable
 from .gate import Caller, v4
 from .systems import System
@@ -154,6 +154,7 @@ HANDLERS: dict[str, Callable[[Request, Caller], Any]] = {
     "consumption_lifetime": telemetry.consumption_lifetime,
     "production_meter_readings": telemetry.production_meter_readings,
     **{name: telemetry.telemetry(kind) for name, kind in telemetry.KINDS.items()},
+    **site.HANDLERS,
 }
 
 

@@ -287,3 +287,40 @@ def production_day(system: System, day: date) -> list[tuple[int, int]]:
     if system.meters:
         return [(r["end_at"], r["wh_del"]) for r in production_meter_day(system, day)]
     return [(r["end_at"], r["enwh"]) for r in production_micro_day(system, day)]
+
+
+@lru_cache(maxsize=1024)
+def _grid(system: System, day: date) -> tuple[tuple[int, int, int], ...]:
+    """(end_at, Wh imported, Wh exported) per 15 minutes: the load the production and the
+    battery do not meet comes from the grid, the surplus they do not store goes to it."""
+    start, produced = _meter_wh(system, day)
+    _, consumed = _consumption_wh(system, day)
+    stored = _battery(system, day) if battery_capacity(system) else None
+    rows = []
+    for j, (p, c) in enumerate(zip(produced, consumed, strict=True)):
+        charge, discharge = (stored[j][1], stored[j][2]) if stored else (0, 0)
+        net = c + charge - p - discharge
+        rows.append((start + (j + 1) * METER_STEP, max(0, net), max(0, -net)))
+    return tuple(rows)
+
+
+def import_day(system: System, day: date) -> list[dict[str, Any]]:
+    """The day's 15-minute intervals of energy imported from the grid."""
+    return [{"end_at": end, "wh_imported": wh} for end, wh, _ in _grid(system, day)]
+
+
+def export_day(system: System, day: date) -> list[dict[str, Any]]:
+    """The day's 15-minute intervals of energy exported to the grid."""
+    return [{"end_at": end, "wh_exported": wh} for end, _, wh in _grid(system, day)]
+
+
+def day_grid(system: System, day: date) -> tuple[int, int]:
+    """The day's (imported, exported) Wh."""
+    rows = _grid(system, day)
+    return sum(row[1] for row in rows), sum(row[2] for row in rows)
+
+
+def day_battery(system: System, day: date) -> tuple[int, int]:
+    """The day's (charged, discharged) Wh."""
+    rows = _battery(system, day)
+    return sum(row[1] for row in rows), sum(row[2] for row in rows)

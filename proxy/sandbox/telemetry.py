@@ -65,6 +65,12 @@ KINDS = {
     "encharge_telemetry": Kind(
         data.METER_STEP, attrgetter("encharges"), data.battery_device_day, extra=_device_soc
     ),
+    "energy_import_telemetry": Kind(
+        data.METER_STEP, attrgetter("consumption_meters"), data.import_day, meta=True
+    ),
+    "energy_export_telemetry": Kind(
+        data.METER_STEP, attrgetter("consumption_meters"), data.export_day, meta=True
+    ),
 }
 
 
