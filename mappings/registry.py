@@ -7,8 +7,10 @@ from mappings import (
     consumption_stats,
     deprecated,
     energy_lifetime,
+    envoys,
     inventory,
     inverters_summary,
+    monthly_production,
     production_meter_readings,
     rgm_stats,
     search_system_id,
@@ -36,3 +38,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 #: The endpoints by route template, as the service routes them.
 ROUTES: dict[str, Endpoint] = {endpoint.route: endpoint for endpoint in ENDPOINTS}
+
+#: What answers a retired route for legacy clients configured with ``emulate_retired = true``.
+EMULATED: dict[str, Endpoint] = {
+    endpoint.route: endpoint for endpoint in (envoys.ENDPOINT, monthly_production.ENDPOINT)
+}

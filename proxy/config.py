@@ -113,6 +113,7 @@ class Client:
     key_sha256: bytes
     tenants: tuple[str, ...]
     writes: bool = False
+    emulate_retired: bool = False  # legacy: answer envoys/monthly_production from v4
 
     def key_matches(self, key: str) -> bool:
         """Whether ``key`` is this client's key (constant-time)."""
@@ -337,7 +338,8 @@ def _tenant(r: _Reader, data: Mapping[str, Any], index: int) -> Tenant | None:
 def _client(
     r: _Reader, data: Mapping[str, Any], table: str, tenants: Mapping[str, Tenant]
 ) -> Client | None:
-    r.unknown(data, table, {"name", "key", "key_env", "key_sha256", "tenants", "writes"})
+    keys = {"name", "key", "key_env", "key_sha256", "tenants", "writes", "emulate_retired"}
+    r.unknown(data, table, keys)
     name = r.value(data, table, "name", str, table)
     digest_hex = r.value(data, table, "key_sha256", str, None)
     key = r.secret(data, table, "key", digest_hex is None)
@@ -356,7 +358,13 @@ def _client(
         digest = key_digest(key)
     else:
         return None
-    return Client(name, digest, tuple(names), r.value(data, table, "writes", bool, False))
+    return Client(
+        name,
+        digest,
+        tuple(names),
+        r.value(data, table, "writes", bool, False),
+        r.value(data, table, "emulate_retired", bool, False),
+    )
 
 
 def _items(r: _Reader, data: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:

@@ -11,9 +11,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mappings import errors
 from mappings.base import Endpoint, V2Error
-from mappings.registry import ENDPOINTS
+from mappings.registry import EMULATED, ENDPOINTS
 from proxy import legacy
-from proxy.clients import legacy_tenant
+from proxy.clients import find_client, legacy_tenant
+from proxy.config import Config
 
 CREDENTIAL_PARAMS = ("key", "user_id")
 
@@ -45,10 +46,21 @@ def legacy_query(raw: bytes) -> tuple[str | None, str | None, tuple[tuple[str, s
 
 
 class LegacyEndpoint:
-    """The ASGI app answering one v2 route through its mapping."""
+    """The ASGI app answering one v2 route through its mapping.
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    ``emulated``: what answers a retired route instead, for legacy clients configured with
+    ``emulate_retired = true``.
+    """
+
+    def __init__(self, endpoint: Endpoint, emulated: Endpoint | None = None) -> None:
         self.endpoint = endpoint
+        self.emulated = emulated
+
+    def _chosen(self, config: Config, key: str | None) -> Endpoint:
+        if self.emulated is None or key is None:
+            return self.endpoint
+        client = find_client(config.legacy_clients, key)
+        return self.emulated if client is not None and client.emulate_retired else self.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
@@ -60,7 +72,7 @@ class LegacyEndpoint:
             scope["state"]["tenant"] = tenant.name
             services = state.services
             outcome = await legacy.answer(
-                self.endpoint,
+                self._chosen(state.config, key),
                 scope["path_params"],
                 query,
                 services.upstream,
@@ -74,7 +86,10 @@ class LegacyEndpoint:
 
 def routes() -> list[Route]:
     """One GET route per v2 endpoint."""
-    return [Route(e.route, LegacyEndpoint(e), methods=["GET"], name=e.route) for e in ENDPOINTS]
+    return [
+        Route(e.route, LegacyEndpoint(e, EMULATED.get(e.route)), methods=["GET"], name=e.route)
+        for e in ENDPOINTS
+    ]
 
 
 class LegacyDispatch:

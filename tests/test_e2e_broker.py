@@ -141,7 +141,6 @@ def test_the_sandbox_sees_the_tenant_key_never_the_proxy_key(
         "/api/v4/systems/1001%2Fsummary",
         "/api/v4//systems/1001/summary",
         "/api/v4/systems//1001/summary",
-        "/api/v4/systems/1001/summary/",
         "/api/v4//evil.example/systems",
         "/api/v4/http://evil.example/systems",
         "/api/v4/@evil.example/systems/1001/summary",

@@ -9,10 +9,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mappings import envoys, monthly_production
 from tests import harness
+from tests.v2schema import validate_body
 
 V2_AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 TEAM = {"Authorization": "Bearer demo-team-key"}  # a read-only team client
+EMULATING = """
+[[legacy_clients]]
+name = "published-v2-client"
+key = "emulating-v2-key"
+tenants = ["demo"]
+emulate_retired = true
+"""
+OLD_CLIENT = {"key": "emulating-v2-key", "user_id": "demo-user"}
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +30,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """A client of the proxy on the sandbox; the tenant may make a single write a month."""
     with harness.sandbox() as (sandbox_url, _):
         data_dir = Path(tmp_path_factory.mktemp("fidelity"))
-        config = harness.proxy_config(sandbox_url, data_dir, writes_per_month=1)
+        config = harness.proxy_config(sandbox_url, data_dir, EMULATING, writes_per_month=1)
         with harness.proxy(config) as proxy_url:
             with httpx.Client(base_url=proxy_url, timeout=30) as c:
                 yield c
@@ -112,3 +122,47 @@ def test_grid_and_battery_series_agree_with_production_and_consumption(
         assert imported[day] - exported[day] == (
             consumed[day] - produced[day] + charged[day] - discharged[day]
         )
+
+
+@pytest.mark.parametrize("endpoint", ["envoys", "monthly_production"])
+def test_retired_endpoints_stay_410_by_default(client: httpx.Client, endpoint: str) -> None:
+    params = V2_AUTH | {"start_date": "2025-01-01"}
+    response = client.get(f"/api/v2/systems/1002/{endpoint}", params=params)
+    assert response.status_code == 410
+    assert "Deprecation" in response.headers and "successor-version" in response.headers["Link"]
+
+
+def test_an_emulating_client_gets_envoys_from_v4_gateways(client: httpx.Client) -> None:
+    response = client.get("/api/v2/systems/1002/envoys", params=OLD_CLIENT)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    validate_body(envoys.RESPONSE, body, exact=True)
+    devices = client.get("/api/v4/systems/1002/devices", headers=TEAM).json()["devices"]
+    assert [e["serial_number"] for e in body["envoys"]] == [
+        g["serial_number"] for g in devices["gateways"]
+    ]
+    iso = client.get(
+        "/api/v2/systems/1002/envoys", params=OLD_CLIENT | {"datetime_format": "iso8601"}
+    )
+    assert isinstance(iso.json()["envoys"][0]["last_report_at"], str)
+
+
+def test_an_emulating_client_gets_monthly_production_from_v4(client: httpx.Client) -> None:
+    first = (dt.date.today().replace(day=1) - dt.timedelta(days=40)).replace(day=1)
+    params = OLD_CLIENT | {"start_date": first.isoformat()}
+    response = client.get("/api/v2/systems/1002/monthly_production", params=params)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    validate_body(monthly_production.RESPONSE, body, exact=True)
+    lifetime = client.get(
+        "/api/v2/systems/1002/energy_lifetime",
+        params=V2_AUTH | {"start_date": body["start_date"], "end_date": body["end_date"]},
+    ).json()
+    assert body["production_wh"] == sum(lifetime["production"]) > 0
+    assert body["meter_readings"]
+    assert all(r["end"] - r["start"] == body["production_wh"] for r in body["meter_readings"])
+    unfinished = client.get(
+        "/api/v2/systems/1002/monthly_production",
+        params=OLD_CLIENT | {"start_date": dt.date.today().isoformat()},
+    )
+    assert unfinished.status_code == 422

@@ -128,7 +128,7 @@ def assert_v2_422(response: httpx.Response) -> None:
     """``response`` is v2's documented 422 for the systems list."""
     assert response.status_code == 422, response.text
     body = response.json()
-    assert body["reason"] == "422"
+    assert body["reason"] == body["message"]
     validate(ROUTE, 422, body)
 
 

@@ -62,3 +62,10 @@ def validate(route_template: str, status: int, body: Any, *, exact: bool = False
             raise AssertionError(f"{route_template} {status} has no body, got {body!r}")
         return
     validator.validate(body)
+
+
+def validate_body(schema: Any, body: Any, *, exact: bool = False) -> None:
+    """Raise unless ``body`` matches ``schema``, a v2 schema using the document's components."""
+    root = as_json_schema({"allOf": [schema], "components": OPENAPI["components"]})
+    checker = Draft7Validator.FORMAT_CHECKER
+    Draft7Validator(closed(root) if exact else root, format_checker=checker).validate(body)
