@@ -79,11 +79,12 @@ def _text(value: Any) -> str | None:
 def _meter_row(row: dict[str, Any]) -> dict[str, Any]:
     """A v2 meter interval: channel, end_at, Wh delivered and current W (null when not sent)."""
     wh_del, curr_w = row.get("wh_del"), row.get("curr_w")
-    number = isinstance(wh_del, int | float) and not isinstance(wh_del, bool)
+    if isinstance(wh_del, bool) or not isinstance(wh_del, int | float) or not math.isfinite(wh_del):
+        wh_del = None
     return {
         "channel": row["channel"],
         "end_at": row["end_at"],
-        "wh_del": wh_del if number and math.isfinite(wh_del) else None,
+        "wh_del": wh_del,
         "curr_w": None if curr_w is None else whole(curr_w),
     }
 

@@ -114,7 +114,7 @@ class LegacyDispatch:
             path = scope["path"]
             route = self.by_last_segment.get(path.rpartition("/")[2])
             match = route.path_regex.match(path) if route is not None else None
-            if match is not None:
+            if route is not None and match is not None:
                 scope["route"] = route
                 scope["path_params"] = match.groupdict()
                 await route.app(scope, receive, send)

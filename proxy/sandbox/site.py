@@ -21,7 +21,7 @@ from .localtime import days, local_date
 from .systems import System
 from .window import lifetime_range
 
-Series = Callable[[System, date], tuple[int, int]]
+Series = Callable[[System, date], tuple[int, ...]]
 
 
 def _lifetime(
