@@ -11,11 +11,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
-from mappings.common import split_windows, system_id, too_old
+from mappings.common import WEEK, system_id, too_old, zone
 from mappings.passthrough import query, respond, v2_meta
 from mappings.schema import EPOCH, INTEGER, META, STRING, array, nullable, obj
 from mappings.shaping import records, whole
-from mappings.telemetry import project, window
+from mappings.telemetry import canonical_windows, project, window
 
 ROUTE = "/api/v2/systems/{system_id}/rgm_stats"
 STEP = 15 * 60
@@ -36,7 +36,13 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     if too_old(start, req.now):
         return []
     path = f"/systems/{system_id(req)}/rgm_stats"
-    return [V4Call(path, query(start_at=s, end_at=e)) for s, e in split_windows(start, end)]
+    windows = canonical_windows(start, end, zone(system), "week", WEEK, req.now)
+    # A whole week needs no end_at (v4 answers a week after start_at, up to now): the key of
+    # the current week stays the same all week.
+    return [
+        V4Call(path, query(start_at=s) if e - s == WEEK else query(start_at=s, end_at=e))
+        for s, e in windows
+    ]
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:

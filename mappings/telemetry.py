@@ -81,11 +81,31 @@ def _epoch(value: Any) -> int | None:
     return value if type(value) is int else None
 
 
-def calls(path: str, start: int, end: int, span: int, granularity: str) -> list[V4Call]:
-    """One v4 telemetry GET per window of at most ``span`` seconds covering ``(start, end]``."""
+def canonical_windows(
+    start: int, end: int, tz: ZoneInfo, unit: str, span: int, now: int
+) -> list[tuple[int, int]]:
+    """The shared windows covering ``(start, end]``: whole local days (``unit`` day) or local
+    weeks from Monday (week), each cut into pieces of at most ``span`` seconds.
+
+    Every client asking about the same day or week gets the same windows, so they share one
+    cached upstream reply. A piece v4 would refuse as too old starts at ``start`` instead.
+    """
+    first = local_midnight(start, tz)
+    if unit == "week":
+        first = local_shift(first, tz, days=-dt.datetime.fromtimestamp(first, tz).weekday())
+    pieces: list[tuple[int, int]] = []
+    at = first
+    while at < end:
+        following = local_shift(at, tz, days=7 if unit == "week" else 1)
+        pieces += split_windows(at, following, span)
+        at = following
+    return [(start if too_old(s, now) else s, e) for s, e in pieces if e > start]
+
+
+def calls(windows: list[tuple[int, int]], path: str, granularity: str) -> list[V4Call]:
+    """One v4 telemetry GET of ``granularity`` per window."""
     return [
-        V4Call(path, (("start_at", str(at)), ("granularity", granularity)))
-        for at, _ in split_windows(start, end, span)
+        V4Call(path, (("start_at", str(at)), ("granularity", granularity))) for at, _ in windows
     ]
 
 
@@ -162,12 +182,14 @@ class Telemetry:
         )
 
     def plan(self, req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
-        """The telemetry calls covering the window; none when v4 would refuse a start that old."""
+        """The canonical telemetry calls covering the window (see ``canonical_windows``); none
+        when v4 would refuse a start that old."""
         path = f"/systems/{system_id(req)}/{self.source}"
         start, end = self.window(req, system)
         if too_old(start, req.now):
             return []
-        return calls(path, start, end, self.span, self.granularity)
+        windows = canonical_windows(start, end, zone(system), self.granularity, self.span, req.now)
+        return calls(windows, path, self.granularity)
 
     def intervals(self, replies: list[Any], start: int, end: int) -> list[dict[str, Any]]:
         """The v2 intervals in ``(start, end]``; with ``reported_only``, none that are all zero."""

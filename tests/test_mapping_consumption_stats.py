@@ -25,11 +25,12 @@ def answer(now: int, tz: str = LA, **query: str) -> tuple[list[V4Call], dict]:
     return shaped(consumption_stats, ROUTE, now, tz, 900, ("enwh",), devices=1, **query)
 
 
-def test_a_month_is_five_week_calls_merged_in_order_without_duplicates() -> None:
+def test_a_month_is_five_local_week_calls_merged_in_order_without_duplicates() -> None:
     start, month_later = at("2026-01-01T00:00", LA), at("2026-02-01T00:00", LA)
+    monday = at("2025-12-29T00:00", LA)  # weeks are shared: each starts on a local Monday
     calls, body = answer(at("2026-03-01T00:00", LA), start_at=str(start))
     assert calls == [
-        V4Call(PATH, (("start_at", str(start + i * WEEK)), ("granularity", "week")))
+        V4Call(PATH, (("start_at", str(monday + i * WEEK)), ("granularity", "week")))
         for i in range(5)
     ]
     assert ends(body) == list(range(start + 900, month_later + 1, 900))
@@ -57,27 +58,28 @@ def test_boundary_duplicates_keep_the_earlier_window_and_order_is_restored() -> 
     assert all(interval["enwh"] == value(interval["end_at"]) for interval in body["intervals"])
 
 
-def test_start_is_floored_to_fifteen_minutes() -> None:
+def test_start_is_floored_to_fifteen_minutes_and_the_call_is_for_the_local_week() -> None:
     start = at("2026-06-10T08:00", LA)
     calls, body = answer(start + 7200, start_at=str(start + 899))
-    assert dict(calls[0].params)["start_at"] == str(start)
+    assert dict(calls[0].params)["start_at"] == str(at("2026-06-08T00:00", LA))
     assert ends(body) == list(range(start + 900, start + 7201, 900))
 
 
-def test_default_window_is_local_midnight_today_until_now() -> None:
+def test_default_window_is_local_midnight_today_until_now_from_this_weeks_call() -> None:
     now = at("2026-06-10T13:07", LA)
     calls, body = answer(now)
-    assert dict(calls[0].params)["start_at"] == str(at("2026-06-10T00:00", LA))
+    assert dict(calls[0].params)["start_at"] == str(at("2026-06-08T00:00", LA))
+    assert ends(body)[0] == at("2026-06-10T00:15", LA)
     assert ends(body)[-1] == at("2026-06-10T13:00", LA)
 
 
 @pytest.mark.parametrize(
     ("start", "capped", "calls"),
     [
-        ("2026-02-01T00:00", "2026-03-01T00:00", 4),
-        ("2026-01-31T06:00", "2026-02-28T06:00", 4),
-        ("2026-03-01T00:00", "2026-04-01T00:00", 5),
-        ("2026-10-15T00:00", "2026-11-15T00:00", 5),
+        ("2026-02-01T00:00", "2026-03-01T00:00", 5),  # local weeks from Monday 26 January
+        ("2026-01-31T06:00", "2026-02-28T06:00", 5),
+        ("2026-03-01T00:00", "2026-04-01T00:00", 6),
+        ("2026-10-15T00:00", "2026-11-15T00:00", 6),  # the 169-hour week takes two calls
     ],
 )
 def test_end_is_capped_one_local_calendar_month_after_start(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,7 +38,8 @@ def request(now: int, **query: int | str) -> V2Request:
 def v4_rgm(call: V4Call) -> dict[str, Any]:
     """A v4 rgm_stats reply: 15-minute intervals of the window plus one either side of it."""
     params = dict(call.params)
-    start, end = int(params["start_at"]), int(params["end_at"])
+    start = int(params["start_at"])
+    end = int(params.get("end_at", start + WEEK))
     assert end - start <= WEEK
     ends = range(start, end + 2 * STEP, STEP)
     return {
@@ -76,10 +76,10 @@ def test_month_is_split_into_five_weekly_calls() -> None:
     start, end = at(2024, 5, 1), at(2024, 6, 1)
     calls, body = run(request(at(2024, 6, 15, 12), start_at=start, end_at=end))
     assert [call.path for call in calls] == ["/systems/1765/rgm_stats"] * 5
-    windows = [(int(dict(c.params)["start_at"]), int(dict(c.params)["end_at"])) for c in calls]
-    assert windows[0][0] == start and windows[-1][1] == end
-    assert all(b == c for (_, b), (c, _) in pairwise(windows))
-    assert all(e - s <= WEEK for s, e in windows)
+    monday = at(2024, 4, 29)  # shared windows: whole local weeks from Monday
+    assert [dict(c.params) for c in calls] == [
+        {"start_at": str(monday + i * WEEK)} for i in range(5)
+    ]
     expected = list(range(start + STEP, end + STEP, STEP))
     assert [row["end_at"] for row in body["intervals"]] == expected
     assert len(expected) == 31 * 96
@@ -121,10 +121,10 @@ def test_channels_of_one_meter_are_not_collapsed() -> None:
     assert [row["channel"] for row in body["meter_intervals"][0]["intervals"]] == [1, 2]
 
 
-def test_unaligned_start_is_floored_and_end_clips() -> None:
+def test_unaligned_start_is_floored_and_end_clips_from_the_call_for_the_local_week() -> None:
     start, end = at(2024, 6, 1, 8, 11), at(2024, 6, 1, 10, 5)
     calls, body = run(request(at(2024, 6, 15), start_at=start, end_at=end))
-    assert dict(calls[0].params)["start_at"] == str(at(2024, 6, 1, 8))
+    assert dict(calls[0].params)["start_at"] == str(at(2024, 5, 27))
     ends = [row["end_at"] for row in body["intervals"]]
     assert ends[0] == at(2024, 6, 1, 8, 15)
     assert ends[-1] == at(2024, 6, 1, 10)
@@ -134,9 +134,9 @@ def test_window_is_capped_at_one_month_and_at_now() -> None:
     now = at(2024, 6, 15, 12)
     calls, body = run(request(now, start_at=at(2024, 5, 1), end_at=at(2024, 7, 1)))
     assert body["intervals"][-1]["end_at"] == at(2024, 6, 1)
-    assert dict(calls[-1].params)["end_at"] == str(at(2024, 6, 1))
+    assert dict(calls[-1].params) == {"start_at": str(at(2024, 5, 27))}
     calls, body = run(request(now, start_at=at(2024, 6, 10), end_at=at(2024, 6, 30)))
-    assert dict(calls[-1].params)["end_at"] == str(now)
+    assert dict(calls[-1].params) == {"start_at": str(at(2024, 6, 10))}
     assert body["intervals"][-1]["end_at"] == now
 
 
@@ -181,8 +181,11 @@ def test_start_older_than_two_years_is_empty_without_upstream_call() -> None:
 def test_default_start_is_local_midnight_on_a_dst_day() -> None:
     now = at(2024, 3, 31, 23)  # the 23-hour day clocks go forward in Berlin
     calls, body = run(request(now))
-    assert len(calls) == 1
-    assert dict(calls[0].params) == {"start_at": str(at(2024, 3, 31)), "end_at": str(now)}
+    assert len(calls) == 1  # the 167-hour week from Monday 25 March
+    assert dict(calls[0].params) == {
+        "start_at": str(at(2024, 3, 25)),
+        "end_at": str(at(2024, 4, 1)),
+    }
     assert at(2024, 3, 31) == int(dt.datetime(2024, 3, 30, 23, tzinfo=dt.UTC).timestamp())
     assert len(body["intervals"]) == 22 * 4  # 23:00 local is 22 elapsed hours on this day
     assert body["intervals"][0]["end_at"] == at(2024, 3, 31, 0, 15)

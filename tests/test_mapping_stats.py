@@ -44,10 +44,10 @@ def test_default_window_is_local_midnight_today_until_now() -> None:
     assert body["meta"] == meta()
 
 
-def test_start_is_floored_to_five_minutes() -> None:
+def test_start_is_floored_to_five_minutes_and_the_call_is_for_the_whole_local_day() -> None:
     start = at("2026-06-10T08:00", LA)
     calls, body = answer(LA, start + 7200, start_at=str(start + 299), end_at=str(start + 1800))
-    assert dict(calls[0].params)["start_at"] == str(start)
+    assert dict(calls[0].params)["start_at"] == str(at("2026-06-10T00:00", LA))
     assert ends(body) == list(range(start + 300, start + 1801, 300))
 
 
@@ -70,7 +70,7 @@ def test_interval_at_start_is_excluded_and_at_end_included() -> None:
 def test_end_is_capped_one_day_after_start() -> None:
     start = at("2026-06-10T06:00", LA)
     calls, body = answer(LA, start + 5 * 86400, start_at=str(start), end_at=str(start + 3 * 86400))
-    assert len(calls) == 1
+    assert len(calls) == 2  # the local days of June 10 and June 11
     assert ends(body)[-1] == start + 86400
     assert len(body["intervals"]) == 288
 
