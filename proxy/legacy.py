@@ -104,9 +104,32 @@ def _system_path(req: V2Request) -> str:
     return f"/systems/{system_id(req)}"
 
 
+# Systems in the earliest and the latest time zone: a plan refused in both is refused in any.
+ZONE_PROBES = ({"timezone": "Etc/GMT+12"}, {"timezone": "Etc/GMT-14"})
+
+
+def refused_in_every_zone(endpoint: Endpoint, req: V2Request) -> V2Error | None:
+    """The error ``endpoint`` answers ``req`` with whatever the system's zone, if it does.
+
+    Checked before the system lookup, so a bad parameter costs no upstream call.
+    """
+    refusals = []
+    for probe in ZONE_PROBES:
+        try:
+            endpoint.plan(req, probe)
+        except V2Error as exc:
+            refusals.append(exc)
+        except Exception:  # the real system body decides
+            return None
+    return refusals[0] if len(refusals) == len(ZONE_PROBES) else None
+
+
 async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
     system = None
     if endpoint.needs_system(req):
+        refused = refused_in_every_zone(endpoint, req)
+        if refused is not None:
+            raise refused
         (system,) = await run.bodies([V4Call(_system_path(req))])
     calls = endpoint.plan(req, system)
     replies = await run.bodies(calls) if calls else []
