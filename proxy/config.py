@@ -1,21 +1,84 @@
-"""TOML configuration to typed, validated settings; secrets may come from the environment."""
+"""TOML configuration to typed, validated settings; secrets may come from the environment.
+
+Adding a setting is one line: a field (type, constraint, default) on the class of its table:
+Server for ``[server]``, Upstream, Sandbox, Tokens, Cache, Quota, Tenant for each
+``[[tenants]]``, Client for each ``[[legacy_clients]]`` and ``[[team_clients]]``. The TOML key
+is the field name; a missing, mistyped, out-of-range or unknown key is reported with its line.
+Type a secret ``Secret`` (or ``Secret | None``): the file may then name an environment variable
+instead, as ``<key>_env = "VARIABLE"``. Rules that span keys or tables go in ``_cross_checks``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import os
-import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from proxy import v4paths
+from proxy.config_lines import line_of
 
 ENPHASE_HOST = "api.enphaseenergy.com"
 DEMO_KEYS = ("demo-v2-key", "demo-team-key")
+
+_TABLE = ConfigDict(extra="forbid")
+
+Str = Annotated[str, Strict()]
+Bool = Annotated[bool, Strict()]
+Positive = Annotated[int, Strict(), Field(gt=0)]
+NonNegative = Annotated[int, Strict(), Field(ge=0)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0)]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0)]
+Port = Annotated[int, Strict(), Field(ge=1, le=65535)]
+Fraction = Annotated[float, Strict(), Field(ge=0, lt=1)]
+Name = Annotated[str, Strict(), Field(min_length=1)]
+
+
+class _SecretMark:
+    """Marks a field whose value may come from the environment (``<key>_env``)."""
+
+
+SECRET = _SecretMark()
+Secret = Annotated[str, Strict(), SECRET]
+
+
+def _http_url(url: str) -> str:
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError("not an http(s) URL")
+    return url
+
+
+HttpUrl = Annotated[str, Strict(), AfterValidator(_http_url)]
+
+
+def _known_endpoint(name: str) -> str:
+    if name not in ENDPOINT_NAMES:
+        raise ValueError("not a v4 endpoint name (e.g. summary, devices, production_micro, other)")
+    return name
+
+
+ENDPOINT_NAMES = frozenset({e.name for e in v4paths.ENDPOINTS} | {"other"})
+EndpointName = Annotated[str, Strict(), AfterValidator(_known_endpoint)]
 
 
 @dataclass(frozen=True)
@@ -26,6 +89,7 @@ class Limits:
     per_month: int
 
 
+FROM_PLAN = Limits(0, 0)  # Tenant.limits until validation derives it from the plan
 PLAN_LIMITS: dict[str, Limits] = {
     "watt": Limits(10, 1_000),
     "kilowatt": Limits(10, 10_000),
@@ -34,33 +98,84 @@ PLAN_LIMITS: dict[str, Limits] = {
 }
 
 
-@dataclass(frozen=True)
-class Server:
+def _secrets_from_env(data: Any, info: ValidationInfo, secrets: Mapping[str, bool]) -> Any:
+    """``<key>_env = "VAR"`` replaced by ``<key> = <VAR's value>`` for each secret key.
+
+    ``secrets`` maps each secret key to whether it is required.
+    """
+    if not isinstance(data, dict):
+        return data
+    env: Mapping[str, str] = (info.context or {}).get("env", os.environ)
+    data = dict(data)
+    for name, required in secrets.items():
+        if f"{name}_env" not in data:
+            continue
+        variable = data.pop(f"{name}_env")
+        if not isinstance(variable, str):
+            raise _key_problem(f"{name}_env", "expected the name of an environment variable")
+        if env.get(variable):
+            data[name] = env[variable]
+        elif required:
+            raise _key_problem(f"{name}_env", f"environment variable {variable} is not set")
+    return data
+
+
+def _fields(table: type) -> dict[str, FieldInfo]:
+    """The fields pydantic validates for a table class."""
+    fields: dict[str, FieldInfo] = getattr(table, "__pydantic_fields__")  # noqa: B009
+    return fields
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    """Whether the field is typed Secret (or Secret | None)."""
+    return SECRET in field.metadata or any(
+        SECRET in get_args(arg) for arg in get_args(field.annotation)
+    )
+
+
+def _key_problem(key: str, message: str) -> PydanticCustomError:
+    """A problem with ``key`` of the table being validated (its line is looked up by key)."""
+    return PydanticCustomError("config_key", "{message}", {"key": key, "message": message})
+
+
+class _Table:
+    """A TOML table: ``<secret>_env`` keys are read from the environment before validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_env(cls, data: Any, info: ValidationInfo) -> Any:
+        fields = _fields(cls).items()
+        secrets = {name: f.is_required() for name, f in fields if _is_secret(f)}
+        return _secrets_from_env(data, info, secrets)
+
+
+@dataclass(frozen=True, config=_TABLE)
+class Server(_Table):
     """Where and how the proxy listens."""
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 2
-    timeout: int = 60
-    graceful_timeout: int = 30
-    keepalive: int = 5
-    data_dir: str = "var"
-    admin_key: str | None = None
-    log_level: str = "info"
-    access_log: bool = True
-    max_url_length: int = 4096
+    host: Str = "127.0.0.1"
+    port: Port = 8080
+    workers: Positive = 2
+    timeout: Positive = 60
+    graceful_timeout: Positive = 30
+    keepalive: Positive = 5
+    data_dir: Str = "var"
+    admin_key: Secret | None = None
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    access_log: Bool = True
+    max_url_length: Positive = 4096
 
 
-@dataclass(frozen=True)
-class Upstream:
+@dataclass(frozen=True, config=_TABLE)
+class Upstream(_Table):
     """The v4-compatible server the proxy calls."""
 
-    api_root: str = f"https://{ENPHASE_HOST}/api/v4"
-    token_url: str = f"https://{ENPHASE_HOST}/oauth/token"
-    authorize_url: str = f"https://{ENPHASE_HOST}/oauth/authorize"
-    timeout: float = 15.0
-    connect_timeout: float = 5.0
-    max_connections: int = 100
+    api_root: HttpUrl = f"https://{ENPHASE_HOST}/api/v4"
+    token_url: HttpUrl = f"https://{ENPHASE_HOST}/oauth/token"
+    authorize_url: HttpUrl = f"https://{ENPHASE_HOST}/oauth/authorize"
+    timeout: PositiveFloat = 15.0
+    connect_timeout: PositiveFloat = 5.0
+    max_connections: Positive = 100
 
     @property
     def is_enphase(self) -> bool:
@@ -72,31 +187,51 @@ class Upstream:
         return (self.api_root, self.token_url, self.authorize_url)
 
 
-@dataclass(frozen=True)
-class Sandbox:
+@dataclass(frozen=True, config=_TABLE)
+class Sandbox(_Table):
     """The embedded simulated v4 API started beside the proxy."""
 
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = 8091
+    enabled: Bool = False
+    host: Str = "127.0.0.1"
+    port: Port = 8091
 
 
-@dataclass(frozen=True)
-class Tenant:
-    """One Enphase v4 authorization the proxy holds: an app, its plan and its user."""
+@dataclass(frozen=True, config=_TABLE)
+class Tenant(_Table):
+    """One Enphase v4 authorization the proxy holds: an app, its plan and its user.
 
-    name: str
-    api_key: str
-    client_id: str
-    client_secret: str
-    user_ids: tuple[str, ...] = ()
-    plan: str = "watt"
-    limits: Limits = PLAN_LIMITS["watt"]
-    writes_per_month: int = 200
-    grant: str = "authorization_code"
-    redirect_uri: str = "http://127.0.0.1:8080/oauth/callback"
-    username: str | None = None
-    password: str | None = None
+    ``limits`` is the plan's call budget with any ``per_minute``/``per_month`` override (both
+    required for a plan not in PLAN_LIMITS); code may give ``limits`` directly.
+    """
+
+    name: Name
+    api_key: Secret
+    client_id: Name
+    client_secret: Secret
+    user_ids: tuple[Str, ...] = ()
+    plan: Annotated[str, Strict(), AfterValidator(str.lower)] = "watt"
+    per_minute: Positive | None = None
+    per_month: Positive | None = None
+    writes_per_month: NonNegative = 200
+    grant: Literal["authorization_code", "password"] = "authorization_code"
+    redirect_uri: HttpUrl = "http://127.0.0.1:8080/oauth/callback"
+    username: Str | None = None
+    password: Secret | None = None
+    limits: Limits = FROM_PLAN
+
+    @model_validator(mode="after")
+    def _plan_limits(self) -> Tenant:
+        if self.limits != FROM_PLAN:
+            return self
+        base = PLAN_LIMITS.get(self.plan)
+        if base is None and not (self.per_minute and self.per_month):
+            known = " | ".join(PLAN_LIMITS)
+            message = f"unknown plan {self.plan!r} ({known}); or set per_minute and per_month"
+            raise _key_problem("plan", message)
+        base = base or FROM_PLAN
+        limits = Limits(self.per_minute or base.per_minute, self.per_month or base.per_month)
+        object.__setattr__(self, "limits", limits)  # frozen: set once, while validating
+        return self
 
 
 @lru_cache(maxsize=1024)
@@ -105,62 +240,96 @@ def key_digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-@dataclass(frozen=True)
-class Client:
-    """A caller of the proxy: a legacy v2 integration or a team's v4 script."""
+@dataclass(frozen=True, config=_TABLE)
+class Client(_Table):
+    """A caller of the proxy: a legacy v2 integration or a team's v4 script.
 
-    name: str
-    key_sha256: bytes
-    tenants: tuple[str, ...]
-    writes: bool = False
-    emulate_retired: bool = False  # legacy: answer envoys/monthly_production from v4
+    The file gives the key as ``key`` (or ``key_env``) or as ``key_sha256`` (64 hex digits);
+    only its sha256 is kept.
+    """
+
+    name: Name
+    key_sha256: bytes = Field(repr=False)
+    tenants: tuple[Str, ...] = ()
+    writes: Bool = False
+    emulate_retired: Bool = False  # legacy: answer envoys/monthly_production from v4
+
+    @model_validator(mode="before")
+    @classmethod
+    def _digest(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = _secrets_from_env(data, info, {"key": False})
+        key, digest = data.pop("key", None), data.get("key_sha256")
+        if isinstance(digest, str):
+            try:
+                data["key_sha256"] = bytes.fromhex(digest)
+            except ValueError:
+                data["key_sha256"] = b""
+            if len(data["key_sha256"]) != 32:
+                raise _key_problem("key_sha256", "must be 64 hex digits (sha256 of the key)")
+        elif key is None:
+            raise _key_problem("key", "missing (set key, key_env or key_sha256)")
+        elif not isinstance(key, str) or not key:
+            raise _key_problem("key", "must be a non-empty string")
+        else:
+            data["key_sha256"] = key_digest(key)
+        return data
 
     def key_matches(self, key: str) -> bool:
         """Whether ``key`` is this client's key (constant-time)."""
         return hmac.compare_digest(key_digest(key), self.key_sha256)
 
 
-@dataclass(frozen=True)
-class Tokens:
+@dataclass(frozen=True, config=_TABLE)
+class Tokens(_Table):
     """Where OAuth tokens live and when they are refreshed."""
 
-    store: str = "file"
-    path: str = "tokens.json"
-    refresh_margin: int = 3600
-    check_interval: int = 30
-    lock_timeout: float = 30.0
+    store: Literal["file", "redis"] = "file"
+    path: Str = "tokens.json"
+    refresh_margin: NonNegative = 3600
+    check_interval: Positive = 30
+    lock_timeout: PositiveFloat = 30.0
 
 
-@dataclass(frozen=True)
-class Cache:
-    """Upstream reply cache and its freshness rules (seconds)."""
+@dataclass(frozen=True, config=_TABLE)
+class Cache(_Table):
+    """Upstream reply cache and its freshness rules (seconds); ``ttl`` by v4 endpoint name."""
 
-    backend: str = "memory"
-    max_entries: int = 10_000
-    max_bytes: int = 64 * 1024 * 1024
-    reporting_lag: int = 3600
-    past_ttl: int = 86_400
-    error_ttl: int = 60
-    stale_if_error: int = 86_400
-    stale_while_revalidate: bool = True
-    ttl: Mapping[str, int] = field(default_factory=dict)
+    backend: Literal["memory", "redis"] = "memory"
+    max_entries: Positive = 10_000
+    max_bytes: Positive = 64 * 1024 * 1024
+    reporting_lag: NonNegative = 3600
+    past_ttl: NonNegative = 86_400
+    error_ttl: NonNegative = 60
+    stale_if_error: NonNegative = 86_400
+    stale_while_revalidate: Bool = True
+    ttl: Mapping[EndpointName, NonNegative] = dataclasses.field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Quota:
+@dataclass(frozen=True, config=_TABLE)
+class Quota(_Table):
     """How the proxy paces calls against the plan limits; counts live in a shared store."""
 
-    backend: str = "file"
-    path: str = "quota.sqlite3"
-    max_wait: float = 5.0
-    pacing: bool = True  # stretch refreshes of live keys so the month budget lasts the month
-    reserve: float = 0.1  # share of the month limit kept for cold misses (see proxy.pacing)
-    demand_window: int = 3600  # seconds a key stays in demand after a client last asked
+    backend: Literal["file", "memory", "redis"] = "file"
+    path: Str = "quota.sqlite3"
+    max_wait: NonNegativeFloat = 5.0
+    pacing: Bool = True  # stretch refreshes of live keys so the month budget lasts the month
+    reserve: Fraction = 0.1  # share of the month limit kept for cold misses (see proxy.pacing)
+    demand_window: Positive = 3600  # seconds a key stays in demand after a client last asked
 
 
-@dataclass(frozen=True)
-class Config:
-    """The whole validated configuration."""
+@dataclass(frozen=True, config=_TABLE)
+class RedisSettings(_Table):
+    """``[redis]``: the server shared by workers and replicas."""
+
+    url: Secret | None = None
+
+
+class Document(BaseModel):
+    """The TOML file as written: one field per top-level table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     server: Server = Server()
     upstream: Upstream = Upstream()
@@ -168,8 +337,24 @@ class Config:
     tokens: Tokens = Tokens()
     cache: Cache = Cache()
     quota: Quota = Quota()
+    redis: RedisSettings = RedisSettings()
+    tenants: list[Tenant] = []
+    legacy_clients: list[Client] = []
+    team_clients: list[Client] = []
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    server: Server = dataclasses.field(default_factory=Server)
+    upstream: Upstream = dataclasses.field(default_factory=Upstream)
+    sandbox: Sandbox = dataclasses.field(default_factory=Sandbox)
+    tokens: Tokens = dataclasses.field(default_factory=Tokens)
+    cache: Cache = dataclasses.field(default_factory=Cache)
+    quota: Quota = dataclasses.field(default_factory=Quota)
     redis_url: str | None = None
-    tenants: Mapping[str, Tenant] = field(default_factory=dict)
+    tenants: Mapping[str, Tenant] = dataclasses.field(default_factory=dict)
     legacy_clients: tuple[Client, ...] = ()
     team_clients: tuple[Client, ...] = ()
     source: str = "<memory>"
@@ -198,263 +383,122 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-class _Reader:
-    """Collects typed values and problems from a parsed TOML document."""
-
-    def __init__(self, text: str, env: Mapping[str, str]) -> None:
-        self.lines = text.splitlines()
-        self.env = env
-        self.problems: list[str] = []
-
-    def line_of(self, table: str, key: str) -> int | None:
-        """The line where ``key`` is set under ``table`` (best effort)."""
-        current = ""
-        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-        for number, line in enumerate(self.lines, 1):
-            header = re.match(r"^\s*\[\[?\s*([\w.\-]+)\s*\]\]?", line)
-            if header:
-                current = header.group(1)
-            elif current == table.split("[")[0] and pattern.match(line):
-                return number
-        return None
-
-    def problem(self, table: str, key: str, message: str) -> None:
-        """Record a problem at ``table.key``."""
-        line = self.line_of(table, key) if key else None
-        where = f"{table}.{key}" if key else table
-        prefix = f"line {line}: " if line else ""
-        self.problems.append(f"{prefix}{where}: {message}")
-
-    def value(self, data: Mapping[str, Any], table: str, key: str, kind: type, default: Any) -> Any:
-        """``data[key]`` checked against ``kind``; ``default`` when absent or wrong."""
-        if key not in data:
-            return default
-        value = data[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            self.problem(table, key, f"expected {kind.__name__}, got {value!r:.40}")
-            return default
-        return value
-
-    def secret(self, data: Mapping[str, Any], table: str, key: str, required: bool) -> str | None:
-        """A secret given inline as ``key`` or by environment variable name as ``key_env``."""
-        env_name = self.value(data, table, f"{key}_env", str, None)
-        if env_name is not None:
-            if self.env.get(env_name):
-                return self.env[env_name]
-            if required:
-                self.problem(table, f"{key}_env", f"environment variable {env_name} is not set")
-            return None
-        value = self.value(data, table, key, str, None)
-        if value is None and required:
-            self.problem(table, key, f"missing (set {key} or {key}_env)")
-        return value
-
-    def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        """The sub-table ``key`` (empty when absent or not a table)."""
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            self.problem(key, "", "expected a table")
-            return {}
-        return value
-
-    def unknown(self, data: Mapping[str, Any], table: str, known: set[str]) -> None:
-        """Report keys of ``data`` that are not in ``known`` (typos should not pass silently)."""
-        for key in data:
-            if key not in known:
-                self.problem(table, key, "unknown setting")
+Loc = tuple[str | int, ...]
 
 
-def _fields(cls: type) -> set[str]:
-    return set(cls.__dataclass_fields__)
-
-
-def _simple(r: _Reader, data: Mapping[str, Any], table: str, cls: type, **overrides: Any) -> Any:
-    """A dataclass of scalar settings read from ``data`` with type checks."""
-    section = r.table(data, table)
-    r.unknown(section, table, _fields(cls) | {f"{k}_env" for k in overrides})
-    defaults = cls()
-    values = {}
-    for name in _fields(cls):
-        if name in overrides:
-            continue
-        default = getattr(defaults, name)
-        kind = type(default) if default is not None else str
-        if isinstance(default, Mapping):
-            values[name] = dict(r.value(section, table, name, dict, default))
-        else:
-            values[name] = r.value(section, table, name, kind, default)
-    values.update({k: fn(section) for k, fn in overrides.items()})
-    return cls(**values)
-
-
-def _tenant(r: _Reader, data: Mapping[str, Any], index: int) -> Tenant | None:
-    table = f"tenants[{index}]"
-    known = _fields(Tenant) | {"api_key_env", "client_secret_env", "password_env", "per_minute"}
-    known |= {"per_month"}
-    r.unknown(data, table, known - {"limits"})
-    name = r.value(data, table, "name", str, None)
-    if not name:
-        r.problem(table, "name", "missing")
-        return None
-    plan = r.value(data, table, "plan", str, "watt").lower()
-    base = PLAN_LIMITS.get(plan)
-    if base is None and not ("per_minute" in data and "per_month" in data):
-        r.problem(table, "plan", f"unknown plan {plan!r}: set per_minute and per_month")
-        base = PLAN_LIMITS["watt"]
-    base = base or PLAN_LIMITS["watt"]
-    limits = Limits(
-        r.value(data, table, "per_minute", int, base.per_minute),
-        r.value(data, table, "per_month", int, base.per_month),
-    )
-    grant = r.value(data, table, "grant", str, "authorization_code")
-    if grant not in ("authorization_code", "password"):
-        r.problem(table, "grant", "must be 'authorization_code' or 'password'")
-    client_id = r.value(data, table, "client_id", str, "")
-    if not client_id:
-        r.problem(table, "client_id", "missing")
-    user_ids = r.value(data, table, "user_ids", list, [])
-    if not all(isinstance(u, str) for u in user_ids):
-        r.problem(table, "user_ids", "must be a list of strings")
-        user_ids = []
-    return Tenant(
-        name=name,
-        api_key=r.secret(data, table, "api_key", True) or "",
-        client_id=client_id,
-        client_secret=r.secret(data, table, "client_secret", True) or "",
-        user_ids=tuple(user_ids),
-        plan=plan,
-        limits=limits,
-        writes_per_month=r.value(data, table, "writes_per_month", int, 200),
-        grant=grant,
-        redirect_uri=r.value(data, table, "redirect_uri", str, Tenant.redirect_uri),
-        username=r.value(data, table, "username", str, None),
-        password=r.secret(data, table, "password", False),
-    )
-
-
-def _client(
-    r: _Reader, data: Mapping[str, Any], table: str, tenants: Mapping[str, Tenant]
-) -> Client | None:
-    keys = {"name", "key", "key_env", "key_sha256", "tenants", "writes", "emulate_retired"}
-    r.unknown(data, table, keys)
-    name = r.value(data, table, "name", str, table)
-    digest_hex = r.value(data, table, "key_sha256", str, None)
-    key = r.secret(data, table, "key", digest_hex is None)
-    names = r.value(data, table, "tenants", list, [])
-    for tenant in names:
-        if tenant not in tenants:
-            r.problem(table, "tenants", f"no tenant named {tenant!r}")
-    if digest_hex is not None:
-        try:
-            digest = bytes.fromhex(digest_hex)
-            assert len(digest) == 32
-        except (ValueError, AssertionError):
-            r.problem(table, "key_sha256", "must be 64 hex digits (sha256 of the key)")
-            return None
-    elif key:
-        digest = key_digest(key)
-    else:
-        return None
-    return Client(
-        name,
-        digest,
-        tuple(names),
-        r.value(data, table, "writes", bool, False),
-        r.value(data, table, "emulate_retired", bool, False),
-    )
-
-
-def _items(r: _Reader, data: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        r.problem(key, "", "expected an array of tables ([[...]])")
-        return []
-    return list(enumerate(value))
-
-
-def _check(r: _Reader, config: Config, demo_keys: set[str]) -> None:
-    """Cross-field rules."""
-    if config.upstream.is_enphase and demo_keys:
-        r.problem(
-            "upstream", "api_root", "demo client keys are refused against the real Enphase API"
-        )
-    backends = {"tokens": ("file", "redis"), "cache": ("memory", "redis")}
-    backends["quota"] = ("file", "memory", "redis")
-    for table, allowed in backends.items():
-        backend_key = "store" if table == "tokens" else "backend"
-        backend = getattr(getattr(config, table), backend_key)
-        if backend not in allowed:
-            r.problem(table, backend_key, f"must be one of {', '.join(allowed)}")
-        if backend == "redis" and not config.redis_url:
-            r.problem("redis", "url", f"{table}.{backend_key} = 'redis' needs [redis] url")
-    for url in config.upstream.urls():
-        if urlsplit(url).scheme not in ("http", "https"):
-            r.problem("upstream", "api_root", f"not an http(s) URL: {url!r}")
-    seen: dict[str, str] = {}
-    for tenant in config.tenants.values():
+def _cross_checks(doc: Document) -> Iterator[tuple[Loc, str]]:
+    """Rules that span keys or tables, as (location, message)."""
+    names: set[str] = set()
+    users: dict[str, str] = {}
+    for index, tenant in enumerate(doc.tenants):
+        at: Loc = ("tenants", index)
+        if tenant.plan not in PLAN_LIMITS and not (tenant.per_minute and tenant.per_month):
+            known = " | ".join(PLAN_LIMITS)
+            yield (
+                (*at, "plan"),
+                f"unknown plan {tenant.plan!r} ({known}): or set per_minute and per_month",
+            )
+        if tenant.name in names:
+            yield (*at, "name"), f"duplicate tenant {tenant.name!r}"
+        names.add(tenant.name)
         for user in tenant.user_ids:
-            if user in seen:
-                r.problem(
-                    "tenants", "user_ids", f"user_id {user!r} is in {seen[user]} and {tenant.name}"
-                )
-            seen[user] = tenant.name
+            if user in users:
+                yield (*at, "user_ids"), f"user_id {user!r} is in {users[user]} and {tenant.name}"
+            users.setdefault(user, tenant.name)
+    demo = False
+    for kind in ("legacy_clients", "team_clients"):
+        for index, client in enumerate(getattr(doc, kind)):
+            for name in client.tenants:
+                if name not in names:
+                    yield (kind, index, "tenants"), f"no tenant named {name!r}"
+            demo |= any(client.key_matches(k) for k in DEMO_KEYS)
+    if demo and doc.upstream.is_enphase:
+        yield ("upstream", "api_root"), "demo client keys are refused against the real Enphase API"
+    for table, key in (("tokens", "store"), ("cache", "backend"), ("quota", "backend")):
+        if getattr(getattr(doc, table), key) == "redis" and not doc.redis.url:
+            yield (table, key), f"{table}.{key} = 'redis' needs [redis] url"
+
+
+def _where(loc: Loc) -> str:
+    """``tenants[1].plan`` for ("tenants", 1, "plan")."""
+    text = ""
+    for part in loc:
+        if part != "[key]":  # pydantic's marker for a problem with a mapping's key
+            text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "config"
+
+
+def _problems(error: ValidationError) -> Iterator[tuple[Loc, str]]:
+    """Each pydantic error as (location in the file, message); never a secret's value."""
+    for item in error.errors():
+        loc: Loc = tuple(item["loc"])
+        ctx = item.get("ctx") or {}
+        if item["type"] == "config_key":
+            loc = (*loc, ctx["key"])
+            message = ctx["message"]
+        elif item["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            message = "unknown setting"
+        elif item["type"] in ("missing", "missing_argument"):
+            message = f"missing (set {loc[-1]} or {loc[-1]}_env)" if _secret(loc) else "missing"
+        elif item["type"] == "literal_error":
+            choices = ctx["expected"].replace(" or ", ", ")
+            message = f"must be one of {choices} (got {item['input']!r:.40})"
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            if item["type"] not in _SECRET_SAFE and not _secret(loc):
+                message += f" (got {item['input']!r:.40})"
+        yield loc, message
+
+
+_SECRET_SAFE = frozenset({"value_error"})
+
+
+def _secret(loc: Loc) -> bool:
+    return any(isinstance(p, str) and p in _SECRET_NAMES for p in loc)
+
+
+_SECRET_NAMES = frozenset(
+    name
+    for table in (Server, Tenant, Client, RedisSettings)
+    for name, field in _fields(table).items()
+    if _is_secret(field)
+) | {"key"}
 
 
 def parse(text: str, source: str = "<memory>", env: Mapping[str, str] | None = None) -> Config:
     """A validated Config from TOML text; raises ConfigError listing every problem."""
-    r = _Reader(text, os.environ if env is None else env)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: not valid TOML: {exc}"]) from None
-    r.unknown(
-        data,
-        "config",
-        {"server", "upstream", "sandbox", "tokens", "cache", "quota"}
-        | {"redis", "tenants", "legacy_clients", "team_clients"},
-    )
-    server = _simple(
-        r, data, "server", Server, admin_key=lambda s: r.secret(s, "server", "admin_key", False)
-    )
-    redis = r.table(data, "redis")
-    r.unknown(redis, "redis", {"url", "url_env"})
-    tenants: dict[str, Tenant] = {}
-    for index, item in _items(r, data, "tenants"):
-        tenant = _tenant(r, item, index)
-        if tenant and tenant.name in tenants:
-            r.problem(f"tenants[{index}]", "name", f"duplicate tenant {tenant.name!r}")
-        elif tenant:
-            tenants[tenant.name] = tenant
-    clients = {}
-    demo_keys = set()
-    for kind in ("legacy_clients", "team_clients"):
-        found = []
-        for index, item in _items(r, data, kind):
-            client = _client(r, item, f"{kind}[{index}]", tenants)
-            if client:
-                found.append(client)
-                demo_keys |= {k for k in DEMO_KEYS if client.key_matches(k)}
-        clients[kind] = tuple(found)
-    config = Config(
-        server=server,
-        upstream=_simple(r, data, "upstream", Upstream),
-        sandbox=_simple(r, data, "sandbox", Sandbox),
-        tokens=_simple(r, data, "tokens", Tokens),
-        cache=_simple(r, data, "cache", Cache),
-        quota=_simple(r, data, "quota", Quota),
-        redis_url=r.secret(redis, "redis", "url", False),
-        tenants=tenants,
-        legacy_clients=clients["legacy_clients"],
-        team_clients=clients["team_clients"],
+    context = {"env": os.environ if env is None else env}
+    try:
+        doc = Document.model_validate(data, context=context)
+    except ValidationError as exc:
+        problems = list(_problems(exc))
+    else:
+        problems = list(_cross_checks(doc))
+    if problems:
+        raise ConfigError([_render(text, source, loc, message) for loc, message in problems])
+    return Config(
+        server=doc.server,
+        upstream=doc.upstream,
+        sandbox=doc.sandbox,
+        tokens=doc.tokens,
+        cache=doc.cache,
+        quota=doc.quota,
+        redis_url=doc.redis.url,
+        tenants={tenant.name: tenant for tenant in doc.tenants},
+        legacy_clients=tuple(doc.legacy_clients),
+        team_clients=tuple(doc.team_clients),
         source=source,
     )
-    _check(r, config, demo_keys)
-    if r.problems:
-        raise ConfigError([f"{source}: {p}" for p in r.problems])
-    return config
+
+
+def _render(text: str, source: str, loc: Loc, message: str) -> str:
+    line = line_of(text, loc)
+    prefix = f"line {line}: " if line else ""
+    return f"{source}: {prefix}{_where(loc)}: {message}"
 
 
 def load(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
