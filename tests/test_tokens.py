@@ -20,9 +20,11 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from proxy.auth_cli import authorize_url
+from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.oauth_route import oauth_callback
 from proxy.sandbox import Running, SandboxSettings, serve_in_thread
+from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
 from tests import harness
 
@@ -302,3 +304,40 @@ async def test_unknown_tenant_is_a_programming_error(make_config) -> None:
     finally:
         await broker.close()
     assert issubclass(NeedsReauthorization, TokenError)
+
+
+async def test_an_idle_tenant_keeps_a_working_token_for_40_days_on_a_virtual_clock(
+    tmp_path: Path,
+) -> None:
+    clock = VirtualClock(1_781_542_800)
+    sandbox = create_sandbox(SandboxSettings(clock=clock.now))  # refresh tokens live 7 days
+    config = harness.token_config(
+        "http://sandbox",
+        tmp_path,
+        grant="authorization_code",
+        password=False,
+        tokens="check_interval = 3600",
+    )
+    transport = httpx2.ASGITransport(sandbox)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+        user = {"username": "demo@example.com", "password": "demo-password"}
+        form = {"grant_type": "password", **user}
+        tokens = (await http.post("/oauth/token", data=form, auth=harness.CLIENT)).json()
+        broker = TokenBroker(config, transport, clock=clock)
+        access, refresh = tokens["access_token"], tokens["refresh_token"]
+        await broker.import_tokens("demo", access, refresh, int(clock.now()) + tokens["expires_in"])
+        await broker.start()  # no request comes: only the refresh-ahead task runs
+        try:
+            end = clock.now() + 40 * 86400
+            while clock.now() < end:
+                await asyncio.sleep(0)
+            record = await broker.store.load("demo")
+            assert record is not None and not record.reauthorize
+            auth = {"Authorization": f"Bearer {record.access_token}"}
+            key = {"key": "sandbox-api-key"}
+            reply = await http.get("/api/v4/systems", params=key, headers=auth)
+            assert reply.status_code == 200
+            refreshes = (await http.get("/_sandbox/stats")).json()["token_grants"]["refresh_token"]
+            assert refreshes >= 40
+        finally:
+            await broker.close()
