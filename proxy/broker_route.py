@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from proxy import v4paths
+from proxy import metrics, v4paths
 from proxy.cache import UpstreamUnavailable
 from proxy.clients import team_client
 from proxy.config import Client, Config, Tenant
@@ -79,6 +79,8 @@ async def forward(request: Request) -> Response:
     client = team_client(config, _credentials(request))
     if client is None:
         return v4_error(401, "Not Authorized", "Missing or unknown proxy client key")
+    request.state.client = client.name
+    metrics.CALLER.set(client.name)
     tenant = _tenant(config, client, request)
     if tenant is None:
         return v4_error(403, "Forbidden", "Not authorized to access this tenant")

@@ -16,15 +16,23 @@ def find_client(clients: Iterable[Client], key: str) -> Client | None:
     return found
 
 
-def legacy_tenant(config: Config, key: str | None, user_id: str | None) -> Tenant | None:
-    """The tenant a v2 ``key`` + ``user_id`` pair may use, or None when not authorized."""
+def legacy_caller(
+    config: Config, key: str | None, user_id: str | None
+) -> tuple[Client, Tenant] | None:
+    """The legacy client of a v2 ``key`` and the tenant its ``user_id`` may use, if authorized."""
     if not key or not user_id:
         return None
     client = find_client(config.legacy_clients, key)
     tenant = config.tenant_for_user(user_id)
     if client is None or tenant is None or tenant.name not in client.tenants:
         return None
-    return tenant
+    return client, tenant
+
+
+def legacy_tenant(config: Config, key: str | None, user_id: str | None) -> Tenant | None:
+    """The tenant a v2 ``key`` + ``user_id`` pair may use, or None when not authorized."""
+    caller = legacy_caller(config, key, user_id)
+    return caller[1] if caller else None
 
 
 def team_client(config: Config, key: str | None) -> Client | None:

@@ -12,9 +12,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mappings import errors
 from mappings.base import Endpoint, V2Error
 from mappings.registry import EMULATED, ENDPOINTS
-from proxy import legacy
-from proxy.clients import find_client, legacy_tenant
-from proxy.config import Config
+from proxy import legacy, metrics
+from proxy.clients import legacy_caller
+from proxy.config import Client
 
 CREDENTIAL_PARAMS = ("key", "user_id")
 
@@ -56,23 +56,25 @@ class LegacyEndpoint:
         self.endpoint = endpoint
         self.emulated = emulated
 
-    def _chosen(self, config: Config, key: str | None) -> Endpoint:
-        if self.emulated is None or key is None:
-            return self.endpoint
-        client = find_client(config.legacy_clients, key)
-        return self.emulated if client is not None and client.emulate_retired else self.endpoint
+    def _chosen(self, client: Client) -> Endpoint:
+        if self.emulated is not None and client.emulate_retired:
+            return self.emulated
+        return self.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
         key, user_id, query = legacy_query(scope["query_string"])
-        tenant = legacy_tenant(state.config, key, user_id)
-        if tenant is None:
+        caller = legacy_caller(state.config, key, user_id)
+        if caller is None:
             response = v2_error(errors.unauthorized())
         else:
+            client, tenant = caller
             scope["state"]["tenant"] = tenant.name
+            scope["state"]["client"] = client.name
+            metrics.CALLER.set(client.name)
             services = state.services
             outcome = await legacy.answer(
-                self._chosen(state.config, key),
+                self._chosen(client),
                 scope["path_params"],
                 query,
                 services.upstream,

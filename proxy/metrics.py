@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -67,7 +68,33 @@ REAUTH_NEEDED = Counter(
     "Times a tenant was found to need re-authorization.",
     ["tenant"],
 )
-
+CLIENT_REQUESTS = Counter(
+    "enphase_proxy_client_requests",
+    "Requests by legacy or team client and status class.",
+    ["client", "status"],
+)
+CLIENT_UPSTREAM = Counter(
+    "enphase_proxy_client_upstream_calls", "Upstream calls caused by each client.", ["client"]
+)
+REFRESH_TOKEN_OBTAINED = Gauge(
+    "enphase_proxy_refresh_token_obtained_timestamp_seconds",
+    "When the tenant's current refresh token was issued (it expires unused after 30 days).",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
+NEEDS_REAUTHORIZATION = Gauge(
+    "enphase_proxy_token_needs_reauthorization",
+    "1 while a human must authorize the tenant again, else 0.",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
+QUOTA_FORECAST = Gauge(
+    "enphase_proxy_quota_month_forecast_ratio",
+    "Calls forecast by the end of the month over the month budget (above 1: exhausted early).",
+    ["tenant"],
+    multiprocess_mode="mostrecent",
+)
+CALLER: ContextVar[str] = ContextVar("caller", default="")  # the client a request came from
 
 FLUSH_SECONDS = 0.5
 

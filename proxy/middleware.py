@@ -124,6 +124,10 @@ class RequestContext:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
             metrics.TALLY.inc(metrics.child(metrics.REQUESTS, name, str(status)))
+            client = scope["state"].get("client")
+            if client is not None:
+                status_class = f"{status // 100}xx"
+                metrics.TALLY.inc(metrics.child(metrics.CLIENT_REQUESTS, client, status_class))
             if self.access_log:
                 self._log(scope, request_id, name, status, started)
 

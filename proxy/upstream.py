@@ -249,6 +249,9 @@ class Upstream:
         except QuotaExhausted as exc:
             raise QuotaRefused(exc) from exc
         endpoint = freshness.endpoint_name(path)
+        caller = metrics.CALLER.get()
+        if caller:
+            metrics.TALLY.inc(metrics.child(metrics.CLIENT_UPSTREAM, caller))
         request_headers = [("Authorization", f"Bearer {token}"), ("Accept", "application/json")]
         if request_id:
             request_headers.append(("X-Request-Id", request_id))
