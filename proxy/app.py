@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +16,13 @@ from starlette.routing import BaseRoute, Route
 
 from mappings import errors
 from mappings.openapi import OPENAPI
-from proxy import broker_route, legacy, legacy_routes, logs, metrics, oauth_route
+from proxy import broker_route, console, legacy, legacy_routes, logs, metrics, oauth_route
+from proxy.admin import bearer, is_admin_key
 from proxy.cache import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
+from proxy.console.history import open_history
+from proxy.console.recorder import Recorder
 from proxy.legacy_routes import LegacyDispatch, v2_error
 from proxy.middleware import RequestContext
 from proxy.pacer import Pacer, open_pacer
@@ -39,6 +41,7 @@ class Services:
     cache: ReplyCache
     governor: QuotaGovernor
     pacer: Pacer
+    recorder: Recorder  # the console's history of this worker's counters
     memo: legacy.Memo = field(default_factory=legacy.Memo)
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
@@ -89,9 +92,7 @@ async def openapi(request: Request) -> Response:
 
 async def purge(request: Request) -> Response:
     """Drop cached upstream replies: all, per tenant, or per tenant and system."""
-    admin_key = request.app.state.config.server.admin_key
-    given = request.headers.get("authorization", "").removeprefix("Bearer ")
-    if not admin_key or not hmac.compare_digest(given.encode(), admin_key.encode()):
+    if not is_admin_key(request.app.state.config.server.admin_key, bearer(request)):
         return JSONResponse({"reason": "401", "message": [errors.NOT_AUTHORIZED]}, 401)
     tenant = request.query_params.get("tenant")
     system_id = request.query_params.get("system_id")
@@ -120,6 +121,7 @@ def routes(legacy: list[Route]) -> list[BaseRoute]:
         Route("/api/v2/openapi.json", openapi),
         Route("/admin/cache/purge", purge, methods=["POST"]),
         Route("/oauth/callback", oauth_route.oauth_callback),
+        *console.routes(),
     ]
     return [*legacy, *fixed, broker_route.route()]
 
@@ -148,17 +150,20 @@ async def opened_services(
         opened.push_async_callback(governor.close)
         pacer = await open_pacer(config, governor, clock, redis)
         opened.push_async_callback(pacer.close)
+        history = await open_history(config, clock.now, redis)
+        opened.push_async_callback(history.close)
         yield Services(
             upstream(config, sender, broker, cache, governor, pacer),
             broker,
             cache,
             governor,
             pacer,
+            Recorder(config, history, broker, governor, clock),
             redis=redis,
         )
 
 
-def create_app(config: Config) -> Starlette:
+def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
     """The proxy as an ASGI application (each worker opens its own connections at startup)."""
 
     @contextlib.asynccontextmanager
@@ -167,17 +172,19 @@ def create_app(config: Config) -> Starlette:
             redis = open_redis(config)
             if redis is not None:
                 opened.push_async_callback(redis.aclose)
-            broker = TokenBroker(config, redis=redis)
+            broker = TokenBroker(config, redis=redis, clock=clock)
             await broker.start()
             app.state.services = await opened.enter_async_context(
-                opened_services(config, open_http(config), broker, redis=redis)
+                opened_services(config, open_http(config), broker, redis=redis, clock=clock)
             )
             flusher = asyncio.create_task(metrics.flush_periodically())
+            recorder = asyncio.create_task(app.state.services.recorder.run())
             try:
                 yield
             finally:
                 flusher.cancel()
-                await asyncio.gather(flusher, return_exceptions=True)
+                recorder.cancel()
+                await asyncio.gather(flusher, recorder, return_exceptions=True)
                 logs.ACCESS.flush()
 
     legacy = legacy_routes.routes()
@@ -195,4 +202,5 @@ def create_app(config: Config) -> Starlette:
         exception_handlers={404: not_found, 405: method_not_allowed},
     )
     app.state.config = config
+    app.state.clock = clock
     return app

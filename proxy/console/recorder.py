@@ -1,0 +1,140 @@
+"""Each worker's share of the console's history, taken from its own Prometheus counters.
+
+Every RECORD_EVERY seconds a worker adds what its counters gained since the last time to the
+shared history (so the history agrees with ``/metrics``, summed over workers and replicas),
+snapshots each tenant's month count, publishes the console's gauges and keeps tokens alive.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from proxy import keepalive, metrics
+from proxy.clock import Clock
+from proxy.config import Config
+from proxy.console import budget
+from proxy.console.history import History
+from proxy.quota import QuotaGovernor, period_bounds
+from proxy.tokens import TokenBroker
+
+log = logging.getLogger("proxy.console")
+
+RECORD_EVERY = 10.0
+HOUR_KEPT = 2 * 86400  # hourly buckets back the 24-hour chart
+DAY_KEPT = 40 * 86400  # daily buckets back the month chart and "today"
+OK_STATUSES = ("2", "3")  # upstream statuses that are not errors start with these
+
+
+def hour_name(epoch: float) -> str:
+    """The history bucket of the clock hour containing ``epoch``."""
+    return f"h:{int(epoch) - int(epoch) % 3600}"
+
+
+def counts(metric: Any) -> dict[tuple[str, ...], float]:
+    """This process's value of each label set of counter ``metric``."""
+    return {
+        tuple(sample.labels.values()): sample.value
+        for family in metric.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
+    }
+
+
+class Recorder:
+    """Adds this worker's counter gains to the history, and publishes the console gauges."""
+
+    def __init__(
+        self,
+        config: Config,
+        history: History,
+        broker: TokenBroker,
+        governor: QuotaGovernor,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.history = history
+        self.broker = broker
+        self.governor = governor
+        self.clock = clock
+        self._last: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def _gains(self, name: str, metric: Any) -> dict[tuple[str, ...], float]:
+        """What each label set of ``metric`` gained since the previous call."""
+        gained = {}
+        for labels, value in counts(metric).items():
+            before = self._last.get((name, labels), 0.0)
+            self._last[name, labels] = value
+            if value > before:
+                gained[labels] = value - before
+        return gained
+
+    async def record(self) -> None:
+        """Add this worker's gains since the last call to the shared history."""
+        metrics.TALLY.flush()
+        now = self.clock.now()
+        upstream = self._gains("upstream", metrics.UPSTREAM_REQUESTS)
+        cache = self._gains("cache", metrics.CACHE)
+        requests = self._gains("requests", metrics.CLIENT_REQUESTS)
+        caused = self._gains("caused", metrics.CLIENT_UPSTREAM)
+        hourly = {
+            "upstream": sum(upstream.values()),
+            "hit": cache.get(("hit",), 0.0),
+            "stale": cache.get(("stale",), 0.0),
+        }
+        daily: dict[str, float] = {"upstream": hourly["upstream"]}
+        for (client, status), n in requests.items():
+            daily[f"requests:{client}"] = daily.get(f"requests:{client}", 0.0) + n
+            if not status.startswith(OK_STATUSES):
+                daily[f"errors:{client}"] = daily.get(f"errors:{client}", 0.0) + n
+        for (client,), n in caused.items():
+            daily[f"upstream:{client}"] = n
+        seen = {f"seen:{client}": now for client, _ in requests}
+        used = {f"used:{t.name}": await self._month_used(t.name, now) for t in self._tenants()}
+        await self.history.update(hour_name(now), _nonzero(hourly), {}, now + HOUR_KEPT)
+        await self.history.update(budget.day_name(now), _nonzero(daily), used, now + DAY_KEPT)
+        if seen:
+            await self.history.update("seen", {}, seen, now + DAY_KEPT)
+        errors = [
+            {"at": int(now), "endpoint": endpoint, "status": status, "count": int(n)}
+            for (endpoint, status), n in sorted(upstream.items())
+            if not status.startswith(OK_STATUSES)
+        ]
+        if errors:
+            await self.history.note_errors(errors)
+
+    async def tend(self) -> None:
+        """Record, keep tokens alive and publish the gauges; errors are logged, not raised."""
+        try:
+            await self.record()
+            await keepalive.keep_alive(self.broker, self.clock.now())
+            keepalive.publish(await keepalive.health(self.broker))
+            await self.publish_forecasts()
+        except Exception as exc:  # a console problem must never stop the worker
+            log.warning("console recording failed: %s", type(exc).__name__)
+
+    async def publish_forecasts(self) -> None:
+        """Set each tenant's month forecast gauge."""
+        now = self.clock.now()
+        for tenant in self._tenants():
+            used = await self._month_used(tenant.name, now)
+            start, end = period_bounds("month", now)
+            total = budget.forecast(used, tenant.limits.per_month, start, end, now)[0]
+            metrics.QUOTA_FORECAST.labels(tenant.name).set(total / tenant.limits.per_month)
+
+    async def run(self) -> None:
+        """Tend every RECORD_EVERY seconds until cancelled."""
+        while True:
+            await self.tend()
+            await self.clock.sleep(RECORD_EVERY)
+
+    async def _month_used(self, tenant: str, now: float) -> int:
+        return await budget.month_used(self.governor, self.config.tenants[tenant], now)
+
+    def _tenants(self) -> Iterable[Any]:
+        return self.config.tenants.values()
+
+
+def _nonzero(values: dict[str, float]) -> dict[str, float]:
+    return {name: value for name, value in values.items() if value}

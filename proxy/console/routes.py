@@ -1,0 +1,135 @@
+"""The console's routes: login form, session cookie, the page, its JSON state and assets.
+
+The session cookie holds an expiry and its HMAC under the admin key, so every worker and
+replica accepts it without shared state, and changing the admin key ends every session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from proxy.admin import bearer, is_admin_key
+from proxy.clock import Clock
+from proxy.config import Config
+from proxy.console.state import state
+
+COOKIE = "console_session"
+SESSION_SECONDS = 8 * 3600
+STATIC = Path(__file__).resolve().parent / "static"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+        " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+LOGIN_PAGE = (STATIC / "login.html").read_text()
+CONSOLE_PAGE = (STATIC / "console.html").read_text()
+
+
+def session_token(admin_key: str, expires: int) -> str:
+    """A session cookie value valid until ``expires``."""
+    mac = hmac.new(admin_key.encode(), f"console:{expires}".encode(), hashlib.sha256)
+    return f"{expires}.{mac.hexdigest()}"
+
+
+def session_valid(admin_key: str | None, token: str, now: float) -> bool:
+    """Whether ``token`` is an unexpired session made with ``admin_key``."""
+    expires, _, _ = token.partition(".")
+    if not admin_key or not expires.isdigit() or int(expires) <= now:
+        return False
+    return hmac.compare_digest(token.encode(), session_token(admin_key, int(expires)).encode())
+
+
+def _admin_key(request: Request) -> str | None:
+    config: Config = request.app.state.config
+    return config.server.admin_key
+
+
+def _clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def signed_in(request: Request) -> bool:
+    """Whether the request carries a valid session cookie or the admin key as a bearer."""
+    admin_key = _admin_key(request)
+    cookie = request.cookies.get(COOKIE, "")
+    return session_valid(admin_key, cookie, _clock(request).now()) or is_admin_key(
+        admin_key, bearer(request)
+    )
+
+
+def _html(text: str, status: int = 200) -> Response:
+    return Response(text, status, HEADERS, "text/html; charset=utf-8")
+
+
+async def page(request: Request) -> Response:
+    """The console when signed in, else the login form."""
+    return _html(CONSOLE_PAGE if signed_in(request) else LOGIN_PAGE)
+
+
+async def login(request: Request) -> Response:
+    """Check the admin key from the form; on success set the session cookie."""
+    admin_key = _admin_key(request)
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    if not is_admin_key(admin_key, form.get("key", "")):
+        refused = LOGIN_PAGE.replace('<p class="error" hidden>', '<p class="error">')
+        return _html(refused, 401)
+    assert admin_key is not None
+    expires = int(_clock(request).now()) + SESSION_SECONDS
+    response = RedirectResponse("/console", 303, HEADERS)
+    response.set_cookie(
+        COOKIE,
+        session_token(admin_key, expires),
+        max_age=SESSION_SECONDS,
+        path="/console",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """Forget the session cookie."""
+    response = RedirectResponse("/console", 303, HEADERS)
+    response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
+    return response
+
+
+async def api_state(request: Request) -> Response:
+    """The console state as JSON; 401 without a session or the admin key."""
+    if not signed_in(request):
+        return JSONResponse({"error": "sign in with the admin key"}, 401, HEADERS)
+    services = request.app.state.services
+    await services.recorder.record()  # this worker's latest counts, so a reload shows them
+    body = await state(
+        request.app.state.config,
+        services.broker,
+        services.governor,
+        services.recorder.history,
+        _clock(request).now(),
+    )
+    return JSONResponse(body, headers=HEADERS)
+
+
+def routes() -> list[BaseRoute]:
+    """The console's routes under /console."""
+    return [
+        Route("/console", page),
+        Route("/console/login", login, methods=["POST"]),
+        Route("/console/logout", logout, methods=["POST"]),
+        Route("/console/api/state", api_state),
+        Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
+    ]
