@@ -5,15 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing redis-server (the Redis tests start their own server)"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-  else
-    echo "redis-server is required: install it (e.g. sudo apt-get install redis-server)" >&2
-    exit 1
+# Debian packages the tests use: command -> package
+for need in redis-server:redis-server chromium:chromium; do
+  command="${need%%:*}" package="${need##*:}"
+  if ! command -v "$command" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "installing $package (the tests start $command themselves)"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+    else
+      echo "$command is required: install it (e.g. sudo apt-get install $package)" >&2
+      exit 1
+    fi
   fi
-fi
+done
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

@@ -1,0 +1,104 @@
+"""Keep-alive: a tenant with no traffic for 40 days still has a working token (virtual clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from proxy.auth_cli import authorize_url
+from proxy.clock import VirtualClock
+from proxy.config import Config
+from proxy.console.history import MemoryHistory
+from proxy.console.recorder import Recorder
+from proxy.keepalive import KEEP_ALIVE_AGE, aging, health, refresh_due
+from proxy.quota import MemoryQuotaStore, QuotaGovernor
+from proxy.sandbox import SandboxSettings
+from proxy.tokens import NeedsReauthorization, TokenBroker
+from proxy.tokenstore import TokenRecord
+from tests import harness
+
+DAY = 86400
+IDLE_DAYS = 40
+TICK = 6 * 3600  # how often the simulated worker tends (in production: every 10 s)
+
+
+def authorization_code(config: Config) -> str:
+    """A fresh code from the sandbox's authorize endpoint, as a homeowner's browser gets it."""
+    redirect = httpx.get(authorize_url(config, config.tenants["demo"])).headers["location"]
+    return parse_qs(urlsplit(redirect).query)["code"][0]
+
+
+def works(sandbox_url: str, token: str) -> bool:
+    """Whether the sandbox accepts ``token`` for a v4 call."""
+    response = httpx.get(
+        f"{sandbox_url}/api/v4/systems/1001/summary",
+        params={"key": "sandbox-api-key"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.status_code == 200
+
+
+@pytest.mark.parametrize("kept_alive", [True, False], ids=["kept-alive", "left-alone"])
+def test_a_tenant_idle_for_40_days_still_has_a_working_token(
+    tmp_path: Path, kept_alive: bool
+) -> None:
+    clock = VirtualClock(time.time())
+    settings = SandboxSettings(clock=clock)  # access tokens live a day, refresh tokens a week
+    with harness.sandbox(settings) as (sandbox_url, _):
+        config = harness.proxy_config(
+            sandbox_url, tmp_path, grant="authorization_code", username=None, password=None
+        )
+
+        async def idle_for_40_days() -> None:
+            broker = TokenBroker(config, clock=clock)
+            governor = QuotaGovernor(MemoryQuotaStore(), 5.0)
+            recorder = Recorder(config, MemoryHistory(clock.now), broker, governor, clock)
+            try:
+                await broker.authorize("demo", authorization_code(config))
+                for _ in range(IDLE_DAYS * DAY // TICK):  # no request at all
+                    clock.advance(TICK)
+                    if kept_alive:
+                        await recorder.tend()
+                if not kept_alive:
+                    with pytest.raises(NeedsReauthorization):
+                        await broker.access_token("demo")
+                    (item,) = await health(broker)
+                    assert item.needs_reauthorization
+                    assert item.fix == "run: enphase-proxy auth login --tenant demo"
+                    return
+                token = await broker.access_token("demo")
+                assert await asyncio.to_thread(works, sandbox_url, token)
+                (item,) = await health(broker)
+                assert not item.needs_reauthorization
+                assert clock.now() - item.refresh_token_obtained < KEEP_ALIVE_AGE + TICK
+                gauge = REGISTRY.get_sample_value(
+                    "enphase_proxy_refresh_token_obtained_timestamp_seconds", {"tenant": "demo"}
+                )
+                assert gauge is not None and clock.now() - gauge < KEEP_ALIVE_AGE + TICK
+            finally:
+                await broker.close()
+
+        asyncio.run(idle_for_40_days())
+        grants = httpx.get(f"{sandbox_url}/_sandbox/stats").json()["token_grants"]
+    if kept_alive:  # one renewal per KEEP_ALIVE_AGE, not one per tick
+        expected = IDLE_DAYS * DAY // KEEP_ALIVE_AGE
+        assert expected - 1 <= grants["refresh_token"] <= expected + 2
+
+
+def test_renewal_is_due_before_expiry_or_when_the_refresh_token_ages() -> None:
+    record = TokenRecord("a", "r", expires_at=10 * DAY, obtained_at=0)
+    assert refresh_due(record, 3600) == KEEP_ALIVE_AGE
+    soon = TokenRecord("a", "r", expires_at=DAY, obtained_at=0)
+    assert refresh_due(soon, 3600) == DAY - 3600
+    assert refresh_due(TokenRecord("a", None, DAY, 0), 3600) is None
+    assert refresh_due(TokenRecord("a", "r", DAY, 0, reauthorize="revoked"), 3600) is None
+    assert not aging(record, KEEP_ALIVE_AGE - 1)
+    assert aging(record, KEEP_ALIVE_AGE)
+    assert not aging(TokenRecord("a", None, None, 0), KEEP_ALIVE_AGE)
+    assert not aging(None, KEEP_ALIVE_AGE)
