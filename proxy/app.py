@@ -158,7 +158,7 @@ async def opened_services(
             cache,
             governor,
             pacer,
-            Recorder(config, history, broker, governor, clock),
+            Recorder(config, history, broker, pacer, clock),
             redis=redis,
         )
 

@@ -88,12 +88,6 @@ NEEDS_REAUTHORIZATION = Gauge(
     ["tenant"],
     multiprocess_mode="mostrecent",
 )
-QUOTA_FORECAST = Gauge(
-    "enphase_proxy_quota_month_forecast_ratio",
-    "Calls forecast by the end of the month over the month budget (above 1: exhausted early).",
-    ["tenant"],
-    multiprocess_mode="mostrecent",
-)
 CALLER: ContextVar[str] = ContextVar("caller", default="")  # the client a request came from
 
 FLUSH_SECONDS = 0.5

@@ -85,6 +85,8 @@ def test_session_tokens_expire_and_die_with_the_admin_key() -> None:
 def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str]) -> None:
     proxy_url, _ = servers
     with signed_in(proxy_url) as client:
+        # counters are per process (other tests' proxies may share it): compare what changed
+        before, metrics_before = client.get("/console/api/state").json(), client.get("/metrics")
         for system in (1001, 1002, 1001):
             assert client.get(f"/api/v2/systems/{system}/summary", params=AUTH).status_code == 200
         assert client.get("/api/v4/systems/1003/summary", headers=TEAM).status_code == 200
@@ -92,11 +94,20 @@ def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str])
         state = client.get("/console/api/state").json()
         metrics_text = client.get("/metrics").text
 
-    upstream = metric_sum(metrics_text, "enphase_proxy_upstream_requests_total")
-    hits = metric_sum(metrics_text, "enphase_proxy_cache_total", result="hit")
-    assert upstream >= 3 and hits >= 2
-    assert sum(hour["upstream"] for hour in state["traffic"]) == upstream
-    assert sum(hour["hit"] for hour in state["traffic"]) == hits
+    def gained(name: str, **labels: str) -> float:
+        return metric_sum(metrics_text, name, **labels) - metric_sum(
+            metrics_before.text, name, **labels
+        )
+
+    def traffic(answer: dict, series: str) -> int:
+        return sum(hour[series] for hour in answer["traffic"])
+
+    upstream = gained("enphase_proxy_upstream_requests_total")
+    assert upstream == 3  # 1001, 1002 and 1003
+    assert traffic(state, "upstream") - traffic(before, "upstream") == upstream
+    assert traffic(state, "hit") - traffic(before, "hit") == gained(
+        "enphase_proxy_cache_total", result="hit"
+    )
     assert len(state["traffic"]) == 24
 
     (tenant,) = state["tenants"]
@@ -104,24 +115,26 @@ def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str])
         metrics_text, "enphase_proxy_quota_remaining", tenant="demo", period="month"
     )
     assert tenant["budget"]["remaining"] == remaining
-    assert tenant["budget"]["used"] == 1_000_000 - remaining == upstream
-    assert tenant["budget"]["per_day"][-1] == upstream
+    assert tenant["budget"]["used"] == 1_000_000 - remaining == traffic(state, "upstream")
+    assert tenant["budget"]["per_day"][-1] == tenant["budget"]["used"]
     assert tenant["token"]["state"] == "ok" and not tenant["token"]["needs_reauthorization"]
     assert tenant["token"]["refresh_due"] <= tenant["token"]["valid_until"]
 
     clients = {c["name"]: c for c in state["clients"]}
+    earlier = {c["name"]: c for c in before["clients"]}
     legacy, team = clients["legacy"], clients["team"]
     assert (legacy["kind"], team["kind"]) == ("legacy", "team")
-    assert legacy["requests_today"] == metric_sum(
-        metrics_text, "enphase_proxy_client_requests_total", client="legacy"
-    )
+    for name, asked in (("legacy", 3), ("team", 2)):
+        requests = clients[name]["requests_today"] - earlier[name]["requests_today"]
+        assert requests == asked == gained("enphase_proxy_client_requests_total", client=name)
     caused = {
-        name: metric_sum(metrics_text, "enphase_proxy_client_upstream_calls_total", client=name)
-        for name in clients
+        name: clients[name]["upstream_today"] - earlier[name]["upstream_today"] for name in clients
     }
-    assert caused["legacy"] >= 2 and caused["team"] >= 1
-    assert legacy["upstream_share"] == pytest.approx(caused["legacy"] / upstream)
-    assert team["upstream_share"] == pytest.approx(caused["team"] / upstream)
+    assert caused == {"legacy": 2, "team": 1}
+    assert caused["team"] == gained("enphase_proxy_client_upstream_calls_total", client="team")
+    total = traffic(state, "upstream")
+    assert legacy["upstream_share"] == pytest.approx(legacy["upstream_today"] / total)
+    assert team["upstream_share"] == pytest.approx(team["upstream_today"] / total)
     assert legacy["last_seen"] <= state["now"] and legacy["error_rate"] == 0.0
 
 

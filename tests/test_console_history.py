@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from proxy.clock import VirtualClock
-from proxy.console.budget import day_name, forecast, per_day
+from proxy.console.budget import day_name, per_day
 from proxy.console.history import (
     KEPT_ERRORS,
     REDIS_PREFIX,
@@ -96,20 +96,6 @@ def test_calls_per_day_come_from_the_month_count_seen_at_each_days_end() -> None
     assert per_day([None], 0) == (0,)
     # a count that went back (a restarted memory store) never gives a negative day
     assert per_day([4, 1], 3) == (4, 0)
-
-
-def test_forecast_and_pacing_follow_the_months_rate() -> None:
-    day = 86400
-    start, end = 0, 30 * day
-    total, exhausts, paced = forecast(500, 1000, start, end, 10 * day)
-    assert total == pytest.approx(1500)
-    assert exhausts == pytest.approx(20 * day)
-    assert paced == pytest.approx(20 * day / 500)
-    total, exhausts, paced = forecast(100, 1000, start, end, 10 * day)
-    assert total == pytest.approx(300) and exhausts is None
-    assert forecast(1000, 1000, start, end, 10 * day)[1:] == (10 * day, None)
-    # in the month's first minutes the rate is taken over an hour at least
-    assert forecast(1, 1000, start, end, 1.0)[0] == pytest.approx(1 + (end - 1) / 3600)
 
 
 def test_day_names_are_utc_dates() -> None:

@@ -16,7 +16,9 @@ from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.console.history import MemoryHistory
 from proxy.console.recorder import Recorder
+from proxy.demand import MemoryDemandStore
 from proxy.keepalive import KEEP_ALIVE_AGE, aging, health, refresh_due
+from proxy.pacer import Pacer
 from proxy.quota import MemoryQuotaStore, QuotaGovernor
 from proxy.sandbox import SandboxSettings
 from proxy.tokens import NeedsReauthorization, TokenBroker
@@ -57,8 +59,9 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
 
         async def idle_for_40_days() -> None:
             broker = TokenBroker(config, clock=clock)
-            governor = QuotaGovernor(MemoryQuotaStore(), 5.0)
-            recorder = Recorder(config, MemoryHistory(clock.now), broker, governor, clock)
+            governor = QuotaGovernor(MemoryQuotaStore(), 5.0, clock=clock)
+            pacer = Pacer(governor, MemoryDemandStore(), config.quota, clock)
+            recorder = Recorder(config, MemoryHistory(clock.now), broker, pacer, clock)
             try:
                 await broker.authorize("demo", authorization_code(config))
                 for _ in range(IDLE_DAYS * DAY // TICK):  # no request at all

@@ -2,13 +2,13 @@
 
 Every RECORD_EVERY seconds a worker adds what its counters gained since the last time to the
 shared history (so the history agrees with ``/metrics``, summed over workers and replicas),
-snapshots each tenant's month count, publishes the console's gauges and keeps tokens alive.
+snapshots each tenant's month count (the pacer's snapshot, which also sets the budget
+gauges), keeps tokens alive and publishes the token gauges.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 from proxy import keepalive, metrics
@@ -16,7 +16,7 @@ from proxy.clock import Clock
 from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History
-from proxy.quota import QuotaGovernor, period_bounds
+from proxy.pacer import Pacer
 from proxy.tokens import TokenBroker
 
 log = logging.getLogger("proxy.console")
@@ -25,6 +25,14 @@ RECORD_EVERY = 10.0
 HOUR_KEPT = 2 * 86400  # hourly buckets back the 24-hour chart
 DAY_KEPT = 40 * 86400  # daily buckets back the month chart and "today"
 OK_STATUSES = ("2", "3")  # upstream statuses that are not errors start with these
+
+
+COUNTED = (
+    ("upstream", metrics.UPSTREAM_REQUESTS),
+    ("cache", metrics.CACHE),
+    ("requests", metrics.CLIENT_REQUESTS),
+    ("caused", metrics.CLIENT_UPSTREAM),
+)
 
 
 def hour_name(epoch: float) -> str:
@@ -50,15 +58,17 @@ class Recorder:
         config: Config,
         history: History,
         broker: TokenBroker,
-        governor: QuotaGovernor,
+        pacer: Pacer,
         clock: Clock,
     ) -> None:
         self.config = config
         self.history = history
         self.broker = broker
-        self.governor = governor
+        self.pacer = pacer
         self.clock = clock
         self._last: dict[tuple[str, tuple[str, ...]], float] = {}
+        for name, metric in COUNTED:  # what the process counted before this app started
+            self._gains(name, metric)
 
     def _gains(self, name: str, metric: Any) -> dict[tuple[str, ...], float]:
         """What each label set of ``metric`` gained since the previous call."""
@@ -74,10 +84,7 @@ class Recorder:
         """Add this worker's gains since the last call to the shared history."""
         metrics.TALLY.flush()
         now = self.clock.now()
-        upstream = self._gains("upstream", metrics.UPSTREAM_REQUESTS)
-        cache = self._gains("cache", metrics.CACHE)
-        requests = self._gains("requests", metrics.CLIENT_REQUESTS)
-        caused = self._gains("caused", metrics.CLIENT_UPSTREAM)
+        upstream, cache, requests, caused = (self._gains(n, m) for n, m in COUNTED)
         hourly = {
             "upstream": sum(upstream.values()),
             "hit": cache.get(("hit",), 0.0),
@@ -91,7 +98,10 @@ class Recorder:
         for (client,), n in caused.items():
             daily[f"upstream:{client}"] = n
         seen = {f"seen:{client}": now for client, _ in requests}
-        used = {f"used:{t.name}": await self._month_used(t.name, now) for t in self._tenants()}
+        used = {
+            f"used:{tenant.name}": (await budget.snapshot(self.pacer, tenant)).used
+            for tenant in self.config.tenants.values()
+        }
         await self.history.update(hour_name(now), _nonzero(hourly), {}, now + HOUR_KEPT)
         await self.history.update(budget.day_name(now), _nonzero(daily), used, now + DAY_KEPT)
         if seen:
@@ -110,30 +120,14 @@ class Recorder:
             await self.record()
             await keepalive.keep_alive(self.broker, self.clock.now())
             keepalive.publish(await keepalive.health(self.broker))
-            await self.publish_forecasts()
         except Exception as exc:  # a console problem must never stop the worker
             log.warning("console recording failed: %s", type(exc).__name__)
-
-    async def publish_forecasts(self) -> None:
-        """Set each tenant's month forecast gauge."""
-        now = self.clock.now()
-        for tenant in self._tenants():
-            used = await self._month_used(tenant.name, now)
-            start, end = period_bounds("month", now)
-            total = budget.forecast(used, tenant.limits.per_month, start, end, now)[0]
-            metrics.QUOTA_FORECAST.labels(tenant.name).set(total / tenant.limits.per_month)
 
     async def run(self) -> None:
         """Tend every RECORD_EVERY seconds until cancelled."""
         while True:
             await self.tend()
             await self.clock.sleep(RECORD_EVERY)
-
-    async def _month_used(self, tenant: str, now: float) -> int:
-        return await budget.month_used(self.governor, self.config.tenants[tenant], now)
-
-    def _tenants(self) -> Iterable[Any]:
-        return self.config.tenants.values()
 
 
 def _nonzero(values: dict[str, float]) -> dict[str, float]:

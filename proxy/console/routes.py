@@ -117,7 +117,7 @@ async def api_state(request: Request) -> Response:
     body = await state(
         request.app.state.config,
         services.broker,
-        services.governor,
+        services.pacer,
         services.recorder.history,
         _clock(request).now(),
     )

@@ -10,7 +10,8 @@ from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History, Values
 from proxy.console.recorder import hour_name
-from proxy.quota import QuotaGovernor, period_bounds
+from proxy.pacer import Pacer
+from proxy.quota import period_bounds
 from proxy.tokens import TokenBroker
 
 HOURS = 24
@@ -53,7 +54,7 @@ def clients(config: Config, today: Values, seen: Values) -> list[dict[str, Any]]
 
 
 async def state(
-    config: Config, broker: TokenBroker, governor: QuotaGovernor, history: History, now: float
+    config: Config, broker: TokenBroker, pacer: Pacer, history: History, now: float
 ) -> dict[str, Any]:
     """Everything the console page shows, as JSON-ready data."""
     month_start, _ = period_bounds("month", now)
@@ -64,14 +65,13 @@ async def state(
     tokens = {h.tenant: h for h in await keepalive.health(broker)}
     tenants = []
     for tenant in config.tenants.values():
-        used = await budget.month_used(governor, tenant, now)
-        month = budget.budget(tenant, used, seen, now)
+        month = budget.budget(await budget.snapshot(pacer, tenant), seen, now)
         tenants.append(
             {
                 "name": tenant.name,
                 "plan": tenant.plan,
                 "token": asdict(tokens[tenant.name]),
-                "budget": {**asdict(month), "remaining": month.remaining},
+                "budget": asdict(month),
             }
         )
     return {

@@ -69,6 +69,18 @@ function legend(parent, items) {
   }
 }
 
+// Calls by the month's end at the rate spent so far (the pacer forecasts with the same rate).
+function monthEndCalls(budget, now) {
+  const elapsed = Math.max(now - budget.month_start, 1);
+  return budget.used * (budget.month_end - budget.month_start) / elapsed;
+}
+
+function pacedText(interval) {
+  if (interval == null) return "no refresh affordable until next month";
+  if (interval === 0) return "not paced: replies refresh when they go stale";
+  return `each live key refreshed every ${duration(interval)}`;
+}
+
 // Month burn-down: budget left at each day's end, the even line the budget allows, the
 // forecast at this month's rate, and the calls of each day as bars.
 function burndown(parent, budget, now) {
@@ -115,7 +127,7 @@ function burndown(parent, budget, now) {
   }
   const left = budget.limit - budget.used;
   const until = budget.exhausts_at ?? budget.month_end;
-  const atEnd = budget.exhausts_at ? 0 : Math.max(0, budget.limit - budget.forecast);
+  const atEnd = budget.exhausts_at ? 0 : Math.max(0, budget.limit - monthEndCalls(budget, now));
   el("svg:polyline", { class: "forecast",
     points: `${x(now)},${y(Math.max(0, left))} ${x(until)},${y(atEnd)}` }, svg);
   legend(parent, [["spent", "budget left"], ["allowed", "what the budget allows"],
@@ -134,10 +146,9 @@ function tenantCard(parent, tenant, now) {
     ["Refresh token age", token.refresh_token_obtained == null ? "—"
       : `${duration(now - token.refresh_token_obtained)} (renewed after ${duration(window.keepAliveAge)} unused)`],
     ["Month budget", `${number(budget.used)} of ${number(budget.limit)} used, ${number(budget.remaining)} left`],
-    ["Forecast", budget.exhausts_at ? `exhausted ${when(budget.exhausts_at)}`
-      : `lasts the month (${number(budget.forecast)} calls by month end)`],
-    ["Paced refresh interval", budget.paced_interval == null ? "— (budget spent)"
-      : `one call every ${duration(budget.paced_interval)}`],
+    ["Forecast", budget.exhausts_at ? `runs out ${when(budget.exhausts_at)}`
+      : `lasts the month (${number(monthEndCalls(budget, now))} calls by month end)`],
+    ["Paced refresh interval", pacedText(budget.paced_interval)],
   ]);
   burndown(card, budget, now);
 }
