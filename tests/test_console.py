@@ -141,15 +141,15 @@ def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str])
 def test_upstream_errors_are_listed_without_query_or_secrets(servers: tuple[str, str]) -> None:
     proxy_url, _ = servers
     with signed_in(proxy_url) as client:
-        missing = client.get("/api/v2/systems/9999/summary", params=AUTH)
+        missing = client.get("/api/v4/systems/9999/summary?size=1", headers=TEAM)
         assert missing.status_code == 404
         state = client.get("/console/api/state").json()
         raw = client.get("/console/api/state").text
     assert {"endpoint": "summary", "status": "404"}.items() <= state["errors"][0].items()
     assert abs(state["errors"][0]["at"] - time.time()) < 60
-    legacy = next(c for c in state["clients"] if c["name"] == "legacy")
-    assert legacy["error_rate"] > 0
-    for secret in ("sandbox-api-key", "demo-v2-key", "key=", "eyJ", "/9999", "?"):
+    team = next(c for c in state["clients"] if c["name"] == "team")
+    assert team["error_rate"] > 0
+    for secret in ("sandbox-api-key", "demo-team-key", "key=", "eyJ", "/9999", "?", "size"):
         assert secret not in raw
 
 
