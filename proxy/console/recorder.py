@@ -67,6 +67,7 @@ class Recorder:
         self.pacer = pacer
         self.clock = clock
         self._last: dict[tuple[str, tuple[str, ...]], float] = {}
+        metrics.TALLY.flush()
         for name, metric in COUNTED:  # what the process counted before this app started
             self._gains(name, metric)
 
