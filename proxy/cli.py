@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``enphase-proxy`` command."""
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except KeyboardInterrupt:
         return 130
 
