@@ -32,6 +32,7 @@ import cachetools
 from proxy import v4paths
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Config
+from proxy.finalstore import FinalStore
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
 from proxy.redis_client import connect
@@ -48,6 +49,7 @@ CREDENTIALS = frozenset(
 )
 REDIS_PREFIX = "enphase-proxy:cache:"
 REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
+FINAL_KEEP = 730 * 86_400  # seconds Redis keeps a final reply (v4 serves two years back)
 PACED_KEEP = 35 * 86_400  # seconds Redis keeps a stale entry the pacer may still serve
 ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
 
@@ -61,10 +63,11 @@ class Entry:
     content_type: str
     stored_at: float
     ttl: int
+    final: bool = False  # its window can no longer change: fresh for ever
 
     def fresh(self, now: float) -> bool:
-        """Whether the entry is within its TTL at ``now``."""
-        return now < self.stored_at + self.ttl
+        """Whether the entry is final or within its TTL at ``now``."""
+        return self.final or now < self.stored_at + self.ttl
 
     def age(self, now: float) -> int:
         """Whole seconds since the entry was stored."""
@@ -180,12 +183,12 @@ class RedisStore:
     async def get(self, key: str) -> Entry | None:
         """The entry under ``key``."""
         raw = await self._client.get(REDIS_PREFIX + key)
-        return None if raw is None else _decode(raw)
+        return None if raw is None else decode(raw)
 
     async def set(self, key: str, entry: Entry) -> None:
         """Store ``entry`` until it is too old to serve even as stale."""
-        expiry = int((entry.ttl + self._keep_stale) * 1000)
-        await self._client.set(REDIS_PREFIX + key, _encode(entry), px=expiry)
+        expiry = max(entry.ttl + self._keep_stale, FINAL_KEEP if entry.final else 0)
+        await self._client.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
 
     async def purge(self, pattern: str) -> int:
         """Drop every key matching glob ``pattern`` (SCAN, in batches); how many were dropped."""
@@ -222,15 +225,17 @@ class RedisStore:
         return None
 
 
-def _encode(entry: Entry) -> bytes:
-    head = json.dumps([entry.status, entry.content_type, entry.stored_at, entry.ttl])
+def encode(entry: Entry) -> bytes:
+    """``entry`` as bytes: a JSON head line, then the body."""
+    head = json.dumps([entry.status, entry.content_type, entry.stored_at, entry.ttl, entry.final])
     return head.encode() + b"\n" + entry.body
 
 
-def _decode(raw: bytes) -> Entry:
+def decode(raw: bytes) -> Entry:
+    """The entry ``encode`` made ``raw`` from."""
     head, body = raw.split(b"\n", 1)
-    status, content_type, stored_at, ttl = json.loads(head)
-    return Entry(status, body, content_type, stored_at, ttl)
+    status, content_type, stored_at, ttl, *final = json.loads(head)
+    return Entry(status, body, content_type, stored_at, ttl, bool(final and final[0]))
 
 
 class ReplyCache:
@@ -244,10 +249,12 @@ class ReplyCache:
         lock_seconds: float = 20.0,
         poll: float = 0.02,
         clock: Clock = SYSTEM,
+        final: FinalStore | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._store = store
+        self._final = final
         self._lock_seconds = lock_seconds
         self._poll = poll
         self._flight = SingleFlight()
@@ -307,6 +314,8 @@ class ReplyCache:
         await self._flight.aclose()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._store.close()
+        if self._final is not None:
+            await self._final.close()
 
     def stats(self) -> dict[str, int | None]:
         """Entries and bytes held (None for the shared Redis store), and this worker's lookups."""
@@ -322,7 +331,7 @@ class ReplyCache:
 
     async def _servable(self, key: str, now: float, paced: bool) -> Entry | None:
         """The stored entry when it may be served, fresh or stale (paced: at any age)."""
-        entry = await self._store.get(key)
+        entry = await self._stored(key)
         if entry is None or (
             not paced and entry.age(now) > entry.ttl + self.settings.stale_if_error
         ):
@@ -350,13 +359,25 @@ class ReplyCache:
                 return stored
 
     async def _stored_fresh(self, key: str, now: Callable[[], float]) -> Entry | None:
-        entry = await self._store.get(key)
+        entry = await self._stored(key)
         return entry if entry is not None and entry.fresh(now()) else None
+
+    async def _stored(self, key: str) -> Entry | None:
+        """The entry under ``key`` in the store, else a final one on disk (copied to the store)."""
+        entry = await self._store.get(key)
+        if entry is None and self._final is not None:
+            raw = await self._final.get(key)
+            entry = None if raw is None else decode(raw)
+            if entry is not None:
+                await self._store.set(key, entry)
+        return entry
 
     async def _fetch_and_store(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
         entry = await fetch()
         if entry.ttl > 0 and not _failed(entry):
             await self._store.set(key, entry)
+            if entry.final and self._final is not None:
+                await self._final.set(key, encode(entry))
             self._update_gauges()
         return entry
 
@@ -399,7 +420,8 @@ async def open_cache(
     settings = config.cache
     if settings.backend != "redis":
         store = MemoryStore(settings.max_entries, settings.max_bytes)
-        return ReplyCache(store, settings, clock=clock)
+        final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
+        return ReplyCache(store, settings, clock=clock, final=final)
     client = redis if redis is not None else connect(config.redis_url or "")
     await client.ping()
     keep = max(settings.stale_if_error, PACED_KEEP if config.quota.pacing else 0)

@@ -304,6 +304,8 @@ class Cache(_Table):
     error_ttl: NonNegative = 60
     stale_if_error: NonNegative = 86_400
     stale_while_revalidate: Bool = True
+    final_dir: Str = "final"  # final replies on disk (memory backend), inside data_dir
+    final_max_bytes: Positive = 1024 * 1024 * 1024
     ttl: Mapping[EndpointName, NonNegative] = dataclasses.field(default_factory=dict)
 
 

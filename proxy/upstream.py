@@ -204,7 +204,8 @@ class Upstream:
         now = self.cache.clock.now()
         ttl = freshness.ttl(path, params, now, response.status, self.config.cache)
         content_type = response.content_type or "application/json"
-        return Entry(response.status, response.content, content_type, now, ttl)
+        final = success and freshness.final(path, params, now, self.config.cache)
+        return Entry(response.status, response.content, content_type, now, ttl, final)
 
     async def send(
         self,

@@ -1,0 +1,43 @@
+"""Final upstream replies on disk: windows that can no longer change, never bought twice.
+
+A ``diskcache.Cache`` in ``data_dir`` (SQLite and files): shared by every worker of a host,
+kept across restarts and deploys, bounded by bytes with least-recently-used eviction. The
+reply cache looks here when its own store misses and writes every final reply here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+
+class FinalStore:
+    """Encoded final replies by cache key, on disk, size-bounded with LRU eviction."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self._disk = diskcache.Cache(
+            str(directory),
+            size_limit=max_bytes,
+            eviction_policy="least-recently-used",
+            timeout=30,  # seconds to wait for another worker's write
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        """The encoded reply under ``key``."""
+        raw: Any = await asyncio.to_thread(self._disk.get, key)
+        return raw if isinstance(raw, bytes) else None
+
+    async def set(self, key: str, raw: bytes) -> None:
+        """Keep the encoded reply ``raw`` under ``key``."""
+        await asyncio.to_thread(self._disk.set, key, raw)
+
+    def usage(self) -> tuple[int, int]:
+        """Entries and bytes on disk."""
+        return len(self._disk), int(self._disk.volume())
+
+    async def close(self) -> None:
+        """Close the database."""
+        self._disk.close()
