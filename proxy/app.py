@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,8 @@ from proxy.quota import QuotaGovernor, open_governor
 from proxy.redis_client import open_redis
 from proxy.tokens import TokenBroker
 from proxy.upstream import Sender, Upstream, open_http
+
+log = logging.getLogger("proxy.app")
 
 
 @dataclass
@@ -80,7 +83,13 @@ async def redis_problems(client: Any) -> list[str]:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition of every worker's metrics."""
+    """Prometheus exposition of every worker's metrics (budget figures read afresh)."""
+    pacer = services(request).pacer
+    for tenant in request.app.state.config.tenants.values():
+        try:
+            await pacer.snapshot(tenant)
+        except Exception:  # a quota store that cannot answer leaves the last figures
+            log.warning("budget figures unavailable", extra={"tenant": tenant.name})
     body, content_type = metrics.render()
     return Response(body, headers={"Content-Type": content_type})
 

@@ -56,7 +56,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    from proxy import auth_cli
+    from proxy import auth_cli, quota_cli
 
     top = argparse.ArgumentParser(
         prog="enphase-proxy",
@@ -88,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     auth_cli.register(sub)
+    quota_cli.register(sub)
     return top
 
 

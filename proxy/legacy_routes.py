@@ -83,6 +83,8 @@ class LegacyEndpoint:
                 services.memo,
             )
             response = v2_response(outcome)
+            if outcome.cache:
+                metrics.TALLY.observe(metrics.SERVED_AGE, outcome.age)
         await response(scope, receive, send)
 
 

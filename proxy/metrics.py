@@ -43,6 +43,12 @@ QUOTA_REMAINING = Gauge(
     ["tenant", "period"],
     multiprocess_mode="mostrecent",
 )
+QUOTA_USED = Gauge(
+    "enphase_proxy_quota_used",
+    "Upstream calls counted in the current period.",
+    ["tenant", "period"],
+    multiprocess_mode="mostrecent",
+)
 BUDGET_FORECAST = Gauge(
     "enphase_proxy_budget_forecast_exhaustion",
     "Epoch when the month budget runs out at the current rate (0: not this month).",

@@ -1,0 +1,45 @@
+"""/metrics shows each tenant's budget: used, remaining, forecast, paced interval, served age."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+from proxy.clock import VirtualClock
+from proxy.sandbox import SandboxSettings
+from proxy.simulation import SANDBOX_URL, in_process
+from tests import harness
+
+JUNE_11 = 1_780_272_000 + 10 * 86_400
+AUTH = "key=demo-v2-key&user_id=demo-user"
+
+
+def value(text: str, name: str) -> float:
+    """The value of the sample ``name`` (with its labels) in an exposition."""
+    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
+def test_metrics_tell_the_budget_of_each_tenant_and_the_age_of_served_data(
+    tmp_path: Path,
+) -> None:
+    async def scenario() -> str:
+        clock = VirtualClock(JUNE_11)
+        config = harness.proxy_config(SANDBOX_URL, tmp_path, per_month=100, per_minute=10)
+        async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:
+            for _ in range(4):
+                reply = await stack.proxy.get(f"/api/v2/systems/1001/summary?{AUTH}")
+                assert reply.status_code == 200
+                clock.advance(600)
+            return (await stack.proxy.get("/metrics")).text
+
+    text = asyncio.run(scenario())
+    used = value(text, 'enphase_proxy_quota_used{period="month",tenant="demo"}')
+    assert used >= 1
+    remaining = value(text, 'enphase_proxy_quota_remaining{period="month",tenant="demo"}')
+    assert used + remaining == 100
+    assert value(text, 'enphase_proxy_paced_interval_seconds{tenant="demo"}') > 600
+    assert value(text, 'enphase_proxy_budget_forecast_exhaustion{tenant="demo"}') >= 0
+    assert value(text, "enphase_proxy_served_age_seconds_count") >= 4
