@@ -3,7 +3,7 @@
 Run from the checkout: python -m bench.fleet [minutes]
 500 legacy clients poll ``summary`` and ``stats`` of 50 fleet systems (client i: system
 3000 + i % 50) every 60 s for 30 simulated minutes. Sandbox and proxy run in this process
-(httpx.ASGITransport) on one simulated clock. The minimum possible is one upstream call per
+(ASGI transports) on one simulated clock. The minimum possible is one upstream call per
 cache key each time the freshness (``proxy.freshness.ttl``) of its last fetch has run out.
 Prints one line per figure.
 """
@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +42,13 @@ Demands = defaultdict[tuple[str, tuple[tuple[str, str], ...]], list[float]]
 class RecordingUpstream(Upstream):
     """An Upstream that notes when each v4 GET is asked for, whether cached or not."""
 
-    def __init__(self, clock: VirtualClock, *args: Any) -> None:
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.clock = clock
         self.demands: Demands = defaultdict(list)
 
     async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
         """Record the demand, then answer as Upstream does."""
-        self.demands[(path, tuple(params))].append(self.clock())
+        self.demands[(path, tuple(params))].append(self.clock.now())
         return await super().get(tenant, path, params, request_id)
 
 
@@ -97,8 +95,8 @@ async def replay(minutes: int) -> None:
             username=DEMO.fleet_username,
             password=DEMO.fleet_password,
         )
-        factory = partial(RecordingUpstream, clock)
-        async with in_process(config, SandboxSettings(clock=clock), factory, clock) as stack:
+        sandbox = SandboxSettings(clock=clock)
+        async with in_process(config, sandbox, RecordingUpstream, clock) as stack:
             auth = f"key=demo-v2-key&user_id={FLEET_USER}"
             urls = [
                 f"/api/v2/systems/{3000 + client % SYSTEMS}/{route}?{auth}"

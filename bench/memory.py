@@ -136,13 +136,14 @@ async def bench_stack(tenants: int, max_bytes: int) -> AsyncIterator[InProcess]:
 
 
 async def fetch_samples(stack: InProcess, calls: Sequence[Call]) -> dict[Call, bytes]:
-    """Each call's v4 body, fetched once from the sandbox."""
-    tenant = next(iter(stack.services.upstream.config.tenants.values()))
+    """Each call's v4 body, fetched once from the sandbox (the cache is left empty)."""
+    tenant = next(iter(stack.services.broker.config.tenants.values()))
     bodies = {}
     for path, params in calls:
-        response = await stack.services.upstream.send(tenant, "GET", path, params)
-        assert response.status == 200, response.content
-        bodies[(path, params)] = response.content
+        reply = await stack.services.upstream.get(tenant, path, params)
+        assert reply.status == 200, reply.raw
+        bodies[(path, params)] = reply.raw
+    await stack.services.cache.purge()
     return bodies
 
 

@@ -12,7 +12,7 @@ import sys
 import time
 from urllib.parse import parse_qsl
 
-import httpx
+import httpx2
 
 from bench.support import AUTH, machine, stack
 from proxy.clock import SYSTEM
@@ -26,7 +26,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def timed(client: httpx.Client, url: str, **kwargs: object) -> float:
+def timed(client: httpx2.Client, url: str, **kwargs: object) -> float:
     """Milliseconds one GET took; it must succeed."""
     started = time.perf_counter()
     response = client.get(url, **kwargs)
@@ -42,7 +42,7 @@ def main() -> None:
     starts = [base - i * 300 for i in range(calls)]
     print(f"machine: {machine()}")
     with stack(workers=1) as s:
-        token = httpx.post(
+        token = httpx2.post(
             s["sandbox"] + "/oauth/token",
             params={"grant_type": "password", "username": "demo@example.com"},
             data={"password": "demo-password"},
@@ -50,7 +50,7 @@ def main() -> None:
         ).json()["access_token"]
         v4 = s["sandbox"] + "/api/v4/systems/1002/telemetry/production_micro"
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(timeout=30) as client:
+        with httpx2.Client(timeout=30) as client:
 
             def direct(start: int) -> float:
                 params = {"key": "sandbox-api-key", "start_at": start, "granularity": "day"}

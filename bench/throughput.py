@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from bench.support import AUTH, child, free_port, have_wrk, machine, stack, wrk
 from proxy.clock import SYSTEM
@@ -46,9 +46,9 @@ def proxy(worker_class: str, access_log: bool) -> Iterator[str]:
     server = f"access_log = {'true' if access_log else 'false'}"
     with stack(workers=1, worker_class=worker_class, server=server) as s:
         url = past_day_stats(s["proxy"])
-        warm = httpx.get(url, timeout=30)
+        warm = httpx2.get(url, timeout=30)
         assert warm.status_code == 200, warm.text
-        assert httpx.get(url).headers["X-Cache"] == "HIT"
+        assert httpx2.get(url).headers["X-Cache"] == "HIT"
         yield url
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -17,20 +18,29 @@ from starlette.routing import BaseRoute, Route
 
 from mappings import errors
 from mappings.openapi import OPENAPI
-from proxy import broker_route, console, legacy, legacy_routes, logs, metrics, oauth_route
+from proxy import (
+    broker_route,
+    console,
+    legacy,
+    legacy_routes,
+    logs,
+    metrics,
+    oauth_route,
+    renderers,
+)
 from proxy.admin import bearer, is_admin_key
 from proxy.cache import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
 from proxy.console.history import open_history
 from proxy.console.recorder import Recorder
-from proxy.legacy_routes import LegacyDispatch, v2_error
+from proxy.legacy_routes import LegacyDispatch
 from proxy.middleware import RequestContext
 from proxy.pacer import Pacer, open_pacer
 from proxy.quota import QuotaGovernor, open_governor
 from proxy.redis_client import open_redis
 from proxy.tokens import TokenBroker
-from proxy.upstream import Sender, Upstream, open_http
+from proxy.upstream import Upstream, layers, open_http
 
 log = logging.getLogger("proxy.app")
 
@@ -45,6 +55,7 @@ class Services:
     governor: QuotaGovernor
     pacer: Pacer
     recorder: Recorder  # the console's history of this worker's counters
+    clock: Clock = SYSTEM
     memo: legacy.Memo = field(default_factory=legacy.Memo)
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
@@ -111,16 +122,6 @@ async def purge(request: Request) -> Response:
     return JSONResponse({"purged": removed, "tenant": tenant, "system_id": system_id})
 
 
-async def not_found(request: Request, exc: Exception) -> Response:
-    """v2-shaped 404 for unknown paths."""
-    return v2_error(errors.not_found("No such endpoint."))
-
-
-async def method_not_allowed(request: Request, exc: Exception) -> Response:
-    """v2-shaped 405."""
-    return JSONResponse({"reason": "405", "message": ["Method not allowed"]}, 405)
-
-
 def routes(legacy: list[Route]) -> list[BaseRoute]:
     """Every route the proxy serves, ``legacy`` (the v2 routes) first."""
     fixed: list[BaseRoute] = [
@@ -138,21 +139,22 @@ def routes(legacy: list[Route]) -> list[BaseRoute]:
 @contextlib.asynccontextmanager
 async def opened_services(
     config: Config,
-    sender: Sender,
+    http: httpx2.AsyncClient,
     broker: TokenBroker,
+    *,
+    clock: Clock = SYSTEM,
     upstream: Callable[..., Upstream] = Upstream,
     redis: Any = None,
-    clock: Clock = SYSTEM,
 ) -> AsyncIterator[Services]:
-    """A worker's services around ``sender``, ``broker`` and ``redis`` (the worker's one Redis
-    client, closed by the caller); all of them closed on exit.
+    """A worker's services, sending upstream through ``http``, its token ``broker`` and
+    ``redis`` (the worker's one Redis client, closed by the caller); all of them closed on exit.
 
     ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls); every
     service reads time from ``clock``.
     """
     async with contextlib.AsyncExitStack() as opened:  # closes what opened, even on a failure
         opened.push_async_callback(broker.close)
-        opened.push_async_callback(sender.aclose)
+        opened.push_async_callback(http.aclose)
         cache = await open_cache(config, redis, clock)
         opened.push_async_callback(cache.close)
         governor = await open_governor(config, redis=redis, clock=clock)
@@ -161,13 +163,15 @@ async def opened_services(
         opened.push_async_callback(pacer.close)
         history = await open_history(config, clock.now, redis)
         opened.push_async_callback(history.close)
+        stack = layers(config, http, broker, cache, governor, pacer, clock)
         yield Services(
-            upstream(config, sender, broker, cache, governor, pacer),
+            upstream(config.upstream.api_root, stack, clock),
             broker,
             cache,
             governor,
             pacer,
             Recorder(config, history, broker, pacer, clock),
+            clock,
             redis=redis,
         )
 
@@ -208,7 +212,7 @@ def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
             ),
             Middleware(LegacyDispatch, legacy=legacy),
         ],
-        exception_handlers={404: not_found, 405: method_not_allowed},
+        exception_handlers=renderers.HANDLERS,
     )
     app.state.config = config
     app.state.clock = clock

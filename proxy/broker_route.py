@@ -4,43 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy import metrics, v4paths
-from proxy.cache import UpstreamUnavailable
 from proxy.clients import team_client
 from proxy.config import Client, Config, Tenant
-from proxy.quota import QuotaExhausted
-from proxy.tokens import NeedsReauthorization, TokenUnavailable
-from proxy.upstream import QuotaRefused, UpstreamGarbage
+from proxy.errors import Forbidden, MethodNotAllowed, NotAuthorized, NotFound, Unprocessable
+from proxy.renderers import V4_PREFIX as PREFIX
+from proxy.upstream import Upstream
 
-PREFIX = "/api/v4"
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 STRIPPED_PARAMS = ("key", "tenant")
 
 audit_log = logging.getLogger("proxy.audit")
-
-
-def v4_error(status: int, message: str, details: str, **extra: object) -> Response:
-    """An error in v4's shape."""
-    return JSONResponse({"message": message, "details": details, "code": status, **extra}, status)
-
-
-def quota_error(exc: QuotaExhausted) -> Response:
-    """v4's 429 for an exhausted local budget."""
-    return v4_error(
-        429,
-        "Too Many Requests",
-        f"Usage limit exceeded for plan {exc.plan}",
-        period=exc.period,
-        period_start=exc.period_start,
-        period_end=exc.period_end,
-        limit=exc.limit,
-    )
 
 
 def _credentials(request: Request) -> str | None:
@@ -57,9 +36,11 @@ def _tenant(config: Config, client: Client, request: Request) -> Tenant | None:
     return config.tenants.get(wanted) if wanted in client.tenants else None
 
 
-def _audit(config: Config, client: Client, tenant: Tenant, method: str, path: str, status: int):
+def _audit(
+    config: Config, client: Client, tenant: Tenant, method: str, path: str, status: int, now: float
+) -> None:
     record = {
-        "time": int(time.time()),
+        "time": int(now),
         "client": client.name,
         "tenant": tenant.name,
         "method": method,
@@ -74,65 +55,52 @@ def _audit(config: Config, client: Client, tenant: Tenant, method: str, path: st
 
 
 async def forward(request: Request) -> Response:
-    """Forward one published v4 call for an authenticated team client."""
+    """Forward one published v4 call for an authenticated team client.
+
+    Refusals and upstream failures are raised; the v4 renderer answers them.
+    """
     config: Config = request.app.state.config
     client = team_client(config, _credentials(request))
     if client is None:
-        return v4_error(401, "Not Authorized", "Missing or unknown proxy client key")
+        raise NotAuthorized("Missing or unknown proxy client key")
     request.state.client = client.name
     metrics.CALLER.set(client.name)
     tenant = _tenant(config, client, request)
     if tenant is None:
-        return v4_error(403, "Forbidden", "Not authorized to access this tenant")
+        raise Forbidden("Not authorized to access this tenant")
     request.state.tenant = tenant.name
     raw = request.scope.get("raw_path", b"").decode("latin-1")
     path = raw.removeprefix(PREFIX)
     methods = v4paths.allowed_methods(path) if raw.startswith(PREFIX + "/") else ()
     if not methods:
-        return v4_error(404, "Not Found", "Not a published Enphase v4 API path")
+        raise NotFound("Not a published Enphase v4 API path")
     method = request.method
     if method not in methods:
-        return v4_error(405, "Method Not Allowed", f"{method} is not allowed on this path")
+        raise MethodNotAllowed(f"{method} is not allowed on this path")
     write = v4paths.is_write(path, method)
     if write and not client.writes:
-        return v4_error(403, "Forbidden", "This proxy client is read-only")
+        raise Forbidden("This proxy client is read-only")
     query = [(k, v) for k, v in request.query_params.multi_items() if k not in STRIPPED_PARAMS]
-    problem = v4paths.date_problem(path, query, time.time())
+    upstream: Upstream = request.app.state.services.upstream
+    problem = v4paths.date_problem(path, query, upstream.clock.now())
     if problem:
-        return v4_error(422, "Unprocessable Entity", f"Invalid request because of '{problem}'.")
-    upstream = request.app.state.services.upstream
-    try:
-        if method == "GET":
-            reply = await upstream.get(tenant, path, query, request.state.request_id)
-            headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
-            return Response(reply.raw, reply.status, headers, reply.content_type)
-        if write:
-            await upstream.governor.acquire_write(tenant)
-        response = await upstream.send(
-            tenant,
-            method,
-            path,
-            query,
-            content=await request.body(),
-            headers={"Content-Type": request.headers.get("content-type", "application/json")},
-            request_id=request.state.request_id,
-        )
-        if write:
-            _audit(config, client, tenant, method, path, response.status)
-        content_type = response.content_type or "application/json"
-        return Response(response.content, response.status, media_type=content_type)
-    except QuotaRefused as exc:
-        return quota_error(exc.exhausted)
-    except QuotaExhausted as exc:
-        return quota_error(exc)
-    except UpstreamGarbage as exc:
-        return v4_error(502, "Bad Gateway", f"The upstream sent no {exc.endpoint} data")
-    except NeedsReauthorization as exc:
-        return v4_error(401, "Not Authorized", f"Tenant needs re-authorization: {exc.hint}")
-    except (UpstreamUnavailable, TokenUnavailable) as exc:
-        headers = {"Retry-After": str(getattr(exc, "retry_after", None) or 30)}
-        body = {"message": "Service Unavailable", "details": "Upstream unavailable", "code": 503}
-        return JSONResponse(body, 503, headers)
+        raise Unprocessable(f"Invalid request because of '{problem}'.")
+    if method == "GET":
+        reply = await upstream.get(tenant, path, query, request.state.request_id)
+        headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
+        return Response(reply.raw, reply.status, headers, reply.content_type)
+    reply = await upstream.send(
+        tenant,
+        method,
+        path,
+        query,
+        content=await request.body(),
+        headers={"Content-Type": request.headers.get("content-type", "application/json")},
+        request_id=request.state.request_id,
+    )
+    if write:
+        _audit(config, client, tenant, method, path, reply.status, upstream.clock.now())
+    return Response(reply.raw, reply.status, media_type=reply.content_type or "application/json")
 
 
 def route() -> Route:

@@ -32,6 +32,7 @@ import cachetools
 from proxy import v4paths
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Config
+from proxy.errors import UpstreamUnavailable
 from proxy.finalstore import FinalStore
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
@@ -72,14 +73,6 @@ class Entry:
     def age(self, now: float) -> int:
         """Whole seconds since the entry was stored."""
         return max(0, int(now - self.stored_at))
-
-
-class UpstreamUnavailable(Exception):
-    """The upstream could not be asked (timeout, connection error, local quota refusal)."""
-
-    def __init__(self, retry_after: int | None = None, message: str = "upstream unavailable"):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def cache_key(tenant: str, path: str, params: Params) -> str:
@@ -267,14 +260,13 @@ class ReplyCache:
         key: str,
         fetch: Callable[[], Awaitable[Entry]],
         *,
-        now: Callable[[], float] | None = None,
         refresh: Callable[[Entry], Awaitable[bool]] | None = None,
     ) -> tuple[Entry, str, int]:
         """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age).
 
         ``refresh`` says whether a stale entry may be refreshed now (see the module rules).
         """
-        now = now or self.clock.now
+        now = self.clock.now
         started = now()
         cached = await self._servable(key, started, paced=refresh is not None)
         if cached is not None and cached.fresh(started):
@@ -283,10 +275,10 @@ class ReplyCache:
             return self._answer(cached, "STALE", started)
         revalidate = self.settings.stale_while_revalidate
         if cached is not None and revalidate and cached.age(started) <= 2 * cached.ttl:
-            self._refresh_in_background(key, fetch, now)
+            self._refresh_in_background(key, fetch)
             return self._answer(cached, "STALE", started)
         try:
-            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, now))
+            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch))
         except UpstreamUnavailable:
             if cached is None:
                 self._record("MISS")
@@ -298,7 +290,7 @@ class ReplyCache:
 
     async def fresh_entry(self, key: str, now: float) -> Entry | None:
         """The entry under ``key`` if it is fresh (counted as a hit), without fetching."""
-        entry = await self._stored_fresh(key, lambda: now)
+        entry = await self._stored_fresh(key, now)
         if entry is not None:
             self._record("HIT")
         return entry
@@ -338,29 +330,30 @@ class ReplyCache:
             return None
         return entry
 
-    async def _fetch_once(
-        self, key: str, fetch: Callable[[], Awaitable[Entry]], now: Callable[[], float]
-    ) -> Entry:
+    async def _fetch_once(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
         """Fetch and store, unless another process does it first and stores a fresh entry."""
-        deadline = self.clock.monotonic() + self._lock_seconds
+        clock = self.clock
+        deadline = clock.monotonic() + self._lock_seconds
         while True:
             token = await self._store.lock(key, self._lock_seconds)
-            if token is not None or self.clock.monotonic() >= deadline:
+            if token is not None or clock.monotonic() >= deadline:
                 try:
                     # The lock may have been released by a process that just stored the entry.
-                    stored = await self._stored_fresh(key, now) if token is not None else None
+                    stored = (
+                        await self._stored_fresh(key, clock.now()) if token is not None else None
+                    )
                     return stored or await self._fetch_and_store(key, fetch)
                 finally:
                     if token is not None:
                         await self._store.unlock(key, token)
-            await asyncio.sleep(self._poll)
-            stored = await self._stored_fresh(key, now)
+            await clock.sleep(self._poll)
+            stored = await self._stored_fresh(key, clock.now())
             if stored is not None:
                 return stored
 
-    async def _stored_fresh(self, key: str, now: Callable[[], float]) -> Entry | None:
+    async def _stored_fresh(self, key: str, now: float) -> Entry | None:
         entry = await self._stored(key)
-        return entry if entry is not None and entry.fresh(now()) else None
+        return entry if entry is not None and entry.fresh(now) else None
 
     async def _stored(self, key: str) -> Entry | None:
         """The entry under ``key`` in the store, else a final one on disk (copied to the store)."""
@@ -381,12 +374,10 @@ class ReplyCache:
             self._update_gauges()
         return entry
 
-    def _refresh_in_background(
-        self, key: str, fetch: Callable[[], Awaitable[Entry]], now: Callable[[], float]
-    ) -> None:
+    def _refresh_in_background(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> None:
         if key in self._flight:
             return
-        task = asyncio.create_task(self._flight.run(key, lambda: self._fetch_once(key, fetch, now)))
+        task = asyncio.create_task(self._flight.run(key, lambda: self._fetch_once(key, fetch)))
         self._tasks.add(task)
         task.add_done_callback(self._reap)
 

@@ -14,10 +14,10 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from mappings.common import system_id
-from proxy.cache import UpstreamUnavailable
+from proxy import renderers
 from proxy.config import Tenant
-from proxy.tokens import NeedsReauthorization, TokenUnavailable
-from proxy.upstream import QuotaRefused, Reply, Upstream
+from proxy.errors import InternalError, ProxyError
+from proxy.upstream import Reply, Upstream
 
 log = logging.getLogger("proxy.legacy")
 
@@ -144,22 +144,10 @@ async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
 
 def failure(exc: Exception, tenant: str = "") -> V2Error:
     """The v2 error for anything that stopped a request (never a traceback)."""
-    if isinstance(exc, V2Error):
-        return exc
-    if isinstance(exc, NeedsReauthorization):
-        return errors.unauthorized(
-            "The proxy's Enphase authorization for this account has expired or was revoked; "
-            f"an administrator must re-authorize it ({exc.hint})."
-        )
-    if isinstance(exc, QuotaRefused):
-        q = exc.exhausted
-        return errors.usage_limit(q.plan, q.period, q.period_start, q.period_end, q.limit)
-    if isinstance(exc, UpstreamUnavailable):
-        return errors.unavailable("Data temporarily unavailable.", exc.retry_after or 30)
-    if isinstance(exc, TokenUnavailable):
-        return errors.unavailable("Authorization with Enphase temporarily unavailable.", 30)
-    log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
-    return V2Error(500, {"errorCode": 1, "errorMessages": ["Internal error in the proxy."]})
+    if not isinstance(exc, ProxyError | V2Error):
+        log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
+        exc = InternalError()
+    return renderers.v2(exc)
 
 
 async def answer(
@@ -172,7 +160,7 @@ async def answer(
     memo: Memo | None = None,
 ) -> Outcome:
     """The v2 answer to one authenticated legacy request."""
-    now = upstream.cache.clock.now()
+    now = upstream.clock.now()
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
     if rendered is not None and await upstream.unchanged(rendered.sources, now):

@@ -10,9 +10,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mappings import errors
-from mappings.base import Endpoint, V2Error
+from mappings.base import Endpoint
 from mappings.registry import EMULATED, ENDPOINTS
-from proxy import legacy, metrics
+from proxy import legacy, metrics, renderers
 from proxy.clients import legacy_caller
 from proxy.config import Client
 
@@ -26,11 +26,6 @@ def v2_response(outcome: legacy.Outcome) -> Response:
         headers["X-Cache"] = outcome.cache
         headers["Age"] = str(outcome.age)
     return Response(outcome.body, outcome.status, headers, "application/json")
-
-
-def v2_error(error: V2Error) -> Response:
-    """A v2 error as an HTTP response."""
-    return v2_response(legacy.Outcome(error.status, legacy.encode(error.response()), error.headers))
 
 
 @lru_cache(maxsize=4096)
@@ -66,7 +61,7 @@ class LegacyEndpoint:
         key, user_id, query = legacy_query(scope["query_string"])
         caller = legacy_caller(state.config, key, user_id)
         if caller is None:
-            response = v2_error(errors.unauthorized())
+            response = renderers.v2_response(errors.unauthorized())
         else:
             client, tenant = caller
             scope["state"]["tenant"] = tenant.name

@@ -114,4 +114,5 @@ def configure(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for client in ("httpx", "httpx2"):  # one INFO line per HTTP call otherwise
+        logging.getLogger(client).setLevel(logging.WARNING)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import re
@@ -12,7 +11,8 @@ from collections.abc import Iterator
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy import logs, metrics
+from proxy import logs, metrics, renderers
+from proxy.errors import HeadersTooLarge, InternalError, PayloadTooLarge, ProxyError, UrlTooLong
 
 log = logging.getLogger("proxy.access")
 
@@ -26,16 +26,16 @@ class BodyTooLarge(Exception):
     """The request body grew past MAX_BODY while it was read."""
 
 
-def refusal(scope: Scope, max_url_length: int) -> tuple[int, str] | None:
-    """The status and message refusing an oversized request before it runs, if any."""
+def refusal(scope: Scope, max_url_length: int) -> ProxyError | None:
+    """The error refusing an oversized request before it runs, if any."""
     headers = scope.get("headers", ())
     length = _header(scope, b"content-length")
     if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > max_url_length:
-        return 414, "Request URI too long."
+        return UrlTooLong()
     if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
-        return 431, "Request header fields too large."
+        return HeadersTooLarge()
     if length and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY):
-        return 413, "Request body too large."
+        return PayloadTooLarge()
     return None
 
 
@@ -46,17 +46,6 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def _send_json(send: Send, status: int, body: dict, request_id: str) -> None:
-    payload = json.dumps(body, separators=(",", ":")).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-        (b"x-request-id", request_id.encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
-
-
 def request_ids() -> Iterator[str]:
     """Unique request ids: a random prefix drawn at the first id (so after a fork), then a count."""
     prefix = os.urandom(8).hex()
@@ -65,7 +54,7 @@ def request_ids() -> Iterator[str]:
 
 
 class RequestContext:
-    """Wraps every HTTP request: id, limits, JSON access log, metrics, v2 500 on a crash."""
+    """Wraps every HTTP request: id, limits, JSON access log, metrics, a 500 on a crash."""
 
     def __init__(self, app: ASGIApp, max_url_length: int = 4096, access_log: bool = True) -> None:
         self.app = app
@@ -103,23 +92,22 @@ class RequestContext:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        async def answer(error: ProxyError) -> None:
+            """``error`` in the shape of the request's surface."""
+            if not sent:
+                await renderers.render(scope["path"], error)(scope, receive, send_wrapper)
+
         try:
             refused = refusal(scope, self.max_url_length)
             if refused:
-                status = refused[0]
-                await _send_json(send, status, _error(*refused), request_id)
+                await answer(refused)
             else:
                 await self.app(scope, receive_limited, send_wrapper)
         except BodyTooLarge:
-            if not sent:
-                status = 413
-                await _send_json(send, 413, _error(413, "Request body too large."), request_id)
+            await answer(PayloadTooLarge())
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
-            if not sent:
-                status = 500
-                body = {"errorCode": 1, "errorMessages": ["Internal error in the proxy."]}
-                await _send_json(send, 500, body, request_id)
+            await answer(InternalError())
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
@@ -147,7 +135,3 @@ class RequestContext:
             if tenant is not None:
                 fields["tenant"] = tenant
             logs.ACCESS.write(fields)
-
-
-def _error(status: int, message: str) -> dict:
-    return {"reason": str(status), "message": [message]}

@@ -1,7 +1,7 @@
 """A sandbox and a proxy in one process on one clock, for benchmarks and simulated months.
 
-Every HTTP call (legacy requests, upstream calls, token grants) goes through
-``httpx.ASGITransport``; with a ``VirtualClock`` a month runs in minutes.
+Every HTTP call (legacy requests, upstream calls, token grants) goes through an ASGI
+transport; with a ``VirtualClock`` a month runs in minutes.
 """
 
 from __future__ import annotations
@@ -10,26 +10,21 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
 import httpx2
 from starlette.applications import Starlette
 
 from proxy.app import Services, create_app, opened_services
-from proxy.cache import ReplyCache
+from proxy.caching import Caching
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
-from proxy.pacer import Pacer
-from proxy.quota import QuotaGovernor
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
-from proxy.upstream import HttpxSender, Sender, Upstream
+from proxy.upstream import Upstream
 
 SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
 
-UpstreamFactory = Callable[
-    [Config, Sender, TokenBroker, ReplyCache, QuotaGovernor, Pacer], Upstream
-]
+UpstreamFactory = Callable[[str, Caching, Clock], Upstream]
 
 
 @dataclass(frozen=True)
@@ -38,7 +33,7 @@ class InProcess:
 
     sandbox: Starlette
     services: Services
-    proxy: httpx.AsyncClient
+    proxy: httpx2.AsyncClient
 
 
 @asynccontextmanager
@@ -54,12 +49,11 @@ async def in_process(
     in-process.
     """
     sandbox_app = create_sandbox(sandbox)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(sandbox_app)) as http:
-        sender = HttpxSender(http, config.upstream.api_root)
-        broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app), clock=clock)
-        async with opened_services(config, sender, broker, upstream, clock=clock) as services:
-            app = create_app(config)
-            app.state.services = services
-            transport = httpx.ASGITransport(app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
-                yield InProcess(sandbox_app, services, proxy)
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(sandbox_app))
+    broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app), clock=clock)
+    async with opened_services(config, http, broker, clock=clock, upstream=upstream) as services:
+        app = create_app(config)
+        app.state.services = services
+        transport = httpx2.ASGITransport(app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
+            yield InProcess(sandbox_app, services, proxy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-import httpx
+import httpx2
 import pytest
 
 from proxy.logs import JsonFormatter
@@ -65,9 +65,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 
 
 @pytest.fixture(scope="module")
-def client(servers: tuple[str, str]) -> Iterator[httpx.Client]:
+def client(servers: tuple[str, str]) -> Iterator[httpx2.Client]:
     """An HTTP client of the module's proxy."""
-    with httpx.Client(base_url=servers[0], timeout=30) as c:
+    with httpx2.Client(base_url=servers[0], timeout=30) as c:
         yield c
 
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import uvicorn
 
 from proxy.config import Config, parse
@@ -59,7 +59,7 @@ def unmetered_sandbox(clock_offset: float = 0.0) -> Iterator[str]:
     """The sandbox with a demo app whose plan limits no test reaches; yields its URL."""
     app = App(DEMO.client_id, DEMO.client_secret, DEMO.api_key, "Kilowatt", 10**6, 10**9)
     with sandbox(SandboxSettings(apps=[app])) as (url, _):
-        httpx.post(url + "/_sandbox/clock", json={"offset": clock_offset}).raise_for_status()
+        httpx2.post(url + "/_sandbox/clock", json={"offset": clock_offset}).raise_for_status()
         yield url
 
 
@@ -132,18 +132,18 @@ def token_config_text(
 
 def grants(url: str) -> dict[str, int]:
     """The sandbox's successful token grants by type."""
-    return httpx.get(f"{url}/_sandbox/stats").json()["token_grants"]
+    return httpx2.get(f"{url}/_sandbox/stats").json()["token_grants"]
 
 
 def fresh_tokens(url: str) -> dict:
     """A token set straight from the sandbox's password grant."""
     form = {"grant_type": "password", "username": "demo@example.com", "password": "demo-password"}
-    return httpx.post(f"{url}/oauth/token", data=form, auth=CLIENT).json()
+    return httpx2.post(f"{url}/oauth/token", data=form, auth=CLIENT).json()
 
 
 def token_works(url: str, access_token: str) -> bool:
     """Whether the sandbox v4 API accepts the access token."""
-    response = httpx.get(
+    response = httpx2.get(
         f"{url}/api/v4/systems",
         params={"key": "sandbox-api-key"},
         headers={"Authorization": f"Bearer {access_token}"},

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from proxy import auth_cli
@@ -54,7 +54,7 @@ def code_for(config_path: str) -> str:
     """A fresh authorization code, by following the sandbox's authorize redirect."""
     config = load(config_path)
     url = auth_cli.authorize_url(config, config.tenants["demo"])
-    location = httpx.get(url).headers["location"]
+    location = httpx2.get(url).headers["location"]
     return re.search(r"code=([^&]+)", location).group(1)
 
 

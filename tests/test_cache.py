@@ -19,15 +19,9 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from proxy import freshness, metrics
-from proxy.cache import (
-    REDIS_LOCK_PREFIX,
-    Entry,
-    ReplyCache,
-    UpstreamUnavailable,
-    cache_key,
-    open_cache,
-)
+from proxy.cache import REDIS_LOCK_PREFIX, Entry, ReplyCache, cache_key, open_cache
 from proxy.config import Cache, Config
+from proxy.errors import UpstreamUnavailable
 from tests.servers import results_of
 
 pytestmark = pytest.mark.anyio
@@ -43,13 +37,22 @@ def anyio_backend() -> str:
 
 
 class Clock:
-    """A clock the test moves by hand."""
+    """A clock whose epoch the test moves by hand; waits and deadlines take real time."""
 
     def __init__(self, t: float = T0) -> None:
         self.t = t
 
     def __call__(self) -> float:
         return self.t
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class Upstream:
@@ -101,13 +104,14 @@ def key(tenant: str = "acme", path: str = SUMMARY) -> str:
 
 async def test_concurrent_identical_calls_fetch_once(cache: ReplyCache) -> None:
     clock = Clock()
+    cache.clock = clock
     upstream = Upstream(clock, b'{"n": 1}', delay=0.05)
-    lookups = (cache.get_or_fetch(key(), upstream, now=clock) for _ in range(100))
+    lookups = (cache.get_or_fetch(key(), upstream) for _ in range(100))
     replies = await asyncio.gather(*lookups)
     assert upstream.calls == 1
     assert {e.body for e, _, _ in replies} == {b'{"n": 1}'}
     assert {state for _, state, _ in replies} <= {"MISS", "HIT"}  # HIT: looked after the store
-    entry, state, _ = await cache.get_or_fetch(key(), upstream, now=clock)
+    entry, state, _ = await cache.get_or_fetch(key(), upstream)
     assert (entry.body, state, upstream.calls) == (b'{"n": 1}', "HIT", 1)
 
 
@@ -162,47 +166,53 @@ async def test_waiter_fetches_itself_when_the_owner_dies(redis_url: str) -> None
 
 @pytest.mark.parametrize(
     "failure",
-    [{"error": UpstreamUnavailable(30)}, {"status": 503}, {"status": 500}, {"status": 429}],
+    [
+        {"error": UpstreamUnavailable(retry_after=30)},
+        {"status": 503},
+        {"status": 500},
+        {"status": 429},
+    ],
     ids=["unavailable", "503", "500", "429"],
 )
 async def test_failing_fetch_serves_the_stale_entry(cache: ReplyCache, failure: dict) -> None:
     clock = Clock()
-    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    cache.clock = clock
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"))
     clock.t += 1000  # stale, beyond stale-while-revalidate, within stale-if-error
     failing = Upstream(clock, b"broken", **failure)
-    entry, state, age = await cache.get_or_fetch(key(), failing, now=clock)
+    entry, state, age = await cache.get_or_fetch(key(), failing)
     assert (entry.body, state, age, failing.calls) == (b"old", "STALE", 1000, 1)
-    entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, b"new"), now=clock)
+    entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, b"new"))
     assert (entry.body, state) == (b"new", "MISS")
 
 
 async def test_failure_without_a_usable_stale_entry(cache: ReplyCache) -> None:
     clock = Clock()
+    cache.clock = clock
     with pytest.raises(UpstreamUnavailable) as raised:
-        await cache.get_or_fetch(key(), Upstream(clock, error=UpstreamUnavailable(7)), now=clock)
+        await cache.get_or_fetch(key(), Upstream(clock, error=UpstreamUnavailable(retry_after=7)))
     assert raised.value.retry_after == 7
-    entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, status=503), now=clock)
+    entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, status=503))
     assert (entry.status, state) == (503, "MISS")
-    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"))
     clock.t += 300 + SETTINGS.stale_if_error + 1
     with pytest.raises(UpstreamUnavailable):
-        await cache.get_or_fetch(key(), Upstream(clock, error=UpstreamUnavailable()), now=clock)
+        await cache.get_or_fetch(key(), Upstream(clock, error=UpstreamUnavailable()))
 
 
 async def test_stale_while_revalidate_answers_at_once_and_refreshes_once(
     cache: ReplyCache,
 ) -> None:
     clock = Clock()
-    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    cache.clock = clock
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"))
     clock.t += 400  # past the 300 s TTL, within twice it
     refresh = Upstream(clock, b"new", delay=0.05)
-    replies = await asyncio.gather(
-        *(cache.get_or_fetch(key(), refresh, now=clock) for _ in range(20))
-    )
+    replies = await asyncio.gather(*(cache.get_or_fetch(key(), refresh) for _ in range(20)))
     assert {(e.body, state, age) for e, state, age in replies} == {(b"old", "STALE", 400)}
     state = "STALE"
     for _ in range(100):
-        entry, state, _ = await cache.get_or_fetch(key(), refresh, now=clock)
+        entry, state, _ = await cache.get_or_fetch(key(), refresh)
         if state == "HIT":
             break
         await asyncio.sleep(0.02)
@@ -213,9 +223,10 @@ async def test_without_stale_while_revalidate_a_stale_entry_is_refetched(redis_u
     settings = Cache(stale_while_revalidate=False)
     async with opened("memory", redis_url, settings) as cache:
         clock = Clock()
-        await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+        cache.clock = clock
+        await cache.get_or_fetch(key(), Upstream(clock, b"old"))
         clock.t += 301
-        entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, b"new"), now=clock)
+        entry, state, _ = await cache.get_or_fetch(key(), Upstream(clock, b"new"))
         assert (entry.body, state) == (b"new", "MISS")
 
 
@@ -223,11 +234,12 @@ async def test_background_refresh_failure_is_logged_not_raised(
     cache: ReplyCache, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
-    await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+    cache.clock = clock
+    await cache.get_or_fetch(key(), Upstream(clock, b"old"))
     clock.t += 400
     broken = Upstream(clock, error=RuntimeError("boom"))
     with caplog.at_level(logging.WARNING, logger="proxy.cache"):
-        entry, state, _ = await cache.get_or_fetch(key(), broken, now=clock)
+        entry, state, _ = await cache.get_or_fetch(key(), broken)
         for _ in range(50):
             if caplog.records:
                 break
@@ -247,13 +259,14 @@ async def test_failures_are_never_stored(cache: ReplyCache, status: int) -> None
 
 async def test_retry_after_ttl_on_a_5xx_does_not_store_it(cache: ReplyCache) -> None:
     clock = Clock()
+    cache.clock = clock
 
     async def unavailable() -> Entry:
         return Entry(503, b"{}", "application/json", clock(), 30)
 
-    await cache.get_or_fetch(key(), unavailable, now=clock)
+    await cache.get_or_fetch(key(), unavailable)
     upstream = Upstream(clock, b"ok")
-    assert (await cache.get_or_fetch(key(), upstream, now=clock))[1] == "MISS"
+    assert (await cache.get_or_fetch(key(), upstream))[1] == "MISS"
 
 
 @pytest.mark.parametrize("status", [404, 422])
@@ -261,11 +274,12 @@ async def test_not_found_and_unprocessable_are_stored_for_error_ttl(
     cache: ReplyCache, status: int
 ) -> None:
     clock = Clock()
+    cache.clock = clock
     upstream = Upstream(clock, status=status)
-    states = [(await cache.get_or_fetch(key(), upstream, now=clock))[1] for _ in range(2)]
+    states = [(await cache.get_or_fetch(key(), upstream))[1] for _ in range(2)]
     assert states == ["MISS", "HIT"]
     clock.t += 2 * SETTINGS.error_ttl + 1
-    assert (await cache.get_or_fetch(key(), upstream, now=clock))[1] == "MISS"
+    assert (await cache.get_or_fetch(key(), upstream))[1] == "MISS"
     assert upstream.calls == 2
 
 
@@ -321,12 +335,13 @@ async def test_purge_by_tenant_system_and_all(cache: ReplyCache) -> None:
 async def test_tenants_never_share_entries(cache: ReplyCache) -> None:
     assert key("a") != key("b")
     clock = Clock()
+    cache.clock = clock
     for tenant in ("a", "b"):
         upstream = Upstream(clock, tenant.encode())
-        entry, state, _ = await cache.get_or_fetch(key(tenant), upstream, now=clock)
+        entry, state, _ = await cache.get_or_fetch(key(tenant), upstream)
         assert (entry.body, state) == (tenant.encode(), "MISS")
     for tenant in ("a", "b"):
-        entry, state, _ = await cache.get_or_fetch(key(tenant), Upstream(clock, b"?"), now=clock)
+        entry, state, _ = await cache.get_or_fetch(key(tenant), Upstream(clock, b"?"))
         assert (entry.body, state) == (tenant.encode(), "HIT")
 
 
@@ -350,8 +365,9 @@ def cache_hits() -> float:
 async def test_stats_and_metrics_count_lookups(cache: ReplyCache) -> None:
     before = cache_hits()
     clock = Clock()
+    cache.clock = clock
     for _ in range(3):
-        await cache.get_or_fetch(key(), Upstream(clock), now=clock)
+        await cache.get_or_fetch(key(), Upstream(clock))
     stats = cache.stats()
     assert (stats["hits"], stats["misses"], stats["stale"]) == (2, 1, 0)
     assert cache_hits() == before + 2
@@ -360,10 +376,11 @@ async def test_stats_and_metrics_count_lookups(cache: ReplyCache) -> None:
 async def test_close_cancels_a_pending_refresh(redis_url: str) -> None:
     async with opened("memory", redis_url) as cache:
         clock = Clock()
-        await cache.get_or_fetch(key(), Upstream(clock, b"old"), now=clock)
+        cache.clock = clock
+        await cache.get_or_fetch(key(), Upstream(clock, b"old"))
         clock.t += 400
         slow = Upstream(clock, b"new", delay=30)
-        assert (await cache.get_or_fetch(key(), slow, now=clock))[1] == "STALE"
+        assert (await cache.get_or_fetch(key(), slow))[1] == "STALE"
         await asyncio.sleep(0.01)
         started = time.monotonic()
     assert time.monotonic() - started < 1

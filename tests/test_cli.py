@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -102,7 +102,7 @@ def example_on_free_ports(tmp_path: Path) -> tuple[Path, int]:
 @pytest.mark.slow
 def test_serve_runs_the_example_with_its_embedded_sandbox(tmp_path: Path) -> None:
     config, _ = example_on_free_ports(tmp_path)
-    with harness.serve_process(config, 2) as url, httpx.Client(base_url=url, timeout=30) as c:
+    with harness.serve_process(config, 2) as url, httpx2.Client(base_url=url, timeout=30) as c:
         assert c.get("/healthz").status_code == 200
         summary = c.get("/api/v2/systems/1001/summary", params=AUTH)
         assert summary.status_code == 200, summary.text
@@ -134,12 +134,12 @@ def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     try:
         wait_for_port(port, 30)
         url = f"http://127.0.0.1:{port}"
-        assert httpx.get(url + "/healthz").status_code == 200
+        assert httpx2.get(url + "/healthz").status_code == 200
         sandbox = f"http://127.0.0.1:{sandbox_port}"
-        httpx.post(sandbox + "/_sandbox/faults", json={"latency": 2.0})
+        httpx2.post(sandbox + "/_sandbox/faults", json={"latency": 2.0})
         with concurrent.futures.ThreadPoolExecutor() as pool:
             slow = pool.submit(
-                httpx.get, url + "/api/v2/systems/1002/summary", params=AUTH, timeout=30
+                httpx2.get, url + "/api/v2/systems/1002/summary", params=AUTH, timeout=30
             )
             time.sleep(0.7)
             child.send_signal(signal.SIGTERM)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 import pytest
 
 from proxy.config import Config, parse
@@ -41,7 +41,7 @@ TEAM = bearer(TEAM_KEY)
 
 def api_calls(sandbox_url: str) -> int:
     """How many /api/v4 calls the sandbox has received."""
-    return httpx.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
+    return httpx2.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
 
 
 @contextmanager
@@ -52,7 +52,7 @@ def no_upstream_call(sandbox_url: str) -> Iterator[None]:
     assert api_calls(sandbox_url) == before
 
 
-def assert_v4_error(response: httpx.Response, status: int) -> dict[str, Any]:
+def assert_v4_error(response: httpx2.Response, status: int) -> dict[str, Any]:
     """``response`` is a v4-shaped error with ``status``; returns its body."""
     assert response.status_code == status, response.text
     body = response.json()
@@ -62,14 +62,16 @@ def assert_v4_error(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def raw_request(base_url: str, method: str, target: str, headers: dict[str, str]) -> httpx.Response:
+def raw_request(
+    base_url: str, method: str, target: str, headers: dict[str, str]
+) -> httpx2.Response:
     """Send ``target`` byte for byte (no client-side normalisation); the answer as httpx's."""
     address = urlsplit(base_url)
     connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
     try:
         connection.request(method, target, headers=headers)
         answer = connection.getresponse()
-        return httpx.Response(answer.status, headers=answer.getheaders(), content=answer.read())
+        return httpx2.Response(answer.status, headers=answer.getheaders(), content=answer.read())
     finally:
         connection.close()
 
@@ -86,7 +88,7 @@ def sandbox_url(servers: tuple[str, str]) -> str:
     ids=["bearer", "query-key"],
 )
 def test_team_key_reads_through_the_broker(
-    client: httpx.Client, headers: dict[str, str], params: dict[str, str]
+    client: httpx2.Client, headers: dict[str, str], params: dict[str, str]
 ) -> None:
     """A team key in the Authorization header or in ``?key=`` gets the sandbox's v4 body."""
     response = client.get("/api/v4/systems/1001/summary", headers=headers, params=params)
@@ -106,7 +108,7 @@ def test_team_key_reads_through_the_broker(
     ids=["none", "unknown-bearer", "unknown-query", "v2-key", "v2-credentials"],
 )
 def test_other_keys_are_a_v4_401_without_upstream_call(
-    client: httpx.Client,
+    client: httpx2.Client,
     sandbox_url: str,
     headers: dict[str, str],
     params: dict[str, str],
@@ -118,12 +120,12 @@ def test_other_keys_are_a_v4_401_without_upstream_call(
 
 
 def test_the_sandbox_sees_the_tenant_key_never_the_proxy_key(
-    client: httpx.Client, sandbox_url: str
+    client: httpx2.Client, sandbox_url: str
 ) -> None:
     """The proxy key is stripped; the upstream call carries the tenant's v4 API key."""
     response = client.get("/api/v4/systems/1003", params={"key": TEAM_KEY})
     assert response.status_code == 200, response.text
-    calls = httpx.get(sandbox_url + "/_sandbox/stats").json()["recent_calls"]
+    calls = httpx2.get(sandbox_url + "/_sandbox/stats").json()["recent_calls"]
     mine = [call for call in calls if call["path"] == "/api/v4/systems/1003"]
     assert [call["query"] for call in mine] == ["key=sandbox-api-key"]
     assert not any(TEAM_KEY in json.dumps(call) for call in calls)
@@ -184,7 +186,7 @@ def test_absolute_form_target_cannot_change_the_upstream(
     ],
 )
 def test_methods_the_path_does_not_publish_are_405(
-    client: httpx.Client, sandbox_url: str, method: str, path: str
+    client: httpx2.Client, sandbox_url: str, method: str, path: str
 ) -> None:
     """HEAD, PATCH, OPTIONS and writes on GET-only paths are 405 without an upstream call."""
     with no_upstream_call(sandbox_url):
@@ -204,7 +206,7 @@ def test_methods_the_path_does_not_publish_are_405(
     ],
 )
 def test_read_only_client_cannot_write(
-    client: httpx.Client, sandbox_url: str, method: str, path: str
+    client: httpx2.Client, sandbox_url: str, method: str, path: str
 ) -> None:
     """The default team client is read-only: published writes are 403 with no upstream call."""
     with no_upstream_call(sandbox_url):
@@ -224,7 +226,7 @@ def test_read_only_client_cannot_write(
     ids=["start-3-years-ago", "span-over-a-week"],
 )
 def test_v4_date_rules_are_checked_locally(
-    client: httpx.Client, sandbox_url: str, path: str, params: dict[str, int]
+    client: httpx2.Client, sandbox_url: str, path: str, params: dict[str, int]
 ) -> None:
     """Windows v4 would refuse (start > 2 years back, span > 1 week) are 422 before any call."""
     now = int(time.time())
@@ -234,7 +236,7 @@ def test_v4_date_rules_are_checked_locally(
     assert_v4_error(response, 422)
 
 
-def test_broker_gets_are_cached(client: httpx.Client, sandbox_url: str) -> None:
+def test_broker_gets_are_cached(client: httpx2.Client, sandbox_url: str) -> None:
     """A second identical GET is a cache HIT with the same body and no upstream call."""
     first = client.get("/api/v4/systems/1004/devices", headers=TEAM)
     assert first.status_code == 200, first.text
@@ -262,10 +264,10 @@ def writable(tmp_path: Path) -> Iterator[tuple[str, Config]]:
         yield sandbox_url, writer_config(sandbox_url, tmp_path, writes_per_month=3)
 
 
-def put_storm_guard(proxy_url: str) -> httpx.Response:
+def put_storm_guard(proxy_url: str) -> httpx2.Response:
     """The writer client's PUT of storm guard settings for system 1001."""
     body = {"storm_guard": {"enabled": True}}
-    return httpx.put(proxy_url + STORM_GUARD, headers=bearer(WRITER_KEY), json=body, timeout=30)
+    return httpx2.put(proxy_url + STORM_GUARD, headers=bearer(WRITER_KEY), json=body, timeout=30)
 
 
 def test_writer_put_is_forwarded_and_audited(writable: tuple[str, Config]) -> None:
@@ -274,7 +276,7 @@ def test_writer_put_is_forwarded_and_audited(writable: tuple[str, Config]) -> No
     started = int(time.time())
     with harness.proxy(config) as proxy_url:
         response = put_storm_guard(proxy_url)
-    stats = httpx.get(sandbox_url + "/_sandbox/stats").json()
+    stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
     assert stats["api_calls_by_path"] == {STORM_GUARD: 1}
     assert stats["recent_calls"][-1]["method"] == "PUT"
     lines = config.data_path("audit.log").read_text(encoding="utf-8").splitlines()

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from mappings import envoys, monthly_production
@@ -26,13 +26,13 @@ OLD_CLIENT = {"key": "emulating-v2-key", "user_id": "demo-user"}
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx2.Client]:
     """A client of the proxy on the sandbox; the tenant may make a single write a month."""
     with harness.sandbox() as (sandbox_url, _):
         data_dir = Path(tmp_path_factory.mktemp("fidelity"))
         config = harness.proxy_config(sandbox_url, data_dir, EMULATING, writes_per_month=1)
         with harness.proxy(config) as proxy_url:
-            with httpx.Client(base_url=proxy_url, timeout=30) as c:
+            with httpx2.Client(base_url=proxy_url, timeout=30) as c:
                 yield c
 
 
@@ -47,7 +47,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     ],
 )
 def test_a_trailing_slash_is_answered_as_without_it(
-    client: httpx.Client, path: str, params: dict[str, str], headers: dict[str, str]
+    client: httpx2.Client, path: str, params: dict[str, str], headers: dict[str, str]
 ) -> None:
     with_slash = client.get(path, params=params, headers=headers)
     without = client.get(path.rstrip("/"), params=params, headers=headers)
@@ -57,7 +57,7 @@ def test_a_trailing_slash_is_answered_as_without_it(
 
 
 def test_systems_search_is_a_read_for_read_only_clients_and_spends_no_write(
-    client: httpx.Client,
+    client: httpx2.Client,
 ) -> None:
     search = {"system": {"name": "Home"}}
     for _ in range(3):  # more than the tenant's one write a month
@@ -66,7 +66,7 @@ def test_systems_search_is_a_read_for_read_only_clients_and_spends_no_write(
         assert "systems" in found.json()
 
 
-def test_get_systems_search_is_not_taken_for_a_system_id(client: httpx.Client) -> None:
+def test_get_systems_search_is_not_taken_for_a_system_id(client: httpx2.Client) -> None:
     response = client.get("/api/v4/systems/search", headers=TEAM)
     assert response.status_code == 405
     assert response.json()["code"] == 405
@@ -93,7 +93,7 @@ def recent_days() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", SITE_PATHS)
-def test_the_broker_serves_every_published_monitoring_get(client: httpx.Client, path: str) -> None:
+def test_the_broker_serves_every_published_monitoring_get(client: httpx2.Client, path: str) -> None:
     params = recent_days() if path.endswith("lifetime") else {}
     response = client.get(path, headers=TEAM, params=params)
     assert response.status_code == 200, response.text
@@ -102,7 +102,7 @@ def test_the_broker_serves_every_published_monitoring_get(client: httpx.Client, 
 
 
 def test_grid_and_battery_series_agree_with_production_and_consumption(
-    client: httpx.Client,
+    client: httpx2.Client,
 ) -> None:
     def series(endpoint: str, *names: str) -> list[list[int]]:
         path = f"/api/v4/systems/1002/{endpoint}"
@@ -125,14 +125,14 @@ def test_grid_and_battery_series_agree_with_production_and_consumption(
 
 
 @pytest.mark.parametrize("endpoint", ["envoys", "monthly_production"])
-def test_retired_endpoints_stay_410_by_default(client: httpx.Client, endpoint: str) -> None:
+def test_retired_endpoints_stay_410_by_default(client: httpx2.Client, endpoint: str) -> None:
     params = V2_AUTH | {"start_date": "2025-01-01"}
     response = client.get(f"/api/v2/systems/1002/{endpoint}", params=params)
     assert response.status_code == 410
     assert "Deprecation" in response.headers and "successor-version" in response.headers["Link"]
 
 
-def test_an_emulating_client_gets_envoys_from_v4_gateways(client: httpx.Client) -> None:
+def test_an_emulating_client_gets_envoys_from_v4_gateways(client: httpx2.Client) -> None:
     response = client.get("/api/v2/systems/1002/envoys", params=OLD_CLIENT)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -147,7 +147,7 @@ def test_an_emulating_client_gets_envoys_from_v4_gateways(client: httpx.Client) 
     assert isinstance(iso.json()["envoys"][0]["last_report_at"], str)
 
 
-def test_an_emulating_client_gets_monthly_production_from_v4(client: httpx.Client) -> None:
+def test_an_emulating_client_gets_monthly_production_from_v4(client: httpx2.Client) -> None:
     first = (dt.date.today().replace(day=1) - dt.timedelta(days=40)).replace(day=1)
     params = OLD_CLIENT | {"start_date": first.isoformat()}
     response = client.get("/api/v2/systems/1002/monthly_production", params=params)

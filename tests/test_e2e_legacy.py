@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -19,10 +19,10 @@ V2_401 = {"reason": "401", "message": ["Not authorized to access requested resou
 
 
 def sandbox_calls(servers: tuple[str, str]) -> int:
-    return httpx.get(servers[1] + "/_sandbox/stats").json()["api_calls"]
+    return httpx2.get(servers[1] + "/_sandbox/stats").json()["api_calls"]
 
 
-def get(client: httpx.Client, path: str, **params: object) -> httpx.Response:
+def get(client: httpx2.Client, path: str, **params: object) -> httpx2.Response:
     return client.get(path, params={**AUTH, **params})
 
 
@@ -37,7 +37,7 @@ def get(client: httpx.Client, path: str, **params: object) -> httpx.Response:
         {"key": "demo-v2-key ", "user_id": "demo-user"},
     ],
 )
-def test_unauthorized_requests_get_the_v2_401_body(client: httpx.Client, params: dict) -> None:
+def test_unauthorized_requests_get_the_v2_401_body(client: httpx2.Client, params: dict) -> None:
     response = client.get("/api/v2/systems/1001/summary", params=params)
     assert response.status_code == 401
     assert response.json() == V2_401
@@ -77,7 +77,7 @@ ENDPOINTS = [
 @pytest.mark.parametrize(("template", "path", "params"), ENDPOINTS)
 @pytest.mark.parametrize("datetime_format", [None, "iso8601"])
 def test_every_endpoint_answers_a_valid_v2_body(
-    client: httpx.Client, template: str, path: str, params: dict, datetime_format: str | None
+    client: httpx2.Client, template: str, path: str, params: dict, datetime_format: str | None
 ) -> None:
     if datetime_format:
         params = {**params, "datetime_format": datetime_format}
@@ -90,13 +90,13 @@ def test_every_endpoint_answers_a_valid_v2_body(
     assert again.json() == response.json()
 
 
-def test_iso8601_renders_times_in_the_system_zone(client: httpx.Client) -> None:
+def test_iso8601_renders_times_in_the_system_zone(client: httpx2.Client) -> None:
     body = get(client, "/api/v2/systems/1002/summary", datetime_format="iso8601").json()
     stamp = dt.datetime.fromisoformat(body["last_report_at"])
     assert stamp.utcoffset() == stamp.astimezone(ZoneInfo("Europe/Berlin")).utcoffset()
 
 
-def test_search_system_id_finds_the_system_and_404s_unknown_serials(client: httpx.Client) -> None:
+def test_search_system_id_finds_the_system_and_404s_unknown_serials(client: httpx2.Client) -> None:
     found = get(client, "/api/v2/systems/search_system_id", serial_num="122100001003")
     assert found.json() == {"system_id": 1003}
     missing = get(client, "/api/v2/systems/search_system_id", serial_num="000000000000")
@@ -105,7 +105,7 @@ def test_search_system_id_finds_the_system_and_404s_unknown_serials(client: http
     validate("/api/v2/systems/search_system_id", 404, missing.json())
 
 
-def test_unknown_system_is_v2s_401(client: httpx.Client) -> None:
+def test_unknown_system_is_v2s_401(client: httpx2.Client) -> None:
     response = get(client, "/api/v2/systems/999999/summary")
     assert response.status_code == 401
     assert response.json() == V2_401
@@ -113,7 +113,7 @@ def test_unknown_system_is_v2s_401(client: httpx.Client) -> None:
 
 @pytest.mark.parametrize("endpoint", ["envoys", "monthly_production"])
 def test_deprecated_endpoints_answer_410_without_upstream_calls(
-    client: httpx.Client, servers: tuple[str, str], endpoint: str
+    client: httpx2.Client, servers: tuple[str, str], endpoint: str
 ) -> None:
     before = sandbox_calls(servers)
     response = get(client, f"/api/v2/systems/1001/{endpoint}")
@@ -134,7 +134,7 @@ def test_deprecated_endpoints_answer_410_without_upstream_calls(
         ("/api/v2/systems/1002/consumption_stats", {"end_at": "1e9"}),
     ],
 )
-def test_bad_parameters_are_v2_422(client: httpx.Client, path: str, params: dict) -> None:
+def test_bad_parameters_are_v2_422(client: httpx2.Client, path: str, params: dict) -> None:
     response = get(client, path, **params)
     assert response.status_code == 422
     body = response.json()
@@ -142,7 +142,7 @@ def test_bad_parameters_are_v2_422(client: httpx.Client, path: str, params: dict
 
 
 def test_start_older_than_two_years_costs_no_upstream_call(
-    client: httpx.Client, servers: tuple[str, str]
+    client: httpx2.Client, servers: tuple[str, str]
 ) -> None:
     before = sandbox_calls(servers)
     old = int(dt.datetime.now(dt.UTC).timestamp()) - 800 * 86400
@@ -153,7 +153,7 @@ def test_start_older_than_two_years_costs_no_upstream_call(
 
 
 def test_a_past_day_is_consistent_across_stats_energy_lifetime_and_summary(
-    client: httpx.Client,
+    client: httpx2.Client,
 ) -> None:
     zone = ZoneInfo("America/Los_Angeles")
     day = dt.datetime.now(zone).date() - dt.timedelta(days=3)
@@ -174,14 +174,14 @@ def test_a_past_day_is_consistent_across_stats_energy_lifetime_and_summary(
     assert summary["current_power"] == 0
 
 
-def test_v2_openapi_lists_every_route(client: httpx.Client) -> None:
+def test_v2_openapi_lists_every_route(client: httpx2.Client) -> None:
     doc = client.get("/api/v2/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     for template, _, _ in ENDPOINTS:
         assert template in doc["paths"]
 
 
-def test_unknown_paths_and_methods_are_v2_shaped(client: httpx.Client) -> None:
+def test_unknown_paths_and_methods_are_v2_shaped(client: httpx2.Client) -> None:
     response = client.get("/api/v2/nothing/here", params=AUTH)
     assert response.status_code == 404
     assert response.json()["reason"] == "404"
@@ -193,7 +193,7 @@ def test_unknown_paths_and_methods_are_v2_shaped(client: httpx.Client) -> None:
         assert (response.status_code, response.json()["reason"]) == (404, "404"), path
 
 
-def test_head_takes_the_router_and_a_trailing_slash_is_answered(client: httpx.Client) -> None:
+def test_head_takes_the_router_and_a_trailing_slash_is_answered(client: httpx2.Client) -> None:
     got = get(client, "/api/v2/systems/1001/summary")
     head = client.head("/api/v2/systems/1001/summary", params=AUTH)
     assert (head.status_code, head.content) == (200, b"")
@@ -203,24 +203,24 @@ def test_head_takes_the_router_and_a_trailing_slash_is_answered(client: httpx.Cl
     assert (slash.status_code, slash.json()) == (200, got.json())
 
 
-def test_health_and_readiness(client: httpx.Client) -> None:
+def test_health_and_readiness(client: httpx2.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
 
 
 @pytest.fixture
-def faulty(tmp_path: Path) -> Iterator[tuple[httpx.Client, str]]:
+def faulty(tmp_path: Path) -> Iterator[tuple[httpx2.Client, str]]:
     """A fresh proxy (empty cache) on its own sandbox, for fault injection."""
     with harness.sandbox() as (sandbox_url, _):
         config = harness.proxy_config(sandbox_url, tmp_path, "", per_minute=1000)
-        with harness.proxy(config) as proxy_url, httpx.Client(base_url=proxy_url) as c:
+        with harness.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as c:
             yield c, sandbox_url
 
 
-def test_upstream_5xx_becomes_v2_503_with_retry_after(faulty: tuple[httpx.Client, str]) -> None:
+def test_upstream_5xx_becomes_v2_503_with_retry_after(faulty: tuple[httpx2.Client, str]) -> None:
     client, sandbox_url = faulty
-    httpx.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
+    httpx2.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
     response = get(client, "/api/v2/systems/1001/summary")
     assert response.status_code == 503
     body = response.json()
@@ -228,9 +228,9 @@ def test_upstream_5xx_becomes_v2_503_with_retry_after(faulty: tuple[httpx.Client
     assert "Retry-After" in response.headers
 
 
-def test_upstream_429_becomes_v2_409(faulty: tuple[httpx.Client, str]) -> None:
+def test_upstream_429_becomes_v2_409(faulty: tuple[httpx2.Client, str]) -> None:
     client, sandbox_url = faulty
-    httpx.post(sandbox_url + "/_sandbox/faults", json={"force_429": True})
+    httpx2.post(sandbox_url + "/_sandbox/faults", json={"force_429": True})
     response = get(client, "/api/v2/systems/1001/summary")
     assert response.status_code == 409
     body = response.json()
@@ -243,10 +243,10 @@ def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
     extra = "[cache]\nttl = { summary = 1 }\nstale_while_revalidate = false"
     with harness.sandbox() as (sandbox_url, _):
         config = harness.proxy_config(sandbox_url, tmp_path, extra)
-        with harness.proxy(config) as proxy_url, httpx.Client(base_url=proxy_url) as client:
+        with harness.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
             fresh = get(client, "/api/v2/systems/1001/summary")
             assert fresh.headers["X-Cache"] == "MISS"
-            httpx.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
+            httpx2.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
             time.sleep(1.5)
             stale = get(client, "/api/v2/systems/1001/summary")
             assert stale.status_code == 200
@@ -263,9 +263,9 @@ def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
 def test_a_refused_api_key_does_not_renew_the_token_on_every_request(tmp_path: Path) -> None:
     with harness.sandbox() as (sandbox_url, _):
         config = harness.proxy_config(sandbox_url, tmp_path, api_key="not-the-apps-key")
-        with harness.proxy(config) as url, httpx.Client(base_url=url, timeout=30) as client:
+        with harness.proxy(config) as url, httpx2.Client(base_url=url, timeout=30) as client:
             answers = [get(client, "/api/v2/systems/1001/summary") for _ in range(6)]
-        stats = httpx.get(sandbox_url + "/_sandbox/stats").json()
+        stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
     assert [(a.status_code, a.json()) for a in answers] == [(401, V2_401)] * 6
     # One renewal after the first refusal; the renewed token refused too means it is not
     # the token: later requests get the refusal without spending the token endpoint.

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -20,23 +20,23 @@ SUMMARY = "/api/v2/systems/1003/summary"
 
 def sandbox_stats(sandbox_url: str) -> dict:
     """The sandbox's call counters."""
-    return httpx.get(sandbox_url + "/_sandbox/stats").json()
+    return httpx2.get(sandbox_url + "/_sandbox/stats").json()
 
 
-def burst(call: Callable[[int], httpx.Response], count: int) -> list[httpx.Response]:
+def burst(call: Callable[[int], httpx2.Response], count: int) -> list[httpx2.Response]:
     """``count`` calls at once."""
     with concurrent.futures.ThreadPoolExecutor(count) as pool:
         return list(pool.map(call, range(count)))
 
 
-def summary_burst(proxy_url: str, count: int) -> list[httpx.Response]:
+def summary_burst(proxy_url: str, count: int) -> list[httpx2.Response]:
     """``count`` identical concurrent summary requests."""
-    return burst(lambda _: httpx.get(proxy_url + SUMMARY, params=AUTH, timeout=60), count)
+    return burst(lambda _: httpx2.get(proxy_url + SUMMARY, params=AUTH, timeout=60), count)
 
 
 def test_100_identical_requests_make_one_upstream_call(tmp_path: Path) -> None:
     with harness.sandbox() as (sandbox_url, _):
-        httpx.post(sandbox_url + "/_sandbox/faults", json={"latency": 0.3})
+        httpx2.post(sandbox_url + "/_sandbox/faults", json={"latency": 0.3})
         with harness.proxy(harness.proxy_config(sandbox_url, tmp_path)) as proxy_url:
             responses = summary_burst(proxy_url, 100)
         assert {r.status_code for r in responses} == {200}
@@ -52,8 +52,8 @@ def test_100_identical_requests_across_4_workers_share_one_call_through_redis(
         path = tmp_path / "proxy.toml"
         path.write_text(harness.config_text(sandbox_url, tmp_path / "var", extra))
         with harness.serve_process(path, 4) as proxy_url:
-            httpx.get(proxy_url + "/api/v2/systems/1001/summary", params=AUTH, timeout=30)
-            httpx.post(sandbox_url + "/_sandbox/faults", json={"latency": 0.5})
+            httpx2.get(proxy_url + "/api/v2/systems/1001/summary", params=AUTH, timeout=30)
+            httpx2.post(sandbox_url + "/_sandbox/faults", json={"latency": 0.5})
             responses = summary_burst(proxy_url, 100)
         assert {r.status_code for r in responses} == {200}
         calls = sandbox_stats(sandbox_url)["api_calls_by_path"]
@@ -83,10 +83,10 @@ def test_minute_budget_of_10_under_a_burst_of_50_never_draws_a_429(watt_tenant) 
     proxy_url, sandbox_url = watt_tenant
     day = (int(time.time()) // DAY - 2) * DAY
 
-    def call(i: int) -> httpx.Response:
+    def call(i: int) -> httpx2.Response:
         # distinct days: shared windows cannot answer two of them from one call
         params = {**AUTH, "start_at": day - i * DAY, "end_at": day - i * DAY + DAY}
-        return httpx.get(proxy_url + "/api/v2/systems/1002/stats", params=params, timeout=60)
+        return httpx2.get(proxy_url + "/api/v2/systems/1002/stats", params=params, timeout=60)
 
     started = time.time()
     responses = burst(call, 50)

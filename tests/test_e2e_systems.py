@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -40,13 +40,13 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
 
 
 @pytest.fixture(scope="module")
-def client(servers: tuple[str, str]) -> Iterator[httpx.Client]:
+def client(servers: tuple[str, str]) -> Iterator[httpx2.Client]:
     """An HTTP client of the proxy."""
-    with httpx.Client(base_url=servers[0], timeout=30) as c:
+    with httpx2.Client(base_url=servers[0], timeout=30) as c:
         yield c
 
 
-def page(client: httpx.Client, params: Params) -> dict[str, Any]:
+def page(client: httpx2.Client, params: Params) -> dict[str, Any]:
     """One v2 page of the systems list: 200 and a documented body."""
     response = client.get(ROUTE, params=[*AUTH, *params])
     assert response.status_code == 200, response.text
@@ -55,7 +55,7 @@ def page(client: httpx.Client, params: Params) -> dict[str, Any]:
     return body
 
 
-def walk(client: httpx.Client, params: Params) -> list[dict[str, Any]]:
+def walk(client: httpx2.Client, params: Params) -> list[dict[str, Any]]:
     """Every v2 page of the systems list for ``params``, following ``next`` until absent."""
     pages = [page(client, params)]
     while "next" in pages[-1]:
@@ -70,7 +70,7 @@ def systems_of(pages: Sequence[dict[str, Any]]) -> list[System]:
 
 
 @pytest.fixture(scope="module")
-def fleet_pages(client: httpx.Client) -> list[dict[str, Any]]:
+def fleet_pages(client: httpx2.Client) -> list[dict[str, Any]]:
     """The unfiltered v2 list of the fleet, 250 a page."""
     return walk(client, [("limit", "250")])
 
@@ -91,7 +91,7 @@ def test_paging_uses_the_systems_list_never_search(
     fleet: list[System], servers: tuple[str, str]
 ) -> None:
     """The v2 list is built from v4 ``GET /systems`` pages, never ``POST /systems/search``."""
-    by_path = httpx.get(servers[1] + "/_sandbox/stats").json()["api_calls_by_path"]
+    by_path = httpx2.get(servers[1] + "/_sandbox/stats").json()["api_calls_by_path"]
     assert by_path.get("/api/v4/systems", 0) >= 3
     assert "/api/v4/systems/search" not in by_path
 
@@ -116,7 +116,7 @@ def matches(system: System, params: Params) -> bool:
     ],
 )
 def test_filters_return_exactly_the_matching_systems(
-    client: httpx.Client, fleet: list[System], params: Params
+    client: httpx2.Client, fleet: list[System], params: Params
 ) -> None:
     """Each filter (repeated values OR, filters AND) keeps exactly the matching systems."""
     expected = [system for system in fleet if matches(system, params)]
@@ -124,7 +124,7 @@ def test_filters_return_exactly_the_matching_systems(
     assert systems_of(walk(client, [("limit", "40"), *params])) == expected
 
 
-def assert_v2_422(response: httpx.Response) -> None:
+def assert_v2_422(response: httpx2.Response) -> None:
     """``response`` is v2's documented 422 for the systems list."""
     assert response.status_code == 422, response.text
     body = response.json()
@@ -133,19 +133,19 @@ def assert_v2_422(response: httpx.Response) -> None:
 
 
 @pytest.mark.parametrize("token", ["not-a-token", "eyJwIjoxfQ", "!!!"])
-def test_garbled_next_is_a_v2_422(client: httpx.Client, token: str) -> None:
+def test_garbled_next_is_a_v2_422(client: httpx2.Client, token: str) -> None:
     """A ``next`` that is not one of the proxy's tokens is refused with v2's 422 body."""
     assert_v2_422(client.get(ROUTE, params=[*AUTH, ("next", token)]))
 
 
-def test_next_from_other_filters_is_a_v2_422(client: httpx.Client) -> None:
+def test_next_from_other_filters_is_a_v2_422(client: httpx2.Client) -> None:
     """A ``next`` issued for other filters is refused rather than misread."""
     token = page(client, [("limit", "10"), ("connection_type", "wifi")])["next"]
     params = [*AUTH, ("limit", "10"), ("connection_type", "ethernet"), ("next", token)]
     assert_v2_422(client.get(ROUTE, params=params))
 
 
-def test_iso8601_renders_each_system_in_its_own_zone(client: httpx.Client) -> None:
+def test_iso8601_renders_each_system_in_its_own_zone(client: httpx2.Client) -> None:
     """With datetime_format=iso8601 every ``meta`` time carries its system's UTC offset."""
     systems = systems_of(walk(client, [("limit", "1000"), ("datetime_format", "iso8601")]))
     assert [system["system_id"] for system in systems] == FLEET_IDS

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import httpx
+import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -153,7 +153,7 @@ def v2_requests(draw: st.DrawFn, template: str) -> tuple[str, Pairs]:
     return path, draw(st.permutations([*draw(CREDENTIALS), *pairs]))
 
 
-def assert_v2_answer(template: str, response: httpx.Response) -> None:
+def assert_v2_answer(template: str, response: httpx2.Response) -> None:
     """``response`` is an answer v2 documents for ``template``, or a v2-shaped 4xx."""
     status = response.status_code
     documented = OPENAPI["paths"][template]["get"]["responses"]
@@ -182,11 +182,11 @@ def sandbox_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+def client(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx2.Client]:
     """A client of the proxy, in-process on a real socket."""
     data_dir = tmp_path_factory.mktemp("fuzz")
     config = harness.proxy_config(sandbox_url, data_dir, **harness.UNMETERED)
-    with harness.proxy(config) as url, httpx.Client(base_url=url, timeout=30) as c:
+    with harness.proxy(config) as url, httpx2.Client(base_url=url, timeout=30) as c:
         yield c
 
 
@@ -210,7 +210,7 @@ def served(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 )
 @given(data=st.data())
 def test_fuzzed_requests_get_only_v2_answers(
-    client: httpx.Client, template: str, data: st.DataObject
+    client: httpx2.Client, template: str, data: st.DataObject
 ) -> None:
     """Malformed ids, values, repeated and unknown params: documented answers or v2 4xx."""
     path, query = data.draw(v2_requests(template), label="request")
@@ -249,7 +249,7 @@ FINDINGS = [
 
 @pytest.mark.parametrize(("template", "path", "params", "status"), FINDINGS)
 def test_fuzz_findings_get_their_v2_answer(
-    client: httpx.Client, template: str, path: str, params: Pairs, status: int
+    client: httpx2.Client, template: str, path: str, params: Pairs, status: int
 ) -> None:
     """Each input the fuzz run broke the proxy with gets its v2 answer."""
     response = client.get(path, params=[*AUTH, *params])
@@ -259,15 +259,15 @@ def test_fuzz_findings_get_their_v2_answer(
 
 @pytest.mark.parametrize("system_id", ["1001%3Fx=1", "1002%23frag"])
 def test_ids_that_are_not_numbers_cost_no_upstream_call(
-    client: httpx.Client, sandbox_url: str, system_id: str
+    client: httpx2.Client, sandbox_url: str, system_id: str
 ) -> None:
     """Found by fuzzing: an id such as ``1001?x=1`` was fetched upstream as system 1001."""
     admin = {"Authorization": "Bearer test-admin-key"}
     assert client.post("/admin/cache/purge", headers=admin).status_code == 200
-    before = httpx.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
+    before = httpx2.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
     response = client.get(f"/api/v2/systems/{system_id}/energy_lifetime", params=AUTH)
     assert response.status_code == 401
-    assert httpx.get(sandbox_url + "/_sandbox/stats").json()["api_calls"] == before
+    assert httpx2.get(sandbox_url + "/_sandbox/stats").json()["api_calls"] == before
 
 
 @pytest.mark.slow
@@ -277,7 +277,7 @@ def test_urls_over_the_limit_are_v2_414(served: str, length: int) -> None:
     path = "/api/v2/systems/1001/summary"
     query = "key=demo-v2-key&user_id=demo-user&pad="
     padding = "x" * (length - len(path) - len(query))
-    response = httpx.get(f"{served}{path}?{query}{padding}")
+    response = httpx2.get(f"{served}{path}?{query}{padding}")
     if length <= MAX_URL_LENGTH:
         assert response.status_code == 200, response.text[:300]
         return
@@ -295,25 +295,29 @@ def test_oversized_headers_are_refused_and_the_server_lives(
     served: str, headers: dict[str, str]
 ) -> None:
     """A 64 KiB header or 1000 headers: a 4xx, and the next request is served."""
-    response = httpx.get(f"{served}/api/v2/systems/1001/summary", params=AUTH, headers=headers)
+    response = httpx2.get(f"{served}/api/v2/systems/1001/summary", params=AUTH, headers=headers)
     assert 400 <= response.status_code < 500, response.status_code
-    assert httpx.get(f"{served}/healthz").status_code == 200
+    assert httpx2.get(f"{served}/healthz").status_code == 200
 
 
-def broker_post(served: str, content: Any) -> httpx.Response:
+def broker_post(served: str, content: Any) -> httpx2.Response:
     """A writing team client's POST of ``content`` to the broker route."""
     headers = {"Authorization": "Bearer writer-key", "Content-Type": "application/json"}
-    return httpx.post(served + BROKER_WRITE, content=content, headers=headers, timeout=30)
+    return httpx2.post(served + BROKER_WRITE, content=content, headers=headers, timeout=30)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [MAX_BODY, MAX_BODY + 1])
 def test_bodies_over_1_mib_are_413(served: str, size: int) -> None:
-    """A declared body over 1 MiB to the broker route: 413, v2-shaped; 1 MiB passes."""
+    """A declared body over 1 MiB to the broker route: 413, v4-shaped; 1 MiB passes."""
     response = broker_post(served, b" " * size)
     assert (response.status_code == 413) == (size > MAX_BODY), response.status_code
     if size > MAX_BODY:
-        assert response.json() == {"reason": "413", "message": ["Request body too large."]}
+        assert response.json() == {
+            "message": "Payload Too Large",
+            "details": "Request body too large.",
+            "code": 413,
+        }
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -32,11 +32,11 @@ def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> No
     with harness.sandbox() as (sandbox_url, _):
         config = tmp_path / "proxy.toml"
         config.write_text(harness.config_text(sandbox_url, tmp_path / "var"))
-        with harness.serve_process(config, 2) as url, httpx.Client(base_url=url) as client:
+        with harness.serve_process(config, 2) as url, httpx2.Client(base_url=url) as client:
             traced = client.get(SUMMARY, params=AUTH, headers={"X-Request-Id": "trace-abc.123"})
             assert traced.status_code == 200, traced.text
             assert traced.headers["X-Request-Id"] == "trace-abc.123"
-            calls = httpx.get(sandbox_url + "/_sandbox/stats").json()["recent_calls"]
+            calls = httpx2.get(sandbox_url + "/_sandbox/stats").json()["recent_calls"]
             assert calls and {c["request_id"] for c in calls} == {"trace-abc.123"}
 
             ids = set()
@@ -69,7 +69,7 @@ def test_readiness_follows_redis_and_tenant_authorization(tmp_path: Path) -> Non
         redis_url = redis.enter_context(redis_server())
         extra = f'[redis]\nurl = "{redis_url}"\n'
         config = harness.proxy_config(sandbox_url, tmp_path, extra)
-        with harness.proxy(config) as url, httpx.Client(base_url=url) as client:
+        with harness.proxy(config) as url, httpx2.Client(base_url=url) as client:
             assert client.get("/readyz").json() == {"ready": True, "problems": []}
             redis.close()  # the Redis server goes away under the running proxy
             down = client.get("/readyz")
@@ -78,7 +78,7 @@ def test_readiness_follows_redis_and_tenant_authorization(tmp_path: Path) -> Non
         code_grant = harness.proxy_config(
             sandbox_url, tmp_path / "other", grant="authorization_code", username=None
         )
-        with harness.proxy(code_grant) as url, httpx.Client(base_url=url) as client:
+        with harness.proxy(code_grant) as url, httpx2.Client(base_url=url) as client:
             ready = client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["problems"] == ["tenant demo: missing"]

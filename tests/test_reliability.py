@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from jsonschema import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -124,7 +124,7 @@ def load_mix(now: int) -> list[Probe]:
     return warmed + cold
 
 
-def problems(probe: Probe, response: httpx.Response) -> tuple[str, ...]:
+def problems(probe: Probe, response: httpx2.Response) -> tuple[str, ...]:
     """What is wrong with ``response`` to ``probe`` while the upstream fails (empty: nothing)."""
     status = response.status_code
     where = f"{probe.path} -> {status}"
@@ -144,7 +144,7 @@ def problems(probe: Probe, response: httpx.Response) -> tuple[str, ...]:
 
 def set_faults(sandbox_url: str, **faults: Any) -> None:
     """Change the sandbox's injected faults."""
-    httpx.post(sandbox_url + "/_sandbox/faults", json=faults).raise_for_status()
+    httpx2.post(sandbox_url + "/_sandbox/faults", json=faults).raise_for_status()
 
 
 def config_text(sandbox_url: str, data_dir: Path) -> str:
@@ -178,14 +178,14 @@ def intermittent_429(sandbox_url: str, period: float = 2.0, burst: float = 0.4) 
 def client_loop(url: str, mix: list[Probe], offset: int, deadline: float) -> list[Outcome]:
     """One client cycling through ``mix`` on a keep-alive connection until ``deadline``."""
     outcomes = []
-    with httpx.Client(base_url=url, timeout=15) as client:
+    with httpx2.Client(base_url=url, timeout=15) as client:
         for index in range(MAX_REQUESTS_PER_CLIENT):
             if time.monotonic() >= deadline:
                 break
             probe = mix[(offset + index) % len(mix)]
             try:
                 response = client.get(probe.path, params=probe.query())
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 outcomes.append(Outcome(probe, 0, "", (f"{probe.path}: {exc!r}",)))
                 continue
             cache = response.headers.get("x-cache", "")
@@ -272,11 +272,11 @@ def owner(conn: http.client.HTTPConnection, pids: list[int]) -> int | None:
     return next((pid for pid in pids if f"socket:[{inode}]" in fd_links(pid)), None)
 
 
-def pinned_get(conn: http.client.HTTPConnection, path: str, query: Any = ()) -> httpx.Response:
+def pinned_get(conn: http.client.HTTPConnection, path: str, query: Any = ()) -> httpx2.Response:
     """A GET on ``conn`` as an httpx response (for the same checks as the load's)."""
     conn.request("GET", f"{path}?{urlencode(query)}" if query else path)
     reply = conn.getresponse()
-    return httpx.Response(reply.status, headers=reply.getheaders(), content=reply.read())
+    return httpx2.Response(reply.status, headers=reply.getheaders(), content=reply.read())
 
 
 @contextmanager
@@ -378,7 +378,7 @@ def test_faulty_burst_leaves_no_asyncio_task_behind(tmp_path: Path) -> None:
         spy = LoopSpy(create_app(config))
         with harness.uvicorn_thread(spy) as url:
             for probe in mix:
-                assert httpx.get(url + probe.path, params=probe.query()).status_code == 200
+                assert httpx2.get(url + probe.path, params=probe.query()).status_code == 200
             baseline = spy.tasks()
             set_faults(sandbox_url, **FAULTS)
             with intermittent_429(sandbox_url):

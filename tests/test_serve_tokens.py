@@ -7,7 +7,7 @@ import concurrent.futures
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from proxy.config import parse
@@ -38,9 +38,9 @@ def test_four_workers_refresh_once_for_200_concurrent_requests(
         with harness.serve_process(path, 4) as proxy:
             time.sleep(max(0.0, expires_at - margin - time.time() + 0.2))
 
-            def call(i: int) -> httpx.Response:
+            def call(i: int) -> httpx2.Response:
                 params = {**AUTH, "start_at": day - i * 300, "end_at": day - i * 300 + DAY}
-                return httpx.get(f"{proxy}/api/v2/systems/1002/stats", params=params, timeout=60)
+                return httpx2.get(f"{proxy}/api/v2/systems/1002/stats", params=params, timeout=60)
 
             with concurrent.futures.ThreadPoolExecutor(50) as pool:
                 responses = list(pool.map(call, range(200)))

@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import redis
 
@@ -116,7 +116,7 @@ def _refresh_forever(config: Config, tenant: str) -> None:
     asyncio.run(run())
 
 
-async def _check_and_continue(http: httpx.Client, config: Config, tenant: str) -> None:
+async def _check_and_continue(http: httpx2.Client, config: Config, tenant: str) -> None:
     """Under the lock: the stored set parses and its refresh token works; store the new set."""
     store = open_store(config)
     try:
@@ -137,7 +137,7 @@ async def _check_and_continue(http: httpx.Client, config: Config, tenant: str) -
 
 @pytest.mark.slow
 def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
-    with harness.sandbox_process() as url, httpx.Client(base_url=url) as http:
+    with harness.sandbox_process() as url, httpx2.Client(base_url=url) as http:
         config = config_for(url)
         tenant = next(iter(config.tenants))
         asyncio.run(seed(config, tenant))

@@ -11,7 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import httpx2
 import pytest
 from prometheus_client import REGISTRY
@@ -278,7 +277,7 @@ def test_oauth_callback_completes_a_login(make_config, sandbox: Running) -> None
     app = Starlette(routes=[Route("/oauth/callback", oauth_callback)])
     app.state.services = SimpleNamespace(broker=broker)
     url = authorize_url(config, config.tenants[tenant])
-    redirect = httpx.get(url).headers["location"]
+    redirect = httpx2.get(url).headers["location"]
     assert redirect.startswith(config.tenants[tenant].redirect_uri)
     query = parse_qs(urlsplit(redirect).query)
     assert query["state"] == [tenant]

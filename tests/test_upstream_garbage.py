@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -76,7 +76,7 @@ def test_garbage_is_a_503_for_v2_and_a_502_for_v4_and_never_cached(
 ) -> None:
     url, upstream = served
     upstream.body, upstream.content_type = body, content_type
-    with httpx.Client(base_url=url) as client:
+    with httpx2.Client(base_url=url) as client:
         time.sleep(1.1)  # whatever an earlier test left in the cache is past its second
         asked = len(upstream.asked)
         for _ in range(2):
@@ -95,7 +95,7 @@ def test_garbage_serves_the_stale_reply_when_there_is_one(
 ) -> None:
     url, upstream = served
     upstream.body, upstream.content_type = SUMMARY, "application/json"
-    with httpx.Client(base_url=url) as client:
+    with httpx2.Client(base_url=url) as client:
         time.sleep(1.1)
         fresh = client.get(V2)
         assert fresh.status_code == 200 and fresh.json()["energy_today"] == 50
@@ -115,5 +115,5 @@ def test_an_array_where_the_system_belongs_is_a_503_not_a_500(
     url, upstream = served
     upstream.body, upstream.content_type = b"[1,2]", "application/json"
     for route in ("stats", "inventory", "consumption_stats", "rgm_stats", "energy_lifetime"):
-        answer = httpx.get(f"{url}/api/v2/systems/1001/{route}?key=demo-v2-key&user_id=demo-user")
+        answer = httpx2.get(f"{url}/api/v2/systems/1001/{route}?key=demo-v2-key&user_id=demo-user")
         assert answer.status_code == 503, (route, answer.text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from starlette.requests import Request
 from starlette.routing import Route
@@ -112,11 +112,11 @@ def test_an_endpoint_added_to_the_table_is_served_through_the_broker_and_cached(
         harness.sandbox() as (sandbox_url, _),
         harness.proxy(harness.proxy_config(sandbox_url, tmp_path)) as proxy_url,
     ):
-        with httpx.Client(base_url=proxy_url, headers=TEAM, timeout=30) as client:
+        with httpx2.Client(base_url=proxy_url, headers=TEAM, timeout=30) as client:
             first = client.get("/api/v4/systems/1001/widgets/W1")
             second = client.get("/api/v4/systems/1001/widgets/W1")
             refused = client.post("/api/v4/systems/1001/widgets/W1")
-        stats = httpx.get(sandbox_url + "/_sandbox/stats").json()
+        stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
     assert first.status_code == 200, first.text
     assert first.json() == {"system_id": 1001, "serial": "W1"}
     assert (first.headers["X-Cache"], second.headers["X-Cache"]) == ("MISS", "HIT")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import httpx
+import httpx2
 import pytest
 
 from proxy.sandbox import DEMO, SandboxSettings, serve_in_thread
@@ -26,15 +26,15 @@ def base_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def http(base_url: str) -> Iterator[httpx.Client]:
+def http(base_url: str) -> Iterator[httpx2.Client]:
     """A client of the served sandbox, reset before each test."""
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+    with httpx2.Client(base_url=base_url, timeout=10) as client:
         client.post("/_sandbox/reset").raise_for_status()
         yield client
 
 
 def password_token(
-    client: httpx.Client,
+    client: httpx2.Client,
     username: str = DEMO.username,
     password: str = DEMO.password,
     app: tuple[str, str] = (DEMO.client_id, DEMO.client_secret),
@@ -49,24 +49,24 @@ def password_token(
 @pytest.fixture(scope="session")
 def demo_token(base_url: str) -> str:
     """An access token of the demo user for the Kilowatt app."""
-    with httpx.Client(base_url=base_url) as client:
+    with httpx2.Client(base_url=base_url) as client:
         return password_token(client)["access_token"]
 
 
 @pytest.fixture(scope="session")
 def fleet_token(base_url: str) -> str:
     """An access token of the fleet installer for the Kilowatt app."""
-    with httpx.Client(base_url=base_url) as client:
+    with httpx2.Client(base_url=base_url) as client:
         return password_token(client, DEMO.fleet_username, DEMO.fleet_password)["access_token"]
 
 
 @pytest.fixture
-def api(http: httpx.Client, demo_token: str):
+def api(http: httpx2.Client, demo_token: str):
     """GET (or POST with ``json=``) an /api/v4 path as the demo user with the demo key."""
 
     def call(
         path: str, token: str = demo_token, key: str = DEMO.api_key, **kwargs
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         params = {"key": key, **kwargs.pop("params", {})}
         headers = {"Authorization": f"Bearer {token}"}
         method = "POST" if "json" in kwargs else "GET"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-import httpx
+import httpx2
 import pytest
 
 from proxy.sandbox import DEMO
@@ -250,7 +250,7 @@ def test_unknown_v4_path_is_404_json(api) -> None:
     assert response.json()["code"] == 404
 
 
-def test_stats_count_api_calls(http: httpx.Client, api) -> None:
+def test_stats_count_api_calls(http: httpx2.Client, api) -> None:
     api("/systems/1001")
     api("/systems/1001")
     stats = http.get("/_sandbox/stats").json()
@@ -259,7 +259,7 @@ def test_stats_count_api_calls(http: httpx.Client, api) -> None:
     assert stats["recent_calls"][-1]["status"] == 200
 
 
-def test_fleet_user_cannot_see_demo_serials(http: httpx.Client, api) -> None:
+def test_fleet_user_cannot_see_demo_serials(http: httpx2.Client, api) -> None:
     fleet = password_token(http, DEMO.fleet_username, DEMO.fleet_password)["access_token"]
     response = api(
         "/systems/retrieve_system_id", token=fleet, params={"serial_num": "122100001001"}

@@ -6,7 +6,7 @@ import asyncio
 import time
 from datetime import date, datetime, timedelta
 
-import httpx
+import httpx2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,8 +96,8 @@ def test_http_energy_lifetime_matches_production_micro(system_id: int, back: int
     app = create_app(SandboxSettings(clock=fixed_clock))
 
     async def fetch() -> tuple[dict, dict]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox") as client:
             grant = {"grant_type": "password", "username": DEMO.username, "password": DEMO.password}
             auth = (DEMO.client_id, DEMO.client_secret)
             token = (await client.post("/oauth/token", params=grant, auth=auth)).json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from proxy.sandbox import DEMO, App, SandboxSettings, create_app, sandbox_state
@@ -15,7 +15,7 @@ from .conftest import NOW, fixed_clock, password_token
 WATT = (DEMO.watt_client_id, DEMO.watt_client_secret)
 
 
-def test_watt_plan_minute_limit(http: httpx.Client, api) -> None:
+def test_watt_plan_minute_limit(http: httpx2.Client, api) -> None:
     token = password_token(http, app=WATT)["access_token"]
     statuses = [api("/systems", token=token, key=DEMO.watt_api_key).status_code for _ in range(11)]
     assert statuses == [200] * 10 + [429]
@@ -35,7 +35,7 @@ def test_watt_plan_minute_limit(http: httpx.Client, api) -> None:
     assert api("/systems", token=token, key=DEMO.watt_api_key).status_code == 200
 
 
-def test_force_429_and_reset(http: httpx.Client, api) -> None:
+def test_force_429_and_reset(http: httpx2.Client, api) -> None:
     http.post("/_sandbox/faults", json={"force_429": True})
     limited = api("/systems")
     assert limited.status_code == 429
@@ -46,11 +46,11 @@ def test_force_429_and_reset(http: httpx.Client, api) -> None:
 
 
 @pytest.mark.parametrize("fields", [{"colour": 1}, {"latency": "slow"}, {"force_429": 1}])
-def test_bad_fault_fields_are_refused(http: httpx.Client, fields: dict) -> None:
+def test_bad_fault_fields_are_refused(http: httpx2.Client, fields: dict) -> None:
     assert http.post("/_sandbox/faults", json=fields).status_code == 400
 
 
-def test_error_rate_gives_v4_5xx_bodies_but_spares_oauth(http: httpx.Client, api) -> None:
+def test_error_rate_gives_v4_5xx_bodies_but_spares_oauth(http: httpx2.Client, api) -> None:
     http.post("/_sandbox/faults", json={"error_rate": 1.0})
     bodies = [api("/systems/1001") for _ in range(20)]
     assert {r.status_code for r in bodies} == {500, 503}
@@ -67,13 +67,13 @@ def test_error_rate_gives_v4_5xx_bodies_but_spares_oauth(http: httpx.Client, api
     assert http.get("/_sandbox/stats").status_code == 200
 
 
-def test_latency_and_timeouts(http: httpx.Client, api) -> None:
+def test_latency_and_timeouts(http: httpx2.Client, api) -> None:
     http.post("/_sandbox/faults", json={"latency": 0.2})
     started = time.monotonic()
     assert api("/systems/1001").status_code == 200
     assert time.monotonic() - started >= 0.2
     http.post("/_sandbox/faults", json={"latency": 0.0, "timeout_rate": 1.0, "timeout_hang": 0.3})
-    with pytest.raises(httpx.ReadTimeout):
+    with pytest.raises(httpx2.ReadTimeout):
         api("/systems/1001", timeout=0.1)
     assert api("/systems/1001").status_code == 504
 
@@ -82,9 +82,9 @@ def test_month_limit_in_process() -> None:
     app_ = App("tiny", "tiny-secret", "tiny-key", "Watt", per_minute=100, per_month=3)
     app = create_app(SandboxSettings(apps=[app_], clock=fixed_clock))
 
-    async def run() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as client:
+    async def run() -> list[httpx2.Response]:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox") as client:
             grant = {"grant_type": "password", "username": DEMO.username, "password": DEMO.password}
             token = await client.post("/oauth/token", params=grant, auth=("tiny", "tiny-secret"))
             headers = {"Authorization": f"Bearer {token.json()['access_token']}"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 
 from proxy.sandbox import DEMO
 
@@ -14,13 +14,13 @@ from .conftest import password_token
 APP = (DEMO.client_id, DEMO.client_secret)
 
 
-def refresh(client: httpx.Client, token: str) -> httpx.Response:
+def refresh(client: httpx2.Client, token: str) -> httpx2.Response:
     """A refresh_token grant with the query-string style Enphase documents."""
     params = {"grant_type": "refresh_token", "refresh_token": token}
     return client.post("/oauth/token", params=params, auth=APP)
 
 
-def test_password_grant_body_has_enphase_fields(http: httpx.Client) -> None:
+def test_password_grant_body_has_enphase_fields(http: httpx2.Client) -> None:
     body = password_token(http)
     assert body["token_type"] == "bearer"
     assert body["expires_in"] <= 86400
@@ -30,12 +30,12 @@ def test_password_grant_body_has_enphase_fields(http: httpx.Client) -> None:
     assert http.get("/_sandbox/stats").json()["token_grants"]["password"] == 1
 
 
-def test_form_body_parameters_work_too(http: httpx.Client) -> None:
+def test_form_body_parameters_work_too(http: httpx2.Client) -> None:
     form = {"grant_type": "password", "username": DEMO.username, "password": DEMO.password}
     assert http.post("/oauth/token", data=form, auth=APP).status_code == 200
 
 
-def test_bad_client_and_bad_password(http: httpx.Client) -> None:
+def test_bad_client_and_bad_password(http: httpx2.Client) -> None:
     params = {"grant_type": "password", "username": DEMO.username, "password": DEMO.password}
     bad_client = http.post("/oauth/token", params=params, auth=(DEMO.client_id, "nope"))
     assert bad_client.status_code == 401
@@ -46,7 +46,7 @@ def test_bad_client_and_bad_password(http: httpx.Client) -> None:
     assert http.get("/_sandbox/stats").json()["token_failures"]["password"] == 2
 
 
-def test_authorization_code_flow_single_use_and_redirect_check(http: httpx.Client) -> None:
+def test_authorization_code_flow_single_use_and_redirect_check(http: httpx2.Client) -> None:
     query = {
         "response_type": "code",
         "client_id": DEMO.client_id,
@@ -70,12 +70,12 @@ def test_authorization_code_flow_single_use_and_redirect_check(http: httpx.Clien
     assert http.post("/oauth/token", params=exchange, auth=APP).status_code == 400
 
 
-def test_authorize_rejects_unregistered_redirect(http: httpx.Client) -> None:
+def test_authorize_rejects_unregistered_redirect(http: httpx2.Client) -> None:
     query = {"response_type": "code", "client_id": DEMO.client_id, "redirect_uri": "http://x/"}
     assert http.get("/oauth/authorize", params=query).status_code == 400
 
 
-def test_refresh_rotates_and_old_token_dies(http: httpx.Client) -> None:
+def test_refresh_rotates_and_old_token_dies(http: httpx2.Client) -> None:
     first = password_token(http)
     second = refresh(http, first["refresh_token"])
     assert second.status_code == 200
@@ -86,20 +86,20 @@ def test_refresh_rotates_and_old_token_dies(http: httpx.Client) -> None:
     assert refresh(http, second.json()["refresh_token"]).status_code == 200
 
 
-def test_concurrent_refresh_with_one_token_succeeds_once(http: httpx.Client) -> None:
+def test_concurrent_refresh_with_one_token_succeeds_once(http: httpx2.Client) -> None:
     token = password_token(http)["refresh_token"]
     with ThreadPoolExecutor(8) as pool:
         statuses = list(pool.map(lambda _: refresh(http, token).status_code, range(16)))
     assert sorted(statuses) == [200] + [400] * 15
 
 
-def test_refresh_token_expires(http: httpx.Client) -> None:
+def test_refresh_token_expires(http: httpx2.Client) -> None:
     token = password_token(http)["refresh_token"]
     http.post("/_sandbox/clock", json={"offset": 7 * 86400 + 1})
     assert refresh(http, token).json()["error"] == "invalid_grant"
 
 
-def test_access_token_expires(http: httpx.Client, api) -> None:
+def test_access_token_expires(http: httpx2.Client, api) -> None:
     token = password_token(http)["access_token"]
     assert api("/systems/1001", token=token).status_code == 200
     http.post("/_sandbox/clock", json={"offset": 86401})

@@ -1,0 +1,51 @@
+"""Upstream layer: the tenant's v4 API key and bearer token on every call, one retry after a 401."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import httpx2
+
+from proxy.call import call_of
+from proxy.errors import AuthorizationUnavailable, Reauthorization
+from proxy.tokens import NeedsReauthorization, TokenBroker, TokenUnavailable
+
+T = TypeVar("T", str, str | None)
+
+
+class Authorize(httpx2.AsyncBaseTransport):
+    """Adds ``key`` and ``Authorization: Bearer``; after a 401, retries once with a renewed token.
+
+    No retry when the broker declines to renew (the refused token was itself renewed after a
+    refusal moments ago: the token is not the problem).
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, broker: TokenBroker) -> None:
+        self.inner = inner
+        self.broker = broker
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """The reply to ``request`` sent with the tenant's credentials."""
+        tenant = call_of(request).tenant
+        request.url = request.url.copy_add_param("key", tenant.api_key)
+        token = await _token(self.broker.access_token(tenant.name))
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = await self.inner.handle_async_request(request)
+        if response.status_code != 401:
+            return response
+        renewed = await _token(self.broker.refresh_after_401(tenant.name, token))
+        if renewed is None:
+            return response
+        request.headers["Authorization"] = f"Bearer {renewed}"
+        return await self.inner.handle_async_request(request)
+
+
+async def _token(pending: Awaitable[T]) -> T:
+    """The broker's answer, its failures as the proxy's errors."""
+    try:
+        return await pending
+    except NeedsReauthorization as exc:
+        raise Reauthorization(exc.hint) from exc
+    except TokenUnavailable as exc:
+        raise AuthorizationUnavailable(reason=str(exc)) from exc

@@ -1,0 +1,168 @@
+"""Everything that can stop a request, as one hierarchy; each surface renders it in its own shape.
+
+An error carries its v4 status, a title (v4's ``message``), ``details`` that are safe to show a
+client (never a secret) and, when the client should come back later, ``retry_after``. Its text
+(``str(error)``) may say more, for the log. The v2 and v4 renderers live in ``proxy.renderers``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RETRY_AFTER = 30  # seconds a client is told to wait when the upstream cannot answer now
+
+
+class ProxyError(Exception):
+    """A request the proxy cannot answer as asked."""
+
+    status = 500
+    title = "Internal Server Error"
+    details = "Internal error in the proxy."
+    retry_after: int | None = None
+
+    def __init__(
+        self, details: str | None = None, *, reason: str = "", retry_after: int | None = None
+    ) -> None:
+        super().__init__(reason or details or self.details)
+        if details is not None:
+            self.details = details
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class NotAuthorized(ProxyError):
+    """The caller's credentials do not allow this request."""
+
+    status = 401
+    title = "Not Authorized"
+    details = "Not authorized to access requested resource."
+
+
+class Reauthorization(NotAuthorized):
+    """The tenant's Enphase authorization expired or was revoked; ``hint`` says what to run."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__(f"Tenant needs re-authorization: {hint}")
+        self.hint = hint
+
+
+class Forbidden(ProxyError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(ProxyError):
+    """No such endpoint or resource."""
+
+    status = 404
+    title = "Not Found"
+    details = "No such endpoint."
+
+
+class MethodNotAllowed(ProxyError):
+    """The path does not take this method."""
+
+    status = 405
+    title = "Method Not Allowed"
+    details = "Method not allowed"
+
+
+class PayloadTooLarge(ProxyError):
+    """The request body is over the limit."""
+
+    status = 413
+    title = "Payload Too Large"
+    details = "Request body too large."
+
+
+class UrlTooLong(ProxyError):
+    """The request URL is over the limit."""
+
+    status = 414
+    title = "URI Too Long"
+    details = "Request URI too long."
+
+
+class Unprocessable(ProxyError):
+    """The request is well-formed but cannot be served (a v4 date rule, say)."""
+
+    status = 422
+    title = "Unprocessable Entity"
+
+
+class HeadersTooLarge(ProxyError):
+    """Too many request headers, or too many bytes of them."""
+
+    status = 431
+    title = "Request Header Fields Too Large"
+    details = "Request header fields too large."
+
+
+class InternalError(ProxyError):
+    """A defect in the proxy: logged, and answered without a traceback."""
+
+
+class Unavailable(ProxyError):
+    """The answer cannot be had right now; the client should retry after ``retry_after``."""
+
+    status = 503
+    title = "Service Unavailable"
+    details = "Data temporarily unavailable."
+    retry_after = RETRY_AFTER
+
+
+class AuthorizationUnavailable(Unavailable):
+    """No access token could be had right now (token endpoint or lock trouble)."""
+
+    details = "Authorization with Enphase temporarily unavailable."
+
+
+class UpstreamUnavailable(Unavailable):
+    """The upstream could not be asked or did not answer; a stale cached reply may serve."""
+
+
+class UpstreamTimeout(UpstreamUnavailable):
+    """The upstream did not answer within the call's deadline."""
+
+
+class BadUpstreamReply(UpstreamUnavailable):
+    """The upstream's reply was broken: cut short, over the size cap, or not HTTP."""
+
+    status = 502
+    title = "Bad Gateway"
+    details = "The upstream's reply was incomplete or invalid."
+
+
+class UpstreamGarbage(BadUpstreamReply):
+    """The upstream answered 2xx with a body that is not the data its endpoint sends."""
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(f"The upstream sent no {endpoint} data")
+        self.endpoint = endpoint
+
+
+@dataclass(frozen=True)
+class Window:
+    """A spent quota window: the plan, its period and bounds, and its limit."""
+
+    plan: str
+    period: str
+    period_start: int
+    period_end: int
+    limit: int
+
+
+class QuotaRefused(UpstreamUnavailable):
+    """The local quota refused the call until the end of ``window``."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, window: Window, now: float) -> None:
+        super().__init__(
+            f"Usage limit exceeded for plan {window.plan}",
+            retry_after=max(0, window.period_end - int(now)),
+        )
+        self.window = window
