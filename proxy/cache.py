@@ -409,6 +409,7 @@ async def open_cache(
     """The reply cache ``config`` describes: on Redis (``redis``, else a client of its own),
     or in this process's memory."""
     settings = config.cache
+    store: Store
     if settings.backend != "redis":
         store = MemoryStore(settings.max_entries, settings.max_bytes)
         final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
