@@ -65,7 +65,8 @@ REDIS_PROBE_TIMEOUT = 2.0  # seconds a readiness ping may take
 
 def services(request: Request) -> Services:
     """The worker's open services."""
-    return request.app.state.services
+    opened: Services = request.app.state.services
+    return opened
 
 
 async def healthz(request: Request) -> Response:

@@ -176,7 +176,7 @@ class RedisStore:
     async def get(self, key: str) -> Entry | None:
         """The entry under ``key``."""
         raw = await self._client.get(REDIS_PREFIX + key)
-        return None if raw is None else decode(raw)
+        return None if raw is None else decode(cast(bytes, raw))  # no decode_responses
 
     async def set(self, key: str, entry: Entry) -> None:
         """Store ``entry`` until it is too old to serve even as stale."""

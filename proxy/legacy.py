@@ -21,6 +21,7 @@ from proxy.upstream import Reply, Upstream
 
 log = logging.getLogger("proxy.legacy")
 
+MemoKey = tuple[Any, ...]  # (route, tenant, path parameters, query, minute)
 CACHE_RANK = {"HIT": 0, "STALE": 1, "MISS": 2}
 MAX_FOLLOW_ROUNDS = 50
 
@@ -55,15 +56,15 @@ class Memo:
     """Recent rendered answers, reused while every upstream reply behind them is unchanged."""
 
     def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
-        self.entries: LRUCache[tuple, Rendered] = LRUCache(
+        self.entries: LRUCache[MemoKey, Rendered] = LRUCache(
             max_bytes, getsizeof=lambda r: len(r.outcome.body) + 256
         )
 
-    def get(self, key: tuple) -> Rendered | None:
+    def get(self, key: MemoKey) -> Rendered | None:
         """The rendered answer under ``key``."""
         return self.entries.get(key)
 
-    def put(self, key: tuple, outcome: Outcome, replies: list[Reply]) -> None:
+    def put(self, key: MemoKey, outcome: Outcome, replies: list[Reply]) -> None:
         """Keep a 200 answer whose replies all came from the cache or a fresh fetch."""
         if outcome.status == 200 and replies and all(r.cache != "STALE" for r in replies):
             sources = tuple((r.key, r.stored_at) for r in replies)

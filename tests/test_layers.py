@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import httpx2
 import orjson
 import pytest
@@ -20,6 +18,7 @@ from proxy.errors import (
     AuthorizationUnavailable,
     QuotaRefused,
     Reauthorization,
+    UpstreamGarbage,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -33,7 +32,7 @@ pytestmark = pytest.mark.anyio
 ROOT = "https://api.example/api/v4"
 T0 = 1_781_542_800.0  # 2026-06-15 17:00 UTC
 TENANT = Tenant("acme", "the-api-key", "cid", "secret", limits=Limits(2, 1000), writes_per_month=1)
-Handler = Callable[[httpx2.Request], httpx2.Response]
+SUMMARY = b'{"energy_today": 1}'  # enough of a summary to be data (proxy.v4shapes)
 
 
 @pytest.fixture
@@ -212,12 +211,12 @@ def cached(transport: httpx2.MockTransport, clock: VirtualClock) -> Caching:
 
 
 async def test_caching_fetches_a_get_once_while_it_is_fresh() -> None:
-    transport, seen = recording(200, body=b'{"n": 1}')
+    transport, seen = recording(200, body=SUMMARY)
     clock = VirtualClock(T0)
     layer = cached(transport, clock)
     first = await layer.handle_async_request(call())
     second = await layer.handle_async_request(call())
-    assert len(seen) == 1 and second.content == b'{"n": 1}'
+    assert len(seen) == 1 and second.content == SUMMARY
     assert (first.extensions["cache"], second.extensions["cache"]) == ("MISS", "HIT")
     clock.advance(301)  # summary stays fresh 300 s
     assert (await layer.handle_async_request(call())).extensions["cache"] == "STALE"
@@ -242,7 +241,7 @@ async def test_caching_serves_a_stale_reply_when_the_upstream_fails() -> None:
         failure = answers.pop(0)
         if failure is not None:
             raise failure
-        return httpx2.Response(200, content=b"old")
+        return httpx2.Response(200, content=SUMMARY)
 
     clock = VirtualClock(T0)
     layer = cached(httpx2.MockTransport(handler), clock)
@@ -250,7 +249,16 @@ async def test_caching_serves_a_stale_reply_when_the_upstream_fails() -> None:
     clock.advance(3600)  # beyond stale-while-revalidate, within stale-if-error
     reply = await layer.handle_async_request(call())
     assert (reply.content, reply.extensions["cache"], reply.extensions["age"]) == (
-        b"old",
+        SUMMARY,
         "STALE",
         3600,
     )
+
+
+async def test_caching_refuses_a_2xx_without_its_data_and_keeps_nothing() -> None:
+    transport, seen = recording(200, body=b"{}")
+    layer = cached(transport, VirtualClock(T0))
+    for _ in range(2):
+        with pytest.raises(UpstreamGarbage):
+            await layer.handle_async_request(call())
+    assert len(seen) == 2
