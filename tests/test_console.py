@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -30,16 +30,16 @@ def metric_sum(metrics_text: str, name: str, **labels: str) -> float:
 
 
 @contextmanager
-def signed_in(proxy_url: str) -> Iterator[httpx.Client]:
+def signed_in(proxy_url: str) -> Iterator[httpx2.Client]:
     """A client of the proxy holding a console session cookie."""
-    with httpx.Client(base_url=proxy_url, timeout=30) as client:
+    with httpx2.Client(base_url=proxy_url, timeout=30) as client:
         response = client.post("/console/login", data={"key": ADMIN_KEY})
         assert response.status_code == 303
         yield client
 
 
 def test_without_the_admin_key_the_console_shows_only_a_login_form(
-    client: httpx.Client,
+    client: httpx2.Client,
 ) -> None:
     page = client.get("/console")
     assert page.status_code == 200
@@ -60,7 +60,7 @@ def test_without_the_admin_key_the_console_shows_only_a_login_form(
 
 
 def test_login_sets_a_strict_http_only_session_cookie(servers: tuple[str, str]) -> None:
-    with httpx.Client(base_url=servers[0]) as client:
+    with httpx2.Client(base_url=servers[0]) as client:
         response = client.post("/console/login", data={"key": ADMIN_KEY})
         assert response.status_code == 303 and response.headers["location"] == "/console"
         cookie = response.headers["set-cookie"]

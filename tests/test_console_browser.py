@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -45,7 +45,7 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with harness.proxy(config) as url:
             auth = {"key": "demo-v2-key", "user_id": "demo-user"}
             for system in (1001, 1002, 1001, 1003):
-                httpx.get(f"{url}/api/v2/systems/{system}/summary", params=auth, timeout=30)
+                httpx2.get(f"{url}/api/v2/systems/{system}/summary", params=auth, timeout=30)
             yield url
 
 

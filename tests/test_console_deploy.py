@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -28,7 +28,7 @@ WANTED_ALERTS = {
 
 
 @pytest.fixture(scope="module")
-def exported(client: httpx.Client) -> set[str]:
+def exported(client: httpx2.Client) -> set[str]:
     """The series names a live proxy's /metrics exports (after a little traffic)."""
     auth = {"key": "demo-v2-key", "user_id": "demo-user"}
     client.get("/api/v2/systems/1001/summary", params=auth)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
+import httpx2
 import pytest
 from prometheus_client import REGISTRY
 
@@ -32,13 +32,13 @@ TICK = 6 * 3600  # how often the simulated worker tends (in production: every 10
 
 def authorization_code(config: Config) -> str:
     """A fresh code from the sandbox's authorize endpoint, as a homeowner's browser gets it."""
-    redirect = httpx.get(authorize_url(config, config.tenants["demo"])).headers["location"]
+    redirect = httpx2.get(authorize_url(config, config.tenants["demo"])).headers["location"]
     return parse_qs(urlsplit(redirect).query)["code"][0]
 
 
 def works(sandbox_url: str, token: str) -> bool:
     """Whether the sandbox accepts ``token`` for a v4 call."""
-    response = httpx.get(
+    response = httpx2.get(
         f"{sandbox_url}/api/v4/systems/1001/summary",
         params={"key": "sandbox-api-key"},
         headers={"Authorization": f"Bearer {token}"},
@@ -88,7 +88,7 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
                 await broker.close()
 
         asyncio.run(idle_for_40_days())
-        grants = httpx.get(f"{sandbox_url}/_sandbox/stats").json()["token_grants"]
+        grants = httpx2.get(f"{sandbox_url}/_sandbox/stats").json()["token_grants"]
     if kept_alive:  # one renewal per KEEP_ALIVE_AGE, not one per tick
         expected = IDLE_DAYS * DAY // KEEP_ALIVE_AGE
         assert expected - 1 <= grants["refresh_token"] <= expected + 2
