@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from tests import harness
 
@@ -24,11 +24,11 @@ def test_a_restart_with_the_same_data_dir_fetches_no_final_window_again(tmp_path
         for _ in range(2):  # a deploy: new processes, same data_dir
             with harness.serve_process(path, 2) as proxy_url:
                 for _ in range(3):
-                    reply = httpx.get(
+                    reply = httpx2.get(
                         f"{proxy_url}/api/v2/systems/1002/stats", params=params, timeout=60
                     )
                     assert reply.status_code == 200, reply.text
-            stats = httpx.get(sandbox_url + "/_sandbox/stats").json()
+            stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
             calls.append(stats["api_calls_by_path"][MICRO])
     assert calls[0] == 2  # the two Berlin days the UTC day touches
     assert calls[1] == calls[0]
