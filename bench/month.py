@@ -1,0 +1,364 @@
+"""A calendar month of legacy traffic on a v4 plan, with and without budget pacing.
+
+Run from the checkout: python -m bench.month [--full] [watt|kilowatt|megawatt ...]
+
+Each workload runs June 2026 (30 days) on a virtual clock with the sandbox and the proxy in
+this process (``proxy.simulation``); legacy requests go straight to the v2 runner
+(``proxy.legacy.answer``), as the v2 routes call it. Prints one line per figure:
+
+- upstream calls against the plan's month limit (final data and live data apart);
+- 409s served for a request after its first answer (goal 0);
+- age of the data served (Age of every 200 of the polling clients) p50/p95/max;
+- the achieved refresh interval of live keys as a ratio to the budget-implied minimum
+  (month length x live keys in demand / budget left after final data);
+- with pacing off: the same, and the day the budget ran out.
+
+Every upstream call is answered by the in-process sandbox, a few milliseconds each, and a
+paced month spends the whole budget: without ``--full`` the Kilowatt and Megawatt fleets run
+at a tenth and a fiftieth of their size, with the month limit scaled alike (the same calls per
+system; pacing depends only on that ratio). The scale is printed with the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import heapq
+import logging
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from bench.support import machine
+from mappings.registry import ENDPOINTS
+from proxy import freshness, legacy
+from proxy.cache import Entry
+from proxy.clock import VirtualClock
+from proxy.config import Config, Tenant, parse
+from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
+from proxy.simulation import SANDBOX_URL, in_process
+from proxy.upstream import Params, Reply, Upstream
+
+START = 1_780_272_000  # 2026-06-01 00:00 UTC
+DAY = 86_400
+MONTH = 30 * DAY
+HOUR = 3600
+DEMAND_WINDOW = HOUR  # a key asked in the last hour counts as in demand (as the pacer counts)
+
+Url = Callable[[float], str]  # the v2 path and query a client asks at a moment
+
+
+@dataclass(frozen=True)
+class Poll:
+    """One client asking ``url`` every ``every`` seconds from ``offset`` (``once``: one time)."""
+
+    url: Url
+    every: int
+    offset: int = 0
+    once: bool = False
+    counted: bool = True  # its answers count in the served-age figures
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A plan, its month limit and the clients polling through the proxy."""
+
+    name: str
+    plan: str
+    per_month: int
+    per_minute: int
+    fleet: bool
+    polls: list[Poll]
+    scale: str = "full size"
+
+
+def fixed(path: str) -> Url:
+    """A URL that does not change with time."""
+    return lambda _: path
+
+
+def day_of(at: float, days: int = 0) -> str:
+    """The UTC date ``days`` after the one containing ``at``."""
+    return (dt.datetime.fromtimestamp(at, dt.UTC).date() + dt.timedelta(days)).isoformat()
+
+
+def lifetime_last_week(system: int) -> Url:
+    """energy_lifetime of the 7 days before today."""
+    return lambda at: (
+        f"/api/v2/systems/{system}/energy_lifetime"
+        f"?start_date={day_of(at, -7)}&end_date={day_of(at, -1)}"
+    )
+
+
+def past_day_stats(system: int, days_back: int) -> Url:
+    """stats of the UTC day ``days_back`` before the month starts."""
+    start = START - days_back * DAY
+    return fixed(f"/api/v2/systems/{system}/stats?start_at={start}&end_at={start + DAY}")
+
+
+def spread(index: int, count: int, every: int) -> int:
+    """An offset that spreads ``count`` clients of period ``every`` evenly (whole seconds)."""
+    return index * every // max(count, 1)
+
+
+def watt() -> Workload:
+    """One system: summary every 5 min, today's stats every 15 min, a nightly 7-day lifetime."""
+    polls = [
+        Poll(fixed("/api/v2/systems/1001/summary"), 300),
+        Poll(fixed("/api/v2/systems/1001/stats"), 900, 60),
+        Poll(lifetime_last_week(1001), DAY, 9 * HOUR, counted=False),  # 02:00 in Los Angeles
+    ]
+    return Workload("watt", "watt", 1_000, 10, False, polls)
+
+
+def kilowatt(divisor: int = 1) -> Workload:
+    """50 systems: summary every 10 min, inventory daily, consumption_stats on 10 metered."""
+    systems = list(range(3000, 3000 + 50 // divisor))
+    metered = [s for s in systems if (s - 3000 + 1) % 3 == 0][: 10 // divisor]
+    polls = [
+        Poll(fixed(f"/api/v2/systems/{s}/summary"), 600, spread(i, len(systems), 600))
+        for i, s in enumerate(systems)
+    ]
+    polls += [
+        Poll(fixed(f"/api/v2/systems/{s}/inventory"), DAY, spread(i, len(systems), DAY))
+        for i, s in enumerate(systems)
+    ]
+    polls += [
+        Poll(fixed(f"/api/v2/systems/{s}/consumption_stats"), 900, spread(i, len(metered), 900))
+        for i, s in enumerate(metered)
+    ]
+    return Workload("kilowatt", "kilowatt", 50_000 // divisor, 1_000, True, polls, _scale(divisor))
+
+
+def megawatt(divisor: int = 1) -> Workload:
+    """300 systems: summary every 15 min, and a backfill of 30 past days of stats for each."""
+    systems = list(range(3000, 3000 + 300 // divisor))
+    polls = [
+        Poll(fixed(f"/api/v2/systems/{s}/summary"), 900, spread(i, len(systems), 900))
+        for i, s in enumerate(systems)
+    ]
+    backfill = [(s, d) for s in systems for d in range(1, 31)]
+    polls += [
+        Poll(past_day_stats(s, d), 0, spread(i, len(backfill), DAY), once=True, counted=False)
+        for i, (s, d) in enumerate(backfill)
+    ]
+    return Workload("megawatt", "megawatt", 300_000 // divisor, 1_000, True, polls, _scale(divisor))
+
+
+def _scale(divisor: int) -> str:
+    return "full size" if divisor == 1 else f"1/{divisor} scale"
+
+
+WORKLOADS: dict[str, Callable[[int], Workload]] = {
+    "watt": lambda _: watt(),
+    "kilowatt": kilowatt,
+    "megawatt": megawatt,
+}
+DIVISORS = {"watt": 1, "kilowatt": 10, "megawatt": 50}  # without --full
+
+
+def config(workload: Workload, data_dir: Path, pacing: bool) -> Config:
+    """The proxy configuration of one run: one tenant on the workload's plan."""
+    username = DEMO.fleet_username if workload.fleet else DEMO.username
+    password = DEMO.fleet_password if workload.fleet else DEMO.password
+    text = f"""
+[server]
+data_dir = "{data_dir}"
+access_log = false
+
+[upstream]
+api_root = "{SANDBOX_URL}/api/v4"
+token_url = "{SANDBOX_URL}/oauth/token"
+authorize_url = "{SANDBOX_URL}/oauth/authorize"
+
+[quota]
+backend = "memory"
+pacing = {"true" if pacing else "false"}
+
+[[tenants]]
+name = "bench"
+user_ids = ["bench-user"]
+api_key = "{DEMO.api_key}"
+client_id = "{DEMO.client_id}"
+client_secret = "{DEMO.client_secret}"
+plan = "{workload.plan}"
+per_minute = {workload.per_minute}
+per_month = {workload.per_month}
+grant = "password"
+username = "{username}"
+password = "{password}"
+
+[[legacy_clients]]
+name = "bench"
+key = "bench-v2-key"
+tenants = ["bench"]
+"""
+    return parse(text, str(data_dir / "proxy.toml"))
+
+
+class MeteredUpstream(Upstream):
+    """An Upstream noting each upstream fetch (final or live) and each live key asked for."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.fetches: list[tuple[float, bool]] = []  # (when, final)
+        self.asked: dict[str, float] = {}  # live key: last asked
+
+    async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
+        """Note the live keys asked for, then answer as Upstream does."""
+        now = self.cache.clock.now()
+        if not freshness.final(path, params, now, self.config.cache):
+            self.asked[f"{path}?{params}"] = now
+        return await super().get(tenant, path, params, request_id)
+
+    async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
+        now = self.cache.clock.now()
+        self.fetches.append((now, freshness.final(path, params, now, self.config.cache)))
+        return await super()._fetch(tenant, path, params, request_id)
+
+
+@dataclass
+class Figures:
+    """What one run measured."""
+
+    requests: int = 0
+    refused_after_first: int = 0
+    ages: list[int] = field(default_factory=list)
+    live_keys: list[int] = field(default_factory=list)  # in demand, sampled hourly
+    calls: int = 0
+    final_calls: int = 0
+    ran_out: float | None = None
+
+
+async def settle() -> None:
+    """Let background cache refreshes finish."""
+    while pending := asyncio.all_tasks() - {asyncio.current_task()}:
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _request(url: str) -> tuple[Any, dict[str, str], tuple[tuple[str, str], ...]]:
+    """The v2 endpoint, path parameters and query of ``url``."""
+    parts = urlsplit(url)
+    for endpoint in ENDPOINTS:
+        route = endpoint.route.split("/")
+        segments = parts.path.split("/")
+        if len(route) == len(segments) and all(
+            r == s or r.startswith("{") for r, s in zip(route, segments, strict=True)
+        ):
+            params = {r[1:-1]: s for r, s in zip(route, segments, strict=True) if r != s}
+            return endpoint, params, tuple(parse_qsl(parts.query))
+    raise ValueError(f"no v2 route for {url}")
+
+
+async def run(workload: Workload, pacing: bool) -> Figures:
+    """One simulated month of ``workload``."""
+    clock = VirtualClock(START)
+    figures = Figures()
+    with tempfile.TemporaryDirectory(prefix="enphase-month-") as work:
+        cfg = config(workload, Path(work), pacing)
+        tenant = cfg.tenants["bench"]
+        async with in_process(cfg, SandboxSettings(clock=clock), MeteredUpstream, clock) as stack:
+            upstream = stack.services.upstream
+            assert isinstance(upstream, MeteredUpstream)
+            memo = stack.services.memo
+            queue = [(START + poll.offset, i) for i, poll in enumerate(workload.polls)]
+            heapq.heapify(queue)
+            answered: set[str] = set()
+            parsed: dict[str, Any] = {}
+            next_sample = START + HOUR
+            while queue and queue[0][0] < START + MONTH:
+                at, index = heapq.heappop(queue)
+                clock.set(max(clock.now(), at))
+                poll = workload.polls[index]
+                if not poll.once:
+                    heapq.heappush(queue, (at + poll.every, index))
+                url = poll.url(at)
+                request = parsed.get(url) or parsed.setdefault(url, _request(url))
+                outcome = await legacy.answer(*request, upstream, tenant, "", memo)
+                figures.requests += 1
+                if outcome.status == 409:
+                    figures.refused_after_first += url in answered
+                    figures.ran_out = figures.ran_out or clock.now()
+                elif outcome.status == 200:
+                    answered.add(url)
+                    if poll.counted:
+                        figures.ages.append(outcome.age)
+                if clock.now() >= next_sample:
+                    await settle()
+                    recent = clock.now() - DEMAND_WINDOW
+                    figures.live_keys.append(sum(t >= recent for t in upstream.asked.values()))
+                    next_sample += HOUR
+            await settle()
+            figures.calls = sandbox_state(stack.sandbox).stats.api_calls
+            figures.final_calls = sum(final for _, final in upstream.fetches)
+            month_calls = sorted(t for t, _ in upstream.fetches)
+            if len(month_calls) >= workload.per_month:
+                figures.ran_out = min(figures.ran_out or 1e18, month_calls[workload.per_month - 1])
+    return figures
+
+
+def percentile(values: list[int], share: float) -> int:
+    """The ``share`` percentile of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0
+
+
+def report(workload: Workload, mode: str, figures: Figures) -> None:
+    """Print one line per figure of one run."""
+    head = f"{workload.name} ({workload.per_month:,}/month, {workload.scale}) {mode}"
+    live = figures.calls - figures.final_calls
+    keys = sum(figures.live_keys) / max(1, len(figures.live_keys))
+    left = workload.per_month - figures.final_calls
+    minimum = MONTH * keys / left if left > 0 else float("inf")
+    achieved = MONTH * keys / live if live else float("inf")
+    ages = figures.ages
+    print(f"{head}: legacy requests: {figures.requests}")
+    print(
+        f"{head}: upstream calls: {figures.calls} of {workload.per_month}"
+        f" (final data {figures.final_calls}, live data {live})"
+    )
+    print(f"{head}: 409s after a request's first answer: {figures.refused_after_first}")
+    print(
+        f"{head}: served age p50/p95/max: {percentile(ages, 0.5)}"
+        f"/{percentile(ages, 0.95)}/{max(ages, default=0)} s"
+    )
+    print(f"{head}: live keys in demand (mean): {keys:.1f}")
+    print(
+        f"{head}: refresh interval achieved/minimum: {achieved:.0f}/{minimum:.0f} s"
+        f" = {achieved / minimum:.2f}"
+    )
+    ran_out = "never" if figures.ran_out is None else f"day {(figures.ran_out - START) / DAY:.1f}"
+    print(f"{head}: budget ran out: {ran_out}")
+
+
+async def measure(names: list[str], full: bool) -> None:
+    """Run each workload with and without pacing and print the figures."""
+    for name in names:
+        workload = WORKLOADS[name](1 if full else DIVISORS[name])
+        for pacing in (True, False):
+            started = time.perf_counter()
+            figures = await run(workload, pacing)
+            report(workload, "paced" if pacing else "unpaced", figures)
+            print(
+                f"{workload.name} {'paced' if pacing else 'unpaced'}: wall time: "
+                f"{time.perf_counter() - started:.0f} s"
+            )
+
+
+def main() -> None:
+    """Measure and print."""
+    full = "--full" in sys.argv
+    names = [a for a in sys.argv[1:] if a != "--full"] or list(WORKLOADS)
+    logging.disable(logging.WARNING)  # refused background refreshes are expected, not news
+    print(f"machine: {machine()}")
+    print(f"month: June 2026 ({MONTH // DAY} days), simulated")
+    asyncio.run(measure(names, full))
+
+
+if __name__ == "__main__":
+    main()
