@@ -34,11 +34,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx2
+
 from bench.support import machine
 from mappings.registry import ENDPOINTS
 from proxy import freshness, legacy
-from proxy.cache import Entry
-from proxy.clock import VirtualClock
+from proxy.caching import Caching
+from proxy.call import call_of
+from proxy.clock import Clock, VirtualClock
 from proxy.config import Config, Tenant, parse
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, in_process
@@ -204,22 +207,34 @@ tenants = ["bench"]
 class MeteredUpstream(Upstream):
     """An Upstream noting each upstream fetch (final or live) and each live key asked for."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, root: str, stack: Caching, clock: Clock) -> None:
+        super().__init__(root, stack, clock)
         self.fetches: list[tuple[float, bool]] = []  # (when, final)
         self.asked: dict[str, float] = {}  # live key: last asked
+        stack.inner = _Noting(stack.inner, self)  # every fetch the cache makes passes here
 
     async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
         """Note the live keys asked for, then answer as Upstream does."""
-        now = self.cache.clock.now()
-        if not freshness.final(path, params, now, self.config.cache):
+        now = self.clock.now()
+        if not freshness.final(path, params, now, self.stack.cache.settings):
             self.asked[f"{path}?{params}"] = now
         return await super().get(tenant, path, params, request_id)
 
-    async def _fetch(self, tenant: Tenant, path: str, params: Params, request_id: str) -> Entry:
-        now = self.cache.clock.now()
-        self.fetches.append((now, freshness.final(path, params, now, self.config.cache)))
-        return await super()._fetch(tenant, path, params, request_id)
+
+class _Noting(httpx2.AsyncBaseTransport):
+    """Notes each call the cache layer sends on (when, and whether its window is final)."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, upstream: MeteredUpstream) -> None:
+        self.inner = inner
+        self.upstream = upstream
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        call = call_of(request)
+        up = self.upstream
+        now = up.clock.now()
+        final = freshness.final(call.path, call.params, now, up.stack.cache.settings)
+        up.fetches.append((now, final))
+        return await self.inner.handle_async_request(request)
 
 
 @dataclass
