@@ -42,7 +42,7 @@ def refusal(scope: Scope, max_url_length: int) -> ProxyError | None:
 def _header(scope: Scope, name: bytes) -> str:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")
+            return bytes(value).decode("latin-1")
     return ""
 
 
