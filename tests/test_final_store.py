@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from tests import harness
 
@@ -14,6 +15,7 @@ DAY = 86_400
 MICRO = "/api/v4/systems/1002/telemetry/production_micro"
 
 
+@pytest.mark.slow  # two runs of serve with gunicorn workers
 def test_a_restart_with_the_same_data_dir_fetches_no_final_window_again(tmp_path: Path) -> None:
     day = (int(time.time()) // DAY - 3) * DAY  # a UTC day three days ago: long past the lag
     params = {**AUTH, "start_at": day, "end_at": day + DAY}
