@@ -6,7 +6,7 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from tests import harness
@@ -25,9 +25,9 @@ def test_two_serve_processes_sharing_redis_spend_one_budget_and_answer_stale_not
         path = tmp_path / "proxy.toml"
         path.write_text(text.replace('backend = "memory"', 'backend = "redis"', 1))  # [quota]
 
-        def get(proxy_url: str, system: int) -> httpx.Response:
+        def get(proxy_url: str, system: int) -> httpx2.Response:
             url = f"{proxy_url}/api/v2/systems/{system}/summary"
-            return httpx.get(url, params=AUTH, timeout=30)
+            return httpx2.get(url, params=AUTH, timeout=30)
 
         with harness.serve_process(path, 1) as first, harness.serve_process(path, 1) as second:
             assert [get(first, s).status_code for s in (1001, 1002)] == [200, 200]
@@ -35,7 +35,7 @@ def test_two_serve_processes_sharing_redis_spend_one_budget_and_answer_stale_not
             refused = get(second, 1001)  # nothing cached there, and the shared month is spent
             time.sleep(1.5)  # every cached summary is past its natural freshness
             stale = [get(first, 1001), get(second, 1003)]
-        calls = httpx.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
+        calls = httpx2.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
     assert refused.status_code == 409
     assert refused.json()["period"] == "month"
     assert [r.status_code for r in stale] == [200, 200]
