@@ -37,6 +37,7 @@ class Authorize(httpx2.AsyncBaseTransport):
         renewed = await _token(self.broker.refresh_after_401(tenant.name, token))
         if renewed is None:
             return response
+        await response.aclose()  # a streamed reply holds its connection until closed
         request.headers["Authorization"] = f"Bearer {renewed}"
         return await self.inner.handle_async_request(request)
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
 
+import httpx2
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from proxy import metrics, v4paths
@@ -20,6 +22,7 @@ METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 STRIPPED_PARAMS = ("key", "tenant")
 
 audit_log = logging.getLogger("proxy.audit")
+log = logging.getLogger("proxy.broker")
 
 
 def _credentials(request: Request) -> str | None:
@@ -85,6 +88,9 @@ async def forward(request: Request) -> Response:
     problem = v4paths.date_problem(path, query, upstream.clock.now())
     if problem:
         raise Unprocessable(f"Invalid request because of '{problem}'.")
+    found = v4paths.find(path)
+    if method == "GET" and found is not None and found.endpoint.stream:
+        return await _stream(upstream, tenant, path, query, found.endpoint.headers, request)
     if method == "GET":
         reply = await upstream.get(tenant, path, query, request.state.request_id)
         headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
@@ -101,6 +107,37 @@ async def forward(request: Request) -> Response:
     if write:
         _audit(config, client, tenant, method, path, reply.status, upstream.clock.now())
     return Response(reply.raw, reply.status, media_type=reply.content_type or "application/json")
+
+
+async def _stream(
+    upstream: Upstream,
+    tenant: Tenant,
+    path: str,
+    query: list[tuple[str, str]],
+    defined: tuple[str, ...],
+    request: Request,
+) -> Response:
+    """The upstream's streamed reply, passed on as it arrives (with the headers v4 defines)."""
+    sent = {"Accept": "text/event-stream"}
+    sent |= {name: request.headers[name] for name in defined if name in request.headers}
+    reply = await upstream.stream(tenant, path, query, sent, request.state.request_id)
+    return StreamingResponse(
+        _relay(reply),
+        reply.status_code,
+        {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},  # no proxy in between buffers
+        reply.headers.get("content-type", "text/event-stream"),
+    )
+
+
+async def _relay(reply: httpx2.Response) -> AsyncIterator[bytes]:
+    """The reply's body as it arrives; a stream the upstream cuts ends here too."""
+    try:
+        async for part in reply.aiter_bytes():
+            yield part
+    except httpx2.TransportError as exc:
+        log.warning("upstream stream cut: %s", type(exc).__name__)
+    finally:
+        await reply.aclose()
 
 
 def route() -> Route:

@@ -15,7 +15,7 @@ import orjson
 
 from proxy import freshness, v4shapes
 from proxy.cache import Entry, ReplyCache, cache_key
-from proxy.call import Call, call_of
+from proxy.call import STREAM, Call, call_of
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
 from proxy.pacer import Pacer
@@ -44,7 +44,7 @@ class Caching(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """The cached or fetched reply to a GET; any other method sent as is."""
-        if request.method != "GET":
+        if request.method != "GET" or request.extensions.get(STREAM):
             return await self.inner.handle_async_request(request)
         call = call_of(request)
         key = cache_key(call.tenant.name, call.path, call.params)

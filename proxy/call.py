@@ -11,6 +11,7 @@ from proxy.config import Tenant
 
 Params = Sequence[tuple[str, str]]
 EXTENSION = "enphase_call"
+STREAM = "enphase_stream"  # request extension: hand the reply on unread, as it arrives
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,7 @@ def request(
     *,
     content: bytes | None = None,
     headers: dict[str, str] | None = None,
+    stream: bool = False,
 ) -> httpx2.Request:
     """The httpx2 request for ``call`` below ``root``, carrying ``call`` for the layers."""
     sent = {"Accept": "application/json", **(headers or {})}
@@ -41,7 +43,7 @@ def request(
         params=list(call.params),
         headers=sent,
         content=content,
-        extensions={EXTENSION: call},
+        extensions={EXTENSION: call, STREAM: stream},
     )
 
 

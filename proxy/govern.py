@@ -44,7 +44,7 @@ class Govern(httpx2.AsyncBaseTransport):
             raise QuotaRefused(window, now()) from exc
         response = await self.inner.handle_async_request(request)
         if response.status_code == 429:
-            await self._learn(tenant, response.content)
+            await self._learn(tenant, await response.aread())
         return response
 
     async def _learn(self, tenant: Tenant, content: bytes) -> None:

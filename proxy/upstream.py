@@ -124,6 +124,14 @@ class Upstream:
             response.status_code, response.content, response.headers.get("content-type", "")
         )
 
+    async def stream(
+        self, tenant: Tenant, path: str, params: Params, headers: dict[str, str], request_id: str
+    ) -> httpx2.Response:
+        """An uncached GET whose reply body is read as it arrives; the caller closes it."""
+        call = Call(tenant, path, params, request_id)
+        sent = request(self.root, call, headers=headers, stream=True)
+        return await self.stack.handle_async_request(sent)
+
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
         """Whether each (cache key, stored_at) still names the fresh cached reply."""
         return await self.stack.unchanged(sources, now)

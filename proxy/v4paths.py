@@ -82,6 +82,8 @@ class V4Endpoint:
     freshness: Freshness = Freshness()
     window: Window | None = None
     params: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()  # request headers the spec defines, passed to the upstream
+    stream: bool = False  # the reply is a stream, passed on as it arrives and never cached
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -260,7 +262,7 @@ ENDPOINTS: tuple[V4Endpoint, ...] = (
         window=Window(WindowKind.GRANULAR, 15 * MINUTE),
         params=_TELEMETRY,
     ),
-    V4Endpoint("live_data", f"{S}/live_data"),
+    V4Endpoint("live_data", f"{S}/live_data", headers=("duration",), stream=True),
     V4Endpoint("latest_telemetry", f"{S}/latest_telemetry", freshness=Freshness(300)),
     _commissioning("battery_settings", "/systems/config/{system_id}/battery_settings", "PUT"),
     _commissioning("storm_guard", "/systems/config/{system_id}/storm_guard", "PUT"),

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 
+from proxy.call import STREAM
 from proxy.errors import BadUpstreamReply, UpstreamTimeout, UpstreamUnavailable
 
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # v4 replies are tens of KiB; a week of meter data < 1 MiB
@@ -31,16 +32,20 @@ class Wire(httpx2.AsyncBaseTransport):
         self.max_bytes = max_bytes
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """The whole reply to ``request``, within the deadline."""
+        """The whole reply to ``request`` within the deadline; for a stream, its head only."""
         try:
             async with asyncio.timeout(self.deadline):
-                return await self._exchange(request, resend=request.method == "GET")
+                response = await self._exchange(request, resend=request.method == "GET")
+                if request.extensions.get(STREAM):
+                    return response  # the body flows to the client as it arrives, unbounded
+                return await self._whole(response, request)
         except TimeoutError as exc:
             raise UpstreamTimeout(reason=f"no answer within {self.deadline} s") from exc
         except httpx2.TimeoutException as exc:
             raise UpstreamTimeout(reason=type(exc).__name__) from exc
 
     async def _exchange(self, request: httpx2.Request, resend: bool) -> httpx2.Response:
+        """The reply's head, its body unread."""
         opened: list[str] = []
 
         async def trace(event: str, info: dict[str, Any]) -> None:
@@ -49,7 +54,7 @@ class Wire(httpx2.AsyncBaseTransport):
 
         request.extensions["trace"] = trace
         try:
-            response = await self.client.send(request, stream=True)
+            return await self.client.send(request, stream=True)
         except httpx2.TimeoutException:
             raise
         except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
@@ -58,6 +63,9 @@ class Wire(httpx2.AsyncBaseTransport):
             raise _failure(exc) from exc
         except httpx2.TransportError as exc:
             raise _failure(exc) from exc
+
+    async def _whole(self, response: httpx2.Response, request: httpx2.Request) -> httpx2.Response:
+        """``response`` with its body read within the cap."""
         try:
             body = await self._read(response)
         except httpx2.TimeoutException:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from proxy import v4paths
 
-from . import bodies, site, telemetry
+from . import bodies, live, site, telemetry
 from .errors import ApiError, not_found, unprocessable
 from .gate import Caller, v4
 from .systems import System
@@ -155,6 +155,7 @@ HANDLERS: dict[str, Callable[[Request, Caller], Any]] = {
     "production_meter_readings": telemetry.production_meter_readings,
     **{name: telemetry.telemetry(kind) for name, kind in telemetry.KINDS.items()},
     **site.HANDLERS,
+    "live_data": live.live_data,
 }
 
 

@@ -99,4 +99,4 @@ async def _answer(
             body = await body
     except ApiError as error:
         return error.response()
-    return JSONResponse(body)
+    return body if isinstance(body, Response) else JSONResponse(body)

@@ -90,4 +90,5 @@ class SandboxSettings:
     refresh_token_ttl: int = 7 * 86400
     clock: Callable[[], float] = SYSTEM.now
     faults: Faults = field(default_factory=Faults)
+    live_data_pace: float = 1.0  # real seconds between two live_data events (one a stream second)
     seed: int = 1
