@@ -92,8 +92,8 @@ class Limits:
 FROM_PLAN = Limits(0, 0)  # Tenant.limits until validation derives it from the plan
 PLAN_LIMITS: dict[str, Limits] = {
     "watt": Limits(10, 1_000),
-    "kilowatt": Limits(10, 10_000),
-    "megawatt": Limits(100, 100_000),
+    "kilowatt": Limits(10, 50_000),
+    "megawatt": Limits(100, 300_000),
     "partner": Limits(100, 1_000_000),
 }
 

@@ -59,6 +59,15 @@ def test_base_is_valid() -> None:
 
 
 @pytest.mark.parametrize(
+    ("plan", "per_month"),
+    [("watt", 1_000), ("kilowatt", 50_000), ("megawatt", 300_000)],
+)
+def test_plans_allow_the_month_enphase_publishes(plan: str, per_month: int) -> None:
+    config = parse(BASE.replace('plan = "watt"', f'plan = "{plan}"'), "test.toml", {})
+    assert config.tenants["first"].limits.per_month == per_month
+
+
+@pytest.mark.parametrize(
     ("old", "new", "where"),
     [
         ('backend = "memory"', "max_entries = 0", "cache.max_entries"),
