@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -131,10 +131,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def running(command: list[str], port: int, log: Path, cwd: Path | None = None) -> Iterator[int]:
-    """A child process, output to ``log``, once it listens on ``port``; SIGTERM afterwards."""
+def running(
+    command: list[str],
+    port: int,
+    log: Path,
+    cwd: Path | None = None,
+    setup: Callable[[], None] | None = None,
+) -> Iterator[int]:
+    """A child process, output to ``log``, once it listens on ``port``; SIGTERM afterwards.
+
+    ``setup`` runs in the child before it executes ``command``.
+    """
     with open(log, "wb") as out:
-        child = subprocess.Popen(command, stdout=out, stderr=out, cwd=cwd)
+        child = subprocess.Popen(command, stdout=out, stderr=out, cwd=cwd, preexec_fn=setup)
         try:
             wait_for_port("127.0.0.1", port, 30)
             yield child.pid

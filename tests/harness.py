@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,12 @@ def unmetered_sandbox(clock_offset: float = 0.0) -> Iterator[str]:
         yield url
 
 
+def limit_open_files(soft: int) -> None:
+    """Set this process's soft limit of open files to ``soft`` (within the hard limit)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))
+
+
 @contextmanager
 def proxy(config: Config) -> Iterator[str]:
     """The proxy app in-process on a real socket; yields its base URL."""
@@ -73,14 +81,20 @@ def proxy(config: Config) -> Iterator[str]:
 
 
 @contextmanager
-def serve_process(config_path: Path, workers: int = 2, *args: str) -> Iterator[str]:
-    """``enphase-proxy serve`` (real gunicorn workers) as a child process; yields its URL."""
+def serve_process(
+    config_path: Path, workers: int = 2, *args: str, open_files: int | None = None
+) -> Iterator[str]:
+    """``enphase-proxy serve`` (real gunicorn workers) as a child process; yields its URL.
+
+    ``open_files`` lowers the child's soft limit of open files (RLIMIT_NOFILE).
+    """
     port = free_port()
     command = [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config_path)]
     command += ["--port", str(port), "--workers", str(workers), *args]
     log_path = config_path.parent / f"serve-{port}.log"
     SERVE_LOGS.append(log_path)
-    with running(command, port, log_path, ROOT):
+    limit = None if open_files is None else partial(limit_open_files, open_files)
+    with running(command, port, log_path, ROOT, limit):
         yield f"http://127.0.0.1:{port}"
 
 

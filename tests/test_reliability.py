@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import os
-import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import httpx2
 import pytest
@@ -30,6 +27,7 @@ from proxy.config import parse
 from proxy.sandbox import DEMO
 from tests import harness
 from tests.v2schema import validate
+from tests.workers import pinned, pinned_get, usage
 
 AUTH = (("key", "demo-v2-key"), ("user_id", "demo-user"))
 FAULTS = {"error_rate": 0.2, "timeout_rate": 0.05, "timeout_hang": 1.5}
@@ -79,15 +77,6 @@ class Outcome:
     status: int
     cache: str
     problems: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Usage:
-    """A process's open file descriptors, how many are sockets, and its resident memory."""
-
-    fds: int
-    sockets: int
-    rss: int
 
 
 def load_mix(now: int) -> list[Probe]:
@@ -212,100 +201,6 @@ def assert_served_the_load(outcomes: list[Outcome], mix: list[Probe]) -> None:
     assert {p for p in mix if p.warmed} <= stale, "a warmed key was never served stale"
 
 
-def children(pid: int) -> list[int]:
-    """The pids whose parent is ``pid``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return sorted(found)
-
-
-def serve_processes(config_path: Path) -> list[int]:
-    """The ``serve`` this process started with ``config_path`` and all its descendants."""
-    mark = str(config_path).encode()
-    found = [
-        pid for pid in children(os.getpid()) if mark in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-    for pid in found:
-        found += [child for child in children(pid) if child not in found]
-    return found
-
-
-def fd_links(pid: int) -> list[str]:
-    """Where each open file descriptor of ``pid`` points."""
-    links = []
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            links.append(os.readlink(fd))
-        except OSError:
-            continue
-    return links
-
-
-def usage(pid: int) -> Usage:
-    """The descriptors, sockets and resident memory of ``pid`` now."""
-    links = fd_links(pid)
-    status = Path(f"/proc/{pid}/status").read_text()
-    rss_kib = next(int(line.split()[1]) for line in status.splitlines() if line[:6] == "VmRSS:")
-    return Usage(len(links), sum(link.startswith("socket:") for link in links), rss_kib * 1024)
-
-
-def tcp_inode(local_port: int, remote_port: int) -> str | None:
-    """The inode of the loopback TCP socket from ``local_port`` to ``remote_port``."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        ports = (int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16))
-        if ports == (local_port, remote_port):
-            return fields[9]
-    return None
-
-
-def owner(conn: http.client.HTTPConnection, pids: list[int]) -> int | None:
-    """Which of ``pids`` accepted the connection ``conn``."""
-    assert conn.sock is not None
-    inode = tcp_inode(conn.port, conn.sock.getsockname()[1])
-    return next((pid for pid in pids if f"socket:[{inode}]" in fd_links(pid)), None)
-
-
-def pinned_get(conn: http.client.HTTPConnection, path: str, query: Any = ()) -> httpx2.Response:
-    """A GET on ``conn`` as an httpx response (for the same checks as the load's)."""
-    conn.request("GET", f"{path}?{urlencode(query)}" if query else path)
-    reply = conn.getresponse()
-    return httpx2.Response(reply.status, headers=reply.getheaders(), content=reply.read())
-
-
-@contextmanager
-def pinned(url: str, config_path: Path) -> Iterator[dict[int, http.client.HTTPConnection]]:
-    """A keep-alive connection accepted by each of the WORKERS of the serve of ``config_path``.
-
-    A worker's event loop accepts every queued connection at once, so each worker found is
-    paused (SIGSTOP) until the others have accepted theirs.
-    """
-    parts = urlsplit(url)
-    with ExitStack() as connections:
-        by_worker: dict[int, http.client.HTTPConnection] = {}
-        deadline = time.monotonic() + 15
-        try:
-            while len(by_worker) < WORKERS and time.monotonic() < deadline:
-                conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=15)
-                connections.callback(conn.close)
-                assert pinned_get(conn, "/healthz").status_code == 200
-                pid = owner(conn, serve_processes(config_path))
-                if pid is not None and pid not in by_worker:
-                    by_worker[pid] = conn
-                    os.kill(pid, signal.SIGSTOP)
-        finally:
-            for pid in by_worker:
-                os.kill(pid, signal.SIGCONT)
-        assert len(by_worker) == WORKERS, f"reached only workers {sorted(by_worker)}"
-        yield by_worker
-
-
 def not_ok(conns: dict[int, http.client.HTTPConnection], probes: list[Probe]) -> list[str]:
     """Each probe through each pinned worker: what did not answer 200."""
     failed = []
@@ -325,7 +220,7 @@ def test_sustained_faulty_load_through_gunicorn_workers(tmp_path: Path) -> None:
         config_path = tmp_path / "proxy.toml"
         config_path.write_text(config_text(sandbox_url, tmp_path))
         with harness.serve_process(config_path, WORKERS) as url:
-            with pinned(url, config_path) as conns:
+            with pinned(url, config_path, WORKERS) as conns:
                 workers = sorted(conns)
                 assert not_ok(conns, [p for p in mix if p.warmed]) == []
             time.sleep(0.3)
@@ -335,7 +230,7 @@ def test_sustained_faulty_load_through_gunicorn_workers(tmp_path: Path) -> None:
                 outcomes = drive(url, mix, LOAD_SECONDS)
             set_faults(sandbox_url, **NO_FAULTS)
             time.sleep(IDLE_EXPIRY)
-            with pinned(url, config_path) as conns:
+            with pinned(url, config_path, WORKERS) as conns:
                 assert sorted(conns) == workers, "a worker was replaced under the load"
                 assert not_ok(conns, mix) == []
             time.sleep(0.3)
