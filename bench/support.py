@@ -38,7 +38,7 @@ def child(command: list[str], port: int, log: Path) -> AbstractContextManager[in
 
 @contextmanager
 def stack(
-    workers: int = 1, worker_class: str = "uvicorn", extra: str = "", server: str = ""
+    workers: int = 1, worker_class: str = "asgi", extra: str = "", server: str = ""
 ) -> Iterator[dict]:
     """Sandbox and proxy (gunicorn) as child processes; yields their URLs and the data dir."""
     work = Path(tempfile.mkdtemp(prefix="enphase-bench-"))

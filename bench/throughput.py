@@ -21,7 +21,7 @@ from bench.support import AUTH, child, free_port, have_wrk, machine, stack, wrk
 from proxy.clock import SYSTEM
 
 DAY = 86400
-WORKERS = {"uvicorn": "uvicorn.workers.UvicornWorker", "asgi": "asgi"}
+WORKERS = {"asgi": "asgi"}  # the proxy runs only under gunicorn's own ASGI worker
 
 
 def past_day_stats(proxy: str) -> str:

@@ -72,9 +72,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (overrides [server] workers)")
     serve.add_argument(
         "--worker-class",
-        choices=("uvicorn", "asgi"),
-        default="uvicorn",
-        help="gunicorn worker: uvicorn's (default, measured faster) or gunicorn's native asgi",
+        choices=("asgi",),
+        default="asgi",
+        help="gunicorn worker: gunicorn's native asgi (the only one that bounds request heads)",
     )
     serve.set_defaults(func=cmd_serve)
 

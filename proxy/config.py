@@ -164,6 +164,7 @@ class Server(_Table):
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     access_log: Bool = True
     max_url_length: Positive = 4096
+    worker_connections: Positive = 1000  # per worker; lowered to fit the open-file limit
 
 
 @dataclass(frozen=True, config=_TABLE)

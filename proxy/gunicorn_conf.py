@@ -7,7 +7,7 @@ from typing import Any
 
 from proxy.server import WORKER_CLASS_ENV, config_from_env, gunicorn_settings
 
-globals().update(gunicorn_settings(config_from_env(), os.environ.get(WORKER_CLASS_ENV, "uvicorn")))
+globals().update(gunicorn_settings(config_from_env(), os.environ.get(WORKER_CLASS_ENV, "asgi")))
 
 
 def child_exit(server: Any, worker: Any) -> None:

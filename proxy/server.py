@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -23,10 +24,9 @@ CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
 OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
 WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
-WORKER_CLASSES = {
-    "uvicorn": "uvicorn.workers.UvicornWorker",
-    "asgi": "gunicorn.workers.gasgi.ASGIWorker",
-}
+#: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
+WORKER_CLASSES = {"asgi": "proxy.worker.BoundedASGIWorker"}
+FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
 
 
 def config_from_env() -> Config:
@@ -36,8 +36,18 @@ def config_from_env() -> Config:
     return replace(config, server=replace(config.server, **overrides))
 
 
+def connection_cap(config: Config, open_files: int) -> int:
+    """Client connections per worker: as configured, but within ``open_files`` descriptors."""
+    spare = open_files - config.upstream.max_connections - FDS_RESERVED
+    return max(1, min(config.server.worker_connections, spare))
+
+
 def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
-    """Gunicorn settings: workers, timeouts, graceful shutdown and request-size limits."""
+    """Gunicorn settings: workers, timeouts, graceful shutdown, request-size and connection limits.
+
+    Gunicorn's worker applies the ``limit_request_*`` settings while it reads a head, and
+    ``keepalive`` and ``worker_connections`` through proxy.worker.
+    """
     s = config.server
     return {
         "bind": f"{s.host}:{s.port}",
@@ -49,6 +59,7 @@ def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
         "limit_request_line": min(s.max_url_length + 64, 8190),
         "limit_request_fields": 100,
         "limit_request_field_size": 8190,
+        "worker_connections": connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
         "loglevel": s.log_level,
     }
 
@@ -99,7 +110,7 @@ def embedded_sandbox(config: Config) -> Iterator[None]:
         child.wait(10)
 
 
-def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "uvicorn") -> int:
+def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi") -> int:
     """Run gunicorn (a fresh child, so metrics are set up before any import) until stopped."""
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)

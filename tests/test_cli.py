@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from proxy.config import Config
+from proxy.server import connection_cap, gunicorn_settings
 from tests import harness
 from tests.servers import free_port, wait_for_port
 
@@ -150,3 +152,15 @@ def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
         if child.poll() is None:
             child.kill()
         log.close()
+
+
+def test_serve_runs_gunicorns_asgi_worker_with_bounded_heads_and_connections() -> None:
+    """Request heads, idle waits and connections are bounded by gunicorn settings (issue 15)."""
+    config = Config()
+    settings = gunicorn_settings(config, "asgi")
+    assert settings["worker_class"] == "proxy.worker.BoundedASGIWorker"
+    assert settings["limit_request_fields"] == 100
+    assert settings["limit_request_field_size"] == 8190
+    assert settings["keepalive"] == config.server.keepalive
+    assert connection_cap(config, 1024) == 1024 - 100 - 64  # leaves room for upstream sockets
+    assert connection_cap(config, 1 << 20) == 1000
