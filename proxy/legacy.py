@@ -46,19 +46,36 @@ def encode(response: V2Response) -> bytes:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A 200 answer kept with the cached upstream replies it was made from."""
+    """A 200 answer kept with the cached upstream replies it was made from, and its size."""
 
     outcome: Outcome
     sources: tuple[tuple[str, float], ...]
+    size: int
+
+
+ITEM_BYTES = 100  # a small str object or tuple, besides its characters
+ENTRY_BYTES = 256  # the Rendered, its Outcome and the LRU's bookkeeping
+
+
+def key_bytes(key: tuple) -> int:
+    """About how much memory a memo key holds: its strings and the tuples around them."""
+    size = ITEM_BYTES
+    for part in key:
+        if isinstance(part, tuple):
+            size += key_bytes(part)
+        else:
+            size += ITEM_BYTES + (len(part) if isinstance(part, str) else 0)
+    return size
 
 
 class Memo:
-    """Recent rendered answers, reused while every upstream reply behind them is unchanged."""
+    """Recent rendered answers, reused while every upstream reply behind them is unchanged.
+
+    Bounded by bytes counting keys as well as bodies: a key holds the whole v2 query.
+    """
 
     def __init__(self, max_bytes: int = 16 * 1024 * 1024) -> None:
-        self.entries: LRUCache[MemoKey, Rendered] = LRUCache(
-            max_bytes, getsizeof=lambda r: len(r.outcome.body) + 256
-        )
+        self.entries: LRUCache[MemoKey, Rendered] = LRUCache(max_bytes, getsizeof=lambda r: r.size)
 
     def get(self, key: MemoKey) -> Rendered | None:
         """The rendered answer under ``key``."""
@@ -68,8 +85,9 @@ class Memo:
         """Keep a 200 answer whose replies all came from the cache or a fresh fetch."""
         if outcome.status == 200 and replies and all(r.cache != "STALE" for r in replies):
             sources = tuple((r.key, r.stored_at) for r in replies)
-            with contextlib.suppress(ValueError):
-                self.entries[key] = Rendered(outcome, sources)
+            size = len(outcome.body) + key_bytes(key) + key_bytes(sources) + ENTRY_BYTES
+            with contextlib.suppress(ValueError):  # larger than the whole memo
+                self.entries[key] = Rendered(outcome, sources, size)
 
 
 class Run:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import contextlib
 from urllib.parse import parse_qsl
 
+from cachetools import LRUCache
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,9 +29,13 @@ def v2_response(outcome: legacy.Outcome) -> Response:
     return Response(outcome.body, outcome.status, headers, "application/json")
 
 
-@lru_cache(maxsize=4096)
-def legacy_query(raw: bytes) -> tuple[str | None, str | None, tuple[tuple[str, str], ...]]:
-    """(key, user_id, the other pairs in order) of a v2 query string; legacy clients repeat URLs.
+LegacyQuery = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
+QUERY_CACHE_BYTES = 1024 * 1024
+PAIR_BYTES = 200  # two small str objects and their tuple, besides the characters
+
+
+def legacy_query(raw: bytes) -> LegacyQuery:
+    """(key, user_id, the other pairs in order) of a v2 query string.
 
     Blank values are kept; a repeated ``key`` or ``user_id`` counts with its last value.
     """
@@ -40,6 +45,30 @@ def legacy_query(raw: bytes) -> tuple[str | None, str | None, tuple[tuple[str, s
     return params.get("key"), params.get("user_id"), rest
 
 
+def query_bytes(raw: bytes, parsed: LegacyQuery) -> int:
+    """About how much memory ``raw`` and its parse hold."""
+    return 2 * len(raw) + PAIR_BYTES * (len(parsed[2]) + 2)
+
+
+class QueryCache:
+    """Parsed v2 query strings of authenticated requests (legacy clients repeat their URLs)."""
+
+    def __init__(self, max_bytes: int = QUERY_CACHE_BYTES) -> None:
+        self.parsed: LRUCache[bytes, tuple[LegacyQuery, int]] = LRUCache(
+            max_bytes, getsizeof=lambda slot: slot[1]
+        )
+
+    def get(self, raw: bytes) -> LegacyQuery | None:
+        """The parse of ``raw``, when kept."""
+        slot = self.parsed.get(raw)
+        return slot[0] if slot else None
+
+    def keep(self, raw: bytes, parsed: LegacyQuery) -> None:
+        """Keep the parse of an authenticated request's query (never before authentication)."""
+        with contextlib.suppress(ValueError):  # larger than the whole cache
+            self.parsed[raw] = (parsed, query_bytes(raw, parsed))
+
+
 class LegacyEndpoint:
     """The ASGI app answering one v2 route through its mapping.
 
@@ -47,9 +76,15 @@ class LegacyEndpoint:
     ``emulate_retired = true``.
     """
 
-    def __init__(self, endpoint: Endpoint, emulated: Endpoint | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        emulated: Endpoint | None = None,
+        queries: QueryCache | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self.emulated = emulated
+        self.queries = queries or QueryCache()
 
     def _chosen(self, client: Client) -> Endpoint:
         if self.emulated is not None and client.emulate_retired:
@@ -58,11 +93,15 @@ class LegacyEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope["app"].state
-        key, user_id, query = legacy_query(scope["query_string"])
+        raw = scope["query_string"]
+        kept = self.queries.get(raw)
+        key, user_id, query = parsed = kept or legacy_query(raw)
         caller = legacy_caller(state.config, key, user_id)
         if caller is None:
             response = renderers.v2_response(errors.unauthorized())
         else:
+            if kept is None:
+                self.queries.keep(raw, parsed)
             client, tenant = caller
             scope["state"]["tenant"] = tenant.name
             scope["state"]["client"] = client.name
@@ -84,9 +123,15 @@ class LegacyEndpoint:
 
 
 def routes() -> list[Route]:
-    """One GET route per v2 endpoint."""
+    """One GET route per v2 endpoint, sharing one cache of parsed queries."""
+    queries = QueryCache()
     return [
-        Route(e.route, LegacyEndpoint(e, EMULATED.get(e.route)), methods=["GET"], name=e.route)
+        Route(
+            e.route,
+            LegacyEndpoint(e, EMULATED.get(e.route), queries),
+            methods=["GET"],
+            name=e.route,
+        )
         for e in ENDPOINTS
     ]
 
