@@ -36,6 +36,7 @@ from proxy.errors import UpstreamUnavailable
 from proxy.finalstore import FinalStore
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
+from proxy.purges import PurgeLog
 from proxy.redis_client import connect
 from proxy.singleflight import SingleFlight
 
@@ -52,6 +53,7 @@ REDIS_PREFIX = "enphase-proxy:cache:"
 REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
 FINAL_KEEP = 730 * 86_400  # seconds Redis keeps a final reply (v4 serves two years back)
 PACED_KEEP = 35 * 86_400  # seconds Redis keeps a stale entry the pacer may still serve
+PURGE_LOG = "cache-purges.log"
 ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
 
 
@@ -243,11 +245,13 @@ class ReplyCache:
         poll: float = 0.02,
         clock: Clock = SYSTEM,
         final: FinalStore | None = None,
+        purges: PurgeLog | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._store = store
         self._final = final
+        self._purges = purges  # for a store of this process only: how purges reach the others
         self._lock_seconds = lock_seconds
         self._poll = poll
         self._flight = SingleFlight()
@@ -267,6 +271,7 @@ class ReplyCache:
         ``refresh`` says whether a stale entry may be refreshed now (see the module rules).
         """
         now = self.clock.now
+        await self._apply_purges()
         started = now()
         cached = await self._servable(key, started, paced=refresh is not None)
         if cached is not None and cached.fresh(started):
@@ -290,15 +295,28 @@ class ReplyCache:
 
     async def fresh_entry(self, key: str, now: float) -> Entry | None:
         """The entry under ``key`` if it is fresh (counted as a hit), without fetching."""
+        await self._apply_purges()
         entry = await self._stored_fresh(key, now)
         if entry is not None:
             self._record("HIT")
         return entry
 
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
-        """Drop the entries of every tenant, of ``tenant``, or of one of its systems."""
-        dropped = await self._store.purge(purge_pattern(tenant, system_id))
-        self._update_gauges()
+        """Drop the entries of every tenant, of ``tenant``, or of one of its systems, everywhere."""
+        if self._purges is None:
+            dropped = await self._store.purge(purge_pattern(tenant, system_id))
+            self._update_gauges()
+            return dropped
+        await self._apply_purges()
+        self._purges.announce((tenant, system_id))
+        return await self._apply_purges()  # this one, here and now (and any made meanwhile)
+
+    async def _apply_purges(self) -> int:
+        """Apply the purges announced since the last lookup; how many entries they dropped."""
+        dropped = 0
+        for tenant, system_id in self._purges.unseen() if self._purges is not None else ():
+            dropped += await self._store.purge(purge_pattern(tenant, system_id))
+            self._update_gauges()
         return dropped
 
     async def close(self) -> None:
@@ -308,6 +326,8 @@ class ReplyCache:
         await self._store.close()
         if self._final is not None:
             await self._final.close()
+        if self._purges is not None:
+            self._purges.close()
 
     def stats(self) -> dict[str, int | None]:
         """Entries and bytes held (None for the shared Redis store), and this worker's lookups."""
@@ -413,7 +433,8 @@ async def open_cache(
     if settings.backend != "redis":
         store = MemoryStore(settings.max_entries, settings.max_bytes)
         final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
-        return ReplyCache(store, settings, clock=clock, final=final)
+        purges = PurgeLog(config.data_path(PURGE_LOG))
+        return ReplyCache(store, settings, clock=clock, final=final, purges=purges)
     client = redis if redis is not None else connect(config.redis_url or "")
     await client.ping()
     keep = max(settings.stale_if_error, PACED_KEEP if config.quota.pacing else 0)
