@@ -8,13 +8,14 @@ counts, atomically, across every process that shares it:
   transactions (every gunicorn worker on the host; survives restarts);
 - ``redis``: one Lua script per call (every replica).
 
-An upstream 429 blocks its window until the ``period_end`` it names.
+An upstream 429 blocks its window until the ``period_end`` it names, clamped to the period.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import fcntl
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -76,6 +77,16 @@ def call_windows(tenant: Tenant, now: float) -> tuple[Window, Window]:
 def write_window(tenant: Tenant, now: float) -> Window:
     """The monthly window of ``tenant``'s PUT/POST/DELETE budget."""
     return window("writes", "month", tenant.writes_per_month, now)
+
+
+def latest_end(period: str, period_end: int, now: float) -> int:
+    """``period_end`` from an upstream 429, no later than the period it names can end.
+
+    A minute ends within 60 s, a month with the calendar month: an upstream clock that runs
+    ahead must not block a budget for longer than its own period.
+    """
+    bound = int(now) + 60 if period == "minute" else period_bounds("month", now)[1]
+    return min(period_end, bound)
 
 
 def refusal(
@@ -194,9 +205,13 @@ class SqliteQuotaStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # Switching a new file to WAL fails at once ("database is locked") rather than wait when
+        # another process does it too: the workers of a first start take turns.
+        with open(path.with_name(path.name + ".init-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-        self._db.executescript(_SCHEMA)
         self._mutex = threading.Lock()
 
     async def take(self, tenant: str, windows: Sequence[Window], now: int) -> Window | None:
@@ -386,15 +401,16 @@ class QuotaGovernor:
     async def observe_429(
         self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
     ) -> None:
-        """Block the window an upstream 429 body names until its ``period_end``."""
+        """Block the window an upstream 429 body names until its ``period_end`` (within reason)."""
         moment = (now or self.clock.now)()
         period = str(body["period"]) if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
+        end = latest_end(period, _int(body.get("period_end"), current.end), moment)
         blocked = Window(
             current.name,
             period,
-            _int(body.get("period_start"), current.start),
-            _int(body.get("period_end"), current.end),
+            min(_int(body.get("period_start"), current.start), end),
+            end,
             _int(body.get("limit"), current.limit),
         )
         if blocked.end > moment:

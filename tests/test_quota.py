@@ -24,6 +24,7 @@ from proxy.quota import (
     open_governor,
     period_bounds,
 )
+from tests.servers import results_of
 
 pytestmark = pytest.mark.anyio
 
@@ -221,6 +222,25 @@ async def test_observed_429_is_waited_out_within_max_wait(
         assert clock.slept == [20]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("period", ["minute", "month"])
+async def test_a_429_from_an_upstream_clock_25_hours_ahead_blocks_only_its_period(
+    backend: str, period: str, tmp_path: Path, redis_url: str
+) -> None:
+    """period_end is clamped to the period the 429 names, also once stored (issue 15, 7)."""
+    clock, who = FakeTime(), tenant()
+    ends = {"minute": T0 + 60, "month": NEXT_MONTH}  # the latest each period can end
+    ahead = {"period": period, "period_end": ends[period] + 90_000}
+    async with governed(backend, tmp_path, redis_url) as governor:
+        await governor.observe_429(who, ahead, now=clock)
+        with pytest.raises(QuotaExhausted) as raised:
+            await governor.acquire(who, now=clock)
+    assert (raised.value.period, raised.value.period_end) == (period, ends[period])
+    clock.t = ends[period]
+    async with governed(backend, tmp_path, redis_url) as governor:  # the stored block too
+        await governor.acquire(who, now=clock)
+
+
 async def test_observed_429_defaults_and_stale_bodies(tmp_path: Path, redis_url: str) -> None:
     clock, who = FakeTime(), tenant()
     async with governed("memory", tmp_path, redis_url) as governor:
@@ -299,3 +319,34 @@ async def test_processes_sharing_a_store_never_over_grant(
     async with governed(backend, tmp_path, redis_url) as governor:
         left = await governor.remaining(tenant(name=name), now=lambda: T0)
     assert left == {"month": 990, "minute": 0, "writes": 200}
+
+
+def _first_start(data_dir: str, barrier: Any, results: Any) -> None:
+    """One worker opening the file store at the same moment as another."""
+
+    async def main() -> str:
+        await asyncio.to_thread(barrier.wait)
+        try:
+            governor = await open_governor(config("file", Path(data_dir), ""))
+        except Exception as exc:
+            return repr(exc)
+        await governor.close()
+        return "opened"
+
+    results.put([asyncio.run(main())])
+
+
+@pytest.mark.slow
+def test_fifty_first_starts_of_two_workers_on_an_empty_data_dir(tmp_path: Path) -> None:
+    """Two workers creating quota.sqlite3 at once both open it, 50 times (issue 15, finding 5).
+
+    Before the fix about one start in ten failed with "database is locked" (WAL switch).
+    """
+    context = multiprocessing.get_context("fork")
+    outcomes: Counter[str] = Counter()
+    for start in range(50):
+        barrier, results = context.Barrier(2), context.Queue()
+        args = (str(tmp_path / str(start)), barrier, results)
+        workers = [context.Process(target=_first_start, args=args) for _ in range(2)]
+        outcomes.update(results_of(workers, results, timeout=60))
+    assert outcomes == {"opened": 100}
