@@ -7,16 +7,26 @@ does it enforce ``worker_connections``; this worker adds both, reading the same 
 
 - a connection gets ``keepalive`` seconds to deliver a complete request head, from when it
   opens as after each response;
+- a request refused while its head is read gets the v2 error shape, as the app's refusals;
 - past ``worker_connections`` open connections, a new one closes the connection that has been
   waiting longest for a request head, or is itself closed when every connection is busy.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
+
+REFUSALS = {
+    414: "Request URI too long.",
+    431: "Request header fields too large.",
+    501: "Transfer coding not implemented.",
+}
 
 
 class BoundedProtocol(ASGIProtocol):  # type: ignore[misc]
@@ -33,6 +43,21 @@ class BoundedProtocol(ASGIProtocol):  # type: ignore[misc]
         if self.worker.nr_conns > self.worker.worker_connections:
             victim = next(iter(self.worker.waiting))  # the longest waiting, maybe this one
             victim._keepalive_timeout()
+
+    def _send_error_response(
+        self, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """A request refused while its head is read, in the v2 error shape (not plain text)."""
+        text = REFUSALS.get(status, "Bad request.")  # gunicorn's message may quote the request
+        body = json.dumps({"reason": str(status), "message": [text]}).encode()
+        lines = [
+            f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in extra_headers),
+            "Connection: close",
+        ]
+        self._safe_write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
     def _arm_keepalive_timer(self) -> None:
         super()._arm_keepalive_timer()
