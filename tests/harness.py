@@ -95,7 +95,10 @@ def serve_process(
     SERVE_LOGS.append(log_path)
     limit = None if open_files is None else partial(limit_open_files, open_files)
     with running(command, port, log_path, ROOT, limit):
-        yield f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        # Gunicorn listens before its workers have started their services.
+        httpx2.get(url + "/healthz", timeout=30).raise_for_status()
+        yield url
 
 
 # Tokens: a sandbox in its own process, token configurations, stored records.
