@@ -57,7 +57,7 @@ ITEM_BYTES = 100  # a small str object or tuple, besides its characters
 ENTRY_BYTES = 256  # the Rendered, its Outcome and the LRU's bookkeeping
 
 
-def key_bytes(key: tuple) -> int:
+def key_bytes(key: tuple[object, ...]) -> int:
     """About how much memory a memo key holds: its strings and the tuples around them."""
     size = ITEM_BYTES
     for part in key:
