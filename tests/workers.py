@@ -125,8 +125,9 @@ def pinned(
 def gunicorn_workers(config_path: Path) -> list[int]:
     """The worker processes of the gunicorn that the serve of ``config_path`` started."""
     found = serve_processes(config_path)
-    masters = [pid for pid in found if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-    return [pid for master in masters for pid in children(master)]
+    gunicorns = [pid for pid in found if b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    workers = {pid for gunicorn in gunicorns for pid in children(gunicorn)} & set(gunicorns)
+    return sorted(workers)  # forked by the master, with its command line
 
 
 def peak_rss(pid: int, during: Callable[[], Any], every: float = 0.05) -> tuple[int, int]:
