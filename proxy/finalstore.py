@@ -8,6 +8,7 @@ reply cache looks here when its own store misses and writes every final reply he
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +25,26 @@ class FinalStore:
             eviction_policy="least-recently-used",
             timeout=30,  # seconds to wait for another worker's write
         )
+        # diskcache opens a SQLite connection per thread: one thread keeps it to one per worker
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="finalstore")
+
+    async def _run(self, call: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call, *args)
 
     async def get(self, key: str) -> bytes | None:
         """The encoded reply under ``key``."""
-        raw: Any = await asyncio.to_thread(self._disk.get, key)
+        raw: Any = await self._run(self._disk.get, key)
         return raw if isinstance(raw, bytes) else None
 
     async def set(self, key: str, raw: bytes) -> None:
         """Keep the encoded reply ``raw`` under ``key``."""
-        await asyncio.to_thread(self._disk.set, key, raw)
+        await self._run(self._disk.set, key, raw)
 
     def usage(self) -> tuple[int, int]:
         """Entries and bytes on disk."""
         return len(self._disk), int(self._disk.volume())
 
     async def close(self) -> None:
-        """Close the database."""
-        self._disk.close()
+        """Close the database and its thread."""
+        await self._run(self._disk.close)
+        self._thread.shutdown()
