@@ -14,6 +14,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from proxy.config import Config, ConfigError, Tenant, load
+from proxy.oauth_state import PendingLogins
 from proxy.tokens import TokenBroker, TokenError, hint
 from proxy.tokens.policy import State
 
@@ -44,13 +45,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     expiry.add_argument("--expires-in", type=int, help="access token lifetime left, in seconds")
 
 
-def authorize_url(config: Config, tenant: Tenant) -> str:
-    """The v4 authorize URL a homeowner opens to approve ``tenant``'s app."""
+def authorize_url(config: Config, tenant: Tenant, state: str) -> str:
+    """The v4 authorize URL a homeowner opens to approve ``tenant``'s app, for login ``state``."""
     query = {
         "response_type": "code",
         "client_id": tenant.client_id,
         "redirect_uri": tenant.redirect_uri,
-        "state": tenant.name,
+        "state": state,
     }
     return f"{config.upstream.authorize_url}?{urlencode(query)}"
 
@@ -100,14 +101,17 @@ async def _with_broker(config: Config, args: argparse.Namespace, run: Command) -
 
 async def _login(config: Config, broker: TokenBroker, args: argparse.Namespace) -> int:
     tenant = config.tenants[args.tenant]
+    pending = PendingLogins(config, broker.clock)
+    state = await pending.begin(tenant.name)
     print("Open this URL, sign in to Enlighten and approve access:")
-    print(f"  {authorize_url(config, tenant)}")
+    print(f"  {authorize_url(config, tenant, state)}")
     print(f"If the proxy is running and reachable at {tenant.redirect_uri},")
     print("its /oauth/callback completes the authorization by itself.")
     code = args.code
     if not code:
         print("Otherwise paste the code (or the whole address the browser was sent to).")
         code = _code(input("code: "))
+    await pending.claim(state)  # completed here: the callback can no longer use it
     await broker.authorize(tenant.name, code)
     print(f"tenant {tenant.name}: authorized")
     return 0

@@ -5,20 +5,22 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
+from proxy.oauth_state import PendingLogins
 from proxy.tokens import TokenBroker, TokenError
 
 
 async def oauth_callback(request: Request) -> PlainTextResponse:
-    """Completes a code login; ``state`` names the tenant.
+    """Completes the code login of a pending ``auth login``, whose ``state`` it claims (once).
 
-    The broker is the app's ``state.services.broker``.
+    A callback without such a state changes nothing. The broker is the app's
+    ``state.services.broker``.
     """
     broker: TokenBroker = request.app.state.services.broker
     params = request.query_params
-    tenants = list(broker.config.tenants)
-    tenant = params.get("state") or (tenants[0] if len(tenants) == 1 else "")
+    tenant = await PendingLogins(broker.config, broker.clock).claim(params.get("state", ""))
     if tenant not in broker.config.tenants:
-        return PlainTextResponse("Unknown tenant: 'state' must name a tenant.\n", 400)
+        message = "Unknown or expired login: start again with `enphase-proxy auth login`.\n"
+        return PlainTextResponse(message, 400)
     if "error" in params or not params.get("code"):
         error = params.get("error", "no code")
         return PlainTextResponse(f"Tenant {tenant} was not authorized ({error:.40}).\n", 400)

@@ -53,7 +53,7 @@ def run(*argv: str) -> int:
 def code_for(config_path: str) -> str:
     """A fresh authorization code, by following the sandbox's authorize redirect."""
     config = load(config_path)
-    url = auth_cli.authorize_url(config, config.tenants["demo"])
+    url = auth_cli.authorize_url(config, config.tenants["demo"], "test-state")
     location = httpx2.get(url).headers["location"]
     return re.search(r"code=([^&]+)", location).group(1)
 
@@ -70,7 +70,8 @@ def test_login_with_code_then_status(config_file, sandbox: Running, capsys) -> N
     assert run("login", "--config", path, "--tenant", "demo", f"--code={code}") == 0
     out = capsys.readouterr().out
     assert f"{sandbox.url}/oauth/authorize?response_type=code&client_id=sandbox-client-id" in out
-    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Foauth%2Fcallback&state=demo" in out
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Foauth%2Fcallback&state=" in out
+    assert "state=demo" not in out  # a random state of this login, not the tenant's name
     assert "/oauth/callback" in out and "authorized" in out
     record = harness.stored(load(path), "demo")
     assert harness.token_works(sandbox.url, record.access_token)

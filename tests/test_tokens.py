@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 import pytest
@@ -22,7 +22,8 @@ from proxy.auth_cli import authorize_url
 from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.oauth_route import oauth_callback
-from proxy.sandbox import Running, SandboxSettings, serve_in_thread
+from proxy.oauth_state import PENDING_SECONDS, PendingLogins
+from proxy.sandbox import DEMO, Running, SandboxSettings, serve_in_thread
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
 from tests import harness
@@ -270,29 +271,70 @@ async def test_code_tenant_without_token(make_config, caplog: pytest.LogCaptureF
         await broker.close()
 
 
-def test_oauth_callback_completes_a_login(make_config, sandbox: Running) -> None:
+def code_and_state(url: str, **extra: str) -> tuple[str, str]:
+    """(code, state) from the sandbox's authorize redirect; ``extra`` picks another user."""
+    redirect = httpx2.get(f"{url}&{urlencode(extra)}" if extra else url).headers["location"]
+    query = parse_qs(urlsplit(redirect).query)
+    return query["code"][0], query.get("state", [""])[0]
+
+
+def callback_app(broker: TokenBroker) -> Starlette:
+    """The callback route alone, on ``broker``."""
+    app = Starlette(routes=[Route("/oauth/callback", oauth_callback)])
+    app.state.services = SimpleNamespace(broker=broker)
+    return app
+
+
+def test_oauth_callback_completes_a_pending_login_once(make_config, sandbox: Running) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
     broker = TokenBroker(config, detached=False)
-    app = Starlette(routes=[Route("/oauth/callback", oauth_callback)])
-    app.state.services = SimpleNamespace(broker=broker)
-    url = authorize_url(config, config.tenants[tenant])
-    redirect = httpx2.get(url).headers["location"]
-    assert redirect.startswith(config.tenants[tenant].redirect_uri)
-    query = parse_qs(urlsplit(redirect).query)
-    assert query["state"] == [tenant]
-    with TestClient(app) as client:
-        done = client.get("/oauth/callback", params={"code": query["code"][0], "state": tenant})
+    pending = PendingLogins(config, broker.clock)
+    state = asyncio.run(pending.begin(tenant))
+    url = authorize_url(config, config.tenants[tenant], state)
+    assert httpx2.get(url).headers["location"].startswith(config.tenants[tenant].redirect_uri)
+    code, echoed = code_and_state(url)
+    assert echoed == state and len(state) >= 40
+    with TestClient(callback_app(broker)) as client:
+        done = client.get("/oauth/callback", params={"code": code, "state": state})
         assert done.status_code == 200 and tenant in done.text
         record = harness.stored(config, tenant)
         assert harness.token_works(sandbox.url, record.access_token)
-        assert_secret_free(done.text, record.access_token, record.refresh_token, query["code"][0])
-        again = client.get("/oauth/callback", params={"code": query["code"][0], "state": tenant})
-        assert again.status_code == 502 and query["code"][0] not in again.text
-        denied = client.get("/oauth/callback", params={"error": "access_denied", "state": tenant})
+        assert_secret_free(done.text, record.access_token, record.refresh_token, code, state)
+        again = client.get("/oauth/callback", params={"code": code, "state": state})
+        assert again.status_code == 400 and code not in again.text
+        state = asyncio.run(pending.begin(tenant))
+        denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
         assert denied.status_code == 400
-        unknown = client.get("/oauth/callback", params={"code": "x", "state": "nobody"})
-        assert unknown.status_code == 400
+    assert harness.stored(config, tenant) == record
+
+
+def test_oauth_callback_cannot_rebind_a_tenant_to_another_account(
+    make_config, sandbox: Running
+) -> None:
+    """``state=<tenant>`` with a code of another account changes nothing (issue 15, finding 2).
+
+    Neither does a state that expired or one made for another tenant's login.
+    """
+    config = make_config(grant="authorization_code", password=False)
+    tenant = tenant_of(config)
+    broker = TokenBroker(config, detached=False)
+    pending = PendingLogins(config, broker.clock)
+    own, state = code_and_state(authorize_url(config, config.tenants[tenant], "x"))
+    with TestClient(callback_app(broker)) as client:
+        state = asyncio.run(pending.begin(tenant))
+        accepted = client.get("/oauth/callback", params={"code": own, "state": state})
+        assert accepted.status_code == 200
+        before = harness.stored(config, tenant)
+        expired = asyncio.run(
+            PendingLogins(config, VirtualClock(time.time() - PENDING_SECONDS - 1)).begin(tenant)
+        )
+        for forged in (tenant, "", expired, secrets.token_urlsafe(32)):
+            url = authorize_url(config, config.tenants[tenant], forged)
+            other, _ = code_and_state(url, username=DEMO.fleet_username)
+            refused = client.get("/oauth/callback", params={"code": other, "state": forged})
+            assert refused.status_code == 400
+    assert harness.stored(config, tenant) == before
 
 
 async def test_unknown_tenant_is_a_programming_error(make_config) -> None:
