@@ -12,13 +12,15 @@ from proxy.errors import AuthorizationUnavailable, Reauthorization
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenUnavailable
 
 T = TypeVar("T", str, str | None)
+VERIFY_PAUSE = 2.0  # seconds before a 401 on an irreplaceable token is asked again
 
 
 class Authorize(httpx2.AsyncBaseTransport):
     """Adds ``key`` and ``Authorization: Bearer``; after a 401, retries once with a renewed token.
 
     No retry when the broker declines to renew (the refused token was itself renewed after a
-    refusal moments ago: the token is not the problem).
+    refusal moments ago: the token is not the problem). A token that nothing could replace is
+    asked again after VERIFY_PAUSE seconds (on the broker's clock) instead.
     """
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, broker: TokenBroker) -> None:
@@ -32,6 +34,12 @@ class Authorize(httpx2.AsyncBaseTransport):
         token = await _token(self.broker.access_token(tenant.name))
         request.headers["Authorization"] = f"Bearer {token}"
         response = await self.inner.handle_async_request(request)
+        if response.status_code == 401 and not await self.broker.renewable(tenant.name):
+            # Nothing could replace this token: a 401 can also mean "API key and client
+            # mismatch" for a moment, so ask once more before the tenant is marked.
+            await response.aclose()
+            await self.broker.clock.sleep(VERIFY_PAUSE)
+            response = await self.inner.handle_async_request(request)
         if response.status_code != 401:
             return response
         renewed = await _token(self.broker.refresh_after_401(tenant.name, token))

@@ -73,6 +73,9 @@ class Broker:
         self.refused.append(rejected)
         return self.renewed
 
+    async def renewable(self, tenant: str) -> bool:
+        return True
+
 
 # Authorize
 

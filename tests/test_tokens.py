@@ -18,9 +18,12 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from proxy.app import opened_services
 from proxy.auth_cli import authorize_url
+from proxy.authorize import VERIFY_PAUSE
 from proxy.clock import VirtualClock
 from proxy.config import Config
+from proxy.errors import Reauthorization
 from proxy.oauth_route import oauth_callback
 from proxy.oauth_state import PENDING_SECONDS, PendingLogins
 from proxy.sandbox import DEMO, Running, SandboxSettings, serve_in_thread
@@ -382,3 +385,38 @@ async def test_an_idle_tenant_keeps_a_working_token_for_40_days_on_a_virtual_clo
             assert refreshes >= 40
         finally:
             await broker.close()
+
+
+@pytest.mark.parametrize(("answers", "marked"), [((401, 200), False), ((401, 401), True)])
+async def test_a_401_on_a_token_without_refresh_token_is_verified_before_marking(
+    make_config, answers: tuple[int, int], marked: bool
+) -> None:
+    """One 401 is asked again after a pause; only a second one marks the tenant (issue 15, 9).
+
+    The upstream is a MockTransport: the sandbox cannot answer 401 for a moment.
+    """
+    config = make_config(grant="authorization_code", password=False)
+    tenant = tenant_of(config)
+    clock = VirtualClock(time.time())
+    broker = TokenBroker(config, detached=False, clock=clock)
+    await broker.import_tokens(tenant, "imported-access", None, int(time.time()) + 3600)
+    replies = iter(answers)
+    seen: list[tuple[float, str]] = []
+
+    def upstream(request: httpx2.Request) -> httpx2.Response:
+        seen.append((clock.now(), request.headers["authorization"]))
+        status = next(replies)
+        body = {"systems": []} if status == 200 else {"message": "Not Authorized"}
+        return httpx2.Response(status, json=body)
+
+    client = httpx2.AsyncClient(transport=httpx2.MockTransport(upstream))
+    async with opened_services(config, client, broker, clock=clock) as services:
+        send = services.upstream.send(config.tenants[tenant], "GET", "/systems", [])
+        if marked:
+            with pytest.raises(Reauthorization):
+                await send
+        else:
+            assert (await send).status == 200
+        assert broker.needs_reauthorization(tenant) is marked
+    assert [auth for _, auth in seen] == ["Bearer imported-access"] * 2
+    assert seen[1][0] - seen[0][0] >= VERIFY_PAUSE

@@ -113,6 +113,11 @@ class TokenBroker:
             return None
         return await self._token(tenant, rejected=rejected)
 
+    async def renewable(self, tenant: str) -> bool:
+        """Whether a refused token can be replaced with no human: a refresh token or a password."""
+        record = await self._load(tenant)
+        return bool(record and record.refresh_token) or self._credentials(tenant).can_password
+
     async def refresh(self, tenant: str) -> str:
         """Refresh the tenant's token now, whatever its expiry."""
         return await self._token(tenant, force=True)
