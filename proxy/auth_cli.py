@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import getpass
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from proxy.config import Config, ConfigError, Tenant, load
 from proxy.oauth_state import PendingLogins
 from proxy.tokens import TokenBroker, TokenError, hint
-from proxy.tokens.policy import State
+from proxy.tokens.policy import State, jwt_claims
 
 DEFAULT_CONFIG = "config.example.toml"
 ACCESS_ENV = "ENPHASE_ACCESS_TOKEN"
@@ -182,8 +180,6 @@ def _expiry(args: argparse.Namespace, access_token: str, now: float) -> int | No
     if args.expires_at is not None:
         return int(args.expires_at)
     try:
-        payload = access_token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return int(claims["exp"])
-    except (IndexError, ValueError, KeyError, TypeError):
+        return int(jwt_claims(access_token)["exp"])
+    except (ValueError, KeyError, TypeError):
         return None

@@ -420,3 +420,25 @@ async def test_a_401_on_a_token_without_refresh_token_is_verified_before_marking
         assert broker.needs_reauthorization(tenant) is marked
     assert [auth for _, auth in seen] == ["Bearer imported-access"] * 2
     assert seen[1][0] - seen[0][0] >= VERIFY_PAUSE
+
+
+def test_a_code_for_another_account_than_the_configured_user_is_refused(
+    make_config, sandbox: Running
+) -> None:
+    """After the exchange the token's user (v4 puts it in the token) must be the tenant's."""
+    config = make_config(grant="authorization_code", password=False)  # user: demo@example.com
+    tenant = tenant_of(config)
+    broker = TokenBroker(config, detached=False)
+    pending = PendingLogins(config, broker.clock)
+    url = authorize_url(config, config.tenants[tenant], "x")
+    with TestClient(callback_app(broker)) as client:
+        other, _ = code_and_state(url, username=DEMO.fleet_username)
+        state = asyncio.run(pending.begin(tenant))
+        refused = client.get("/oauth/callback", params={"code": other, "state": state})
+        assert refused.status_code == 502 and "another Enphase account" in refused.text
+        assert harness.stored(config, tenant) is None
+        own, _ = code_and_state(url)
+        state = asyncio.run(pending.begin(tenant))
+        accepted = client.get("/oauth/callback", params={"code": own, "state": state})
+        assert accepted.status_code == 200
+    assert harness.token_works(sandbox.url, harness.stored(config, tenant).access_token)

@@ -261,6 +261,10 @@ class TokenBroker:
             except TRANSIENT as exc:
                 message = f"token request failed: {type(exc).__name__}"
                 raise TokenUnavailable(tenant, message) from None
+            expected = self._tenant(tenant).username
+            user = policy.jwt_claims(record.access_token or "").get("user_name")
+            if expected and user is not None and str(user).lower() != expected.lower():
+                raise TokenError(tenant, "the authorization is for another Enphase account")
             await self.store.save(tenant, record)
 
     def _serve(self, tenant: str, record: TokenRecord | None, rejected: str | None) -> str:
