@@ -32,7 +32,8 @@ TICK = 6 * 3600  # how often the simulated worker tends (in production: every 10
 
 def authorization_code(config: Config) -> str:
     """A fresh code from the sandbox's authorize endpoint, as a homeowner's browser gets it."""
-    redirect = httpx2.get(authorize_url(config, config.tenants["demo"])).headers["location"]
+    url = authorize_url(config, config.tenants["demo"], "test-state")
+    redirect = httpx2.get(url).headers["location"]
     return parse_qs(urlsplit(redirect).query)["code"][0]
 
 
