@@ -18,7 +18,7 @@ async def oauth_callback(request: Request) -> PlainTextResponse:
     broker: TokenBroker = request.app.state.services.broker
     params = request.query_params
     tenant = await PendingLogins(broker.config, broker.clock).claim(params.get("state", ""))
-    if tenant not in broker.config.tenants:
+    if tenant is None or tenant not in broker.config.tenants:
         message = "Unknown or expired login: start again with `enphase-proxy auth login`.\n"
         return PlainTextResponse(message, 400)
     if "error" in params or not params.get("code"):
