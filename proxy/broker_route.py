@@ -11,15 +11,22 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from proxy import metrics, v4paths
+from proxy import metrics, quota, v4paths
 from proxy.clients import team_client
 from proxy.config import Client, Config, Tenant
-from proxy.errors import Forbidden, MethodNotAllowed, NotAuthorized, NotFound, Unprocessable
+from proxy.errors import (
+    Forbidden,
+    MethodNotAllowed,
+    NotAuthorized,
+    NotFound,
+    ProxyError,
+    Unprocessable,
+)
 from proxy.renderers import V4_PREFIX as PREFIX
 from proxy.upstream import Upstream
 
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
-STRIPPED_PARAMS = ("key", "tenant")
+WRITES = frozenset({"PUT", "POST", "DELETE", "PATCH"})
 
 audit_log = logging.getLogger("proxy.audit")
 log = logging.getLogger("proxy.broker")
@@ -40,39 +47,79 @@ def _tenant(config: Config, client: Client, request: Request) -> Tenant | None:
 
 
 def _audit(
-    config: Config, client: Client, tenant: Tenant, method: str, path: str, status: int, now: float
+    config: Config,
+    client: Client | None,
+    tenant: Tenant | None,
+    method: str,
+    path: str,
+    status: int,
+    now: float,
 ) -> None:
     record = {
         "time": int(now),
-        "client": client.name,
-        "tenant": tenant.name,
+        "client": client.name if client else None,
+        "tenant": tenant.name if tenant else None,
         "method": method,
-        "path": path,
+        "path": path[:256],
         "status": status,
     }
     path_ = config.data_path("audit.log")
     path_.parent.mkdir(parents=True, exist_ok=True)
     with open(path_, "a", encoding="utf-8") as out:
         out.write(json.dumps(record) + "\n")
-    audit_log.info("write %s %s -> %s", method, path, status, extra={"client": client.name})
+    audit_log.info(
+        "write %s %s -> %s", method, path[:256], status, extra={"client": record["client"]}
+    )
 
 
 async def forward(request: Request) -> Response:
-    """Forward one published v4 call for an authenticated team client.
+    """Forward one published v4 call for an authenticated team client; audit every write.
 
-    Refusals and upstream failures are raised; the v4 renderer answers them.
+    Refusals and upstream failures are raised (the v4 renderer answers them); a write is
+    audited whatever its outcome, refusals by the proxy itself included.
     """
     config: Config = request.app.state.config
     client = team_client(config, _credentials(request))
+    tenant = _tenant(config, client, request) if client is not None else None
+    raw = request.scope.get("raw_path", b"").decode("latin-1")
+    path = raw.removeprefix(PREFIX)
+    audited = _audited(path, request.method)
+    try:
+        response = await _forward(request, client, tenant, raw)
+    except ProxyError as exc:
+        if audited:
+            _audit(config, client, tenant, request.method, path, exc.status, _now(request))
+        raise
+    if audited:
+        status = response.status_code
+        _audit(config, client, tenant, request.method, path, status, _now(request))
+    return response
+
+
+def _now(request: Request) -> float:
+    """The time on the upstream's clock."""
+    upstream: Upstream = request.app.state.services.upstream
+    return upstream.clock.now()
+
+
+def _audited(path: str, method: str) -> bool:
+    """Whether a request is audited: a published write, or a writing method on anything else."""
+    if v4paths.allowed_methods(path):
+        return v4paths.is_write(path, method)
+    return method in WRITES
+
+
+async def _forward(
+    request: Request, client: Client | None, tenant: Tenant | None, raw: str
+) -> Response:
+    """The answer to one checked call, spent from the team client's own budget too."""
     if client is None:
         raise NotAuthorized("Missing or unknown proxy client key")
     request.state.client = client.name
     metrics.CALLER.set(client.name)
-    tenant = _tenant(config, client, request)
     if tenant is None:
         raise Forbidden("Not authorized to access this tenant")
     request.state.tenant = tenant.name
-    raw = request.scope.get("raw_path", b"").decode("latin-1")
     path = raw.removeprefix(PREFIX)
     methods = v4paths.allowed_methods(path) if raw.startswith(PREFIX + "/") else ()
     if not methods:
@@ -80,14 +127,28 @@ async def forward(request: Request) -> Response:
     method = request.method
     if method not in methods:
         raise MethodNotAllowed(f"{method} is not allowed on this path")
-    write = v4paths.is_write(path, method)
-    if write and not client.writes:
+    if v4paths.is_write(path, method) and not client.writes:
         raise Forbidden("This proxy client is read-only")
-    query = [(k, v) for k, v in request.query_params.multi_items() if k not in STRIPPED_PARAMS]
+    asked = request.query_params.multi_items()
     upstream: Upstream = request.app.state.services.upstream
-    problem = v4paths.date_problem(path, query, upstream.clock.now())
+    problem = v4paths.date_problem(path, asked, upstream.clock.now())
     if problem:
         raise Unprocessable(f"Invalid request because of '{problem}'.")
+    query = v4paths.only_defined(path, asked)
+    config: Config = request.app.state.config
+    with quota.spending_as(quota.team_spender(client, tenant, config.quota.team_share)):
+        return await _call(request, upstream, tenant, method, path, query)
+
+
+async def _call(
+    request: Request,
+    upstream: Upstream,
+    tenant: Tenant,
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+) -> Response:
+    """The upstream's answer to a checked call (cached for GET, streamed where v4 streams)."""
     found = v4paths.find(path)
     if method == "GET" and found is not None and found.endpoint.stream:
         return await _stream(upstream, tenant, path, query, found.endpoint.headers, request)
@@ -104,8 +165,6 @@ async def forward(request: Request) -> Response:
         headers={"Content-Type": request.headers.get("content-type", "application/json")},
         request_id=request.state.request_id,
     )
-    if write:
-        _audit(config, client, tenant, method, path, reply.status, upstream.clock.now())
     return Response(reply.raw, reply.status, media_type=reply.content_type or "application/json")
 
 

@@ -253,6 +253,8 @@ class Client(_Table):
     tenants: tuple[Str, ...] = ()
     writes: Bool = False
     emulate_retired: Bool = False  # legacy: answer envoys/monthly_production from v4
+    per_minute: Positive | None = None  # a team client's own upstream budget in each tenant;
+    per_month: Positive | None = None  # None: ``Quota.team_share`` of the tenant's
 
     @model_validator(mode="before")
     @classmethod
@@ -319,6 +321,9 @@ class Quota(_Table):
     pacing: Bool = True  # stretch refreshes of live keys so the month budget lasts the month
     reserve: Fraction = 0.1  # share of the month limit kept for cold misses (see proxy.pacing)
     demand_window: Positive = 3600  # seconds a key stays in demand after a client last asked
+    team_share: Fraction = (
+        0.5  # of a tenant's budget a team client may spend, unless set per client
+    )
 
 
 @dataclass(frozen=True, config=_TABLE)

@@ -1,4 +1,4 @@
-"""Upstream call budgets per tenant: clock-minute and calendar-month (UTC) windows, and writes.
+"""Upstream call budgets per tenant (and per team client within it): minute, month, writes.
 
 The governor does the window arithmetic and decides whether to wait or refuse; a store only
 counts, atomically, across every process that shares it:
@@ -18,14 +18,16 @@ import datetime as dt
 import fcntl
 import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
-from proxy.config import Config, Tenant
+from proxy.config import Client, Config, Limits, Tenant
 from proxy.metrics import QUOTA_REMAINING
 from proxy.redis_client import connect
 
@@ -71,6 +73,45 @@ def call_windows(tenant: Tenant, now: float) -> tuple[Window, Window]:
     return (
         window("month", "month", tenant.limits.per_month, now),
         window("minute", "minute", tenant.limits.per_minute, now),
+    )
+
+
+@dataclass(frozen=True)
+class Spender:
+    """A team client spending from a tenant's budget within its own limits."""
+
+    name: str
+    limits: Limits
+
+
+#: The team client on whose behalf upstream calls are made now (None: a legacy request).
+SPENDER: ContextVar[Spender | None] = ContextVar("quota_spender", default=None)
+
+
+def team_spender(client: Client, tenant: Tenant, share: float) -> Spender:
+    """``client``'s limits in ``tenant``: as configured, else ``share`` of the tenant's."""
+    per_minute = client.per_minute or max(1, int(tenant.limits.per_minute * share))
+    per_month = client.per_month or max(1, int(tenant.limits.per_month * share))
+    return Spender(client.name, Limits(per_minute, per_month))
+
+
+@contextmanager
+def spending_as(spender: Spender) -> Iterator[None]:
+    """Count the upstream calls made inside the block against ``spender`` too."""
+    token = SPENDER.set(spender)
+    try:
+        yield
+    finally:
+        SPENDER.reset(token)
+
+
+def spender_windows(spender: Spender | None, now: float) -> tuple[Window, ...]:
+    """The month and minute windows of a team client's own budget (none for legacy calls)."""
+    if spender is None:
+        return ()
+    return (
+        window(f"team:{spender.name}:month", "month", spender.limits.per_month, now),
+        window(f"team:{spender.name}:minute", "minute", spender.limits.per_minute, now),
     )
 
 
@@ -369,11 +410,15 @@ class QuotaGovernor:
         self._sleep = sleep or clock.sleep
 
     async def acquire(self, tenant: Tenant, *, now: Callable[[], float] | None = None) -> None:
-        """Spend one upstream call; wait for the next minute if within max_wait, else raise."""
+        """Spend one upstream call; wait for the next minute if within max_wait, else raise.
+
+        A team client's call (``spending_as``) spends from its own budget as well.
+        """
         waited = 0.0
         while True:
             moment = (now or self.clock.now)()
-            refused = await self._store.take(tenant.name, call_windows(tenant, moment), int(moment))
+            windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment)
+            refused = await self._store.take(tenant.name, windows, int(moment))
             if refused is None:
                 if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
                     self._published[tenant.name] = moment

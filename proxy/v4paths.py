@@ -370,3 +370,14 @@ def date_problem(path: str, query: Sequence[tuple[str, str]], now: float) -> str
     if end < start:
         return "Requested date range is invalid: end is before start"
     return None
+
+
+def only_defined(path: str, query: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The pairs of ``query`` whose names the endpoint of ``path`` defines, in order.
+
+    Names compare exactly, as v4 compares them (``KEY`` is not ``key``); the API key is never
+    one of them: the proxy adds the tenant's own.
+    """
+    found = TABLE.find(path)
+    names = found.endpoint.params if found else ()
+    return [(name, value) for name, value in query if name in names]

@@ -312,4 +312,65 @@ def test_write_budget_is_enforced_and_survives_a_restart(writable: tuple[str, Co
         assert_write_budget_spent(proxy_url, sandbox_url)
     assert api_calls(sandbox_url) == 3
     audit = config.data_path("audit.log").read_text(encoding="utf-8").splitlines()
-    assert len(audit) == 3
+    assert len(audit) == 5  # three forwarded writes, then two the proxy refused itself
+    assert [json.loads(line)["status"] for line in audit[3:]] == [429, 429]
+
+
+def test_only_parameters_v4_defines_reach_the_upstream_and_the_cache_key(
+    client: httpx2.Client, sandbox_url: str
+) -> None:
+    """Unknown names and other letter cases (``KEY``) are dropped, upstream and in the cache key.
+
+    Issue 15, findings 8 and 9: they used to be sent upstream and (but for ``KEY``) keyed.
+    """
+    path = "/api/v4/systems/1002/energy_lifetime"
+    asked = {"start_date": "2024-01-01", "KEY": "a", "junk": "1"}
+    first = client.get(path, headers=TEAM, params=asked)
+    assert first.status_code == 200, first.text
+    calls = httpx2.get(sandbox_url + "/_sandbox/stats").json()["recent_calls"]
+    sent = [call["query"] for call in calls if call["path"] == path]
+    assert sent == ["start_date=2024-01-01&key=sandbox-api-key"]
+    with no_upstream_call(sandbox_url):
+        second = client.get(path, headers=TEAM, params={**asked, "KEY": "b", "junk": "2"})
+    assert second.headers["X-Cache"] == "HIT"
+
+
+def test_writes_the_proxy_refuses_are_audited(writable: tuple[str, Config]) -> None:
+    """A read-only client's PUT and an unknown key's DELETE leave audit lines (issue 15, 9)."""
+    sandbox_url, config = writable
+    with harness.proxy(config) as proxy_url, no_upstream_call(sandbox_url):
+        body = {"storm_guard": {"enabled": True}}
+        httpx2.put(proxy_url + STORM_GUARD, headers=TEAM, json=body, timeout=30)
+        httpx2.delete(proxy_url + "/api/v4/partner/activations/55", headers=bearer("not-a-key"))
+    audit = config.data_path("audit.log").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in audit]
+    assert [(r["client"], r["tenant"], r["method"], r["status"]) for r in records] == [
+        ("team", "demo", "PUT", 403),
+        (None, None, "DELETE", 401),
+    ]
+
+
+TEAM_SHARE_TENANT = {"per_minute": 1000, "per_month": 20}
+
+
+def test_a_team_client_cannot_drain_the_tenants_month(tmp_path: Path) -> None:
+    """A team client spends at most its share (half by default); legacy clients still answered.
+
+    Issue 15, finding 8: one script used to spend the whole month, leaving legacy clients 409s.
+    """
+    with harness.sandbox() as (sandbox_url, _):
+        config = harness.proxy_config(sandbox_url, tmp_path, **TEAM_SHARE_TENANT)
+        with harness.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
+            path = "/api/v4/systems/1002/energy_lifetime"
+            replies = [
+                client.get(path, headers=TEAM, params={"start_date": f"2024-01-{day:02}"})
+                for day in range(1, 16)
+            ]
+            legacy = client.get(
+                "/api/v2/systems/1001/summary",
+                params={"key": "demo-v2-key", "user_id": "demo-user"},
+            )
+    assert [r.status_code for r in replies] == [200] * 10 + [429] * 5
+    body = assert_v4_error(replies[-1], 429)
+    assert (body["period"], body["limit"]) == ("month", 10)
+    assert legacy.status_code == 200, legacy.text

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from proxy.config import Config, Limits, Quota, Server, Tenant
+from proxy.config import Config, Limits, Quota, Server, Tenant, parse
 from proxy.quota import (
     QuotaExhausted,
     QuotaGovernor,
     WriteBudgetExhausted,
     open_governor,
     period_bounds,
+    team_spender,
 )
 from tests.servers import results_of
 
@@ -350,3 +351,34 @@ def test_fifty_first_starts_of_two_workers_on_an_empty_data_dir(tmp_path: Path) 
         workers = [context.Process(target=_first_start, args=args) for _ in range(2)]
         outcomes.update(results_of(workers, results, timeout=60))
     assert outcomes == {"opened": 100}
+
+
+def test_team_budgets_default_to_a_share_of_the_tenant_and_can_be_set() -> None:
+    """Each team client's own limits: ``[quota] team_share`` of the tenant's, or its own keys."""
+    who = tenant(per_minute=10, per_month=1000)
+    text = """
+[quota]
+team_share = 0.25
+
+[[tenants]]
+name = "t"
+api_key = "k"
+client_id = "c"
+client_secret = "s"
+
+[[team_clients]]
+name = "shared"
+key = "k1"
+tenants = ["t"]
+
+[[team_clients]]
+name = "own"
+key = "k2"
+tenants = ["t"]
+per_minute = 2
+per_month = 30
+"""
+    config = parse(text)
+    shared, own = config.team_clients
+    assert team_spender(shared, who, config.quota.team_share).limits == Limits(2, 250)
+    assert team_spender(own, who, config.quota.team_share).limits == Limits(2, 30)
