@@ -28,7 +28,7 @@ from proxy import (
     oauth_route,
     renderers,
 )
-from proxy.admin import bearer, is_admin_key
+from proxy.admin import bearer, is_admin_key, key_matches
 from proxy.cache import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
@@ -75,11 +75,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """200 when every tenant has (or can get itself) a usable token and Redis answers; else 503."""
+    """200 when every tenant has (or can get itself) a usable token and Redis answers; else 503.
+
+    Why not is shown only to a caller with the scrape key: it names tenants.
+    """
     svc = services(request)
     problems = [f"tenant {s.tenant}: {s.state}" for s in await svc.broker.status() if s.needs_human]
     problems += await redis_problems(svc.redis)
     status = 503 if problems else 200
+    if not key_matches(request.app.state.config.server.scrape_key, bearer(request)):
+        return JSONResponse({"ready": not problems}, status)
     return JSONResponse({"ready": not problems, "problems": problems}, status)
 
 
@@ -94,8 +99,15 @@ async def redis_problems(client: Any) -> list[str]:
         return [f"redis unreachable: {type(exc).__name__}"]
 
 
+def unauthorized() -> Response:
+    """The v2-shaped 401 of the operator routes."""
+    return JSONResponse({"reason": "401", "message": [errors.NOT_AUTHORIZED]}, 401)
+
+
 async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition of every worker's metrics (budget figures read afresh)."""
+    """Prometheus exposition of every worker's metrics, for a caller with the scrape key."""
+    if not key_matches(request.app.state.config.server.scrape_key, bearer(request)):
+        return unauthorized()
     pacer = services(request).pacer
     for tenant in request.app.state.config.tenants.values():
         try:
@@ -114,7 +126,7 @@ async def openapi(request: Request) -> Response:
 async def purge(request: Request) -> Response:
     """Drop cached upstream replies: all, per tenant, or per tenant and system."""
     if not is_admin_key(request.app.state.config.server.admin_key, bearer(request)):
-        return JSONResponse({"reason": "401", "message": [errors.NOT_AUTHORIZED]}, 401)
+        return unauthorized()
     tenant = request.query_params.get("tenant")
     system_id = request.query_params.get("system_id")
     if system_id and not tenant:

@@ -161,6 +161,7 @@ class Server(_Table):
     keepalive: Positive = 5
     data_dir: Str = "var"
     admin_key: Secret | None = None
+    scrape_key: Secret | None = None  # for /metrics and /readyz details; unset: nobody sees them
     log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
     access_log: Bool = True
     max_url_length: Positive = 4096

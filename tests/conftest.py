@@ -24,6 +24,8 @@ SECRETS = (
     "demo-v2-key",
     "demo-team-key",
     "test-admin-key",
+    "test-scrape-key",
+    "demo-scrape-key",
     "eyJ",
 )
 

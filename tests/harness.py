@@ -24,6 +24,7 @@ from proxy.tokens import TokenBroker
 from proxy.tokenstore import TokenRecord, open_store
 from tests.servers import free_port, running, wait_for_port
 
+SCRAPE = {"Authorization": "Bearer test-scrape-key"}  # the scrape key config_text sets
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_LOGS: list[Path] = []  # everything `enphase-proxy serve` printed during the session
 
@@ -84,9 +85,10 @@ def proxy(config: Config) -> Iterator[str]:
 def serve_process(
     config_path: Path, workers: int = 2, *args: str, open_files: int | None = None
 ) -> Iterator[str]:
-    """``enphase-proxy serve`` (real gunicorn workers) as a child process; yields its URL.
+    """``enphase-proxy serve`` (real gunicorn workers) as a child process, once it answers.
 
-    ``open_files`` lowers the child's soft limit of open files (RLIMIT_NOFILE).
+    Gunicorn listens before its workers have started their services, so the URL is yielded
+    once /healthz answers. ``open_files`` lowers the child's soft limit of open files.
     """
     port = free_port()
     command = [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config_path)]

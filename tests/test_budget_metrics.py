@@ -33,7 +33,7 @@ def test_metrics_tell_the_budget_of_each_tenant_and_the_age_of_served_data(
                 reply = await stack.proxy.get(f"/api/v2/systems/1001/summary?{AUTH}")
                 assert reply.status_code == 200
                 clock.advance(600)
-            return (await stack.proxy.get("/metrics")).text
+            return (await stack.proxy.get("/metrics", headers=harness.SCRAPE)).text
 
     text = asyncio.run(scenario())
     used = value(text, 'enphase_proxy_quota_used{period="month",tenant="demo"}')

@@ -20,6 +20,7 @@ from tests.servers import free_port, wait_for_port
 
 EXAMPLE = harness.ROOT / "config.example.toml"
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
+SCRAPE = {"Authorization": "Bearer demo-scrape-key"}  # the example's scrape key
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -116,10 +117,11 @@ def test_serve_runs_the_example_with_its_embedded_sandbox(tmp_path: Path) -> Non
         )
         assert team.status_code == 200
         deadline = time.monotonic() + 5  # workers hold their counts for up to half a second
-        while 'route="/api/v2/systems/{system_id}/summary"' not in (c.get("/metrics").text):
+        route = 'route="/api/v2/systems/{system_id}/summary"'
+        while route not in c.get("/metrics", headers=SCRAPE).text:
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        metrics = c.get("/metrics").text
+        metrics = c.get("/metrics", headers=SCRAPE).text
         assert "enphase_proxy_requests_total" in metrics
         assert "enphase_proxy_upstream_requests_total" in metrics
         assert "enphase_proxy_cache_total" in metrics

@@ -86,13 +86,16 @@ def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str])
     proxy_url, _ = servers
     with signed_in(proxy_url) as client:
         # counters are per process (other tests' proxies may share it): compare what changed
-        before, metrics_before = client.get("/console/api/state").json(), client.get("/metrics")
+        before, metrics_before = (
+            client.get("/console/api/state").json(),
+            client.get("/metrics", headers=harness.SCRAPE),
+        )
         for system in (1001, 1002, 1001):
             assert client.get(f"/api/v2/systems/{system}/summary", params=AUTH).status_code == 200
         assert client.get("/api/v4/systems/1003/summary", headers=TEAM).status_code == 200
         assert client.get("/api/v4/systems/1001/summary", headers=TEAM).status_code == 200
         state = client.get("/console/api/state").json()
-        metrics_text = client.get("/metrics").text
+        metrics_text = client.get("/metrics", headers=harness.SCRAPE).text
 
     def gained(name: str, **labels: str) -> float:
         return metric_sum(metrics_text, name, **labels) - metric_sum(
@@ -166,7 +169,7 @@ def test_state_sums_every_worker_and_the_quota_file(tmp_path: Path) -> None:
             for system in (1001, 1002, 1003, 1004):
                 for _ in range(3):
                     client.get(f"/api/v2/systems/{system}/summary", params=AUTH)
-            metrics_text = client.get("/metrics").text
+            metrics_text = client.get("/metrics", headers=harness.SCRAPE).text
             upstream = metric_sum(metrics_text, "enphase_proxy_upstream_requests_total")
             assert upstream == 4
             # each worker adds its counts to the shared history every few seconds

@@ -271,3 +271,28 @@ def test_a_refused_api_key_does_not_renew_the_token_on_every_request(tmp_path: P
     # the token: later requests get the refusal without spending the token endpoint.
     assert stats["token_grants"]["refresh_token"] == 1
     assert stats["api_calls"] == 7
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["test-admin-key", "bearer test-admin-ke", "Bearer test-admin-keyy", "Basic test-admin-key"],
+)
+def test_admin_purge_needs_the_bearer_scheme_and_the_exact_key(
+    client: httpx2.Client, authorization: str
+) -> None:
+    """The admin key without ``Bearer `` (or any near miss) is refused (issue 15, finding 9)."""
+    response = client.post("/admin/cache/purge", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    accepted = client.post("/admin/cache/purge", headers={"Authorization": "bearer test-admin-key"})
+    assert accepted.status_code == 200
+
+
+def test_metrics_and_readiness_details_need_the_scrape_key(client: httpx2.Client) -> None:
+    """Tenant names and quota are shown only with the scrape key (issue 15, finding 9)."""
+    for headers in ({}, {"Authorization": "Bearer test-admin-key"}):
+        assert client.get("/metrics", headers=headers).status_code == 401
+        assert client.get("/readyz", headers=headers).json() == {"ready": True}
+    metrics = client.get("/metrics", headers=harness.SCRAPE)
+    assert metrics.status_code == 200 and "enphase_proxy_requests_total" in metrics.text
+    ready = client.get("/readyz", headers=harness.SCRAPE).json()
+    assert ready == {"ready": True, "problems": []}

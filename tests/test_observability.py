@@ -49,10 +49,10 @@ def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> No
 
             # Each worker holds its counts for up to half a second; /metrics sums every worker.
             deadline = time.monotonic() + 5
-            while summary_count(client.get("/metrics").text) < REQUESTS:
+            while summary_count(client.get("/metrics", headers=harness.SCRAPE).text) < REQUESTS:
                 assert time.monotonic() < deadline, "the workers' counts never added up"
                 time.sleep(0.1)
-            assert summary_count(client.get("/metrics").text) == REQUESTS
+            assert summary_count(client.get("/metrics", headers=harness.SCRAPE).text) == REQUESTS
         log_text = harness.SERVE_LOGS[-1].read_text()
 
     access = [json.loads(line) for line in log_text.splitlines() if '"proxy.access"' in line]
@@ -70,16 +70,17 @@ def test_readiness_follows_redis_and_tenant_authorization(tmp_path: Path) -> Non
         extra = f'[redis]\nurl = "{redis_url}"\n'
         config = harness.proxy_config(sandbox_url, tmp_path, extra)
         with harness.proxy(config) as url, httpx2.Client(base_url=url) as client:
-            assert client.get("/readyz").json() == {"ready": True, "problems": []}
+            ready = client.get("/readyz", headers=harness.SCRAPE)
+            assert ready.json() == {"ready": True, "problems": []}
             redis.close()  # the Redis server goes away under the running proxy
-            down = client.get("/readyz")
+            down = client.get("/readyz", headers=harness.SCRAPE)
             assert down.status_code == 503
             assert down.json()["problems"] == ["redis unreachable: ConnectionError"]
         code_grant = harness.proxy_config(
             sandbox_url, tmp_path / "other", grant="authorization_code", username=None
         )
         with harness.proxy(code_grant) as url, httpx2.Client(base_url=url) as client:
-            ready = client.get("/readyz")
+            ready = client.get("/readyz", headers=harness.SCRAPE)
             assert ready.status_code == 503
             assert ready.json()["problems"] == ["tenant demo: missing"]
             refused = client.get(SUMMARY, params=AUTH)

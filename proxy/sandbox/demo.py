@@ -36,6 +36,7 @@ def config_text(
 [server]
 data_dir = {_toml(str(data_dir))}
 admin_key = "test-admin-key"
+scrape_key = "test-scrape-key"
 {server}
 
 [upstream]
