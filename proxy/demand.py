@@ -13,13 +13,11 @@ window's span (see ``proxy.pacing``); in Redis as the member ``"{period} {span} 
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import quote
+
+from proxy.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -97,16 +95,12 @@ class SqliteDemandStore:
     """Demand and costs in the quota SQLite file, shared by the processes of one host."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._mutex = threading.Lock()
+        self._file = SqliteFile(path, _SCHEMA)
 
     async def ask(self, tenant: str, key: str, period: int, span: int, at: float) -> None:
         """Note that ``key`` was asked for at ``at``."""
-        await self._run(
-            self._db.execute,
+        await self._file.locked(
+            self._file.db.execute,
             "REPLACE INTO demand VALUES (?,?,?,?,?)",
             (tenant, key, period, span, at),
         )
@@ -115,17 +109,21 @@ class SqliteDemandStore:
         """(period, span) of the keys asked for since ``since``; older ones are dropped."""
 
         def read() -> list[tuple[int, int]]:
-            self._db.execute("DELETE FROM demand WHERE tenant = ? AND asked < ?", (tenant, since))
-            rows = self._db.execute("SELECT period, span FROM demand WHERE tenant = ?", (tenant,))
+            self._file.db.execute(
+                "DELETE FROM demand WHERE tenant = ? AND asked < ?", (tenant, since)
+            )
+            rows = self._file.db.execute(
+                "SELECT period, span FROM demand WHERE tenant = ?", (tenant,)
+            )
             return [(period, span) for period, span in rows]
 
-        result: list[tuple[int, int]] = await self._run(read)
+        result: list[tuple[int, int]] = await self._file.locked(read)
         return result
 
     async def spend(self, tenant: str, month: int, key: str) -> None:
         """Count one call for ``key``."""
-        await self._run(
-            self._db.execute,
+        await self._file.locked(
+            self._file.db.execute,
             "INSERT INTO costs VALUES (?,?,?,1) ON CONFLICT (tenant, month, key)"
             " DO UPDATE SET calls = calls + 1",
             (tenant, month, key),
@@ -135,26 +133,19 @@ class SqliteDemandStore:
         """The costliest keys of the month."""
 
         def read() -> list[tuple[str, int]]:
-            rows = self._db.execute(
+            rows = self._file.db.execute(
                 "SELECT key, calls FROM costs WHERE tenant = ? AND month = ?"
                 " ORDER BY calls DESC, key LIMIT ?",
                 (tenant, month, count),
             )
             return [(key, calls) for key, calls in rows]
 
-        result: list[tuple[str, int]] = await self._run(read)
+        result: list[tuple[str, int]] = await self._file.locked(read)
         return result
 
     async def close(self) -> None:
         """Close the database."""
-        self._db.close()
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        def locked() -> Any:
-            with self._mutex:
-                return fn(*args)
-
-        return await asyncio.to_thread(locked)
+        self._file.close()
 
 
 class RedisDemandStore:

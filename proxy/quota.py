@@ -13,11 +13,7 @@ An upstream 429 blocks its window until the ``period_end`` it names, clamped to 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import fcntl
-import sqlite3
-import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,6 +26,7 @@ from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
 from proxy.metrics import QUOTA_REMAINING
 from proxy.redis_client import connect
+from proxy.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -244,40 +241,34 @@ class SqliteQuotaStore:
     """Counts in SQLite: a file shared by the processes of one host."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        # Switching a new file to WAL fails at once ("database is locked") rather than wait when
-        # another process does it too: the workers of a first start take turns.
-        with open(path.with_name(path.name + ".init-lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-        self._mutex = threading.Lock()
+        self._file = SqliteFile(path, _SCHEMA)
+        self._file.db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
 
     async def take(self, tenant: str, windows: Sequence[Window], now: int) -> Window | None:
         """Count one call in every window, or none and return the window that refuses it."""
-        return await self._transaction(self._take, tenant, windows, now)
+        return await self._file.transaction(self._take, tenant, windows, now)
 
     async def state(
         self, tenant: str, windows: Sequence[Window]
     ) -> tuple[list[int], list[Window | None]]:
         """The calls counted in each window, and each window's block from a 429."""
-        return await self._transaction(self._state, tenant, windows)
+        return await self._file.transaction(self._state, tenant, windows)
 
     async def block(self, tenant: str, win: Window, now: int) -> None:
         """Refuse window ``win.name`` until ``win.end``."""
         row = (tenant, win.name, win.period, win.start, win.end, win.limit)
-        await self._transaction(self._db.execute, "REPLACE INTO blocks VALUES (?,?,?,?,?,?)", row)
+        await self._file.transaction(
+            self._file.db.execute, "REPLACE INTO blocks VALUES (?,?,?,?,?,?)", row
+        )
 
     async def close(self) -> None:
         """Close the database."""
-        self._db.close()
+        self._file.close()
 
     def _take(self, tenant: str, windows: Sequence[Window], now: int) -> Window | None:
         refused = refusal(windows, *self._state(tenant, windows), now)
         if refused is None:
-            self._db.executemany(_ADD, [(tenant, w.name, w.start) for w in windows])
+            self._file.db.executemany(_ADD, [(tenant, w.name, w.start) for w in windows])
         return refused
 
     def _state(
@@ -285,11 +276,11 @@ class SqliteQuotaStore:
     ) -> tuple[list[int], list[Window | None]]:
         used, blocks = [], []
         for win in windows:
-            count = self._db.execute(
+            count = self._file.db.execute(
                 "SELECT used FROM counts WHERE tenant = ? AND name = ? AND start = ?",
                 (tenant, win.name, win.start),
             ).fetchone()
-            block = self._db.execute(
+            block = self._file.db.execute(
                 "SELECT period, period_start, period_end, period_limit FROM blocks"
                 " WHERE tenant = ? AND name = ?",
                 (tenant, win.name),
@@ -297,22 +288,6 @@ class SqliteQuotaStore:
             used.append(count[0] if count else 0)
             blocks.append(Window(win.name, *block) if block else None)
         return used, blocks
-
-    async def _transaction(self, fn: Callable[..., _T], *args: Any) -> _T:
-        """``fn(*args)`` inside one ``BEGIN IMMEDIATE`` transaction, in a thread."""
-
-        def run() -> _T:
-            with self._mutex:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(*args)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return result
-
-        return await asyncio.to_thread(run)
 
 
 _TAKE = """

@@ -7,10 +7,7 @@ times). Recent upstream errors are kept as a short list.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sqlite3
-import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from proxy.config import Config
 from proxy.redis_client import connect
+from proxy.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -115,11 +113,7 @@ class SqliteHistory:
     """Counts in SQLite: a file shared by the processes of one host."""
 
     def __init__(self, path: Path, now: Callable[[], float]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._mutex = threading.Lock()
+        self._file = SqliteFile(path, _SCHEMA)
         self._now = now
 
     async def update(
@@ -129,11 +123,11 @@ class SqliteHistory:
         now = self._now()
 
         def run() -> None:
-            self._db.execute("DELETE FROM history WHERE until < ?", (now,))
-            self._db.executemany(_ADD, [(bucket, n, v, until) for n, v in added.items()])
-            self._db.executemany(_RAISE, [(bucket, n, v, until) for n, v in raised.items()])
+            self._file.db.execute("DELETE FROM history WHERE until < ?", (now,))
+            self._file.db.executemany(_ADD, [(bucket, n, v, until) for n, v in added.items()])
+            self._file.db.executemany(_RAISE, [(bucket, n, v, until) for n, v in raised.items()])
 
-        await self._transaction(run)
+        await self._file.transaction(run)
 
     async def read(self, buckets: Sequence[str]) -> dict[str, Values]:
         """Each bucket's values (an empty dict for an unknown bucket)."""
@@ -142,11 +136,11 @@ class SqliteHistory:
             found: dict[str, Values] = {b: {} for b in buckets}
             marks = ",".join("?" * len(buckets))
             query = f"SELECT bucket, name, value FROM history WHERE bucket IN ({marks})"
-            for bucket, name, value in self._db.execute(query, list(buckets)):
+            for bucket, name, value in self._file.db.execute(query, list(buckets)):
                 found[bucket][name] = value
             return found
 
-        found: dict[str, Values] = await self._transaction(run)
+        found: dict[str, Values] = await self._file.transaction(run)
         return found
 
     async def note_errors(self, errors: Sequence[Mapping[str, Any]]) -> None:
@@ -154,42 +148,26 @@ class SqliteHistory:
 
         def run() -> None:
             rows = [(json.dumps(e),) for e in errors]
-            self._db.executemany("INSERT INTO errors (error) VALUES (?)", rows)
-            self._db.execute(
+            self._file.db.executemany("INSERT INTO errors (error) VALUES (?)", rows)
+            self._file.db.execute(
                 "DELETE FROM errors WHERE id <= (SELECT MAX(id) FROM errors) - ?", (KEPT_ERRORS,)
             )
 
-        await self._transaction(run)
+        await self._file.transaction(run)
 
     async def errors(self) -> list[dict[str, Any]]:
         """The remembered upstream errors, newest first."""
 
         def run() -> list[dict[str, Any]]:
-            rows = self._db.execute("SELECT error FROM errors ORDER BY id DESC").fetchall()
+            rows = self._file.db.execute("SELECT error FROM errors ORDER BY id DESC").fetchall()
             return [json.loads(row[0]) for row in rows]
 
-        found: list[dict[str, Any]] = await self._transaction(run)
+        found: list[dict[str, Any]] = await self._file.transaction(run)
         return found
 
     async def close(self) -> None:
         """Close the database."""
-        self._db.close()
-
-    async def _transaction(self, fn: Callable[[], Any]) -> Any:
-        """``fn()`` inside one ``BEGIN IMMEDIATE`` transaction, in a thread."""
-
-        def run() -> Any:
-            with self._mutex:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn()
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-                return result
-
-        return await asyncio.to_thread(run)
+        self._file.close()
 
 
 _UPDATE = """
