@@ -37,16 +37,6 @@ def authorization_code(config: Config) -> str:
     return parse_qs(urlsplit(redirect).query)["code"][0]
 
 
-def works(sandbox_url: str, token: str) -> bool:
-    """Whether the sandbox accepts ``token`` for a v4 call."""
-    response = httpx2.get(
-        f"{sandbox_url}/api/v4/systems/1001/summary",
-        params={"key": "sandbox-api-key"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    return response.status_code == 200
-
-
 @pytest.mark.parametrize("kept_alive", [True, False], ids=["kept-alive", "left-alone"])
 def test_a_tenant_idle_for_40_days_still_has_a_working_token(
     tmp_path: Path, kept_alive: bool
@@ -77,7 +67,7 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
                     assert item.fix == "run: enphase-proxy auth login --tenant demo"
                     return
                 token = await broker.access_token("demo")
-                assert await asyncio.to_thread(works, sandbox_url, token)
+                assert await asyncio.to_thread(harness.token_works, sandbox_url, token)
                 (item,) = await health(broker)
                 assert not item.needs_reauthorization
                 assert clock.now() - item.refresh_token_obtained < KEEP_ALIVE_AGE + TICK
