@@ -9,9 +9,8 @@ import httpx2
 import pytest
 
 from proxy.logs import JsonFormatter
-from tests import harness
-from tests.harness import SERVE_LOGS
-from tests.servers import redis_server
+from tests import support
+from tests.support import SERVE_LOGS, redis_server
 
 #: Every secret the suite configures, and the prefix of every token the sandbox issues (JWT).
 SECRETS = (
@@ -61,8 +60,8 @@ def no_secret_in_output() -> Iterator[None]:
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(proxy URL, sandbox URL): the demo configuration on a sandbox, for one test module."""
     data_dir = tmp_path_factory.mktemp("proxy")
-    with harness.sandbox() as (sandbox_url, _):
-        with harness.proxy(harness.proxy_config(sandbox_url, data_dir)) as proxy_url:
+    with support.sandbox() as (sandbox_url, _):
+        with support.proxy(support.proxy_config(sandbox_url, data_dir)) as proxy_url:
             yield proxy_url, sandbox_url
 
 

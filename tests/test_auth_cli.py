@@ -17,7 +17,7 @@ import pytest
 from proxy import auth_cli
 from proxy.config import load
 from proxy.sandbox import Running, SandboxSettings, serve_in_thread
-from tests import harness
+from tests import support
 
 SECRETS = ("sandbox-client-secret", "demo-password", "sandbox-api-key")
 
@@ -35,7 +35,7 @@ def config_file(sandbox: Running, tmp_path: Path):
 
     def write(**kwargs: object) -> str:
         path = tmp_path / "proxy.toml"
-        text = harness.token_config_text(sandbox.url, Path("data"), **kwargs)
+        text = support.token_config_text(sandbox.url, Path("data"), **kwargs)
         path.write_text(text.replace('password = "demo-password"', 'password_env = "TEST_PW"'))
         return str(path)
 
@@ -73,8 +73,8 @@ def test_login_with_code_then_status(config_file, sandbox: Running, capsys) -> N
     assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Foauth%2Fcallback&state=" in out
     assert "state=demo" not in out  # a random state of this login, not the tenant's name
     assert "/oauth/callback" in out and "authorized" in out
-    record = harness.stored(load(path), "demo")
-    assert harness.token_works(sandbox.url, record.access_token)
+    record = support.stored(load(path), "demo")
+    assert support.token_works(sandbox.url, record.access_token)
     assert run("status", "--config", path) == 0
     status = capsys.readouterr().out
     assert re.search(r"demo\s+ok\s+access token ok, expires \S+Z; refresh token stored", status)
@@ -111,20 +111,20 @@ def test_password_from_env_and_from_prompt(config_file, monkeypatch, capsys) -> 
     assert run("password", "--config", path, "--tenant", "demo") == 1
     captured = capsys.readouterr()
     assert captured.out.count("authorized with the password grant") == 2
-    record = harness.stored(load(path), "demo")
+    record = support.stored(load(path), "demo")
     text = captured.out + captured.err
     assert_secret_free(text, "wrong-password", record.access_token, record.refresh_token)
 
 
 def test_import_without_refresh_token_then_status(config_file, sandbox, monkeypatch, capsys):
     path = config_file(grant="authorization_code", password=False)
-    tokens = harness.fresh_tokens(sandbox.url)
+    tokens = support.fresh_tokens(sandbox.url)
     monkeypatch.setenv(auth_cli.ACCESS_ENV, tokens["access_token"])
     monkeypatch.delenv(auth_cli.REFRESH_ENV, raising=False)
     assert run("import", "--config", path, "--tenant", "demo", "--expires-in", "600") == 0
     out = capsys.readouterr().out
     assert "without a refresh token" in out and "auth login --tenant demo" in out
-    record = harness.stored(load(path), "demo")
+    record = support.stored(load(path), "demo")
     assert record.refresh_token is None and abs(record.expires_at - time.time() - 600) < 5
     assert run("status", "--config", path) == 0
     status = capsys.readouterr().out
@@ -134,12 +134,12 @@ def test_import_without_refresh_token_then_status(config_file, sandbox, monkeypa
 
 def test_import_with_refresh_token_and_jwt_expiry(config_file, sandbox, monkeypatch, capsys):
     path = config_file(grant="authorization_code", password=False)
-    tokens = harness.fresh_tokens(sandbox.url)
+    tokens = support.fresh_tokens(sandbox.url)
     answers = iter([tokens["access_token"], tokens["refresh_token"]])
     monkeypatch.delenv(auth_cli.ACCESS_ENV, raising=False)
     monkeypatch.setattr(getpass, "getpass", lambda prompt: next(answers))
     assert run("import", "--config", path, "--tenant", "demo") == 0
-    record = harness.stored(load(path), "demo")
+    record = support.stored(load(path), "demo")
     assert record.refresh_token == tokens["refresh_token"]
     assert abs(record.expires_at - (time.time() + tokens["expires_in"])) < 5
     out = capsys.readouterr().out
@@ -163,7 +163,7 @@ def test_import_needs_an_expiry_for_opaque_tokens(config_file, monkeypatch, caps
         )
         == 0
     )
-    assert harness.stored(load(path), "demo").expires_at == 1893456000
+    assert support.stored(load(path), "demo").expires_at == 1893456000
 
 
 def test_status_of_a_tenant_never_authorized(config_file, capsys) -> None:

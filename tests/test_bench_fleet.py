@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from tests import harness
+from tests import support
 
 pytestmark = pytest.mark.slow  # a subprocess replaying thousands of requests
 
 
 def test_six_simulated_minutes_of_the_fleet_cost_the_minimum_upstream_calls() -> None:
     command = [sys.executable, "-m", "bench.fleet", "6"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, timeout=240)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=support.ROOT, timeout=240)
     assert result.returncode == 0, result.stderr
     figures = dict(re.findall(r"^([^:]+): (.+)$", result.stdout, re.MULTILINE))
     assert figures["legacy requests"] == "6000"

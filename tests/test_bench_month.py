@@ -6,12 +6,12 @@ import re
 import subprocess
 import sys
 
-from tests import harness
+from tests import support
 
 
 def test_a_paced_watt_month_stays_within_1000_calls_and_never_refuses_an_answered_request() -> None:
     command = [sys.executable, "-m", "bench.month", "watt"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=support.ROOT, timeout=600)
     assert result.returncode == 0, result.stderr
     figures = dict(
         re.findall(r"^watt \(1,000/month, full size\) (\w+: [^:]+): (.+)$", result.stdout, re.M)

@@ -9,7 +9,7 @@ from pathlib import Path
 from proxy.clock import VirtualClock
 from proxy.sandbox import SandboxSettings
 from proxy.simulation import SANDBOX_URL, in_process
-from tests import harness
+from tests import support
 
 JUNE_11 = 1_780_272_000 + 10 * 86_400
 AUTH = "key=demo-v2-key&user_id=demo-user"
@@ -27,13 +27,13 @@ def test_metrics_tell_the_budget_of_each_tenant_and_the_age_of_served_data(
 ) -> None:
     async def scenario() -> str:
         clock = VirtualClock(JUNE_11)
-        config = harness.proxy_config(SANDBOX_URL, tmp_path, per_month=100, per_minute=10)
+        config = support.proxy_config(SANDBOX_URL, tmp_path, per_month=100, per_minute=10)
         async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:
             for _ in range(4):
                 reply = await stack.proxy.get(f"/api/v2/systems/1001/summary?{AUTH}")
                 assert reply.status_code == 200
                 clock.advance(600)
-            return (await stack.proxy.get("/metrics", headers=harness.SCRAPE)).text
+            return (await stack.proxy.get("/metrics", headers=support.SCRAPE)).text
 
     text = asyncio.run(scenario())
     used = value(text, 'enphase_proxy_quota_used{period="month",tenant="demo"}')

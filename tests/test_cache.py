@@ -22,7 +22,7 @@ from proxy import freshness, metrics
 from proxy.cache import REDIS_LOCK_PREFIX, Entry, ReplyCache, cache_key, open_cache
 from proxy.config import Cache, Config
 from proxy.errors import UpstreamUnavailable
-from tests.servers import results_of
+from tests.support import results_of
 
 pytestmark = pytest.mark.anyio
 

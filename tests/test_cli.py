@@ -15,17 +15,17 @@ import pytest
 
 from proxy.config import Config
 from proxy.server import connection_cap, gunicorn_settings
-from tests import harness
-from tests.servers import free_port, wait_for_port
+from tests import support
+from tests.support import free_port, wait_for_port
 
-EXAMPLE = harness.ROOT / "config.example.toml"
+EXAMPLE = support.ROOT / "config.example.toml"
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 SCRAPE = {"Authorization": "Bearer demo-scrape-key"}  # the example's scrape key
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "proxy.cli", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, timeout=60)
+    return subprocess.run(command, capture_output=True, text=True, cwd=support.ROOT, timeout=60)
 
 
 def test_help_documents_every_command() -> None:
@@ -88,7 +88,7 @@ def test_secrets_may_come_from_the_environment(tmp_path: Path) -> None:
     assert "TEST_CLIENT_SECRET" in missing.stderr
     env = {**os.environ, "TEST_CLIENT_SECRET": "x"}
     command = [sys.executable, "-m", "proxy.cli", "check-config", str(path)]
-    ok = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, env=env)
+    ok = subprocess.run(command, capture_output=True, text=True, cwd=support.ROOT, env=env)
     assert ok.returncode == 0, ok.stderr
 
 
@@ -105,7 +105,7 @@ def example_on_free_ports(tmp_path: Path) -> tuple[Path, int]:
 @pytest.mark.slow
 def test_serve_runs_the_example_with_its_embedded_sandbox(tmp_path: Path) -> None:
     config, _ = example_on_free_ports(tmp_path)
-    with harness.serve_process(config, 2) as url, httpx2.Client(base_url=url, timeout=30) as c:
+    with support.serve_process(config, 2) as url, httpx2.Client(base_url=url, timeout=30) as c:
         assert c.get("/healthz").status_code == 200
         summary = c.get("/api/v2/systems/1001/summary", params=AUTH)
         assert summary.status_code == 200, summary.text
@@ -134,7 +134,7 @@ def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "proxy.cli", "serve", "--config", str(config)]
     command += ["--port", str(port), "--workers", "1"]
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    child = subprocess.Popen(command, stdout=log, stderr=log, cwd=harness.ROOT)
+    child = subprocess.Popen(command, stdout=log, stderr=log, cwd=support.ROOT)
     try:
         wait_for_port(port, 30)
         url = f"http://127.0.0.1:{port}"

@@ -11,13 +11,13 @@ from proxy.cli import main
 from proxy.config import load
 from proxy.pacer import open_pacer
 from proxy.quota import open_governor
-from tests import harness
+from tests import support
 
 
 def test_quota_prints_used_remaining_forecast_interval_and_the_costliest_keys(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = harness.config_text("http://127.0.0.1:9", tmp_path / "var", per_month=1000)
+    text = support.config_text("http://127.0.0.1:9", tmp_path / "var", per_month=1000)
     path = tmp_path / "proxy.toml"
     path.write_text(text.replace('backend = "memory"', 'backend = "file"'))
     config = load(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from proxy.config import Config, ConfigError, parse
-from tests import harness
+from tests import support
 
 TENANT = """
 [[tenants]]
@@ -217,7 +217,7 @@ def test_check_config_reports_each_problem_of_the_issue_with_its_line(tmp_path: 
     path = tmp_path / "bad.toml"
     path.write_text(text)
     command = [sys.executable, "-m", "proxy.cli", "check-config", str(path)]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=harness.ROOT, timeout=60)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=support.ROOT, timeout=60)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     for content, where in [
         ("workers", "server.workers"),

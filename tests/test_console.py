@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.console.routes import session_token, session_valid
-from tests import harness
+from tests import support
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 TEAM = {"Authorization": "Bearer demo-team-key"}
@@ -88,14 +88,14 @@ def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str])
         # counters are per process (other tests' proxies may share it): compare what changed
         before, metrics_before = (
             client.get("/console/api/state").json(),
-            client.get("/metrics", headers=harness.SCRAPE),
+            client.get("/metrics", headers=support.SCRAPE),
         )
         for system in (1001, 1002, 1001):
             assert client.get(f"/api/v2/systems/{system}/summary", params=AUTH).status_code == 200
         assert client.get("/api/v4/systems/1003/summary", headers=TEAM).status_code == 200
         assert client.get("/api/v4/systems/1001/summary", headers=TEAM).status_code == 200
         state = client.get("/console/api/state").json()
-        metrics_text = client.get("/metrics", headers=harness.SCRAPE).text
+        metrics_text = client.get("/metrics", headers=support.SCRAPE).text
 
     def gained(name: str, **labels: str) -> float:
         return metric_sum(metrics_text, name, **labels) - metric_sum(
@@ -159,17 +159,17 @@ def test_upstream_errors_are_listed_without_query_or_secrets(servers: tuple[str,
 @pytest.mark.slow
 def test_state_sums_every_worker_and_the_quota_file(tmp_path: Path) -> None:
     extra = '[quota]\nbackend = "file"\n'
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         config = tmp_path / "proxy.toml"
-        text = harness.config_text(sandbox_url, tmp_path / "var").replace(
+        text = support.config_text(sandbox_url, tmp_path / "var").replace(
             '[quota]\nbackend = "memory"\n', extra
         )
         config.write_text(text)
-        with harness.serve_process(config, 2) as url, signed_in(url) as client:
+        with support.serve_process(config, 2) as url, signed_in(url) as client:
             for system in (1001, 1002, 1003, 1004):
                 for _ in range(3):
                     client.get(f"/api/v2/systems/{system}/summary", params=AUTH)
-            metrics_text = client.get("/metrics", headers=harness.SCRAPE).text
+            metrics_text = client.get("/metrics", headers=support.SCRAPE).text
             upstream = metric_sum(metrics_text, "enphase_proxy_upstream_requests_total")
             assert upstream == 4
             # each worker adds its counts to the shared history every few seconds

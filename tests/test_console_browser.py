@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests import harness
+from tests import support
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +40,9 @@ grant = "authorization_code"
 def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A proxy with the demo tenant (with some traffic) and an unauthorized homeowner tenant."""
     data_dir = tmp_path_factory.mktemp("console")
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(sandbox_url, data_dir, HOMEOWNER)
-        with harness.proxy(config) as url:
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, data_dir, HOMEOWNER)
+        with support.proxy(config) as url:
             auth = {"key": "demo-v2-key", "user_id": "demo-user"}
             for system in (1001, 1002, 1001, 1003):
                 httpx2.get(f"{url}/api/v2/systems/{system}/summary", params=auth, timeout=30)

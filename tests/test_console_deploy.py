@@ -13,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests import harness
+from tests import support
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "enphase-proxy.json"
@@ -34,7 +34,7 @@ def exported(client: httpx2.Client) -> set[str]:
     """The series names a live proxy's /metrics exports (after a little traffic)."""
     auth = {"key": "demo-v2-key", "user_id": "demo-user"}
     client.get("/api/v2/systems/1001/summary", params=auth)
-    text = client.get("/metrics", headers=harness.SCRAPE).text
+    text = client.get("/metrics", headers=support.SCRAPE).text
     return {
         family.name + suffix
         for family in text_string_to_metric_families(text)

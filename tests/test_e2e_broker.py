@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 from proxy.config import Config, parse
-from tests import harness
+from tests import support
 
 TEAM_KEY = "demo-team-key"
 WRITER_KEY = "writer-team-key"
@@ -249,7 +249,7 @@ def test_broker_gets_are_cached(client: httpx2.Client, sandbox_url: str) -> None
 def writer_config(sandbox_url: str, data_dir: Path, writes_per_month: int) -> Config:
     """A config with a writes-enabled team client and the write budget in a SQLite file."""
     memory = '[quota]\nbackend = "memory"'
-    text = harness.config_text(sandbox_url, data_dir, writes_per_month=writes_per_month)
+    text = support.config_text(sandbox_url, data_dir, writes_per_month=writes_per_month)
     assert memory in text
     text = text.replace(memory, '[quota]\nbackend = "file"') + WRITER_CLIENT
     path = data_dir / "proxy.toml"
@@ -260,7 +260,7 @@ def writer_config(sandbox_url: str, data_dir: Path, writes_per_month: int) -> Co
 @pytest.fixture
 def writable(tmp_path: Path) -> Iterator[tuple[str, Config]]:
     """(sandbox URL, config) of a fresh sandbox and a writer config with 3 writes a month."""
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         yield sandbox_url, writer_config(sandbox_url, tmp_path, writes_per_month=3)
 
 
@@ -274,7 +274,7 @@ def test_writer_put_is_forwarded_and_audited(writable: tuple[str, Config]) -> No
     """A writes-enabled client's PUT reaches the sandbox once and leaves one audit JSON line."""
     sandbox_url, config = writable
     started = int(time.time())
-    with harness.proxy(config) as proxy_url:
+    with support.proxy(config) as proxy_url:
         response = put_storm_guard(proxy_url)
     stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
     assert stats["api_calls_by_path"] == {STORM_GUARD: 1}
@@ -304,11 +304,11 @@ def assert_write_budget_spent(proxy_url: str, sandbox_url: str) -> None:
 def test_write_budget_is_enforced_and_survives_a_restart(writable: tuple[str, Config]) -> None:
     """With writes_per_month = 3 the 4th write is 429, and still is after a proxy restart."""
     sandbox_url, config = writable
-    with harness.proxy(config) as proxy_url:
+    with support.proxy(config) as proxy_url:
         statuses = [put_storm_guard(proxy_url).status_code for _ in range(3)]
         assert 429 not in statuses
         assert_write_budget_spent(proxy_url, sandbox_url)
-    with harness.proxy(config) as proxy_url:
+    with support.proxy(config) as proxy_url:
         assert_write_budget_spent(proxy_url, sandbox_url)
     assert api_calls(sandbox_url) == 3
     audit = config.data_path("audit.log").read_text(encoding="utf-8").splitlines()
@@ -338,7 +338,7 @@ def test_only_parameters_v4_defines_reach_the_upstream_and_the_cache_key(
 def test_writes_the_proxy_refuses_are_audited(writable: tuple[str, Config]) -> None:
     """A read-only client's PUT and an unknown key's DELETE leave audit lines (issue 15, 9)."""
     sandbox_url, config = writable
-    with harness.proxy(config) as proxy_url, no_upstream_call(sandbox_url):
+    with support.proxy(config) as proxy_url, no_upstream_call(sandbox_url):
         body = {"storm_guard": {"enabled": True}}
         httpx2.put(proxy_url + STORM_GUARD, headers=TEAM, json=body, timeout=30)
         httpx2.delete(proxy_url + "/api/v4/partner/activations/55", headers=bearer("not-a-key"))
@@ -358,9 +358,9 @@ def test_a_team_client_cannot_drain_the_tenants_month(tmp_path: Path) -> None:
 
     Issue 15, finding 8: one script used to spend the whole month, leaving legacy clients 409s.
     """
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(sandbox_url, tmp_path, **TEAM_SHARE_TENANT)
-        with harness.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, tmp_path, **TEAM_SHARE_TENANT)
+        with support.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
             path = "/api/v4/systems/1002/energy_lifetime"
             replies = [
                 client.get(path, headers=TEAM, params={"start_date": f"2024-01-{day:02}"})

@@ -10,8 +10,8 @@ import httpx2
 import pytest
 
 from mappings import envoys, monthly_production
-from tests import harness
-from tests.v2schema import validate_body
+from tests import support
+from tests.support import validate_body
 
 V2_AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 TEAM = {"Authorization": "Bearer demo-team-key"}  # a read-only team client
@@ -28,10 +28,10 @@ OLD_CLIENT = {"key": "emulating-v2-key", "user_id": "demo-user"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx2.Client]:
     """A client of the proxy on the sandbox; the tenant may make a single write a month."""
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         data_dir = Path(tmp_path_factory.mktemp("fidelity"))
-        config = harness.proxy_config(sandbox_url, data_dir, EMULATING, writes_per_month=1)
-        with harness.proxy(config) as proxy_url:
+        config = support.proxy_config(sandbox_url, data_dir, EMULATING, writes_per_month=1)
+        with support.proxy(config) as proxy_url:
             with httpx2.Client(base_url=proxy_url, timeout=30) as c:
                 yield c
 

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx2
 import pytest
 
-from tests import harness
-from tests.v2schema import validate
+from tests import support
+from tests.support import validate
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 V2_401 = {"reason": "401", "message": ["Not authorized to access requested resource."]}
@@ -212,9 +212,9 @@ def test_health_and_readiness(client: httpx2.Client) -> None:
 @pytest.fixture
 def faulty(tmp_path: Path) -> Iterator[tuple[httpx2.Client, str]]:
     """A fresh proxy (empty cache) on its own sandbox, for fault injection."""
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(sandbox_url, tmp_path, "", per_minute=1000)
-        with harness.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as c:
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, tmp_path, "", per_minute=1000)
+        with support.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as c:
             yield c, sandbox_url
 
 
@@ -241,9 +241,9 @@ def test_upstream_429_becomes_v2_409(faulty: tuple[httpx2.Client, str]) -> None:
 
 def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
     extra = "[cache]\nttl = { summary = 1 }\nstale_while_revalidate = false"
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(sandbox_url, tmp_path, extra)
-        with harness.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, tmp_path, extra)
+        with support.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
             fresh = get(client, "/api/v2/systems/1001/summary")
             assert fresh.headers["X-Cache"] == "MISS"
             httpx2.post(sandbox_url + "/_sandbox/faults", json={"error_rate": 1.0})
@@ -261,9 +261,9 @@ def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
 
 
 def test_a_refused_api_key_does_not_renew_the_token_on_every_request(tmp_path: Path) -> None:
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(sandbox_url, tmp_path, api_key="not-the-apps-key")
-        with harness.proxy(config) as url, httpx2.Client(base_url=url, timeout=30) as client:
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, tmp_path, api_key="not-the-apps-key")
+        with support.proxy(config) as url, httpx2.Client(base_url=url, timeout=30) as client:
             answers = [get(client, "/api/v2/systems/1001/summary") for _ in range(6)]
         stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
     assert [(a.status_code, a.json()) for a in answers] == [(401, V2_401)] * 6
@@ -292,7 +292,7 @@ def test_metrics_and_readiness_details_need_the_scrape_key(client: httpx2.Client
     for headers in ({}, {"Authorization": "Bearer test-admin-key"}):
         assert client.get("/metrics", headers=headers).status_code == 401
         assert client.get("/readyz", headers=headers).json() == {"ready": True}
-    metrics = client.get("/metrics", headers=harness.SCRAPE)
+    metrics = client.get("/metrics", headers=support.SCRAPE)
     assert metrics.status_code == 200 and "enphase_proxy_requests_total" in metrics.text
-    ready = client.get("/readyz", headers=harness.SCRAPE).json()
+    ready = client.get("/readyz", headers=support.SCRAPE).json()
     assert ready == {"ready": True, "problems": []}

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests import harness
-from tests.v2schema import validate
+from tests import support
+from tests.support import validate
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 DAY = 86400
@@ -35,9 +35,9 @@ def summary_burst(proxy_url: str, count: int) -> list[httpx2.Response]:
 
 
 def test_100_identical_requests_make_one_upstream_call(tmp_path: Path) -> None:
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         httpx2.post(sandbox_url + "/_sandbox/faults", json={"latency": 0.3})
-        with harness.proxy(harness.proxy_config(sandbox_url, tmp_path)) as proxy_url:
+        with support.proxy(support.proxy_config(sandbox_url, tmp_path)) as proxy_url:
             responses = summary_burst(proxy_url, 100)
         assert {r.status_code for r in responses} == {200}
         assert sandbox_stats(sandbox_url)["api_calls_by_path"]["/api/v4/systems/1003/summary"] == 1
@@ -48,10 +48,10 @@ def test_100_identical_requests_across_4_workers_share_one_call_through_redis(
     tmp_path: Path, redis_url: str
 ) -> None:
     extra = f'[cache]\nbackend = "redis"\n[redis]\nurl = "{redis_url}"\n'
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         path = tmp_path / "proxy.toml"
-        path.write_text(harness.config_text(sandbox_url, tmp_path / "var", extra))
-        with harness.serve_process(path, 4) as proxy_url:
+        path.write_text(support.config_text(sandbox_url, tmp_path / "var", extra))
+        with support.serve_process(path, 4) as proxy_url:
             httpx2.get(proxy_url + "/api/v2/systems/1001/summary", params=AUTH, timeout=30)
             httpx2.post(sandbox_url + "/_sandbox/faults", json={"latency": 0.5})
             responses = summary_burst(proxy_url, 100)
@@ -63,8 +63,8 @@ def test_100_identical_requests_across_4_workers_share_one_call_through_redis(
 @pytest.fixture
 def watt_tenant(tmp_path: Path):
     """A proxy whose tenant is on the sandbox's Watt app: 10 calls a minute, no waiting."""
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(
             sandbox_url,
             tmp_path,
             "max_wait = 0.0\n",  # continues the harness's [quota] table
@@ -75,7 +75,7 @@ def watt_tenant(tmp_path: Path):
             per_minute=10,
             per_month=1000,
         )
-        with harness.proxy(config) as proxy_url:
+        with support.proxy(config) as proxy_url:
             yield proxy_url, sandbox_url
 
 

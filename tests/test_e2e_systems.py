@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import httpx2
 import pytest
 
-from tests import harness
-from tests.v2schema import validate
+from tests import support
+from tests.support import validate
 
 ROUTE = "/api/v2/systems"
 AUTH = (("key", "demo-v2-key"), ("user_id", "demo-user"))
@@ -27,15 +27,15 @@ System = dict[str, Any]
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(proxy URL, sandbox URL): a proxy tenant on the fleet user, for the whole module."""
     data_dir = tmp_path_factory.mktemp("fleet")
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(
             sandbox_url,
             data_dir,
             username="fleet@example.com",
             password="fleet-password",
             user_ids=["demo-user"],
         )
-        with harness.proxy(config) as proxy_url:
+        with support.proxy(config) as proxy_url:
             yield proxy_url, sandbox_url
 
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mappings import errors
-from tests.v2schema import validate
+from tests.support import validate
 
 ROUTE = "/api/v2/systems/{system_id}/stats"
 RUBY_422 = (

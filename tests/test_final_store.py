@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests import harness
+from tests import support
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 DAY = 86_400
@@ -19,12 +19,12 @@ MICRO = "/api/v4/systems/1002/telemetry/production_micro"
 def test_a_restart_with_the_same_data_dir_fetches_no_final_window_again(tmp_path: Path) -> None:
     day = (int(time.time()) // DAY - 3) * DAY  # a UTC day three days ago: long past the lag
     params = {**AUTH, "start_at": day, "end_at": day + DAY}
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         path = tmp_path / "proxy.toml"
-        path.write_text(harness.config_text(sandbox_url, tmp_path / "var"))
+        path.write_text(support.config_text(sandbox_url, tmp_path / "var"))
         calls = []
         for _ in range(2):  # a deploy: new processes, same data_dir
-            with harness.serve_process(path, 2) as proxy_url:
+            with support.serve_process(path, 2) as proxy_url:
                 for _ in range(3):
                     reply = httpx2.get(
                         f"{proxy_url}/api/v2/systems/1002/stats", params=params, timeout=60

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from mappings.openapi import OPENAPI
 from mappings.registry import ROUTES
 from proxy.sandbox import DEMO
-from tests import harness
-from tests.v2schema import validate
+from tests import support
+from tests.support import validate
 
 AUTH = (("key", "demo-v2-key"), ("user_id", "demo-user"))
 MAX_EXAMPLES = 150
@@ -177,7 +177,7 @@ def assert_v2_answer(template: str, response: httpx2.Response) -> None:
 @pytest.fixture(scope="module")
 def sandbox_url() -> Iterator[str]:
     """An unmetered sandbox for the module."""
-    with harness.unmetered_sandbox() as url:
+    with support.unmetered_sandbox() as url:
         yield url
 
 
@@ -185,8 +185,8 @@ def sandbox_url() -> Iterator[str]:
 def client(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx2.Client]:
     """A client of the proxy, in-process on a real socket."""
     data_dir = tmp_path_factory.mktemp("fuzz")
-    config = harness.proxy_config(sandbox_url, data_dir, **harness.UNMETERED)
-    with harness.proxy(config) as url, httpx2.Client(base_url=url, timeout=30) as c:
+    config = support.proxy_config(sandbox_url, data_dir, **support.UNMETERED)
+    with support.proxy(config) as url, httpx2.Client(base_url=url, timeout=30) as c:
         yield c
 
 
@@ -195,8 +195,8 @@ def served(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """The URL of ``enphase-proxy serve`` (gunicorn workers) with a writing team client."""
     data_dir = tmp_path_factory.mktemp("served")
     config_path = data_dir / "proxy.toml"
-    config_path.write_text(harness.config_text(sandbox_url, data_dir, WRITER, **harness.UNMETERED))
-    with harness.serve_process(config_path, 2) as url:
+    config_path.write_text(support.config_text(sandbox_url, data_dir, WRITER, **support.UNMETERED))
+    with support.serve_process(config_path, 2) as url:
         yield url
 
 

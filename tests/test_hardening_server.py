@@ -17,8 +17,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from tests import harness
-from tests.workers import gunicorn_workers, peak_rss, pinned, pinned_get
+from tests import support
+from tests.support import gunicorn_workers, peak_rss, pinned, pinned_get
 
 pytestmark = pytest.mark.slow
 
@@ -34,10 +34,10 @@ def served(
     tmp_path: Path, workers: int = 1, extra: str = "", open_files: int | None = None
 ) -> Iterator[tuple[str, Path]]:
     """The demo proxy under `serve` on a sandbox: (URL, config path)."""
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         config_path = tmp_path / "proxy.toml"
-        config_path.write_text(harness.config_text(sandbox_url, tmp_path, extra))
-        with harness.serve_process(config_path, workers, open_files=open_files) as url:
+        config_path.write_text(support.config_text(sandbox_url, tmp_path, extra))
+        with support.serve_process(config_path, workers, open_files=open_files) as url:
             yield url, config_path
 
 

@@ -12,8 +12,8 @@ import httpx2
 import pytest
 
 from proxy.wire import MAX_REPLY_BYTES
-from tests import harness
-from tests.servers import Cut, Script, scripted
+from tests import support
+from tests.support import Cut, Script, scripted
 
 V2_AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 V4_AUTH = {"Authorization": "Bearer demo-team-key"}
@@ -65,8 +65,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx2.C
     """A client of a proxy whose upstream (API and token endpoint) is the hostile server."""
     upstream = Hostile()
     with scripted(Script(upstream)) as url:
-        config = harness.proxy_config(url, tmp_path_factory.mktemp("hostile"))
-        with harness.proxy(config) as proxy_url:
+        config = support.proxy_config(url, tmp_path_factory.mktemp("hostile"))
+        with support.proxy(config) as proxy_url:
             with httpx2.Client(base_url=proxy_url, timeout=30) as client:
                 yield client, upstream
 

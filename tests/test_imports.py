@@ -1,4 +1,4 @@
-"""Tests share helpers only through the support modules; the benches do not import the tests."""
+"""Tests share helpers only through tests/support.py; the benches do not import the tests."""
 
 from __future__ import annotations
 
@@ -24,6 +24,23 @@ def test_no_test_module_imports_another() -> None:
     found = {
         str(path.relative_to(ROOT)): sorted(
             name for name in imported(path) if name.rsplit(".", 1)[-1].startswith("test_")
+        )
+        for path in (ROOT / "tests").rglob("*.py")
+    }
+    assert {path: names for path, names in found.items() if names} == {}
+
+
+def test_tests_import_only_the_support_module_of_the_tests() -> None:
+    # tests/legacy holds a published v2 client the tests drive, not shared helpers.
+    allowed = {"tests", "tests.support", "tests.legacy"}
+    found = {
+        str(path.relative_to(ROOT)): sorted(
+            name
+            for name in imported(path)
+            if name.startswith("tests.")
+            and name not in allowed
+            and not name.startswith("tests.legacy.")
+            and not name.startswith("tests.support.")
         )
         for path in (ROOT / "tests").rglob("*.py")
     }

@@ -23,7 +23,7 @@ from proxy.quota import MemoryQuotaStore, QuotaGovernor
 from proxy.sandbox import SandboxSettings
 from proxy.tokens import NeedsReauthorization, TokenBroker
 from proxy.tokenstore import TokenRecord
-from tests import harness
+from tests import support
 
 DAY = 86400
 IDLE_DAYS = 40
@@ -43,8 +43,8 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
 ) -> None:
     clock = VirtualClock(time.time())
     settings = SandboxSettings(clock=clock)  # access tokens live a day, refresh tokens a week
-    with harness.sandbox(settings) as (sandbox_url, _):
-        config = harness.proxy_config(
+    with support.sandbox(settings) as (sandbox_url, _):
+        config = support.proxy_config(
             sandbox_url, tmp_path, grant="authorization_code", username=None, password=None
         )
 
@@ -67,7 +67,7 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
                     assert item.fix == "run: enphase-proxy auth login --tenant demo"
                     return
                 token = await broker.access_token("demo")
-                assert await asyncio.to_thread(harness.token_works, sandbox_url, token)
+                assert await asyncio.to_thread(support.token_works, sandbox_url, token)
                 (item,) = await health(broker)
                 assert not item.needs_reauthorization
                 assert clock.now() - item.refresh_token_obtained < KEEP_ALIVE_AGE + TICK

@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests import harness
+from tests import support
 from tests.legacy.enlighten_v2 import Enlighten, EnlightenError
 
 
 @pytest.fixture(scope="module")
 def enlighten(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Enlighten]:
     """The v2 client, configured only with the proxy's base URL and the legacy credentials."""
-    with harness.sandbox() as (sandbox_url, _):
-        config = harness.proxy_config(sandbox_url, Path(tmp_path_factory.mktemp("client")))
-        with harness.proxy(config) as proxy_url:
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, Path(tmp_path_factory.mktemp("client")))
+        with support.proxy(config) as proxy_url:
             yield Enlighten("demo-v2-key", "demo-user", base_url=f"{proxy_url}/api/v2")
 
 

@@ -10,7 +10,7 @@ import orjson
 
 from proxy.config import parse
 from proxy.sandbox import SandboxSettings
-from tests import harness
+from tests import support
 
 LIVE = "/api/v4/systems/1002/live_data"
 TEAM = {"Authorization": "Bearer demo-team-key"}
@@ -28,11 +28,11 @@ def test_live_data_is_streamed_as_it_arrives_and_not_cut_by_the_upstream_deadlin
 ) -> None:
     """30 events over 3 s arrive whole through a proxy whose upstream deadline is 1 s; the first
     arrives long before the last; the upstream's content type is kept; each call goes upstream."""
-    with harness.sandbox(SandboxSettings(live_data_pace=PACE)) as (sandbox_url, app):
-        text = harness.config_text(sandbox_url, tmp_path).replace(
+    with support.sandbox(SandboxSettings(live_data_pace=PACE)) as (sandbox_url, app):
+        text = support.config_text(sandbox_url, tmp_path).replace(
             "timeout = 5.0", f"timeout = {DEADLINE}"
         )
-        with harness.proxy(parse(text)) as proxy_url:
+        with support.proxy(parse(text)) as proxy_url:
             for _ in range(2):
                 started = time.monotonic()
                 first_at = None
@@ -58,7 +58,7 @@ def test_live_data_is_streamed_as_it_arrives_and_not_cut_by_the_upstream_deadlin
 
 def test_live_data_duration_the_upstream_refuses_is_passed_back(tmp_path: Path) -> None:
     """The ``duration`` header reaches the upstream: a value v4 refuses gets the upstream's 422."""
-    with harness.sandbox(SandboxSettings(live_data_pace=PACE)) as (sandbox_url, _):
-        with harness.proxy(parse(harness.config_text(sandbox_url, tmp_path))) as proxy_url:
+    with support.sandbox(SandboxSettings(live_data_pace=PACE)) as (sandbox_url, _):
+        with support.proxy(parse(support.config_text(sandbox_url, tmp_path))) as proxy_url:
             response = httpx2.get(proxy_url + LIVE, headers={**TEAM, "duration": "5"}, timeout=30)
             assert response.status_code == 422

@@ -11,8 +11,18 @@ from hypothesis import strategies as st
 from mappings import consumption_stats
 from mappings.base import V2Error, V4Call
 from mappings.telemetry import merge
-from tests.v2schema import validate
-from tests.v4replies import SYSTEM_ID, at, ends, meta, request, shaped, system, telemetry, value
+from tests.support import (
+    SYSTEM_ID,
+    at,
+    ends,
+    meta,
+    request,
+    shaped,
+    system,
+    telemetry,
+    validate,
+    value,
+)
 
 ROUTE = "/api/v2/systems/{system_id}/consumption_stats"
 LA = "America/Los_Angeles"

@@ -7,8 +7,7 @@ import pytest
 from mappings import deprecated
 from mappings.base import Endpoint, V2Error
 from mappings.registry import ROUTES
-from tests.v2schema import validate
-from tests.v4replies import request, system
+from tests.support import request, system, validate
 
 CASES = [
     (

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from mappings import inventory
 from mappings.base import V4Call
-from tests.v2schema import validate
-from tests.v4replies import SYSTEM_ID, meta, request, system
+from tests.support import SYSTEM_ID, meta, request, system, validate
 
 ROUTE = "/api/v2/systems/{system_id}/inventory"
 NOW = 1_781_100_000

@@ -9,7 +9,7 @@ import pytest
 
 from mappings import inverters_summary
 from mappings.base import V2Error, V2Request
-from tests.v2schema import validate
+from tests.support import validate
 
 NOW = 1718452800
 

@@ -9,7 +9,7 @@ import pytest
 
 from mappings import consumption_lifetime, energy_lifetime, production_meter_readings
 from mappings.base import V2Error, V2Request
-from tests.v2schema import validate
+from tests.support import validate
 
 NOW = int(dt.datetime(2024, 6, 15, 12, tzinfo=dt.UTC).timestamp())
 SYSTEM = {

@@ -1,6 +1,6 @@
 """Every mapping, fed any schema-valid v4 body or a malformed one, answers v2 and only v2.
 
-hypothesis draws the v4 bodies from the project's own v4 schemas (``tests/v4schemas.py``),
+hypothesis draws the v4 bodies from the project's own v4 schemas (``tests/support.py``),
 derandomized and without an example database (the same examples on every run). A mapping may
 answer a v2 error (``V2Error``); any other exception is a failure, and every 200 body must
 match the v2 schema exactly: no member v2 did not define.
@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 
 from mappings.base import V2Error, V2Request, V2Response, V4Call
 from mappings.registry import ROUTES
-from tests.v2schema import validate
-from tests.v4schemas import SYSTEM, schema_for, strategy
+from tests.support import SYSTEM_SCHEMA, schema_for, strategy, validate
 
 NOW = int(dt.datetime(2026, 3, 8, 20, tzinfo=dt.UTC).timestamp())
 MAX_EXAMPLES = 60
@@ -85,7 +84,7 @@ def run(mapping: Any, req: V2Request, system: Any, draw: Any) -> V2Response:
 @given(data=st.data())
 def test_any_v4_body_gets_a_v2_answer(route: str, data: st.DataObject) -> None:
     query = data.draw(QUERY, label="query")
-    system = data.draw(st.one_of(strategy(SYSTEM), MALFORMED), label="system")
+    system = data.draw(st.one_of(strategy(SYSTEM_SCHEMA), MALFORMED), label="system")
     req = V2Request({"system_id": "42"}, tuple(query.items()), NOW)
     try:
         response = run(ROUTES[route], req, system, data.draw)

@@ -11,7 +11,7 @@ import pytest
 from mappings import rgm_stats
 from mappings.base import V2Error, V2Request, V4Call
 from mappings.common import WEEK
-from tests.v2schema import validate
+from tests.support import validate
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SYSTEM = {

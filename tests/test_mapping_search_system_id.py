@@ -6,8 +6,7 @@ import pytest
 
 from mappings import errors, search_system_id
 from mappings.base import V2Error, V4Call
-from tests.v2schema import validate
-from tests.v4replies import request
+from tests.support import request, validate
 
 ROUTE = "/api/v2/systems/search_system_id"
 

@@ -9,8 +9,7 @@ import pytest
 
 from mappings import stats
 from mappings.base import V2Error, V4Call
-from tests.v2schema import validate
-from tests.v4replies import SYSTEM_ID, at, ends, meta, request, shaped, system, value
+from tests.support import SYSTEM_ID, at, ends, meta, request, shaped, system, validate, value
 
 ROUTE = "/api/v2/systems/{system_id}/stats"
 FIELDS = ("powr", "enwh", "devices_reporting")

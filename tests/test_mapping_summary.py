@@ -8,8 +8,7 @@ from mappings import summary
 from mappings.base import V2Error, V4Call
 from mappings.schema import STATUSES
 from mappings.status import v2_status
-from tests.v2schema import validate
-from tests.v4replies import SYSTEM_ID, at, meta, request, system
+from tests.support import SYSTEM_ID, at, meta, request, system, validate
 
 ROUTE = "/api/v2/systems/{system_id}/summary"
 LA = "America/Los_Angeles"

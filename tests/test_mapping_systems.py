@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mappings import systems
 from mappings.base import V2Error, V2Request, V2Response, V4Call
 from mappings.status import V2_STATUSES, v2_status
-from tests.v2schema import validate
+from tests.support import validate
 
 NOW = 1718452800
 STATUSES = ("normal", "comm", "micro", "encharge", "power", "retired", "meter", "normal")

@@ -10,7 +10,7 @@ import pytest
 from proxy.clock import VirtualClock
 from proxy.sandbox import SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, in_process
-from tests import harness
+from tests import support
 
 NOW = 1_780_272_000 + 9 * 86_400 + 20 * 3600  # 2026-06-10 20:00 UTC
 AUTH = "key=demo-v2-key&user_id=demo-user"
@@ -19,7 +19,7 @@ AUTH = "key=demo-v2-key&user_id=demo-user"
 async def ask(data_dir: Path, path: str) -> tuple[int, int]:
     """(status, upstream calls) of one legacy request to a fresh proxy."""
     clock = VirtualClock(NOW)
-    config = harness.proxy_config(SANDBOX_URL, data_dir)
+    config = support.proxy_config(SANDBOX_URL, data_dir)
     async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:
         reply = await stack.proxy.get(f"{path}&{AUTH}")
         return reply.status_code, sandbox_state(stack.sandbox).stats.api_calls

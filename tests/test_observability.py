@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests import harness
-from tests.servers import redis_server
+from tests import support
+from tests.support import redis_server
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 SUMMARY = "/api/v2/systems/1001/summary"
@@ -29,10 +29,10 @@ def summary_count(metrics_text: str) -> float:
 
 @pytest.mark.slow
 def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> None:
-    with harness.sandbox() as (sandbox_url, _):
+    with support.sandbox() as (sandbox_url, _):
         config = tmp_path / "proxy.toml"
-        config.write_text(harness.config_text(sandbox_url, tmp_path / "var"))
-        with harness.serve_process(config, 2) as url, httpx2.Client(base_url=url) as client:
+        config.write_text(support.config_text(sandbox_url, tmp_path / "var"))
+        with support.serve_process(config, 2) as url, httpx2.Client(base_url=url) as client:
             traced = client.get(SUMMARY, params=AUTH, headers={"X-Request-Id": "trace-abc.123"})
             assert traced.status_code == 200, traced.text
             assert traced.headers["X-Request-Id"] == "trace-abc.123"
@@ -49,11 +49,11 @@ def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> No
 
             # Each worker holds its counts for up to half a second; /metrics sums every worker.
             deadline = time.monotonic() + 5
-            while summary_count(client.get("/metrics", headers=harness.SCRAPE).text) < REQUESTS:
+            while summary_count(client.get("/metrics", headers=support.SCRAPE).text) < REQUESTS:
                 assert time.monotonic() < deadline, "the workers' counts never added up"
                 time.sleep(0.1)
-            assert summary_count(client.get("/metrics", headers=harness.SCRAPE).text) == REQUESTS
-        log_text = harness.SERVE_LOGS[-1].read_text()
+            assert summary_count(client.get("/metrics", headers=support.SCRAPE).text) == REQUESTS
+        log_text = support.SERVE_LOGS[-1].read_text()
 
     access = [json.loads(line) for line in log_text.splitlines() if '"proxy.access"' in line]
     summaries = [line for line in access if line["path"] == SUMMARY]
@@ -65,22 +65,22 @@ def test_request_ids_access_log_and_metrics_across_workers(tmp_path: Path) -> No
 
 
 def test_readiness_follows_redis_and_tenant_authorization(tmp_path: Path) -> None:
-    with harness.sandbox() as (sandbox_url, _), ExitStack() as redis:
+    with support.sandbox() as (sandbox_url, _), ExitStack() as redis:
         redis_url = redis.enter_context(redis_server())
         extra = f'[redis]\nurl = "{redis_url}"\n'
-        config = harness.proxy_config(sandbox_url, tmp_path, extra)
-        with harness.proxy(config) as url, httpx2.Client(base_url=url) as client:
-            ready = client.get("/readyz", headers=harness.SCRAPE)
+        config = support.proxy_config(sandbox_url, tmp_path, extra)
+        with support.proxy(config) as url, httpx2.Client(base_url=url) as client:
+            ready = client.get("/readyz", headers=support.SCRAPE)
             assert ready.json() == {"ready": True, "problems": []}
             redis.close()  # the Redis server goes away under the running proxy
-            down = client.get("/readyz", headers=harness.SCRAPE)
+            down = client.get("/readyz", headers=support.SCRAPE)
             assert down.status_code == 503
             assert down.json()["problems"] == ["redis unreachable: ConnectionError"]
-        code_grant = harness.proxy_config(
+        code_grant = support.proxy_config(
             sandbox_url, tmp_path / "other", grant="authorization_code", username=None
         )
-        with harness.proxy(code_grant) as url, httpx2.Client(base_url=url) as client:
-            ready = client.get("/readyz", headers=harness.SCRAPE)
+        with support.proxy(code_grant) as url, httpx2.Client(base_url=url) as client:
+            ready = client.get("/readyz", headers=support.SCRAPE)
             assert ready.status_code == 503
             assert ready.json()["problems"] == ["tenant demo: missing"]
             refused = client.get(SUMMARY, params=AUTH)

@@ -16,7 +16,7 @@ from mappings.openapi import OPENAPI, document
 from mappings.registry import ENDPOINTS, ROUTES
 from mappings.schema import INTEGER, array, obj
 from proxy import legacy_routes
-from tests.v2schema import as_json_schema, validate
+from tests.support import as_json_schema, validate
 
 ERROR_STATUSES = {"401", "404", "409", "422", "503"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from proxy.clock import VirtualClock
 from proxy.sandbox import SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, in_process
-from tests import harness
+from tests import support
 
 JUNE_1 = 1_780_272_000  # 2026-06-01 00:00 UTC
 DAY = 86_400
@@ -26,7 +26,7 @@ async def settle() -> None:
 async def poll(data_dir: Path, per_month: int, days: int, every: int, extra: str = "") -> dict:
     """Poll ``POLLED`` every ``every`` seconds for ``days`` days from June 1; the figures."""
     clock = VirtualClock(JUNE_1)
-    config = harness.proxy_config(
+    config = support.proxy_config(
         SANDBOX_URL, data_dir, extra, per_month=per_month, per_minute=10, plan="watt"
     )
     answered: set[str] = set()

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests import harness
+from tests import support
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 
@@ -20,8 +20,8 @@ def test_two_serve_processes_sharing_redis_spend_one_budget_and_answer_stale_not
 ) -> None:
     extra = f'[cache]\nttl = {{ summary = 1 }}\n[redis]\nurl = "{redis_url}"\n'
     name = f"t-{uuid.uuid4().hex[:8]}"  # a fresh tenant: no other test's Redis counts
-    with harness.sandbox() as (sandbox_url, _):
-        text = harness.config_text(sandbox_url, tmp_path / "var", extra, name=name, per_month=4)
+    with support.sandbox() as (sandbox_url, _):
+        text = support.config_text(sandbox_url, tmp_path / "var", extra, name=name, per_month=4)
         path = tmp_path / "proxy.toml"
         path.write_text(text.replace('backend = "memory"', 'backend = "redis"', 1))  # [quota]
 
@@ -29,7 +29,7 @@ def test_two_serve_processes_sharing_redis_spend_one_budget_and_answer_stale_not
             url = f"{proxy_url}/api/v2/systems/{system}/summary"
             return httpx2.get(url, params=AUTH, timeout=30)
 
-        with harness.serve_process(path, 1) as first, harness.serve_process(path, 1) as second:
+        with support.serve_process(path, 1) as first, support.serve_process(path, 1) as second:
             assert [get(first, s).status_code for s in (1001, 1002)] == [200, 200]
             assert [get(second, s).status_code for s in (1003, 1004)] == [200, 200]
             refused = get(second, 1001)  # nothing cached there, and the shared month is spent

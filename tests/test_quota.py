@@ -25,7 +25,7 @@ from proxy.quota import (
     period_bounds,
     team_spender,
 )
-from tests.servers import results_of
+from tests.support import results_of
 
 pytestmark = pytest.mark.anyio
 

@@ -25,9 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from proxy.config import parse
 from proxy.sandbox import DEMO
-from tests import harness
-from tests.v2schema import validate
-from tests.workers import pinned, pinned_get, usage
+from tests import support
+from tests.support import pinned, pinned_get, usage, validate
 
 AUTH = (("key", "demo-v2-key"), ("user_id", "demo-user"))
 FAULTS = {"error_rate": 0.2, "timeout_rate": 0.05, "timeout_hang": 1.5}
@@ -138,9 +137,9 @@ def set_faults(sandbox_url: str, **faults: Any) -> None:
 
 def config_text(sandbox_url: str, data_dir: Path) -> str:
     """The proxy configuration: short upstream timeout, the CACHE freshness, unmetered plan."""
-    text = harness.config_text(sandbox_url, data_dir, CACHE, **harness.UNMETERED)
+    text = support.config_text(sandbox_url, data_dir, CACHE, **support.UNMETERED)
     tuned = text.replace("timeout = 5.0", f"timeout = {UPSTREAM_TIMEOUT}")
-    assert tuned != text, "harness.config_text no longer sets [upstream] timeout = 5.0"
+    assert tuned != text, "support.config_text no longer sets [upstream] timeout = 5.0"
     return tuned
 
 
@@ -216,10 +215,10 @@ def not_ok(conns: dict[int, http.client.HTTPConnection], probes: list[Probe]) ->
 def test_sustained_faulty_load_through_gunicorn_workers(tmp_path: Path) -> None:
     """28 s of 20 clients, 20% 5xx, 5% timeouts, 429 bursts: v2 answers only, no leak (~38 s)."""
     mix = load_mix(int(time.time()))
-    with harness.unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
+    with support.unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
         config_path = tmp_path / "proxy.toml"
         config_path.write_text(config_text(sandbox_url, tmp_path))
-        with harness.serve_process(config_path, WORKERS) as url:
+        with support.serve_process(config_path, WORKERS) as url:
             with pinned(url, config_path, WORKERS) as conns:
                 workers = sorted(conns)
                 assert not_ok(conns, [p for p in mix if p.warmed]) == []
@@ -268,10 +267,10 @@ def test_faulty_burst_leaves_no_asyncio_task_behind(tmp_path: Path) -> None:
     from proxy.app import create_app
 
     mix = load_mix(int(time.time()))
-    with harness.unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
+    with support.unmetered_sandbox(LAGGING_CLOCK) as sandbox_url:
         config = parse(config_text(sandbox_url, tmp_path), str(tmp_path / "proxy.toml"))
         spy = LoopSpy(create_app(config))
-        with harness.uvicorn_thread(spy) as url:
+        with support.uvicorn_thread(spy) as url:
             for probe in mix:
                 assert httpx2.get(url + probe.path, params=probe.query()).status_code == 200
             baseline = spy.tasks()

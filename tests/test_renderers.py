@@ -13,7 +13,7 @@ from proxy import renderers
 from proxy.app import create_app
 from proxy.errors import QuotaRefused, Reauthorization, UpstreamTimeout, Window
 from proxy.middleware import RequestContext
-from tests import harness
+from tests import support
 
 V4_BODY_KEYS = {"message", "details", "code"}
 
@@ -21,7 +21,7 @@ V4_BODY_KEYS = {"message", "details", "code"}
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     """The proxy app, its lifespan not run: refusals and the router need no services."""
-    config = harness.proxy_config("http://127.0.0.1:9", tmp_path_factory.mktemp("render"))
+    config = support.proxy_config("http://127.0.0.1:9", tmp_path_factory.mktemp("render"))
     return TestClient(create_app(config))
 
 

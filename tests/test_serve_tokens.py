@@ -11,7 +11,7 @@ import httpx2
 import pytest
 
 from proxy.config import parse
-from tests import harness
+from tests import support
 
 AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 DAY = 86400
@@ -26,16 +26,16 @@ def test_four_workers_refresh_once_for_200_concurrent_requests(
     extra = f'[tokens]\nstore = "{store}"\n'
     if store == "redis":
         extra += f'[redis]\nurl = "{request.getfixturevalue("redis_url")}"\n'
-    with harness.sandbox_process() as url:
-        text = harness.config_text(url, tmp_path / "var", extra)
+    with support.sandbox_process() as url:
+        text = support.config_text(url, tmp_path / "var", extra)
         path = tmp_path / "proxy.toml"
         path.write_text(text)
         config = parse(text, str(path))
         margin = config.tokens.refresh_margin
         expires_at = int(time.time()) + margin + 8
-        asyncio.run(harness.import_tokens(config, "demo", harness.fresh_tokens(url), expires_at))
+        asyncio.run(support.import_tokens(config, "demo", support.fresh_tokens(url), expires_at))
         day = (int(time.time()) // DAY - 2) * DAY
-        with harness.serve_process(path, 4) as proxy:
+        with support.serve_process(path, 4) as proxy:
             time.sleep(max(0.0, expires_at - margin - time.time() + 0.2))
 
             def call(i: int) -> httpx2.Response:
@@ -45,4 +45,4 @@ def test_four_workers_refresh_once_for_200_concurrent_requests(
             with concurrent.futures.ThreadPoolExecutor(50) as pool:
                 responses = list(pool.map(call, range(200)))
         assert [r.status_code for r in responses] == [200] * 200
-        assert harness.grants(url)["refresh_token"] == 1
+        assert support.grants(url)["refresh_token"] == 1

@@ -10,8 +10,8 @@ from mappings.base import V4Call
 from proxy.clock import VirtualClock
 from proxy.sandbox import SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, in_process
-from tests import harness
-from tests.v4replies import SYSTEM_ID, at, request, system
+from tests import support
+from tests.support import SYSTEM_ID, at, request, system
 
 LA = "America/Los_Angeles"
 MICRO = f"/systems/{SYSTEM_ID}/telemetry/production_micro"
@@ -56,7 +56,7 @@ async def distinct_requests(data_dir: Path, count: int) -> tuple[list[int], int]
     """``count`` stats requests for different parts of one past day, on a month budget of 12."""
     start = 1_780_272_000 + 9 * 86_400  # 2026-06-10 00:00 UTC
     clock = VirtualClock(start + 3 * 86_400)
-    config = harness.proxy_config(SANDBOX_URL, data_dir, per_month=12, per_minute=10)
+    config = support.proxy_config(SANDBOX_URL, data_dir, per_month=12, per_minute=10)
     auth = "key=demo-v2-key&user_id=demo-user"
     statuses = []
     async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:

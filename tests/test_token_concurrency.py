@@ -20,8 +20,8 @@ import redis
 from proxy.config import Config
 from proxy.tokens import TokenBroker
 from proxy.tokenstore import REDIS_PREFIX, FileStore, open_store
-from tests import harness
-from tests.servers import results_of
+from tests import support
+from tests.support import results_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ("sandbox-client-id", "sandbox-client-secret")
@@ -48,7 +48,7 @@ def config_for(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest):
     tenant = f"demo-{secrets.token_hex(4)}"
 
     def build(url: str, **kwargs: object) -> Config:
-        return harness.token_config(url, tmp_path, tenant=tenant, redis_url=redis_url, **kwargs)
+        return support.token_config(url, tmp_path, tenant=tenant, redis_url=redis_url, **kwargs)
 
     return build
 
@@ -81,13 +81,13 @@ def _burst(config: Config, tenant: str, start_at: float, calls: int, results) ->
 
 @pytest.mark.slow
 def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: str) -> None:
-    with harness.sandbox_process() as url:
+    with support.sandbox_process() as url:
         config = config_for(url)
         tenant = next(iter(config.tenants))
         margin = config.tokens.refresh_margin
         expires_at = int(time.time()) + margin + 2
-        asyncio.run(harness.import_tokens(config, tenant, harness.fresh_tokens(url), expires_at))
-        before = harness.stored(config, tenant)
+        asyncio.run(support.import_tokens(config, tenant, support.fresh_tokens(url), expires_at))
+        before = support.stored(config, tenant)
         assert before is not None
         start_at = expires_at - margin + 0.05
         results = FORK.Queue()
@@ -98,11 +98,11 @@ def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: s
         tokens = results_of(workers, results, timeout=30)
         assert len(tokens) == 200
         assert not [t for t in tokens if t.startswith("error")], tokens[:3]
-        assert harness.grants(url)["refresh_token"] == 1
-        after = harness.stored(config, tenant)
+        assert support.grants(url)["refresh_token"] == 1
+        after = support.stored(config, tenant)
         assert after is not None and set(tokens) == {after.access_token}
         assert after.access_token != before.access_token
-        assert harness.token_works(url, after.access_token)
+        assert support.token_works(url, after.access_token)
 
 
 def _refresh_forever(config: Config, tenant: str) -> None:
@@ -137,7 +137,7 @@ async def _check_and_continue(http: httpx2.Client, config: Config, tenant: str) 
 
 @pytest.mark.slow
 def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
-    with harness.sandbox_process() as url, httpx2.Client(base_url=url) as http:
+    with support.sandbox_process() as url, httpx2.Client(base_url=url) as http:
         config = config_for(url)
         tenant = next(iter(config.tenants))
         asyncio.run(seed(config, tenant))
@@ -153,4 +153,4 @@ def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
         asyncio.run(_check_and_continue(http, config, tenant))
         failures = http.get("/_sandbox/stats").json()["token_failures"]
         assert failures["refresh_token"] == 0
-        assert harness.grants(url)["refresh_token"] >= 51
+        assert support.grants(url)["refresh_token"] >= 51

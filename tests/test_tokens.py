@@ -29,7 +29,7 @@ from proxy.oauth_state import PENDING_SECONDS, PendingLogins
 from proxy.sandbox import DEMO, Running, SandboxSettings, serve_in_thread
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
-from tests import harness
+from tests import support
 
 pytestmark = pytest.mark.anyio
 SECRETS = ("sandbox-client-secret", "demo-password", "sandbox-api-key")
@@ -54,7 +54,7 @@ def make_config(sandbox: Running, tmp_path: Path):
 
     def make(**kwargs: object) -> Config:
         kwargs.setdefault("tenant", f"t-{secrets.token_hex(4)}")
-        return harness.token_config(sandbox.url, tmp_path, **kwargs)
+        return support.token_config(sandbox.url, tmp_path, **kwargs)
 
     return make
 
@@ -83,7 +83,7 @@ async def test_password_tenant_obtains_a_token_by_itself(make_config, sandbox: R
     await broker.start()
     try:
         token = await broker.access_token(tenant)
-        assert harness.token_works(sandbox.url, token)
+        assert support.token_works(sandbox.url, token)
         assert await broker.access_token(tenant) == token
         [status] = await broker.status()
         assert (status.state, status.has_refresh_token) == ("ok", True)
@@ -99,10 +99,10 @@ async def test_refresh_runs_in_a_detached_process(make_config, sandbox: Running)
     broker = TokenBroker(config)
     try:
         first = await broker.access_token(tenant)
-        before = harness.grants(sandbox.url)["refresh_token"]
+        before = support.grants(sandbox.url)["refresh_token"]
         second = await broker.refresh(tenant)
-        assert second != first and harness.token_works(sandbox.url, second)
-        assert harness.grants(sandbox.url)["refresh_token"] == before + 1
+        assert second != first and support.token_works(sandbox.url, second)
+        assert support.grants(sandbox.url)["refresh_token"] == before + 1
         assert await broker.access_token(tenant) == second
     finally:
         await broker.close()
@@ -117,13 +117,13 @@ async def test_401_uses_a_newer_stored_token_else_refreshes_once(
     try:
         old = await one.access_token(tenant)
         newer = await other.refresh(tenant)
-        before = harness.grants(sandbox.url)["refresh_token"]
+        before = support.grants(sandbox.url)["refresh_token"]
         assert await one.refresh_after_401(tenant, old) == newer
-        assert harness.grants(sandbox.url)["refresh_token"] == before
+        assert support.grants(sandbox.url)["refresh_token"] == before
         results = await asyncio.gather(*(one.refresh_after_401(tenant, newer) for _ in range(20)))
         assert len(set(results)) == 1 and newer not in results
-        assert harness.token_works(sandbox.url, results[0])
-        assert harness.grants(sandbox.url)["refresh_token"] == before + 1
+        assert support.token_works(sandbox.url, results[0])
+        assert support.grants(sandbox.url)["refresh_token"] == before + 1
     finally:
         await one.close()
         await other.close()
@@ -131,7 +131,7 @@ async def test_401_uses_a_newer_stored_token_else_refreshes_once(
 
 async def test_background_refresh_ahead(tmp_path: Path) -> None:
     with serve_in_thread(SandboxSettings(access_token_ttl=4)) as sandbox:
-        config = harness.token_config(
+        config = support.token_config(
             sandbox.url, tmp_path, tokens="refresh_margin = 2\ncheck_interval = 1"
         )
         tenant = tenant_of(config)
@@ -144,8 +144,8 @@ async def test_background_refresh_ahead(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "no refresh ahead of expiry"
                 await asyncio.sleep(0.2)
             record = await broker.store.load(tenant)
-            assert harness.token_works(sandbox.url, record.access_token)
-            assert harness.grants(sandbox.url)["refresh_token"] >= 1
+            assert support.token_works(sandbox.url, record.access_token)
+            assert support.grants(sandbox.url)["refresh_token"] >= 1
         finally:
             await broker.close()
 
@@ -155,7 +155,7 @@ async def test_import_without_refresh_token_serves_until_expiry(
 ) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
-    tokens = harness.fresh_tokens(sandbox.url)
+    tokens = support.fresh_tokens(sandbox.url)
     broker, other = TokenBroker(config, detached=False), TokenBroker(config, detached=False)
     caplog.set_level(logging.INFO, "proxy.tokens")
     try:
@@ -220,7 +220,7 @@ async def test_password_tenant_falls_back_to_password_on_invalid_grant(
     broker = TokenBroker(config, detached=False)
     try:
         await broker.import_tokens(tenant, "expired", "bogus-refresh", int(time.time()) - 10)
-        assert harness.token_works(sandbox.url, await broker.access_token(tenant))
+        assert support.token_works(sandbox.url, await broker.access_token(tenant))
         assert not broker.needs_reauthorization(tenant)
     finally:
         await broker.close()
@@ -301,15 +301,15 @@ def test_oauth_callback_completes_a_pending_login_once(make_config, sandbox: Run
     with TestClient(callback_app(broker)) as client:
         done = client.get("/oauth/callback", params={"code": code, "state": state})
         assert done.status_code == 200 and tenant in done.text
-        record = harness.stored(config, tenant)
-        assert harness.token_works(sandbox.url, record.access_token)
+        record = support.stored(config, tenant)
+        assert support.token_works(sandbox.url, record.access_token)
         assert_secret_free(done.text, record.access_token, record.refresh_token, code, state)
         again = client.get("/oauth/callback", params={"code": code, "state": state})
         assert again.status_code == 400 and code not in again.text
         state = asyncio.run(pending.begin(tenant))
         denied = client.get("/oauth/callback", params={"error": "access_denied", "state": state})
         assert denied.status_code == 400
-    assert harness.stored(config, tenant) == record
+    assert support.stored(config, tenant) == record
 
 
 def test_oauth_callback_cannot_rebind_a_tenant_to_another_account(
@@ -328,7 +328,7 @@ def test_oauth_callback_cannot_rebind_a_tenant_to_another_account(
         state = asyncio.run(pending.begin(tenant))
         accepted = client.get("/oauth/callback", params={"code": own, "state": state})
         assert accepted.status_code == 200
-        before = harness.stored(config, tenant)
+        before = support.stored(config, tenant)
         expired = asyncio.run(
             PendingLogins(config, VirtualClock(time.time() - PENDING_SECONDS - 1)).begin(tenant)
         )
@@ -337,7 +337,7 @@ def test_oauth_callback_cannot_rebind_a_tenant_to_another_account(
             other, _ = code_and_state(url, username=DEMO.fleet_username)
             refused = client.get("/oauth/callback", params={"code": other, "state": forged})
             assert refused.status_code == 400
-    assert harness.stored(config, tenant) == before
+    assert support.stored(config, tenant) == before
 
 
 async def test_unknown_tenant_is_a_programming_error(make_config) -> None:
@@ -355,7 +355,7 @@ async def test_an_idle_tenant_keeps_a_working_token_for_40_days_on_a_virtual_clo
 ) -> None:
     clock = VirtualClock(1_781_542_800)
     sandbox = create_sandbox(SandboxSettings(clock=clock.now))  # refresh tokens live 7 days
-    config = harness.token_config(
+    config = support.token_config(
         "http://sandbox",
         tmp_path,
         grant="authorization_code",
@@ -366,7 +366,7 @@ async def test_an_idle_tenant_keeps_a_working_token_for_40_days_on_a_virtual_clo
     async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox") as http:
         user = {"username": "demo@example.com", "password": "demo-password"}
         form = {"grant_type": "password", **user}
-        tokens = (await http.post("/oauth/token", data=form, auth=harness.CLIENT)).json()
+        tokens = (await http.post("/oauth/token", data=form, auth=support.CLIENT)).json()
         broker = TokenBroker(config, transport, clock=clock)
         access, refresh = tokens["access_token"], tokens["refresh_token"]
         await broker.import_tokens("demo", access, refresh, int(clock.now()) + tokens["expires_in"])
@@ -436,9 +436,9 @@ def test_a_code_for_another_account_than_the_configured_user_is_refused(
         state = asyncio.run(pending.begin(tenant))
         refused = client.get("/oauth/callback", params={"code": other, "state": state})
         assert refused.status_code == 502 and "another Enphase account" in refused.text
-        assert harness.stored(config, tenant) is None
+        assert support.stored(config, tenant) is None
         own, _ = code_and_state(url)
         state = asyncio.run(pending.begin(tenant))
         accepted = client.get("/oauth/callback", params={"code": own, "state": state})
         assert accepted.status_code == 200
-    assert harness.token_works(sandbox.url, harness.stored(config, tenant).access_token)
+    assert support.token_works(sandbox.url, support.stored(config, tenant).access_token)

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from proxy.config import parse
-from tests import harness
+from tests import support
 
 SUMMARY = (
     b'{"system_id":1001,"current_power":10,"energy_lifetime":5000,"energy_today":50,'
@@ -60,13 +60,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Upst
     upstream = Upstream()
     app = Starlette(routes=[Route("/api/v4/{path:path}", upstream.answer)])
     extra = "[cache]\nttl = { summary = 1 }\nstale_while_revalidate = false\n"
-    with harness.sandbox() as (sandbox_url, _), harness.uvicorn_thread(app) as api_url:
+    with support.sandbox() as (sandbox_url, _), support.uvicorn_thread(app) as api_url:
         data_dir = Path(tmp_path_factory.mktemp("garbage"))
-        text = harness.config_text(sandbox_url, data_dir, extra).replace(
+        text = support.config_text(sandbox_url, data_dir, extra).replace(
             f'api_root = "{sandbox_url}/api/v4"', f'api_root = "{api_url}/api/v4"'
         )
         config = parse(text, str(data_dir / "proxy.toml"))
-        with harness.proxy(config) as proxy_url:
+        with support.proxy(config) as proxy_url:
             yield proxy_url, upstream
 
 

@@ -22,8 +22,7 @@ from mappings import (
 )
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy import freshness
-from tests.v2schema import validate
-from tests.v4replies import at, meta, request, system, telemetry
+from tests.support import at, meta, request, system, telemetry, validate
 
 LA = "America/Los_Angeles"
 NOW = at("2026-03-08T12:00", LA)

@@ -16,7 +16,7 @@ from proxy.config import Cache
 from proxy.sandbox import api, create_app
 from proxy.sandbox.gate import Caller
 from proxy.v4paths import TABLE, Freshness, V4Endpoint, Window, WindowKind
-from tests import harness
+from tests import support
 
 TEAM = {"Authorization": "Bearer demo-team-key"}
 NOW = 1_764_000_000
@@ -109,8 +109,8 @@ def test_an_endpoint_added_to_the_table_is_served_through_the_broker_and_cached(
     monkeypatch.setattr(v4paths, "TABLE", TABLE.with_endpoints(WIDGETS))
     monkeypatch.setitem(api.HANDLERS, "widgets", widgets)
     with (
-        harness.sandbox() as (sandbox_url, _),
-        harness.proxy(harness.proxy_config(sandbox_url, tmp_path)) as proxy_url,
+        support.sandbox() as (sandbox_url, _),
+        support.proxy(support.proxy_config(sandbox_url, tmp_path)) as proxy_url,
     ):
         with httpx2.Client(base_url=proxy_url, headers=TEAM, timeout=30) as client:
             first = client.get("/api/v4/systems/1001/widgets/W1")

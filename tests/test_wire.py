@@ -12,7 +12,7 @@ from proxy.call import Call, request
 from proxy.config import Tenant
 from proxy.errors import BadUpstreamReply, UpstreamTimeout, UpstreamUnavailable
 from proxy.wire import Wire, open_client
-from tests.servers import Cut, Script, certificate, scripted
+from tests.support import Cut, Script, certificate, scripted
 
 pytestmark = pytest.mark.anyio
 
