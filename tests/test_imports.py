@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,3 +57,20 @@ def test_the_benches_do_not_import_the_tests() -> None:
         for path in (ROOT / "bench").rglob("*.py")
     }
     assert {path: names for path, names in found.items() if names} == {}
+
+
+def test_no_warning_filter_hides_a_deprecation() -> None:
+    sources = [*(ROOT / "proxy").rglob("*.py"), *(ROOT / "mappings").rglob("*.py")]
+    filtering = [
+        str(path.relative_to(ROOT))
+        for path in sources
+        if "simplefilter(" in path.read_text() or "filterwarnings(" in path.read_text()
+    ]
+    assert filtering == []
+
+
+def test_the_proxy_imports_without_a_deprecation_warning() -> None:
+    modules = "proxy.app, proxy.cli, proxy.tokens.oauth, proxy.tokens.renew, proxy.wire"
+    command = [sys.executable, "-W", "error::DeprecationWarning", "-c", f"import {modules}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
