@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mappings.errors import plan_name
+
 RETRY_AFTER = 30  # seconds a client is told to wait when the upstream cannot answer now
 
 
@@ -162,7 +164,7 @@ class QuotaRefused(UpstreamUnavailable):
 
     def __init__(self, window: Window, now: float) -> None:
         super().__init__(
-            f"Usage limit exceeded for plan {window.plan}",
+            f"Usage limit exceeded for plan {plan_name(window.plan)}",
             retry_after=max(0, window.period_end - int(now)),
         )
         self.window = window
