@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cachetools import TTLCache
+
 from proxy import metrics, pacing
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Quota, Tenant
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 REPACE = 60.0  # seconds a computed interval is reused before the shared state is read again
 TOP_KEYS = 10
+MAX_NOTED = 16_384  # keys a worker remembers noting; one forgotten is only noted again
+NOTE_EVERY = 8  # times per demand window a worker notes a key it keeps being asked for
 DAY = 86_400
 
 
@@ -56,14 +60,22 @@ class Pacer:
     """Paces each tenant's refreshes of live keys so the month budget lasts the month."""
 
     def __init__(
-        self, governor: QuotaGovernor, store: DemandStore, settings: Quota, clock: Clock = SYSTEM
+        self,
+        governor: QuotaGovernor,
+        store: DemandStore,
+        settings: Quota,
+        clock: Clock = SYSTEM,
+        max_noted: int = MAX_NOTED,
     ) -> None:
         self.governor = governor
         self.settings = settings
         self._store = store
         self._clock = clock
         self._intervals: dict[str, tuple[float, float]] = {}  # tenant: (computed at, interval)
-        self._asked: dict[tuple[str, str], float] = {}  # last time this worker noted a key
+        # (tenant, key) this worker noted in the shared demand lately: bounded by count and age
+        self.noted: TTLCache[tuple[str, str], bool] = TTLCache(
+            max_noted, settings.demand_window / NOTE_EVERY, timer=clock.monotonic
+        )
 
     async def allows_refresh(
         self, tenant: Tenant, key: str, period: int, span: int, age: float
@@ -137,10 +149,9 @@ class Pacer:
 
     async def _ask(self, tenant: str, key: str, period: int, span: int, now: float) -> None:
         """Note ``key`` in the shared demand, at most a few times per demand window."""
-        last = self._asked.get((tenant, key))
-        if last is not None and now - last < self.settings.demand_window / 8:
+        if (tenant, key) in self.noted:
             return
-        self._asked[tenant, key] = now
+        self.noted[tenant, key] = True
         await self._store.ask(tenant, key, period, span, now)
 
 

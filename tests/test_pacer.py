@@ -11,6 +11,7 @@ import pytest
 from proxy import pacing
 from proxy.clock import VirtualClock
 from proxy.config import Config, Limits, Quota, Server, Tenant
+from proxy.demand import MemoryDemandStore
 from proxy.pacer import BudgetSnapshot, Pacer, open_pacer
 from proxy.pacing import MonthBudget
 from proxy.quota import open_governor
@@ -160,3 +161,54 @@ def test_the_snapshot_tells_forecast_reserve_calls_per_day_and_costliest_keys(
     assert snapshot.calls_per_day == pytest.approx(0.9)
     assert snapshot.forecast is None  # lasts past the month
     assert snapshot.top_keys == (("b", 5), ("a", 3), ("c", 1))
+
+
+def test_a_worker_remembers_a_bounded_number_of_noted_keys(tmp_path: Path) -> None:
+    """Distinct keys (an attacker's, or a month of date ranges) do not grow a worker's memory.
+
+    A key this worker forgot is only noted in the shared demand again: none drops out of it.
+    """
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1)
+
+    async def scenario() -> tuple[int, int, int]:
+        cfg = config("memory", tmp_path, "")  # demand window 3600 s: a key is noted every 450 s
+        governor = await open_governor(cfg, clock=clock)
+        pacer = Pacer(governor, MemoryDemandStore(), cfg.quota, clock, max_noted=100)
+        try:
+            for index in range(1000):  # all at once: bounded by count
+                await pacer.allows_refresh(who, f"burst-{index}", 300, 0, age=0)
+            burst = len(pacer.noted)
+            in_demand = (await pacer.snapshot(who)).keys_in_demand
+            for index in range(1000):  # one every 10 s: bounded by age as well
+                await pacer.allows_refresh(who, f"steady-{index}", 300, 0, age=0)
+                clock.advance(10)
+            return burst, in_demand, len(pacer.noted)
+        finally:
+            await close([pacer])
+
+    burst, in_demand, steady = asyncio.run(scenario())
+    assert burst == 100
+    assert in_demand == 1000
+    assert steady <= 450 // 10 + 1
+
+
+def test_a_key_asked_again_soon_is_noted_in_the_shared_demand_once(tmp_path: Path) -> None:
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1)
+
+    async def scenario() -> list[int]:
+        cfg = config("memory", tmp_path, "")
+        store = MemoryDemandStore()
+        pacer = Pacer(await open_governor(cfg, clock=clock), store, cfg.quota, clock)
+        noted = []
+        try:
+            for step in (0, 100, 400):  # at 0, 100 and 500 s; a key is noted every 450 s
+                clock.advance(step)
+                await pacer.allows_refresh(who, "a", 300, 0, age=0)
+                noted.append(len(await store.demand(who.name, JUNE_1 + 1)))
+            return noted
+        finally:
+            await close([pacer])
+
+    assert asyncio.run(scenario()) == [0, 0, 1]
