@@ -154,6 +154,7 @@ async def _call(
         return await _stream(upstream, tenant, path, query, found.endpoint.headers, request)
     if method == "GET":
         reply = await upstream.get(tenant, path, query, request.state.request_id)
+        metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v4"), reply.age)
         headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
         return Response(reply.raw, reply.status, headers, reply.content_type)
     reply = await upstream.send(

@@ -118,7 +118,7 @@ class LegacyEndpoint:
             )
             response = v2_response(outcome)
             if outcome.cache:
-                metrics.TALLY.observe(metrics.SERVED_AGE, outcome.age)
+                metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v2"), outcome.age)
         await response(scope, receive, send)
 
 

@@ -63,7 +63,8 @@ PACED_INTERVAL = Gauge(
 )
 SERVED_AGE = Histogram(
     "enphase_proxy_served_age_seconds",
-    "Age of the upstream data behind each answer.",
+    "Age of the upstream data behind each answer, by surface (v2 legacy routes, v4 broker).",
+    ["surface"],
     buckets=(0, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400, 259200),
 )
 TOKEN_REFRESH = Counter(
