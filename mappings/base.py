@@ -29,10 +29,15 @@ JSON = dict[str, Any]
 
 @dataclass(frozen=True)
 class V4Call:
-    """One v4 GET below the API root, e.g. ``/systems/42/summary``."""
+    """One v4 GET below the API root, e.g. ``/systems/42/summary``.
+
+    ``through``: the answer needs the data up to this epoch, so a cached reply fetched before
+    it is not used (one fetched a reporting lag after it is final for this call).
+    """
 
     path: str
     params: tuple[tuple[str, str], ...] = ()
+    through: int | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ Rules of ``ReplyCache.get_or_fetch``:
   ``Cache.stale_if_error`` is served as STALE instead;
 - with a ``refresh`` judge (the budget pacer), a stale entry of any age that the judge will
   not refresh yet is served as STALE without an upstream call.
+- with ``through`` (the answer needs the data up to that epoch): an entry stored before it
+  lacks some and counts as absent; one stored ``Cache.reporting_lag`` or more after it holds
+  that data final and is a HIT at any age; in between, the rules above apply.
 
 Only replies with a TTL above 0 that are not 429/5xx are stored.
 """
@@ -21,6 +24,7 @@ import asyncio
 import fnmatch
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -265,16 +269,20 @@ class ReplyCache:
         fetch: Callable[[], Awaitable[Entry]],
         *,
         refresh: Callable[[Entry], Awaitable[bool]] | None = None,
+        through: float | None = None,
     ) -> tuple[Entry, str, int]:
         """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age).
 
-        ``refresh`` says whether a stale entry may be refreshed now (see the module rules).
+        ``refresh`` says whether a stale entry may be refreshed now; ``through``, up to when
+        the caller needs data (see the module rules).
         """
         now = self.clock.now
         await self._apply_purges()
         started = now()
-        cached = await self._servable(key, started, paced=refresh is not None)
-        if cached is not None and cached.fresh(started):
+        since = through if through is not None else -math.inf
+        settled = since + self.settings.reporting_lag if through is not None else math.inf
+        cached = await self._servable(key, started, refresh is not None, since, settled)
+        if cached is not None and (cached.fresh(started) or cached.stored_at >= settled):
             return self._answer(cached, "HIT", started)
         if cached is not None and refresh is not None and not await refresh(cached):
             return self._answer(cached, "STALE", started)
@@ -283,7 +291,7 @@ class ReplyCache:
             self._refresh_in_background(key, fetch)
             return self._answer(cached, "STALE", started)
         try:
-            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch))
+            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, since))
         except UpstreamUnavailable:
             if cached is None:
                 self._record("MISS")
@@ -341,17 +349,22 @@ class ReplyCache:
             "stale": counts["STALE"],
         }
 
-    async def _servable(self, key: str, now: float, paced: bool) -> Entry | None:
-        """The stored entry when it may be served, fresh or stale (paced: at any age)."""
+    async def _servable(
+        self, key: str, now: float, paced: bool, since: float, settled: float
+    ) -> Entry | None:
+        """The stored entry when it may be served, fresh or stale (paced or settled: at any
+        age); never one stored before ``since``."""
         entry = await self._stored(key)
-        if entry is None or (
-            not paced and entry.age(now) > entry.ttl + self.settings.stale_if_error
-        ):
+        if entry is None or entry.stored_at < since:
             return None
-        return entry
+        if paced or entry.stored_at >= settled:
+            return entry
+        return entry if entry.age(now) <= entry.ttl + self.settings.stale_if_error else None
 
-    async def _fetch_once(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
-        """Fetch and store, unless another process does it first and stores a fresh entry."""
+    async def _fetch_once(
+        self, key: str, fetch: Callable[[], Awaitable[Entry]], since: float = -math.inf
+    ) -> Entry:
+        """Fetch and store, unless another process first stores a fresh entry (from ``since``)."""
         clock = self.clock
         deadline = clock.monotonic() + self._lock_seconds
         while True:
@@ -360,20 +373,23 @@ class ReplyCache:
                 try:
                     # The lock may have been released by a process that just stored the entry.
                     stored = (
-                        await self._stored_fresh(key, clock.now()) if token is not None else None
+                        await self._stored_fresh(key, clock.now(), since)
+                        if token is not None
+                        else None
                     )
                     return stored or await self._fetch_and_store(key, fetch)
                 finally:
                     if token is not None:
                         await self._store.unlock(key, token)
             await clock.sleep(self._poll)
-            stored = await self._stored_fresh(key, clock.now())
+            stored = await self._stored_fresh(key, clock.now(), since)
             if stored is not None:
                 return stored
 
-    async def _stored_fresh(self, key: str, now: float) -> Entry | None:
+    async def _stored_fresh(self, key: str, now: float, since: float = -math.inf) -> Entry | None:
         entry = await self._stored(key)
-        return entry if entry is not None and entry.fresh(now) else None
+        usable = entry is not None and entry.fresh(now) and entry.stored_at >= since
+        return entry if usable else None
 
     async def _stored(self, key: str) -> Entry | None:
         """The entry under ``key`` in the store, else a final one on disk (copied to the store)."""

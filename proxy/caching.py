@@ -3,6 +3,8 @@
 A cached reply carries its cache state in the response extensions: ``cache`` (HIT, MISS or
 STALE), ``age`` (s), ``cache_key`` and ``stored_at``. Other methods pass through uncached.
 A 2xx GET reply without its endpoint's data (``proxy.v4shapes``) is refused, never stored.
+A GET whose query says how far its answer needs data (``proxy.call.Through``) is answered by
+the cache's ``through`` rule.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import orjson
 
 from proxy import freshness, v4shapes
 from proxy.cache import Entry, ReplyCache, cache_key
-from proxy.call import STREAM, Call, call_of
+from proxy.call import STREAM, Call, call_of, through
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
 from proxy.pacer import Pacer
@@ -56,7 +58,10 @@ class Caching(httpx2.AsyncBaseTransport):
             return entry
 
         refresh = self._paced(call, key)
-        entry, state, age = await self.cache.get_or_fetch(key, fetch, refresh=refresh)
+        needs = through(call.params)
+        entry, state, age = await self.cache.get_or_fetch(
+            key, fetch, refresh=refresh, through=needs
+        )
         extensions = {"cache": state, "age": age, "cache_key": key, "stored_at": entry.stored_at}
         return httpx2.Response(
             entry.status,

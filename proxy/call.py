@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import httpx2
@@ -12,6 +12,27 @@ from proxy.config import Tenant
 Params = Sequence[tuple[str, str]]
 EXTENSION = "enphase_call"
 STREAM = "enphase_stream"  # request extension: hand the reply on unread, as it arrives
+
+
+class Through(tuple[tuple[str, str], ...]):
+    """The query pairs of a GET whose answer needs the data up to epoch ``through``.
+
+    The need travels with the pairs through every layer that passes a call's query on; it is
+    never sent upstream nor part of a cache key.
+    """
+
+    through: int
+
+    def __new__(cls, pairs: Iterable[tuple[str, str]], through: int) -> Through:
+        """``pairs`` needing the data up to ``through``."""
+        made = super().__new__(cls, pairs)
+        made.through = through
+        return made
+
+
+def through(params: Params) -> int | None:
+    """The epoch up to which the answer to a GET with ``params`` needs data, if it says."""
+    return params.through if isinstance(params, Through) else None
 
 
 @dataclass(frozen=True, slots=True)

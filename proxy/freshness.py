@@ -15,6 +15,16 @@ Boundaries are multiples of the interval in epoch seconds. Every UTC offset in u
 multiple of 15 minutes, so they are the local interval marks in every zone and season
 (DST-independent). Lifetimes gain a day at local midnight, a full UTC hour in whole-hour zones.
 
+Lifetimes (``DAYS``) hold whole local days up to yesterday. Without ``end_date`` (the whole
+lifetime: the one reply per system that every v2 lifetime request, past summary and
+monthly_production shares, ``mappings.lifetime``) the reply is live, but it only changes at
+local midnight (a day is added) and during the reporting lag after it (late reports for
+yesterday). It keeps its row's hourly rule; a v2 request needing the days up to D passes the
+end of D as ``through`` (the cache's rule): a reply fetched before D ended is refetched (so a
+day rolls over once, like a telemetry window: its ``span`` is a day), one fetched a reporting
+lag after D ended answers it at any age with no call and nothing to pace, and in between the
+hourly rule applies, stretched by pacing like any live key.
+
 Statuses: 404 and 422 keep ``Cache.error_ttl``; every other non-2xx (401, 403, 429, 5xx...)
 gets 0, i.e. is never cached.
 """
@@ -77,12 +87,15 @@ def final(path: str, params: Params, now: float, settings: Cache) -> bool:
 
 
 def span(path: str, params: Params) -> int:
-    """Seconds covered by the window of a telemetry GET (0: none, or it does not roll over)."""
+    """Seconds covered by the window of a telemetry GET, or a day for a lifetime up to
+    yesterday (0: none, or it does not roll over)."""
     found = v4paths.find(path)
     kind = found.endpoint.window.kind if found and found.endpoint.window else None
     values = _first_values(params)
     if kind is WindowKind.GRANULAR and ("start_at" in values or "start_date" in values):
         return GRANULARITY.get(values.get("granularity") or "day", DAY)
+    if kind is WindowKind.DAYS and "end_date" not in values:
+        return DAY  # up to yesterday: a new day at each local midnight
     start, end = _epoch(values.get("start_at")), _epoch(values.get("end_at"))
     return end - start if kind is WindowKind.RANGE and start is not None and end else 0
 

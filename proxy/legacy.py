@@ -15,6 +15,7 @@ from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from mappings.common import system_id
 from proxy import renderers
+from proxy.call import Params, Through
 from proxy.config import Tenant
 from proxy.errors import InternalError, ProxyError
 from proxy.upstream import Reply, Upstream
@@ -101,7 +102,8 @@ class Run:
 
     async def bodies(self, calls: list[V4Call]) -> list[Any]:
         """The 2xx bodies of ``calls``; the first failure becomes its v2 error."""
-        fetches = [self.upstream.get(self.tenant, c.path, c.params, self.request_id) for c in calls]
+        get, tenant = self.upstream.get, self.tenant
+        fetches = [get(tenant, c.path, _params(c), self.request_id) for c in calls]
         replies = [await fetches[0]] if len(fetches) == 1 else await asyncio.gather(*fetches)
         self.replies.extend(replies)
         for call, reply in zip(calls, replies, strict=True):
@@ -117,6 +119,11 @@ class Run:
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
         age = max(r.age for r in self.replies)
         return Outcome(response.status, body, response.headers, state, age)
+
+
+def _params(call: V4Call) -> Params:
+    """The query of ``call``, carrying how far its answer needs data (``proxy.call.Through``)."""
+    return call.params if call.through is None else Through(call.params, call.through)
 
 
 def _system_path(req: V2Request) -> str:

@@ -115,6 +115,24 @@ async def test_concurrent_identical_calls_fetch_once(cache: ReplyCache) -> None:
     assert (entry.body, state, upstream.calls) == (b'{"n": 1}', "HIT", 1)
 
 
+async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_it_final(
+    cache: ReplyCache,
+) -> None:
+    clock = Clock()
+    cache.clock = clock
+    upstream = Upstream(clock)
+    lag = cache.settings.reporting_lag
+    await cache.get_or_fetch(key(), upstream)
+    clock.t = T0 + 60  # still fresh, but fetched before the data asked for existed
+    _, state, _ = await cache.get_or_fetch(key(), upstream, through=T0 + 30)
+    assert (state, upstream.calls) == ("MISS", 2)
+    clock.t = T0 + 2 * 86_400  # long past its TTL and any stale rule
+    entry, state, age = await cache.get_or_fetch(key(), upstream, through=T0 + 60 - lag)
+    assert (state, upstream.calls, entry.stored_at, age) == ("HIT", 2, T0 + 60, 2 * 86_400 - 60)
+    _, state, _ = await cache.get_or_fetch(key(), upstream, through=T0 + 61 - lag)
+    assert (state, upstream.calls) == ("MISS", 3)  # within the lag: the usual rules
+
+
 def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:
     """One worker process: its own loop and ReplyCache; 25 concurrent identical lookups."""
 
