@@ -5,29 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mappings import lifetime
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
-from mappings.common import system_id
-from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates, only_body
+from mappings.passthrough import only_body
 from mappings.schema import DATE, INTEGER, META, array, nullable, obj
 
 ROUTE = "/api/v2/systems/{system_id}/consumption_lifetime"
-needs_system = needs_system_for_dates
+needs_system = lifetime.needs_system
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
-    """One v4 ``consumption_lifetime`` call with the validated dates."""
-    return [V4Call(f"/systems/{system_id(req)}/consumption_lifetime", date_range(req))]
+    """The system's whole-lifetime ``consumption_lifetime`` call, once the dates are validated."""
+    return lifetime.plan(req, system, "consumption_lifetime")
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
     """v2's consumption_lifetime body; 204 when the system has no consumption meter.
 
-    v4 answers such a system with an empty series (any date range holds at least a day).
+    v4 answers such a system with an empty series (a lifetime holds at least a day).
     """
     body = only_body(replies)
     if body is not None and body.get("consumption") == []:
         return V2Response(None, 204)
-    return lifetime_series(req, system, replies, ("consumption",))
+    return lifetime.lifetime_series(req, system, replies, ("consumption",))
 
 
 RESPONSE = obj(

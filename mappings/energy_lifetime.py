@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mappings import lifetime
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
-from mappings.common import system_id
-from mappings.passthrough import date_range, lifetime_series, needs_system_for_dates, query
 from mappings.schema import DATE, INTEGER, META, array, nullable, obj, param
 
 ROUTE = "/api/v2/systems/{system_id}/energy_lifetime"
-needs_system = needs_system_for_dates
+needs_system = lifetime.needs_system
 
 
 def _all(req: V2Request) -> bool:
@@ -19,9 +18,8 @@ def _all(req: V2Request) -> bool:
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
-    """One v4 ``energy_lifetime`` call with the validated dates and ``production=all``."""
-    params = date_range(req) + query(production="all" if _all(req) else None)
-    return [V4Call(f"/systems/{system_id(req)}/energy_lifetime", params)]
+    """The system's whole-lifetime ``energy_lifetime`` call, once the dates are validated."""
+    return lifetime.plan(req, system, "energy_lifetime")
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
@@ -29,7 +27,7 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
     series = (
         ("production", "micro_production", "meter_production") if _all(req) else ("production",)
     )
-    return lifetime_series(req, system, replies, series)
+    return lifetime.lifetime_series(req, system, replies, series)
 
 
 RESPONSE = obj(

@@ -2,7 +2,8 @@
 ``production_meter_readings``, for legacy clients configured with ``emulate_retired = true``.
 
 The period runs from start_date to the day before the same day next month, as v2's did; it
-must have ended (a v2 422 otherwise). production_wh is the sum of v4's daily production;
+must have ended (a v2 422 otherwise). production_wh is the sum of v4's daily production, cut
+out of the system's whole lifetime (``mappings.lifetime``; a month before it is v4's 422);
 meter_readings are each production meter's readings at the period's first and last local
 midnight.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mappings import lifetime
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import date_param, day_start, system_id, zone
 from mappings.errors import unprocessable
@@ -45,15 +47,12 @@ def period(req: V2Request, system: dict[str, Any] | None) -> tuple[dt.date, dt.d
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
-    """The month's daily production, and the meter readings at its two ends."""
+    """The system's daily production (the whole lifetime), and the month's two meter readings."""
     sid, tz = system_id(req), zone(system)
     first, last = period(req, system)
     readings = f"/systems/{sid}/production_meter_readings"
     return [
-        V4Call(
-            f"/systems/{sid}/energy_lifetime",
-            query(start_date=first.isoformat(), end_date=last.isoformat()),
-        ),
+        lifetime.call(req, system, "energy_lifetime", last),
         V4Call(readings, query(end_at=day_start(first, tz))),
         V4Call(readings, query(end_at=day_start(last + dt.timedelta(days=1), tz))),
     ]
@@ -70,20 +69,20 @@ def _values(body: Any) -> dict[str, int]:
 def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> V2Response:
     """v2's monthly production body."""
     first, last = period(req, system)
-    lifetime = only_body(replies[:1]) or {}
-    production = lifetime.get("production")
+    series = only_body(replies[:1]) or {}
+    _, days = lifetime.cut(series, first, last, ("production",))
     start, end = _values(replies[1]), _values(replies[2])
     body = {
         "system_id": system_id(req),
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
-        "production_wh": sum(whole(v) for v in production) if isinstance(production, list) else 0,
+        "production_wh": sum(whole(v) for v in days["production"]),
         "meter_readings": [
             {"serial_number": serial, "start": start[serial], "end": end[serial]}
             for serial in start
             if serial in end
         ],
-        "meta": v2_meta(lifetime.get("meta"), system),
+        "meta": v2_meta(series.get("meta"), system),
     }
     return respond(req, system, body)
 

@@ -3,7 +3,9 @@
 A past ``summary_date`` is answered as v2 answered historical requests: energy_today is that
 day's production, energy_lifetime the sum of the days before it, current_power, modules and
 size_w are 0, last_interval_end_at is the system's last energy time. ``summary_date`` is echoed;
-today's date is a current request; a future or unparseable date is a v2 422.
+today's date is a current request; a future or unparseable date is a v2 422, and so is a day
+before the system's first (v4's answer). The day is cut out of the system's whole lifetime
+(``mappings.lifetime``), one reply shared with every other lifetime request.
 
 A current summary's energy_lifetime excludes today, as v2's did (v4's includes it). v2
 requires its three times: one v4's summary lacks comes from the system details (fetched only
@@ -17,8 +19,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from mappings import lifetime
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
-from mappings.common import date_param, system_id, wants_iso8601, zone
+from mappings.common import date_param, system_id, wants_iso8601
 from mappings.errors import unavailable, unprocessable
 from mappings.passthrough import respond, v2_meta
 from mappings.schema import DATE, EPOCH, INTEGER, obj, param, ref
@@ -31,28 +34,24 @@ def needs_system(req: V2Request) -> bool:
     return req.get("summary_date") not in (None, "") or wants_iso8601(req)
 
 
-def _today(req: V2Request, system: dict[str, Any] | None) -> dt.date:
-    return dt.datetime.fromtimestamp(req.now, zone(system)).date()
-
-
 def past_day(req: V2Request, system: dict[str, Any] | None) -> dt.date | None:
     """The requested summary_date when before today; None for today; v2 422 when in the future."""
     day = date_param(req, "summary_date")
     if day is None:
         return None
-    today = _today(req, system)
+    today = lifetime.today(req, system)
     if day > today:
         raise unprocessable(f"summary_date {day.isoformat()} is in the future")
     return day if day < today else None
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
-    """v4 summary for today, or the lifetime series up to a past summary_date."""
+    """v4 summary for today, or the system's lifetime series for a past summary_date."""
     sid = system_id(req)
     day = past_day(req, system)
     if day is None:
         return [V4Call(f"/systems/{sid}/summary")]
-    return [V4Call(f"/systems/{sid}/energy_lifetime", (("end_date", day.isoformat()),))]
+    return [lifetime.call(req, system, "energy_lifetime", day)]
 
 
 def _date(value: Any) -> dt.date | None:
@@ -115,7 +114,7 @@ def _current(
         "size_w": whole(reply.get("size_w")),
         "source": _source(reply.get("source")),
         "status": v2_status(reply.get("status")),
-        "summary_date": reply.get("summary_date") or _today(req, system).isoformat(),
+        "summary_date": reply.get("summary_date") or lifetime.today(req, system).isoformat(),
         "system_id": system_id(req),
     }
 
@@ -123,10 +122,10 @@ def _current(
 def _historic(
     req: V2Request, system: dict[str, Any] | None, day: dt.date, reply: dict[str, Any]
 ) -> dict[str, Any]:
-    values = reply.get("production")
-    production = [whole(value) for value in values] if isinstance(values, list) else []
-    first = _date(reply.get("start_date"))
-    index = (day - first).days if first else len(production) - 1
+    start, series = lifetime.cut(reply, None, day, ("production",))
+    production = [whole(value) for value in series["production"]]
+    first = _date(start)
+    index = (day - first).days if first else -1
     meter_start = _date(reply.get("meter_start_date"))
     meta = v2_meta(reply.get("meta"), system)
     meta_times = {"last_interval_end_at": meta["last_energy_at"], **meta}

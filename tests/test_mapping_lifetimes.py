@@ -9,7 +9,7 @@ import pytest
 
 from mappings import consumption_lifetime, energy_lifetime, production_meter_readings
 from mappings.base import V2Error, V2Request
-from tests.support import validate
+from tests.support import at, validate
 
 NOW = int(dt.datetime(2024, 6, 15, 12, tzinfo=dt.UTC).timestamp())
 SYSTEM = {
@@ -50,25 +50,44 @@ def energy_reply(start: str = "2024-06-01", days: int = 14, **extra: Any) -> dic
     }
 
 
-def params(module: Any, req: V2Request) -> list[tuple[str, str]]:
-    [call] = module.plan(req, SYSTEM)
-    return list(call.params)
+WHOLE = (("production", "all"),)  # every energy_lifetime request shares this one call
+YESTERDAY_ENDS = int(dt.datetime(2024, 6, 15, 7, tzinfo=dt.UTC).timestamp())  # midnight in LA
 
 
-def test_energy_lifetime_passes_dates_and_production_all() -> None:
-    req = request(start_date="2024-06-01", end_date="2024-06-14", production="all")
-    [call] = energy_lifetime.plan(req, SYSTEM)
+@pytest.mark.parametrize(
+    ("query", "through"),
+    [
+        ({"start_date": "2024-06-01", "end_date": "2024-06-14", "production": "all"}, None),
+        ({"start_date": "2024-06-01", "end_date": "2024-06-05"}, "2024-06-06"),
+        ({}, None),
+        ({"production": "micro"}, None),
+        ({"end_date": "2030-01-01"}, None),  # v4 ends at yesterday
+    ],
+)
+def test_every_energy_lifetime_request_plans_the_whole_lifetime(
+    query: dict[str, str], through: str | None
+) -> None:
+    [call] = energy_lifetime.plan(request(**query), SYSTEM)
     assert call.path == "/systems/66/energy_lifetime"
-    assert call.params == (
-        ("start_date", "2024-06-01"),
-        ("end_date", "2024-06-14"),
-        ("production", "all"),
-    )
+    assert call.params == WHOLE
+    ends = at(f"{through}T00:00", "America/Los_Angeles") if through else YESTERDAY_ENDS
+    assert call.through == ends
 
 
-def test_energy_lifetime_defaults_leave_dates_to_v4_and_ignore_other_production() -> None:
-    assert params(energy_lifetime, request()) == []
-    assert params(energy_lifetime, request(production="micro")) == []
+@pytest.mark.parametrize("module", [energy_lifetime, consumption_lifetime])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ({"start_date": "2024-06-16"}, "Requested date is in the future"),
+        ({"start_date": "2024-06-15"}, "Requested date range is invalid for this system"),
+    ],
+)
+def test_a_start_v4_would_refuse_is_its_422_without_a_call(
+    module: Any, query: dict[str, str], message: str
+) -> None:
+    with pytest.raises(V2Error) as caught:
+        module.plan(request(**query), SYSTEM)
+    assert (caught.value.status, caught.value.body["message"]) == (422, message)
 
 
 @pytest.mark.parametrize("module", [energy_lifetime, consumption_lifetime])
@@ -137,8 +156,36 @@ def test_default_end_follows_the_system_zone() -> None:
 def test_explicit_end_date_is_not_trimmed() -> None:
     reply = energy_reply(meta=meta("comm", NOW - 10 * 86400))
     req = request(end_date="2024-06-14")
-    assert not energy_lifetime.needs_system(req)
-    assert len(energy_lifetime.shape(req, None, [reply]).body["production"]) == 14
+    assert energy_lifetime.needs_system(req)  # the zone says which day is yesterday
+    assert len(energy_lifetime.shape(req, SYSTEM, [reply]).body["production"]) == 14
+
+
+@pytest.mark.parametrize(
+    ("query", "start", "days"),
+    [
+        ({"start_date": "2024-05-01", "end_date": "2024-06-03"}, "2024-06-01", 3),
+        ({"start_date": "2024-06-05", "end_date": "2024-06-07"}, "2024-06-05", 3),
+        ({"start_date": "2024-06-10", "end_date": "2030-01-01"}, "2024-06-10", 5),
+    ],
+)
+def test_the_range_is_cut_from_the_lifetime_as_v4_would_answer_it(
+    query: dict[str, str], start: str, days: int
+) -> None:
+    body = energy_lifetime.shape(request(production="all", **query), SYSTEM, [energy_reply()]).body
+    first = dt.date.fromisoformat(start).day - 1  # energy_reply starts on 2024-06-01
+    assert body["start_date"] == start
+    assert body["production"] == [1000 + day for day in range(first, first + days)]
+    assert body["micro_production"] == [900 + day for day in range(first, first + days)]
+    assert len(body["meter_production"]) == days
+    validate(energy_lifetime.ROUTE, 200, body)
+
+
+def test_a_range_before_the_lifetime_began_is_v4s_422() -> None:
+    req = request(start_date="2024-05-01", end_date="2024-05-31")
+    with pytest.raises(V2Error) as caught:
+        energy_lifetime.shape(req, SYSTEM, [energy_reply()])
+    assert caught.value.body["message"] == "Requested date range is invalid for this system"
+    validate(energy_lifetime.ROUTE, 422, caught.value.body)
 
 
 def test_v4_only_status_maps_onto_v2_enum() -> None:
@@ -176,8 +223,8 @@ def test_consumption_lifetime_plan_and_shape() -> None:
     req = request(start_date="2024-06-01", end_date="2024-06-06")
     [call] = consumption_lifetime.plan(req, SYSTEM)
     assert call.path == "/systems/66/consumption_lifetime"
-    assert call.params == (("start_date", "2024-06-01"), ("end_date", "2024-06-06"))
-    response = consumption_lifetime.shape(req, None, [consumption_reply()])
+    assert (call.params, call.through) == ((), at("2024-06-07T00:00", "America/Los_Angeles"))
+    response = consumption_lifetime.shape(req, SYSTEM, [consumption_reply(days=14)])
     assert response.body == {
         "system_id": 66,
         "start_date": "2024-06-01",

@@ -114,8 +114,10 @@ def test_every_v4_status_maps_onto_v2s_enum() -> None:
 def test_past_summary_date_is_answered_from_energy_lifetime() -> None:
     req = request(NOW, summary_date="2026-03-04")
     assert summary.needs_system(req)
+    whole_lifetime = (("production", "all"),)  # shared by every lifetime request
+    through = at("2026-03-05T00:00", LA)  # the answer needs the day up to its end
     assert summary.plan(req, system()) == [
-        V4Call(f"/systems/{SYSTEM_ID}/energy_lifetime", (("end_date", "2026-03-04"),))
+        V4Call(f"/systems/{SYSTEM_ID}/energy_lifetime", whole_lifetime, through)
     ]
     body = summary.shape(req, system(), [LIFETIME]).body
     validate(ROUTE, 200, body)
@@ -141,8 +143,8 @@ def test_past_summary_date_is_answered_from_energy_lifetime() -> None:
     [
         ("2026-03-01", 100, 0, "microinverters"),
         ("2026-03-03", 300, 300, "microinverters"),
-        ("2026-03-07", 0, 1500, "meter"),
-        ("2026-02-01", 0, 0, "microinverters"),
+        ("2026-03-05", 500, 1000, "meter"),
+        ("2026-03-07", 0, 1500, "meter"),  # a day the reply does not hold yet
     ],
 )
 def test_past_day_index_in_the_lifetime_series(
@@ -157,11 +159,19 @@ def test_past_day_index_in_the_lifetime_series(
     )
 
 
-def test_series_without_start_date_ends_on_the_requested_day() -> None:
-    reply = {"production": [5, 6, 7], "start_date": None}
+def test_a_day_before_the_lifetime_began_is_v4s_422() -> None:
+    with pytest.raises(V2Error) as refused:
+        summary.shape(request(NOW, summary_date="2026-02-01"), system(), [LIFETIME])
+    assert refused.value.status == 422
+    assert refused.value.body["message"] == "Requested date range is invalid for this system"
+    validate(ROUTE, 422, refused.value.body)
+
+
+def test_a_system_that_never_produced_has_nothing_on_any_day() -> None:
+    reply = {"production": [], "start_date": None}  # v4: start_date null, no production
     body = summary.shape(request(NOW, summary_date="2026-01-02"), system(), [reply]).body
     validate(ROUTE, 200, body)
-    assert (body["energy_today"], body["energy_lifetime"]) == (7, 11)
+    assert (body["energy_today"], body["energy_lifetime"]) == (0, 0)
     assert body["status"] == "normal"
 
 

@@ -34,6 +34,8 @@ async def ask(data_dir: Path, path: str) -> tuple[int, int]:
         f"/api/v2/systems/1002/consumption_stats?start_at={NOW - 60}&end_at={NOW - 9000}",
         f"/api/v2/systems/1002/rgm_stats?start_at={NOW + 7 * 86_400}",
         "/api/v2/systems/1001/summary?summary_date=2026-06-20",
+        "/api/v2/systems/1001/energy_lifetime?start_date=2026-06-20",
+        "/api/v2/systems/1002/consumption_lifetime?start_date=2026-06-11&end_date=2026-06-12",
     ],
 )
 def test_a_bad_parameter_is_answered_without_any_upstream_call(tmp_path: Path, path: str) -> None:
