@@ -13,7 +13,8 @@ Rules of ``ReplyCache.get_or_fetch``:
   not refresh yet is served as STALE without an upstream call.
 - with ``through`` (the answer needs the data up to that epoch): an entry stored before it
   lacks some and counts as absent; one stored ``Cache.reporting_lag`` or more after it holds
-  that data final and is a HIT at any age; in between, the rules above apply.
+  that data final and is a HIT at any age (and is kept on disk like a final reply, so a
+  restart does not buy it again); in between, the rules above apply.
 
 Only replies with a TTL above 0 that are not 429/5xx are stored.
 """
@@ -291,7 +292,9 @@ class ReplyCache:
             self._refresh_in_background(key, fetch)
             return self._answer(cached, "STALE", started)
         try:
-            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, since))
+            fetched = await self._flight.run(
+                key, lambda: self._fetch_once(key, fetch, since, settled)
+            )
         except UpstreamUnavailable:
             if cached is None:
                 self._record("MISS")
@@ -362,7 +365,11 @@ class ReplyCache:
         return entry if entry.age(now) <= entry.ttl + self.settings.stale_if_error else None
 
     async def _fetch_once(
-        self, key: str, fetch: Callable[[], Awaitable[Entry]], since: float = -math.inf
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[Entry]],
+        since: float = -math.inf,
+        settled: float = math.inf,
     ) -> Entry:
         """Fetch and store, unless another process first stores a fresh entry (from ``since``)."""
         clock = self.clock
@@ -377,7 +384,7 @@ class ReplyCache:
                         if token is not None
                         else None
                     )
-                    return stored or await self._fetch_and_store(key, fetch)
+                    return stored or await self._fetch_and_store(key, fetch, settled)
                 finally:
                     if token is not None:
                         await self._store.unlock(key, token)
@@ -401,11 +408,15 @@ class ReplyCache:
                 await self._store.set(key, entry)
         return entry
 
-    async def _fetch_and_store(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
+    async def _fetch_and_store(
+        self, key: str, fetch: Callable[[], Awaitable[Entry]], settled: float = math.inf
+    ) -> Entry:
+        """Fetch and store; on disk too when final, or final for the caller (``settled``)."""
         entry = await fetch()
         if entry.ttl > 0 and not _failed(entry):
             await self._store.set(key, entry)
-            if entry.final and self._final is not None:
+            lasting = entry.final or (entry.status < 300 and entry.stored_at >= settled)
+            if lasting and self._final is not None:
                 await self._final.set(key, encode(entry))
             self._update_gauges()
         return entry

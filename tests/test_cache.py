@@ -19,7 +19,14 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from proxy import freshness, metrics
-from proxy.cache import REDIS_LOCK_PREFIX, Entry, ReplyCache, cache_key, open_cache
+from proxy.cache import (
+    REDIS_LOCK_PREFIX,
+    Entry,
+    MemoryStore,
+    ReplyCache,
+    cache_key,
+    open_cache,
+)
 from proxy.config import Cache, Config
 from proxy.errors import UpstreamUnavailable
 from tests.support import results_of
@@ -115,11 +122,9 @@ async def test_concurrent_identical_calls_fetch_once(cache: ReplyCache) -> None:
     assert (entry.body, state, upstream.calls) == (b'{"n": 1}', "HIT", 1)
 
 
-async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_it_final(
-    cache: ReplyCache,
-) -> None:
+async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_it_final() -> None:
     clock = Clock()
-    cache.clock = clock
+    cache = ReplyCache(MemoryStore(100, 1 << 20), SETTINGS, clock=clock)  # nothing on disk
     upstream = Upstream(clock)
     lag = cache.settings.reporting_lag
     await cache.get_or_fetch(key(), upstream)
@@ -131,6 +136,7 @@ async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_
     assert (state, upstream.calls, entry.stored_at, age) == ("HIT", 2, T0 + 60, 2 * 86_400 - 60)
     _, state, _ = await cache.get_or_fetch(key(), upstream, through=T0 + 61 - lag)
     assert (state, upstream.calls) == ("MISS", 3)  # within the lag: the usual rules
+    await cache.close()
 
 
 def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:

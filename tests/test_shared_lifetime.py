@@ -165,3 +165,16 @@ def test_a_reply_holding_the_days_final_is_used_at_any_age(tmp_path: Path) -> No
     inline = "[cache]\nstale_while_revalidate = false\n"  # a refresh is counted when asked
     calls = asyncio.run(running(tmp_path, clock, scenario, inline))
     assert calls == [1, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_a_restart_buys_no_day_the_lifetime_held_final(tmp_path: Path) -> None:
+    week = {"start_date": "2026-06-01", "end_date": "2026-06-07"}
+
+    async def ask(stack: InProcess) -> int:
+        await v2(stack, summary.ENDPOINT, {"summary_date": "2026-06-09"}, FIRST)
+        await v2(stack, energy_lifetime.ENDPOINT, week, FIRST)
+        return v4_calls(stack, LIFETIME)
+
+    assert asyncio.run(running(tmp_path, VirtualClock(NOW), ask)) == 1
+    later = VirtualClock(NOW + 86_400)  # a new process, the same data_dir
+    assert asyncio.run(running(tmp_path, later, ask)) == 0
