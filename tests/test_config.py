@@ -228,3 +228,13 @@ def test_check_config_reports_each_problem_of_the_issue_with_its_line(tmp_path: 
     ]:
         assert f"line {line(text, content)}: {where}: " in result.stderr
     assert f"line {line(text, 'plan', second_tenant(text))}: tenants[1].plan: " in result.stderr
+
+
+def test_the_demo_configuration_writes_any_value_toml_can_hold(tmp_path: Path) -> None:
+    """The sandbox's demo configuration is written by a TOML library, not by hand."""
+    data_dir = tmp_path / 'a "quoted"\tdir'
+    password = 'pa"ss\\word\nwith a newline and \x01'
+    config = support.proxy_config("http://sandbox", data_dir, password=password)
+    tenant = config.tenants["demo"]
+    assert tenant.password == password
+    assert config.server.data_dir == str(data_dir)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import tomlkit
+
 from proxy.config import Config, parse
 
 
@@ -30,49 +32,30 @@ def config_text(
         "password": "demo-password",
         **tenant,
     }
-    lines = "\n".join(f"{k} = {_toml(v)}" for k, v in fields.items() if v is not None)
-    name = _toml([fields["name"]])
-    return f"""
-[server]
-data_dir = {_toml(str(data_dir))}
-admin_key = "test-admin-key"
-scrape_key = "test-scrape-key"
-{server}
-
-[upstream]
-api_root = "{sandbox_url}/api/v4"
-token_url = "{sandbox_url}/oauth/token"
-authorize_url = "{sandbox_url}/oauth/authorize"
-timeout = 5.0
-
-[quota]
-backend = "memory"
-
-{extra}
-
-[[tenants]]
-{lines}
-
-[[legacy_clients]]
-name = "legacy"
-key = "demo-v2-key"
-tenants = {name}
-
-[[team_clients]]
-name = "team"
-key = "demo-team-key"
-tenants = {name}
-"""
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return str(value)
+    accounts = {"tenants": [fields["name"]]}
+    head = {
+        "server": {
+            "data_dir": str(data_dir),
+            "admin_key": "test-admin-key",
+            "scrape_key": "test-scrape-key",
+        }
+    }
+    middle = {
+        "upstream": {
+            "api_root": f"{sandbox_url}/api/v4",
+            "token_url": f"{sandbox_url}/oauth/token",
+            "authorize_url": f"{sandbox_url}/oauth/authorize",
+            "timeout": 5.0,
+        },
+        "quota": {"backend": "memory"},
+    }
+    tail = {
+        "tenants": [{k: v for k, v in fields.items() if v is not None}],
+        "legacy_clients": [{"name": "legacy", "key": "demo-v2-key", **accounts}],
+        "team_clients": [{"name": "team", "key": "demo-team-key", **accounts}],
+    }
+    dump = tomlkit.dumps
+    return f"{dump(head)}{server}\n\n{dump(middle)}{extra}\n\n{dump(tail)}"
 
 
 def proxy_config(sandbox_url: str, data_dir: Path, extra: str = "", **tenant: Any) -> Config:
