@@ -43,10 +43,12 @@ class MonthBudget:
 
 
 def reserve(budget: MonthBudget, share: float, now: float) -> int:
-    """Calls held back for cold misses: ``share`` of the limit, shrinking to 0 at month end."""
+    """Calls held back for cold misses: ``share`` of the limit, shrinking to 0 at month end
+    (never more than the calls remaining)."""
     length = budget.end - budget.start
     left = min(length, max(0.0, budget.end - now))
-    return math.ceil(budget.limit * share * left / length) if length > 0 else 0
+    held = math.ceil(budget.limit * share * left / length) if length > 0 else 0
+    return min(held, budget.remaining)
 
 
 def refresh_budget(budget: MonthBudget, share: float, now: float) -> int:
@@ -61,10 +63,9 @@ def refresh_interval(
 
     ``keys`` holds ``(period, span)`` of every live key clients ask for: its natural freshness
     period and, for a window that rolls over, the window's length (0: it does not roll).
+    With no key in demand, 0 while any refresh is affordable: the next key asked is the only one.
     """
     keys = list(keys)
-    if not keys:
-        return 0.0
     ordered = sorted((max(1.0, period) for period, _ in keys), reverse=True)
     left = max(1.0, budget.end - now)
     rollovers = sum(1 / span for _, span in keys if span > 0)

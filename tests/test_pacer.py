@@ -212,3 +212,28 @@ def test_a_key_asked_again_soon_is_noted_in_the_shared_demand_once(tmp_path: Pat
             await close([pacer])
 
     assert asyncio.run(scenario()) == [0, 0, 1]
+
+
+def test_with_only_the_reserve_left_a_scrape_with_nobody_asking_lets_no_refresh_through(
+    tmp_path: Path,
+) -> None:
+    """A snapshot (each /metrics scrape) with no key in demand said "natural freshness" and
+    kept that for a minute: the next stale key asked was refreshed from the reserve."""
+    who = tenant(per_month=1000)
+    clock = VirtualClock(JUNE_1)
+
+    async def scenario() -> tuple[BudgetSnapshot, bool]:
+        cfg = config("memory", tmp_path, "")
+        pacer = await open_pacer(cfg, await open_governor(cfg, clock=clock), clock)
+        try:
+            for _ in range(900):  # the reserve (100) is all that is left
+                await pacer.governor.acquire(who)
+                clock.advance(1)  # within the per-minute limit
+            snapshot = await pacer.snapshot(who)
+            return snapshot, await pacer.allows_refresh(who, "a", 300, 0, age=DAY)
+        finally:
+            await close([pacer])
+
+    snapshot, refreshed = asyncio.run(scenario())
+    assert (snapshot.remaining, snapshot.reserve, snapshot.interval) == (100, 100, None)
+    assert not refreshed

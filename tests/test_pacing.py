@@ -25,6 +25,11 @@ def test_the_reserve_is_its_share_of_the_limit_and_is_released_as_the_month_runs
     assert pacing.refresh_budget(budget(950), 0.1, 0) == 0
 
 
+def test_the_reserve_is_never_more_than_the_calls_remaining() -> None:
+    assert pacing.reserve(budget(950), 0.1, 0) == 50
+    assert pacing.reserve(budget(1000), 0.1, 0) == 0  # a spent month holds nothing back
+
+
 def test_one_key_is_refreshed_as_often_as_the_budget_left_allows_over_the_time_left() -> None:
     interval = pacing.refresh_interval(budget(0), 0.1, 0, [(300, 0)])
     assert interval == pytest.approx(MONTH / 900)
@@ -65,6 +70,12 @@ def test_no_refresh_budget_left_means_never() -> None:
 
 def test_nobody_asking_means_no_pacing() -> None:
     assert pacing.refresh_interval(budget(0), 0.1, 0, []) == 0.0
+
+
+def test_nobody_asking_with_only_the_reserve_left_still_means_never() -> None:
+    """The interval is reused for a minute: the next key asked must not spend the reserve."""
+    assert pacing.refresh_interval(budget(900), 0.1, 0, []) == math.inf
+    assert pacing.refresh_interval(budget(1000), 0.1, 0, []) == math.inf
 
 
 def test_forecast_extrapolates_the_rate_spent_so_far() -> None:
