@@ -113,7 +113,6 @@ class Pacer:
         now = self._clock.now()
         month = call_windows(tenant, now)[0]
         left = (await self.governor.remaining(tenant, now=self._clock.now))["month"]
-        metrics.QUOTA_USED.labels(tenant.name, "month").set(month.limit - left)
         return MonthBudget(month.limit, month.limit - left, month.start, month.end)
 
     async def snapshot(self, tenant: Tenant) -> BudgetSnapshot:

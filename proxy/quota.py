@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
-from proxy.metrics import QUOTA_REMAINING
+from proxy.metrics import QUOTA_REMAINING, QUOTA_USED
 from proxy.redis_client import connect
 from proxy.sqlitefile import SqliteFile
 
@@ -440,7 +440,8 @@ class QuotaGovernor:
     async def remaining(
         self, tenant: Tenant, *, now: Callable[[], float] | None = None
     ) -> dict[str, int]:
-        """Calls left per window (minute, month, writes); also published as QUOTA_REMAINING."""
+        """Calls left per window (minute, month, writes); published as QUOTA_REMAINING, and the
+        rest of each window's limit as QUOTA_USED."""
         moment = (now or self.clock.now)()
         windows = [*call_windows(tenant, moment), write_window(tenant, moment)]
         used, blocks = await self._store.state(tenant.name, windows)
@@ -449,6 +450,7 @@ class QuotaGovernor:
             blocked = block is not None and block.end > moment
             left[win.name] = 0 if blocked else max(0, win.limit - count)
             QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
+            QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
         return left
 
     async def close(self) -> None:

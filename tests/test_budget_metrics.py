@@ -40,10 +40,11 @@ def test_metrics_tell_the_budget_of_each_tenant_and_the_age_of_served_data(
             return (await stack.proxy.get("/metrics", headers=support.SCRAPE)).text
 
     text = asyncio.run(scenario())
-    used = value(text, 'enphase_proxy_quota_used{period="month",tenant="demo"}')
-    assert used >= 1
-    remaining = value(text, 'enphase_proxy_quota_remaining{period="month",tenant="demo"}')
-    assert used + remaining == 100
+    for period, limit in (("month", 100), ("minute", 10), ("writes", 200)):
+        labels = f'{{period="{period}",tenant="demo"}}'
+        used = value(text, "enphase_proxy_quota_used" + labels)
+        assert used + value(text, "enphase_proxy_quota_remaining" + labels) == limit
+    assert value(text, 'enphase_proxy_quota_used{period="month",tenant="demo"}') >= 1
     assert value(text, 'enphase_proxy_paced_interval_seconds{tenant="demo"}') > 600
     assert value(text, 'enphase_proxy_budget_forecast_exhaustion{tenant="demo"}') >= 0
     assert value(text, 'enphase_proxy_served_age_seconds_count{surface="v2"}') >= 4
