@@ -12,8 +12,8 @@ Rules of ``ReplyCache.get_or_fetch``:
 - with a ``refresh`` judge (the budget pacer), a stale entry of any age that the judge will
   not refresh yet is served as STALE without an upstream call.
 - with ``through`` (the answer needs the data up to that epoch): an entry stored before it
-  lacks some and counts as absent; one stored ``Cache.reporting_lag`` or more after it holds
-  that data final and is a HIT at any age (and is kept on disk like a final reply, so a
+  lacks some and counts as absent; a 2xx one stored ``Cache.reporting_lag`` or more after it
+  holds that data final and is a HIT at any age (and is kept on disk like a final reply, so a
   restart does not buy it again); in between, the rules above apply.
 
 Only replies with a TTL above 0 that are not 429/5xx are stored.
@@ -104,6 +104,11 @@ def purge_pattern(tenant: str | None = None, system_id: str | None = None) -> st
 def _part(value: str) -> str:
     """``value`` with every character that could split or glob a key percent-encoded."""
     return quote(str(value), safe="")
+
+
+def _holds(entry: Entry, settled: float) -> bool:
+    """Whether ``entry`` is a 2xx reply stored at or after ``settled`` (final for its caller)."""
+    return entry.status < 300 and entry.stored_at >= settled
 
 
 def _failed(entry: Entry) -> bool:
@@ -283,7 +288,7 @@ class ReplyCache:
         since = through if through is not None else -math.inf
         settled = since + self.settings.reporting_lag if through is not None else math.inf
         cached = await self._servable(key, started, refresh is not None, since, settled)
-        if cached is not None and (cached.fresh(started) or cached.stored_at >= settled):
+        if cached is not None and (cached.fresh(started) or _holds(cached, settled)):
             return self._answer(cached, "HIT", started)
         if cached is not None and refresh is not None and not await refresh(cached):
             return self._answer(cached, "STALE", started)
@@ -360,7 +365,7 @@ class ReplyCache:
         entry = await self._stored(key)
         if entry is None or entry.stored_at < since:
             return None
-        if paced or entry.stored_at >= settled:
+        if paced or _holds(entry, settled):
             return entry
         return entry if entry.age(now) <= entry.ttl + self.settings.stale_if_error else None
 
@@ -415,7 +420,7 @@ class ReplyCache:
         entry = await fetch()
         if entry.ttl > 0 and not _failed(entry):
             await self._store.set(key, entry)
-            lasting = entry.final or (entry.status < 300 and entry.stored_at >= settled)
+            lasting = entry.final or _holds(entry, settled)
             if lasting and self._final is not None:
                 await self._final.set(key, encode(entry))
             self._update_gauges()

@@ -139,6 +139,17 @@ async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_
     await cache.close()
 
 
+async def test_through_never_holds_an_error_reply_past_its_ttl() -> None:
+    clock = Clock()
+    cache = ReplyCache(MemoryStore(100, 1 << 20), SETTINGS, clock=clock)
+    upstream = Upstream(clock, status=422)
+    await cache.get_or_fetch(key(), upstream)
+    clock.t = T0 + 86_400
+    _, state, _ = await cache.get_or_fetch(key(), upstream, through=T0 - 86_400)
+    assert (state, upstream.calls) == ("MISS", 2)
+    await cache.close()
+
+
 def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:
     """One worker process: its own loop and ReplyCache; 25 concurrent identical lookups."""
 
