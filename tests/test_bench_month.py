@@ -6,9 +6,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests import support
 
 
+@pytest.mark.slow  # a month of the Watt workload simulated in a child process (~18 s)
 def test_a_paced_watt_month_stays_within_1000_calls_and_never_refuses_an_answered_request() -> None:
     command = [sys.executable, "-m", "bench.month", "watt"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=support.ROOT, timeout=600)

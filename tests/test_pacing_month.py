@@ -6,6 +6,8 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from proxy.clock import VirtualClock
 from proxy.sandbox import SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, in_process
@@ -46,6 +48,7 @@ async def poll(data_dir: Path, per_month: int, days: int, every: int, extra: str
     return {"calls": calls, "refused_after_first": refused_after_first, "statuses": statuses}
 
 
+@pytest.mark.slow  # a long simulation: 5,760 requests over 30 virtual days (~7 s)
 def test_a_steady_poller_on_a_month_budget_of_100_is_never_refused_after_its_first_answer(
     tmp_path: Path,
 ) -> None:
