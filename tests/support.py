@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from hypothesis import settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
@@ -798,6 +799,12 @@ def schema_for(path: str) -> JSON:
         return schema
     name_of_data, _ = members[0]
     return schema | {"required": [name_of_data]}
+
+
+def examples(full: int) -> int:
+    """How many examples a costly property test runs: ``full`` under hypothesis's "ci" profile
+    (``.ci/run`` selects it), a third of them in the default tier, which must stay fast."""
+    return full if settings.get_current_profile_name() == "ci" else max(10, full // 3)
 
 
 def strategy(schema: JSON) -> st.SearchStrategy[Any]:

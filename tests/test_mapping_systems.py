@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mappings import systems
 from mappings.base import V2Error, V2Request, V2Response, V4Call
 from mappings.status import V2_STATUSES, v2_status
-from tests.support import validate
+from tests.support import examples, validate
 
 NOW = 1718452800
 STATUSES = ("normal", "comm", "micro", "encharge", "power", "retired", "meter", "normal")
@@ -132,7 +132,7 @@ def test_v4_is_only_read_with_get_pages_of_100() -> None:
     assert all(dict(call.params)["size"] == "100" for call in v4.calls)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     limit=st.integers(min_value=1, max_value=400),
     wanted=st.frozensets(st.sampled_from(sorted(V2_STATUSES))),
