@@ -29,9 +29,16 @@ def burst(call: Callable[[int], httpx2.Response], count: int) -> list[httpx2.Res
         return list(pool.map(call, range(count)))
 
 
+def pool(proxy_url: str, count: int) -> httpx2.Client:
+    """A client of the proxy holding up to ``count`` connections (one TLS setup, not ``count``)."""
+    limits = httpx2.Limits(max_connections=count)
+    return httpx2.Client(base_url=proxy_url, timeout=60, limits=limits)
+
+
 def summary_burst(proxy_url: str, count: int) -> list[httpx2.Response]:
-    """``count`` identical concurrent summary requests."""
-    return burst(lambda _: httpx2.get(proxy_url + SUMMARY, params=AUTH, timeout=60), count)
+    """``count`` identical concurrent summary requests, each on a connection of its own."""
+    with pool(proxy_url, count) as client:
+        return burst(lambda _: client.get(SUMMARY, params=AUTH), count)
 
 
 def test_100_identical_requests_make_one_upstream_call(tmp_path: Path) -> None:
@@ -86,10 +93,11 @@ def test_minute_budget_of_10_under_a_burst_of_50_never_draws_a_429(watt_tenant) 
     def call(i: int) -> httpx2.Response:
         # distinct days: shared windows cannot answer two of them from one call
         params = {**AUTH, "start_at": day - i * DAY, "end_at": day - i * DAY + DAY}
-        return httpx2.get(proxy_url + "/api/v2/systems/1002/stats", params=params, timeout=60)
+        return client.get("/api/v2/systems/1002/stats", params=params)
 
     started = time.time()
-    responses = burst(call, 50)
+    with pool(proxy_url, 50) as client:
+        responses = burst(call, 50)
     ok = [r for r in responses if r.status_code == 200]
     refused = [r for r in responses if r.status_code != 200]
     stats = sandbox_stats(sandbox_url)
