@@ -6,6 +6,11 @@ A mapping module is pure. It exports an ``Endpoint``: its v2 route, its OpenAPI 
 - ``needs_system(req) -> bool`` (default: never): whether the service must
   first fetch the v4 ``/systems/{system_id}`` body and pass it as ``system`` (time zone,
   status, meta...).
+- ``live_system(req, system, replies) -> bool`` (default: never): whether ``shape`` reads the
+  system's live fields (status, report times) from ``system`` because the replies lack them.
+  Only then is the ``system`` given to ``shape`` as fresh as a live reply; otherwise it may be
+  up to a day old (``proxy.system_lookup``): good for its time zone, and for a ``plan`` that
+  accepts a start before its last_energy_at (a refusal is planned again on a fresh body).
 - ``plan(req, system) -> list[V4Call]``: the v4 GETs that answer ``req``. Raises ``V2Error``
   for bad input. An empty list means "answer without any upstream call".
 - ``follow(req, system, replies) -> list[V4Call]`` (optional, None): further calls needed once the
@@ -32,12 +37,14 @@ class V4Call:
     """One v4 GET below the API root, e.g. ``/systems/42/summary``.
 
     ``through``: the answer needs the data up to this epoch, so a cached reply fetched before
-    it is not used (one fetched a reporting lag after it is final for this call).
+    it is not used (one fetched a reporting lag after it is final for this call). ``every``: a
+    2xx reply up to that many seconds old will do (see ``proxy.cache``).
     """
 
     path: str
     params: tuple[tuple[str, str], ...] = ()
     through: int | None = None
+    every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,16 @@ def never(req: V2Request) -> bool:
     return False
 
 
+def never_live(req: V2Request, system: System | None, replies: list[Any]) -> bool:
+    """The default ``live_system``: the answer reads no live field of the system body."""
+    return False
+
+
+def always_live(req: V2Request, system: System | None, replies: list[Any]) -> bool:
+    """``live_system`` of a mapping whose replies never carry the system's live fields."""
+    return True
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One v2 route: the mapping answering it and its OpenAPI description.
@@ -104,5 +121,6 @@ class Endpoint:
     response: JSON | None
     parameters: tuple[str | JSON, ...] = ()
     needs_system: Callable[[V2Request], bool] = never
+    live_system: Callable[[V2Request, System | None, list[Any]], bool] = never_live
     follow: Callable[[V2Request, System | None, list[Any]], list[V4Call]] | None = None
     no_content: bool = False

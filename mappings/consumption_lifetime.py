@@ -12,6 +12,7 @@ from mappings.schema import DATE, INTEGER, META, array, nullable, obj
 
 ROUTE = "/api/v2/systems/{system_id}/consumption_lifetime"
 needs_system = lifetime.needs_system
+live_system = lifetime.live_system
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
@@ -48,5 +49,6 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", "StartDate", "EndDate"),
     needs_system=needs_system,
+    live_system=live_system,
     no_content=True,
 )

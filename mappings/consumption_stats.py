@@ -21,6 +21,7 @@ CONSUMPTION_STATS = Telemetry(
 )
 
 needs_system = CONSUMPTION_STATS.needs_system
+live_system = CONSUMPTION_STATS.live_system
 plan = CONSUMPTION_STATS.plan
 shape = CONSUMPTION_STATS.shape
 
@@ -35,4 +36,5 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", "StartAt", "EndAt"),
     needs_system=needs_system,
+    live_system=live_system,
 )

@@ -11,6 +11,7 @@ from mappings.schema import DATE, INTEGER, META, array, nullable, obj, param
 
 ROUTE = "/api/v2/systems/{system_id}/energy_lifetime"
 needs_system = lifetime.needs_system
+live_system = lifetime.live_system
 
 
 def _all(req: V2Request) -> bool:
@@ -60,5 +61,6 @@ ENDPOINT = Endpoint(
         ),
     ),
     needs_system=needs_system,
+    live_system=live_system,
     no_content=True,
 )

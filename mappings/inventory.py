@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mappings.base import Endpoint, V2Request, V2Response, V4Call
+from mappings.base import Endpoint, V2Request, V2Response, V4Call, always_live
 from mappings.common import system_id
 from mappings.passthrough import respond, v2_meta
 from mappings.schema import INTEGER, META, STRING, array, nullable, obj
@@ -104,4 +104,5 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId",),
     needs_system=needs_system,
+    live_system=always_live,  # v4 devices carry no meta
 )

@@ -22,7 +22,7 @@ from typing import Any
 from mappings.base import V2Request, V2Response, V4Call
 from mappings.common import date_param, day_start, local_time, system_id, zone
 from mappings.errors import unprocessable
-from mappings.passthrough import only_body, respond, v2_meta
+from mappings.passthrough import lacks_body_meta, only_body, respond, v2_meta
 
 FUTURE = "Requested date is in the future"
 INVALID_RANGE = "Requested date range is invalid for this system"
@@ -97,6 +97,11 @@ def cut(
 
 def _series(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else []
+
+
+def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> bool:
+    """Whether ``meta`` comes from the system body: a lifetime reply without it (none: 204)."""
+    return only_body(replies) is not None and lacks_body_meta(replies)
 
 
 def lifetime_series(

@@ -17,7 +17,7 @@ from mappings import lifetime
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import date_param, day_start, system_id, zone
 from mappings.errors import unprocessable
-from mappings.passthrough import only_body, query, respond, v2_meta
+from mappings.passthrough import lacks_body_meta, only_body, query, respond, v2_meta
 from mappings.schema import DATE, INTEGER, META, STRING, array, obj, param
 from mappings.shaping import records, whole
 from mappings.telemetry import local_shift
@@ -64,6 +64,11 @@ def _values(body: Any) -> dict[str, int]:
         for reading in records(body, "meter_readings")
         if isinstance(reading.get("serial_number"), str)
     }
+
+
+def live_system(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> bool:
+    """Whether ``meta`` comes from the system body: a lifetime reply without it."""
+    return lacks_body_meta(replies[:1])
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> V2Response:
@@ -114,4 +119,5 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", param("start_date", DATE, "First day of the month.", required=True)),
     needs_system=needs_system,
+    live_system=live_system,
 )

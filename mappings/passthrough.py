@@ -10,6 +10,7 @@ from mappings.common import render_datetimes, wants_iso8601, zone
 from mappings.status import v2_status
 
 META_TIMES = ("last_report_at", "last_energy_at", "operational_at")
+LIVE_TIMES = ("last_report_at", "last_energy_at")  # change with every report
 
 Params = tuple[tuple[str, str], ...]
 
@@ -30,6 +31,12 @@ def v2_meta(meta: Any, system: dict[str, Any] | None = None) -> dict[str, Any]:
     return out
 
 
+def lacks_live_meta(meta: Any) -> bool:
+    """Whether ``v2_meta`` would take a live field (status, report times) from the system body."""
+    source = meta if isinstance(meta, dict) else {}
+    return not source.get("status") or any(_epoch(source.get(key)) is None for key in LIVE_TIMES)
+
+
 def _epoch(value: Any) -> int | None:
     return value if type(value) is int else None
 
@@ -45,3 +52,9 @@ def only_body(replies: Sequence[Any]) -> dict[str, Any] | None:
     """The single reply body when it is a JSON object, else None (v4 answered 204)."""
     body = replies[0] if replies else None
     return body if isinstance(body, dict) and body else None
+
+
+def lacks_body_meta(replies: Sequence[Any]) -> bool:
+    """Whether ``v2_meta`` of the single reply body's ``meta`` would read the system body's
+    live fields (none when v4 answered 204)."""
+    return lacks_live_meta((only_body(replies) or {}).get("meta"))

@@ -7,7 +7,7 @@ from typing import Any
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import epoch_param, system_id, wants_iso8601
-from mappings.passthrough import only_body, query, respond, v2_meta
+from mappings.passthrough import lacks_body_meta, only_body, query, respond, v2_meta
 from mappings.schema import EPOCH, INTEGER, META, STRING, array, obj
 from mappings.shaping import records, whole
 
@@ -19,6 +19,11 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     """One v4 ``production_meter_readings`` call, passing ``end_at`` when given."""
     params = query(end_at=epoch_param(req, "end_at"))
     return [V4Call(f"/systems/{system_id(req)}/production_meter_readings", params)]
+
+
+def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> bool:
+    """Whether ``meta`` comes from the system body: a reply without it."""
+    return lacks_body_meta(replies)
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
@@ -65,4 +70,5 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", "EndAt"),
     needs_system=needs_system,
+    live_system=live_system,
 )

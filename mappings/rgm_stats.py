@@ -12,7 +12,7 @@ from typing import Any
 
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import WEEK, system_id, too_old, zone
-from mappings.passthrough import query, respond, v2_meta
+from mappings.passthrough import lacks_live_meta, query, respond, v2_meta
 from mappings.schema import EPOCH, INTEGER, META, STRING, array, nullable, obj
 from mappings.shaping import records, whole
 from mappings.telemetry import canonical_windows, project, window
@@ -45,10 +45,24 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     ]
 
 
+def _bodies(replies: Sequence[Any]) -> list[dict[str, Any]]:
+    return [body for body in replies if isinstance(body, dict)]
+
+
+def _meta(bodies: list[dict[str, Any]]) -> Any:
+    """The v4 ``meta`` of the latest week, the one v2's ``meta`` comes from."""
+    return bodies[-1].get("meta") if bodies else None
+
+
+def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> bool:
+    """Whether ``meta`` comes from the system body (no reply, or one without it)."""
+    return lacks_live_meta(_meta(_bodies(replies)))
+
+
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
     """The weekly replies merged into one v2 body, de-duplicated and clipped to the window."""
     start, end = _window(req, system)
-    bodies = [body for body in replies if isinstance(body, dict)]
+    bodies = _bodies(replies)
     meters: dict[str, list[dict[str, Any]]] = {}
     for meter in (meter for body in bodies for meter in records(body, "meter_intervals")):
         serial = meter.get("meter_serial_number")
@@ -57,7 +71,7 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
     out = {
         "system_id": system_id(req),
         "total_devices": max((whole(body.get("total_devices")) for body in bodies), default=0),
-        "meta": v2_meta(bodies[-1].get("meta") if bodies else None, system),
+        "meta": v2_meta(_meta(bodies), system),
         "intervals": [
             project(row, ("wh_del", "devices_reporting"))
             for row in _merge(_rows(bodies), start, end)
@@ -155,4 +169,5 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", "StartAt", "EndAt"),
     needs_system=needs_system,
+    live_system=live_system,
 )

@@ -23,6 +23,7 @@ STATS = Telemetry(
 )
 
 needs_system = STATS.needs_system
+live_system = STATS.live_system
 plan = STATS.plan
 shape = STATS.shape
 
@@ -37,4 +38,5 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", "StartAt", "EndAt"),
     needs_system=needs_system,
+    live_system=live_system,
 )

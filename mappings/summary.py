@@ -23,7 +23,7 @@ from mappings import lifetime
 from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import date_param, system_id, wants_iso8601
 from mappings.errors import unavailable, unprocessable
-from mappings.passthrough import respond, v2_meta
+from mappings.passthrough import lacks_live_meta, respond, v2_meta
 from mappings.schema import DATE, EPOCH, INTEGER, obj, param, ref
 from mappings.shaping import whole
 from mappings.status import v2_status
@@ -85,6 +85,15 @@ def follow(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) ->
     """The system details, when v4's summary lacks a time v2 requires and they are not known."""
     wanted = system is None and len(replies) == 1 and past_day(req, system) is None
     return [V4Call(f"/systems/{system_id(req)}")] if wanted and _lacks_times(replies[0]) else []
+
+
+def live_system(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> bool:
+    """Whether the system body fills in what v4's reply lacks: the times of a current summary,
+    the status and report times of a past one."""
+    reply = replies[0] if replies else None
+    if past_day(req, system) is None:
+        return _lacks_times(reply)
+    return lacks_live_meta(reply.get("meta") if isinstance(reply, dict) else None)
 
 
 def _times(reply: dict[str, Any], details: Any) -> dict[str, int]:
@@ -202,5 +211,6 @@ ENDPOINT = Endpoint(
         ),
     ),
     needs_system=needs_system,
+    live_system=live_system,
     follow=follow,
 )

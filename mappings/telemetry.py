@@ -28,7 +28,7 @@ from mappings.common import (
     zone,
 )
 from mappings.errors import unprocessable
-from mappings.passthrough import respond, v2_meta
+from mappings.passthrough import lacks_live_meta, respond, v2_meta
 from mappings.shaping import records, whole
 
 
@@ -79,6 +79,11 @@ def window(
 
 def _epoch(value: Any) -> int | None:
     return value if type(value) is int else None
+
+
+def _first(replies: list[Any]) -> dict[str, Any]:
+    """The first reply, whose ``meta`` and ``total_devices`` the v2 body carries."""
+    return replies[0] if replies and isinstance(replies[0], dict) else {}
 
 
 def canonical_windows(
@@ -201,12 +206,19 @@ class Telemetry:
                 kept.append(interval)
         return kept
 
+    def live_system(
+        self, req: V2Request, system: dict[str, Any] | None, replies: list[Any]
+    ) -> bool:
+        """Whether ``meta`` comes from the system body: no reply (a start too old for v4) or
+        one without it."""
+        return lacks_live_meta(_first(replies).get("meta"))
+
     def shape(
         self, req: V2Request, system: dict[str, Any] | None, replies: list[Any]
     ) -> V2Response:
         """``{system_id, total_devices, meta, intervals}`` from the merged, clipped replies."""
         start, end = self.window(req, system)
-        first = replies[0] if replies and isinstance(replies[0], dict) else {}
+        first = _first(replies)
         body = {
             "system_id": system_id(req),
             "total_devices": whole(first.get("total_devices")),

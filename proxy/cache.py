@@ -15,6 +15,8 @@ Rules of ``ReplyCache.get_or_fetch``:
   lacks some and counts as absent; a 2xx one stored ``Cache.reporting_lag`` or more after it
   holds that data final and is a HIT at any age (and is kept on disk like a final reply, so a
   restart does not buy it again); in between, the rules above apply.
+- with ``every`` (the caller needs the reply refreshed only that often): a 2xx entry younger
+  than ``every`` seconds is a HIT whatever its TTL; an older one follows the rules above.
 
 Only replies with a TTL above 0 that are not 429/5xx are stored.
 """
@@ -113,6 +115,11 @@ def _holds(entry: Entry, settled: float) -> bool:
 
 def _failed(entry: Entry) -> bool:
     return entry.status >= 500 or entry.status == 429
+
+
+def _young(entry: Entry, now: float, every: float | None) -> bool:
+    """Whether ``entry`` is a 2xx reply younger than ``every`` seconds."""
+    return every is not None and entry.status < 300 and entry.age(now) < every
 
 
 class Store(Protocol):
@@ -276,11 +283,12 @@ class ReplyCache:
         *,
         refresh: Callable[[Entry], Awaitable[bool]] | None = None,
         through: float | None = None,
+        every: float | None = None,
     ) -> tuple[Entry, str, int]:
         """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age).
 
         ``refresh`` says whether a stale entry may be refreshed now; ``through``, up to when
-        the caller needs data (see the module rules).
+        the caller needs data; ``every``, how old a 2xx reply it accepts (see the module rules).
         """
         now = self.clock.now
         await self._apply_purges()
@@ -288,7 +296,9 @@ class ReplyCache:
         since = through if through is not None else -math.inf
         settled = since + self.settings.reporting_lag if through is not None else math.inf
         cached = await self._servable(key, started, refresh is not None, since, settled)
-        if cached is not None and (cached.fresh(started) or _holds(cached, settled)):
+        if cached is not None and (
+            cached.fresh(started) or _holds(cached, settled) or _young(cached, started, every)
+        ):
             return self._answer(cached, "HIT", started)
         if cached is not None and refresh is not None and not await refresh(cached):
             return self._answer(cached, "STALE", started)

@@ -3,8 +3,9 @@
 A cached reply carries its cache state in the response extensions: ``cache`` (HIT, MISS or
 STALE), ``age`` (s), ``cache_key`` and ``stored_at``. Other methods pass through uncached.
 A 2xx GET reply without its endpoint's data (``proxy.v4shapes``) is refused, never stored.
-A GET whose query says how far its answer needs data (``proxy.call.Through``) is answered by
-the cache's ``through`` rule.
+A GET whose query says what its answer needs (``proxy.call.Needs``) is answered by the cache's
+``through`` and ``every`` rules; the pacer weighs a stale 2xx reply of a GET refreshed only
+``every`` seconds by that period, so a key asked that way counts as the rare refresh it is.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 
 from proxy import freshness, v4shapes
 from proxy.cache import Entry, ReplyCache, cache_key
-from proxy.call import STREAM, Call, call_of, through
+from proxy.call import STREAM, Call, call_of, every, through
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
 from proxy.pacer import Pacer
@@ -57,10 +58,13 @@ class Caching(httpx2.AsyncBaseTransport):
                 await self.pacer.spent(call.tenant, key)
             return entry
 
-        refresh = self._paced(call, key)
-        needs = through(call.params)
+        period = every(call.params)
         entry, state, age = await self.cache.get_or_fetch(
-            key, fetch, refresh=refresh, through=needs
+            key,
+            fetch,
+            refresh=self._paced(call, key, period),
+            through=through(call.params),
+            every=period,
         )
         extensions = {"cache": state, "age": age, "cache_key": key, "stored_at": entry.stored_at}
         return httpx2.Response(
@@ -93,8 +97,11 @@ class Caching(httpx2.AsyncBaseTransport):
         content_type = response.headers.get("content-type") or "application/json"
         return Entry(status, response.content, content_type, now, ttl, final)
 
-    def _paced(self, call: Call, key: str) -> Callable[[Entry], Awaitable[bool]] | None:
-        """Whether the pacer lets a stale entry under ``key`` be refreshed now (None: no pacer)."""
+    def _paced(
+        self, call: Call, key: str, every: int | None = None
+    ) -> Callable[[Entry], Awaitable[bool]] | None:
+        """Whether the pacer lets a stale entry under ``key`` be refreshed now (None: no pacer),
+        a 2xx one judged by the caller's own refresh period ``every`` when longer."""
         pacer = self.pacer
         if pacer is None or not pacer.settings.pacing:
             return None
@@ -103,8 +110,9 @@ class Caching(httpx2.AsyncBaseTransport):
         span = freshness.span(call.path, call.params)
 
         async def refresh(entry: Entry) -> bool:
+            judged = max(period, every) if every is not None and entry.status < 300 else period
             return await pacer.allows_refresh(
-                call.tenant, key, period, span, entry.age(clock.now())
+                call.tenant, key, judged, span, entry.age(clock.now())
             )
 
         return refresh

@@ -13,9 +13,8 @@ from cachetools import LRUCache
 
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
-from mappings.common import system_id
-from proxy import renderers
-from proxy.call import Params, Through
+from proxy import renderers, system_lookup
+from proxy.call import Needs, Params
 from proxy.config import Tenant
 from proxy.errors import InternalError, ProxyError
 from proxy.upstream import Reply, Upstream
@@ -99,17 +98,28 @@ class Run:
         self.tenant = tenant
         self.request_id = request_id
         self.replies: list[Reply] = []
+        self.ages: list[int] = []  # of the replies whose age is the answer's
 
-    async def bodies(self, calls: list[V4Call]) -> list[Any]:
-        """The 2xx bodies of ``calls``; the first failure becomes its v2 error."""
+    async def bodies(self, calls: list[V4Call], *, aged: bool = True) -> list[Any]:
+        """The 2xx bodies of ``calls``; the first failure becomes its v2 error.
+
+        ``aged``: their age counts as the answer's (not a zone's lookup).
+        """
         get, tenant = self.upstream.get, self.tenant
         fetches = [get(tenant, c.path, _params(c), self.request_id) for c in calls]
         replies = [await fetches[0]] if len(fetches) == 1 else await asyncio.gather(*fetches)
         self.replies.extend(replies)
+        if aged:
+            self.ages.extend(reply.age for reply in replies)
         for call, reply in zip(calls, replies, strict=True):
             if not 200 <= reply.status < 300:
                 raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
         return [reply.body for reply in replies]
+
+    async def system(self, req: V2Request, live: bool) -> Any:
+        """The v4 system body ``req``'s mapping reads: live, or for its zone (``system_lookup``)."""
+        (body,) = await self.bodies([system_lookup.lookup(req, live)], aged=live)
+        return body
 
     def outcome(self, response: V2Response) -> Outcome:
         """``response`` encoded, with the combined cache state of the replies used."""
@@ -117,17 +127,15 @@ class Run:
         if not self.replies:
             return Outcome(response.status, body, response.headers)
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
-        age = max(r.age for r in self.replies)
+        age = max(self.ages, default=0)
         return Outcome(response.status, body, response.headers, state, age)
 
 
 def _params(call: V4Call) -> Params:
-    """The query of ``call``, carrying how far its answer needs data (``proxy.call.Through``)."""
-    return call.params if call.through is None else Through(call.params, call.through)
-
-
-def _system_path(req: V2Request) -> str:
-    return f"/systems/{system_id(req)}"
+    """The query of ``call``, carrying what its answer needs (``proxy.call.Needs``)."""
+    if call.through is None and call.every is None:
+        return call.params
+    return Needs(call.params, call.through, call.every)
 
 
 # Systems in the earliest and the latest time zone: a plan refused in both is refused in any.
@@ -150,14 +158,26 @@ def refused_in_every_zone(endpoint: Endpoint, req: V2Request) -> V2Error | None:
     return refusals[0] if len(refusals) == len(ZONE_PROBES) else None
 
 
+async def _planned(endpoint: Endpoint, req: V2Request, run: Run) -> tuple[Any, bool, list[V4Call]]:
+    """(system body or None, whether it is live, the calls) planned for ``req``.
+
+    A refusal planned on a zone body is confirmed on a live one (``proxy.system_lookup``).
+    """
+    if not endpoint.needs_system(req):
+        return None, False, endpoint.plan(req, None)
+    refused = refused_in_every_zone(endpoint, req)
+    if refused is not None:
+        raise refused
+    system = await run.system(req, live=False)
+    try:
+        return system, False, endpoint.plan(req, system)
+    except V2Error:
+        system = await run.system(req, live=True)
+        return system, True, endpoint.plan(req, system)
+
+
 async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
-    system = None
-    if endpoint.needs_system(req):
-        refused = refused_in_every_zone(endpoint, req)
-        if refused is not None:
-            raise refused
-        (system,) = await run.bodies([V4Call(_system_path(req))])
-    calls = endpoint.plan(req, system)
+    system, live, calls = await _planned(endpoint, req, run)
     replies = await run.bodies(calls) if calls else []
     follow = endpoint.follow
     for _ in range(MAX_FOLLOW_ROUNDS if follow else 0):
@@ -165,6 +185,8 @@ async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
         if not more:
             break
         replies += await run.bodies(more)
+    if system is not None and not live and endpoint.live_system(req, system, replies):
+        system = await run.system(req, live=True)
     return run.outcome(endpoint.shape(req, system, replies))
 
 
