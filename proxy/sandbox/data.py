@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from .localtime import days, local_date, midnight
+from .localtime import local_date, midnight
 from .systems import System
 
 MICRO_STEP = 300
@@ -271,10 +271,24 @@ def day_energy(system: System, day: date, source: str) -> int:
     return _micro_target(system, day)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
+def _running_totals(system: System, source: str) -> array[int]:
+    """Total Wh by source through each day from the operational date (extended as asked)."""
+    return array("q")
+
+
 def energy_through(system: System, source: str, last: date) -> int:
     """Total Wh by source from the operational date through ``last`` inclusive."""
-    return sum(day_energy(system, d, source) for d in days(system.operational_date, last))
+    first = system.operational_date
+    count = (last - first).days + 1
+    if count <= 0:
+        return 0
+    totals = _running_totals(system, source)
+    # each new day adds to the day before: a month of summaries costs a day's sum, not a lifetime's
+    while len(totals) < count:
+        day_total = day_energy(system, first + timedelta(len(totals)), source)
+        totals.append((totals[-1] if totals else 0) + day_total)
+    return totals[count - 1]
 
 
 def production_source(system: System) -> str:
@@ -282,11 +296,12 @@ def production_source(system: System) -> str:
     return METER if system.meters else MICRO
 
 
-def production_day(system: System, day: date) -> list[tuple[int, int]]:
+@lru_cache(maxsize=1024)
+def production_day(system: System, day: date) -> tuple[tuple[int, int], ...]:
     """(end_at, Wh) intervals of the merged production series for the day."""
     if system.meters:
-        return [(r["end_at"], r["wh_del"]) for r in production_meter_day(system, day)]
-    return [(r["end_at"], r["enwh"]) for r in production_micro_day(system, day)]
+        return tuple((r["end_at"], r["wh_del"]) for r in production_meter_day(system, day))
+    return tuple((r["end_at"], r["enwh"]) for r in production_micro_day(system, day))
 
 
 @lru_cache(maxsize=1024)
