@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx2
 import orjson
@@ -24,6 +25,16 @@ from proxy.errors import UpstreamGarbage
 from proxy.pacer import Pacer
 
 log = logging.getLogger("proxy.upstream")
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A cached or fetched reply: the entry, HIT, MISS or STALE, its age (s) and cache key."""
+
+    entry: Entry
+    state: str
+    age: int
+    key: str
 
 
 class Caching(httpx2.AsyncBaseTransport):
@@ -49,11 +60,30 @@ class Caching(httpx2.AsyncBaseTransport):
         """The cached or fetched reply to a GET; any other method sent as is."""
         if request.method != "GET" or request.extensions.get(STREAM):
             return await self.inner.handle_async_request(request)
-        call = call_of(request)
+        found = await self.lookup(call_of(request), lambda: request)
+        entry = found.entry
+        extensions = {
+            "cache": found.state,
+            "age": found.age,
+            "cache_key": found.key,
+            "stored_at": entry.stored_at,
+        }
+        return httpx2.Response(
+            entry.status,
+            headers={"Content-Type": entry.content_type},
+            content=entry.body,
+            extensions=extensions,
+        )
+
+    async def lookup(self, call: Call, sent: Callable[[], httpx2.Request]) -> Found:
+        """The cached or fetched reply to the GET ``call``; ``sent`` makes its request for a fetch.
+
+        A reply served from the cache never builds an httpx2 request.
+        """
         key = cache_key(call.tenant.name, call.path, call.params)
 
         async def fetch() -> Entry:
-            entry = await self._fetch(request, call)
+            entry = await self._fetch(sent(), call)
             if self.pacer is not None:
                 await self.pacer.spent(call.tenant, key)
             return entry
@@ -66,13 +96,7 @@ class Caching(httpx2.AsyncBaseTransport):
             through=through(call.params),
             every=period,
         )
-        extensions = {"cache": state, "age": age, "cache_key": key, "stored_at": entry.stored_at}
-        return httpx2.Response(
-            entry.status,
-            headers={"Content-Type": entry.content_type},
-            content=entry.body,
-            extensions=extensions,
-        )
+        return Found(entry, state, age, key)
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
         """Whether each (cache key, stored_at) still names the fresh cached reply."""

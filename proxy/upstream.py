@@ -12,7 +12,7 @@ without its endpoint's data, and lets the pacer decide when a stale reply is ref
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import httpx2
@@ -92,17 +92,17 @@ class Upstream:
 
     async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
         """A cached GET of ``path`` for ``tenant``."""
-        sent = request(self.root, Call(tenant, path, params, request_id))
-        response = await self.stack.handle_async_request(sent)
-        ext = response.extensions
+        call = Call(tenant, path, params, request_id)
+        found = await self.stack.lookup(call, partial(request, self.root, call))
+        entry = found.entry
         return Reply(
-            response.status_code,
-            response.content,
-            response.headers.get("content-type", ""),
-            ext["cache"],
-            ext["age"],
-            ext["cache_key"],
-            ext["stored_at"],
+            entry.status,
+            entry.body,
+            entry.content_type,
+            found.state,
+            found.age,
+            found.key,
+            entry.stored_at,
         )
 
     async def send(
