@@ -25,10 +25,12 @@ import asyncio
 import datetime as dt
 import heapq
 import logging
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +44,10 @@ from proxy import freshness, legacy
 from proxy.caching import Caching
 from proxy.call import call_of
 from proxy.clock import Clock, VirtualClock
-from proxy.config import Config, Tenant, parse
+from proxy.config import PLAN_LIMITS, Config, Tenant, parse
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
+from proxy.sandbox.settings import FLEET_SYSTEM_IDS
+from proxy.sandbox.systems import build_systems
 from proxy.simulation import SANDBOX_URL, in_process
 from proxy.upstream import Params, Reply, Upstream
 
@@ -53,6 +57,7 @@ MONTH = 30 * DAY
 HOUR = 3600
 DEMAND_WINDOW = HOUR  # a key asked in the last hour counts as in demand (as the pacer counts)
 
+MINUTE_REFUSAL = b'"period":"minute"'  # in the v2 409 body for the plan's minute limit
 Url = Callable[[float], str]  # the v2 path and query a client asks at a moment
 
 
@@ -69,15 +74,22 @@ class Poll:
 
 @dataclass(frozen=True)
 class Workload:
-    """A plan, its month limit and the clients polling through the proxy."""
+    """A plan, its month limit and the clients polling through the proxy.
+
+    The minute limit is always the plan's own (``PLAN_LIMITS``).
+    """
 
     name: str
     plan: str
     per_month: int
-    per_minute: int
     fleet: bool
     polls: list[Poll]
     scale: str = "full size"
+
+    @property
+    def per_minute(self) -> int:
+        """The plan's calls per minute."""
+        return PLAN_LIMITS[self.plan].per_minute
 
 
 def fixed(path: str) -> Url:
@@ -116,13 +128,16 @@ def watt() -> Workload:
         Poll(fixed("/api/v2/systems/1001/stats"), 900, 60),
         Poll(lifetime_last_week(1001), DAY, 9 * HOUR, counted=False),  # 02:00 in Los Angeles
     ]
-    return Workload("watt", "watt", 1_000, 10, False, polls)
+    return Workload("watt", "watt", 1_000, False, polls)
 
 
 def kilowatt(divisor: int = 1) -> Workload:
     """50 systems: summary every 10 min, inventory daily, consumption_stats on 10 metered."""
-    systems = list(range(3000, 3000 + 50 // divisor))
-    metered = [s for s in systems if (s - 3000 + 1) % 3 == 0][: 10 // divisor]
+    systems = list(FLEET_SYSTEM_IDS[: 50 // divisor])
+    fixtures = build_systems(START)  # the systems the sandbox serves
+    metered = [s for s in systems if fixtures[s].meters][: 10 // divisor]
+    if len(metered) < 10 // divisor:
+        raise ValueError(f"{len(metered)} of the first {len(systems)} fleet systems have meters")
     polls = [
         Poll(fixed(f"/api/v2/systems/{s}/summary"), 600, spread(i, len(systems), 600))
         for i, s in enumerate(systems)
@@ -135,12 +150,12 @@ def kilowatt(divisor: int = 1) -> Workload:
         Poll(fixed(f"/api/v2/systems/{s}/consumption_stats"), 900, spread(i, len(metered), 900))
         for i, s in enumerate(metered)
     ]
-    return Workload("kilowatt", "kilowatt", 50_000 // divisor, 1_000, True, polls, _scale(divisor))
+    return Workload("kilowatt", "kilowatt", 50_000 // divisor, True, polls, _scale(divisor))
 
 
 def megawatt(divisor: int = 1) -> Workload:
     """300 systems: summary every 15 min, and a backfill of 30 past days of stats for each."""
-    systems = list(range(3000, 3000 + 300 // divisor))
+    systems = list(FLEET_SYSTEM_IDS[: 300 // divisor])  # the whole sandbox fleet at full size
     polls = [
         Poll(fixed(f"/api/v2/systems/{s}/summary"), 900, spread(i, len(systems), 900))
         for i, s in enumerate(systems)
@@ -150,7 +165,7 @@ def megawatt(divisor: int = 1) -> Workload:
         Poll(past_day_stats(s, d), 0, spread(i, len(backfill), DAY), once=True, counted=False)
         for i, (s, d) in enumerate(backfill)
     ]
-    return Workload("megawatt", "megawatt", 300_000 // divisor, 1_000, True, polls, _scale(divisor))
+    return Workload("megawatt", "megawatt", 300_000 // divisor, True, polls, _scale(divisor))
 
 
 def _scale(divisor: int) -> str:
@@ -163,6 +178,7 @@ WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "megawatt": megawatt,
 }
 DIVISORS = {"watt": 1, "kilowatt": 10, "megawatt": 50}  # without --full
+SIZE = {"watt": 1, "kilowatt": 50, "megawatt": 300}  # systems at full size
 
 
 def config(workload: Workload, data_dir: Path, pacing: bool) -> Config:
@@ -190,7 +206,6 @@ api_key = "{DEMO.api_key}"
 client_id = "{DEMO.client_id}"
 client_secret = "{DEMO.client_secret}"
 plan = "{workload.plan}"
-per_minute = {workload.per_minute}
 per_month = {workload.per_month}
 grant = "password"
 username = "{username}"
@@ -243,6 +258,7 @@ class Figures:
 
     requests: int = 0
     refused_after_first: int = 0
+    refused_minute: int = 0  # 409s for the plan's minute limit (first answers or not)
     ages: list[int] = field(default_factory=list)
     live_keys: list[int] = field(default_factory=list)  # in demand, sampled hourly
     calls: int = 0
@@ -298,6 +314,7 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                 figures.requests += 1
                 if outcome.status == 409:
                     figures.refused_after_first += url in answered
+                    figures.refused_minute += MINUTE_REFUSAL in outcome.body
                     figures.ran_out = figures.ran_out or clock.now()
                 elif outcome.status == 200:
                     answered.add(url)
@@ -339,6 +356,10 @@ def report(workload: Workload, mode: str, figures: Figures) -> None:
     )
     print(f"{head}: 409s after a request's first answer: {figures.refused_after_first}")
     print(
+        f"{head}: 409s for the plan's minute limit ({workload.per_minute} calls):"
+        f" {figures.refused_minute}"
+    )
+    print(
         f"{head}: served age p50/p95/max: {percentile(ages, 0.5)}"
         f"/{percentile(ages, 0.95)}/{max(ages, default=0)} s"
     )
@@ -351,28 +372,40 @@ def report(workload: Workload, mode: str, figures: Figures) -> None:
     print(f"{head}: budget ran out: {ran_out}")
 
 
-async def measure(names: list[str], full: bool) -> None:
-    """Run each workload with and without pacing and print the figures."""
-    for name in names:
-        workload = WORKLOADS[name](1 if full else DIVISORS[name])
-        for pacing in (True, False):
-            started = time.perf_counter()
-            figures = await run(workload, pacing)
-            report(workload, "paced" if pacing else "unpaced", figures)
-            print(
-                f"{workload.name} {'paced' if pacing else 'unpaced'}: wall time: "
-                f"{time.perf_counter() - started:.0f} s"
-            )
+def measured(name: str, divisor: int, pacing: bool) -> tuple[Figures, float]:
+    """One run of workload ``name`` at ``1/divisor`` of its size, and its wall time (s)."""
+    logging.disable(logging.WARNING)  # refused background refreshes are expected, not news
+    started = time.perf_counter()
+    figures = asyncio.run(run(WORKLOADS[name](divisor), pacing))
+    return figures, time.perf_counter() - started
+
+
+def measure(names: list[str], full: bool, jobs: int) -> None:
+    """Run each workload with and without pacing, ``jobs`` runs at a time, and print the figures."""
+    sizes = {name: 1 if full else DIVISORS[name] for name in names}
+    runs = [(name, sizes[name], pacing) for name in names for pacing in (True, False)]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(jobs) as pool:
+        # the longest runs (the largest fleets) first, so that the last to finish is a short one
+        order = sorted(runs, key=lambda r: -SIZE[r[0]] // r[1])
+        pending = {r: pool.submit(measured, *r) for r in order}
+        for name, divisor, pacing in runs:
+            figures, wall = pending[name, divisor, pacing].result()
+            mode = "paced" if pacing else "unpaced"
+            report(WORKLOADS[name](divisor), mode, figures)
+            print(f"{name} {mode}: wall time: {wall:.0f} s")
+    print(f"all runs: wall time: {time.perf_counter() - started:.0f} s ({jobs} at a time)")
 
 
 def main() -> None:
     """Measure and print."""
-    full = "--full" in sys.argv
-    names = [a for a in sys.argv[1:] if a != "--full"] or list(WORKLOADS)
-    logging.disable(logging.WARNING)  # refused background refreshes are expected, not news
+    args = sys.argv[1:]
+    full = "--full" in args
+    jobs = int(args[args.index("--jobs") + 1]) if "--jobs" in args else os.cpu_count() or 1
+    names = [a for a in args if a in WORKLOADS] or list(WORKLOADS)
     print(f"machine: {machine()}")
     print(f"month: June 2026 ({MONTH // DAY} days), simulated")
-    asyncio.run(measure(names, full))
+    measure(names, full, jobs)
 
 
 if __name__ == "__main__":
