@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import timedelta
 from typing import Any
 
@@ -32,12 +33,14 @@ def meta(system: System, now: float) -> dict[str, Any]:
 
 def energy_today(system: System, now: float) -> tuple[int, int]:
     """(Wh produced today so far, power of the last reported interval in W)."""
-    until = reported_until(system, now)
-    rows = [
-        r for r in data.production_day(system, local_date(system.timezone, now)) if r[0] <= until
-    ]
+    day = local_date(system.timezone, now)
+    ends, running = data.production_running(system, day)
+    reported = bisect_right(ends, reported_until(system, now))  # the intervals are in time order
+    if not reported:
+        return 0, 0
     step = data.METER_STEP if system.meters else data.MICRO_STEP
-    return sum(wh for _, wh in rows), (rows[-1][1] * 3600 // step if rows else 0)
+    last = data.production_day(system, day)[reported - 1][1]
+    return running[reported - 1], last * 3600 // step
 
 
 def energy_lifetime(system: System, now: float) -> int:

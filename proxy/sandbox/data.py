@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from .localtime import local_date, midnight
@@ -302,6 +303,13 @@ def production_day(system: System, day: date) -> tuple[tuple[int, int], ...]:
     if system.meters:
         return tuple((r["end_at"], r["wh_del"]) for r in production_meter_day(system, day))
     return tuple((r["end_at"], r["enwh"]) for r in production_micro_day(system, day))
+
+
+@lru_cache(maxsize=1024)
+def production_running(system: System, day: date) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The merged production series of the day as (end_at of each interval, Wh through it)."""
+    rows = production_day(system, day)
+    return tuple(end for end, _ in rows), tuple(accumulate(wh for _, wh in rows))
 
 
 @lru_cache(maxsize=1024)
