@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Sequence
 from datetime import date, timedelta
 from functools import lru_cache
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import Any
 
 from .localtime import local_date, midnight
@@ -286,9 +286,10 @@ def energy_through(system: System, source: str, last: date) -> int:
         return 0
     totals = _running_totals(system, source)
     # each new day adds to the day before: a month of summaries costs a day's sum, not a lifetime's
-    while len(totals) < count:
-        day_total = day_energy(system, first + timedelta(len(totals)), source)
-        totals.append((totals[-1] if totals else 0) + day_total)
+    if len(totals) < count:
+        new = (first + timedelta(n) for n in range(len(totals), count))
+        added = (day_energy(system, day, source) for day in new)
+        totals.extend(islice(accumulate(added, initial=totals[-1] if totals else 0), 1, None))
     return totals[count - 1]
 
 
