@@ -128,6 +128,7 @@ def test_serve_runs_the_example_with_its_embedded_sandbox(tmp_path: Path) -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # the request must be in flight 0.7 s after it is sent
 def test_graceful_shutdown_finishes_in_flight_requests(tmp_path: Path) -> None:
     config, sandbox_port = example_on_free_ports(tmp_path)
     port = free_port()

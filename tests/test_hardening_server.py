@@ -20,7 +20,7 @@ import pytest
 from tests import support
 from tests.support import gunicorn_workers, peak_rss, pinned, pinned_get
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]  # floods that saturate the workers
 
 MIB = 1024 * 1024
 GROWTH = 50 * MIB

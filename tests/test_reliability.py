@@ -212,6 +212,7 @@ def not_ok(conns: dict[int, http.client.HTTPConnection], probes: list[Probe]) ->
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # at least 1000 answers in 28 s
 def test_sustained_faulty_load_through_gunicorn_workers(tmp_path: Path) -> None:
     """28 s of 20 clients, 20% 5xx, 5% timeouts, 429 bursts: v2 answers only, no leak (~38 s)."""
     mix = load_mix(int(time.time()))
@@ -262,6 +263,7 @@ class LoopSpy:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # every task ends within 2 upstream timeouts of the load
 def test_faulty_burst_leaves_no_asyncio_task_behind(tmp_path: Path) -> None:
     """6 s of faulty load in-process: the serving loop's task count returns to baseline (~11 s)."""
     from proxy.app import create_app
