@@ -41,7 +41,7 @@ TEAM = bearer(TEAM_KEY)
 
 def api_calls(sandbox_url: str) -> int:
     """How many /api/v4 calls the sandbox has received."""
-    return httpx2.get(sandbox_url + "/_sandbox/stats").json()["api_calls"]
+    return httpx2.get(sandbox_url + "/_sandbox/stats", verify=support.TLS).json()["api_calls"]
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import httpx2
 import pytest
 
 from proxy.sandbox import DEMO, SandboxSettings, serve_in_thread
+from tests.support import TLS
 
 NOW = int(datetime(2026, 6, 21, 18, 0, tzinfo=UTC).timestamp())
 
@@ -28,7 +29,7 @@ def base_url() -> Iterator[str]:
 @pytest.fixture
 def http(base_url: str) -> Iterator[httpx2.Client]:
     """A client of the served sandbox, reset before each test."""
-    with httpx2.Client(base_url=base_url, timeout=10) as client:
+    with httpx2.Client(base_url=base_url, timeout=10, verify=TLS) as client:
         client.post("/_sandbox/reset").raise_for_status()
         yield client
 
