@@ -4,8 +4,9 @@ Run from the checkout: python -m bench.memory
 The keys: 2,500 each of summary, devices, production_micro (one day) and consumption_meter (one
 week), for fleet systems 3000-3299 across 25 tenants; bodies come from an in-process sandbox.
 Each measurement runs in a fresh child process (python -m bench.memory MODE) so that memory one
-leaves behind does not count in the next: the real ReplyCache filled directly (default bounds,
-then max_bytes raised so every entry stays), and the proxy's /api/v4 route filling it.
+leaves behind does not count in the next: the real ReplyCache on the memory backend filled
+directly (default bounds, then max_bytes raised so every entry stays), and the proxy's /api/v4
+route filling it.
 RSS is VmRSS from /proc/self/status. Prints one line per figure.
 """
 
@@ -123,7 +124,7 @@ def bench_config(work: Path, tenants: int, max_bytes: int) -> Config:
         config,
         tenants={name: replace(base, name=name, user_ids=()) for name in names},
         team_clients=(Client("bench", digest, tuple(names)),),
-        cache=replace(config.cache, max_bytes=max_bytes),
+        cache=replace(config.cache, backend="memory", max_bytes=max_bytes),
     )
 
 

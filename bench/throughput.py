@@ -1,9 +1,10 @@
 """Cache-hit throughput of v2 stats through one worker, as a ratio to a bare Starlette endpoint.
 
 Run from the checkout: python -m bench.throughput [seconds] [rounds] [worker types]  (needs wrk)
-For each gunicorn worker type, the bare app and the proxy (access log on and off) run side by
-side and are loaded in turn, ``rounds`` times; figures are medians, so a noisy neighbour on a
-shared machine skews every target alike. Prints one line per figure.
+For each gunicorn worker type, the bare app and the proxy (access log on and off on the default
+file cache, and log on with the memory cache) run side by side and are loaded in turn,
+``rounds`` times; figures are medians, so a noisy neighbour on a shared machine skews every
+target alike. Prints one line per figure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from proxy.clock import SYSTEM
 
 DAY = 86400
 WORKERS = {"asgi": "asgi"}  # the proxy runs only under gunicorn's own ASGI worker
+PROXIES = {  # target: (access log, cache backend, label)
+    "on": (True, "file", "access log on"),
+    "off": (False, "file", "access log off"),
+    "memory": (True, "memory", "access log on, memory cache"),
+}
 
 
 def past_day_stats(proxy: str) -> str:
@@ -41,10 +47,11 @@ def bare(worker_class: str) -> Iterator[str]:
 
 
 @contextmanager
-def proxy(worker_class: str, access_log: bool) -> Iterator[str]:
+def proxy(worker_class: str, access_log: bool, backend: str) -> Iterator[str]:
     """One proxy worker with a warmed stats URL; yields that URL."""
     server = f"access_log = {'true' if access_log else 'false'}"
-    with stack(workers=1, worker_class=worker_class, server=server) as s:
+    extra = f'[cache]\nbackend = "{backend}"\n'
+    with stack(workers=1, worker_class=worker_class, extra=extra, server=server) as s:
         url = past_day_stats(s["proxy"])
         warm = httpx2.get(url, timeout=30)
         assert warm.status_code == 200, warm.text
@@ -59,8 +66,10 @@ def measure(worker_class: str, seconds: int, rounds: int) -> dict[str, dict[str,
         targets = {
             "bare": base + "/json",
             "bare-day": base + "/stats",
-            "on": running.enter_context(proxy(worker_class, True)),
-            "off": running.enter_context(proxy(worker_class, False)),
+            **{
+                name: running.enter_context(proxy(worker_class, log, backend))
+                for name, (log, backend, _) in PROXIES.items()
+            },
         }
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
         for _ in range(rounds):
@@ -85,9 +94,9 @@ def main() -> None:
         base, day = figures["bare"]["rps"], figures["bare-day"]["rps"]
         print(f"{worker_class}: bare starlette throughput {base:.0f} req/s (median)")
         print(f"{worker_class}: bare starlette, stats-sized body, {day:.0f} req/s (median)")
-        for log in ("on", "off"):
-            proxied = figures[log]
-            label = f"{worker_class}, access log {log}"
+        for name, (_, _, what) in PROXIES.items():
+            proxied = figures[name]
+            label = f"{worker_class}, {what}"
             print(f"{label}: stats cache-hit throughput {proxied['rps']:.0f} req/s (median)")
             print(f"{label}: ratio proxy/bare {proxied['rps'] / base:.2f} (goal >= 0.6)")
             print(f"{label}: ratio proxy/bare same-size body {proxied['rps'] / day:.2f}")

@@ -299,15 +299,15 @@ class Tokens(_Table):
 class Cache(_Table):
     """Upstream reply cache and its freshness rules (seconds); ``ttl`` by v4 endpoint name."""
 
-    backend: Literal["memory", "redis"] = "memory"
-    max_entries: Positive = 10_000
+    backend: Literal["file", "memory", "redis"] = "file"  # file: shared by the host's workers
+    max_entries: Positive = 10_000  # memory backend only
     max_bytes: Positive = 64 * 1024 * 1024
     reporting_lag: NonNegative = 3600
     past_ttl: NonNegative = 86_400
     error_ttl: NonNegative = 60
     stale_if_error: NonNegative = 86_400
     stale_while_revalidate: Bool = True
-    final_dir: Str = "final"  # final replies on disk (memory backend), inside data_dir
+    final_dir: Str = "final"  # final replies on disk (file and memory backends), in data_dir
     final_max_bytes: Positive = 1024 * 1024 * 1024
     ttl: Mapping[EndpointName, NonNegative] = dataclasses.field(default_factory=dict)
 

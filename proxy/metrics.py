@@ -31,11 +31,12 @@ UPSTREAM_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 CACHE = Counter("enphase_proxy_cache", "Cache lookups by result.", ["result"])
+# Every worker reads the one file store: the latest reading is the figure, not their sum.
 CACHE_ENTRIES = Gauge(
-    "enphase_proxy_cache_entries", "Entries in the cache.", multiprocess_mode="livesum"
+    "enphase_proxy_cache_entries", "Entries in the cache.", multiprocess_mode="livemostrecent"
 )
 CACHE_BYTES = Gauge(
-    "enphase_proxy_cache_bytes", "Bytes of cached bodies.", multiprocess_mode="livesum"
+    "enphase_proxy_cache_bytes", "Bytes of the cache.", multiprocess_mode="livemostrecent"
 )
 QUOTA_REMAINING = Gauge(
     "enphase_proxy_quota_remaining",

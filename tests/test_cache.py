@@ -11,8 +11,10 @@ import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
+import diskcache
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -20,14 +22,17 @@ from redis.asyncio import Redis
 
 from proxy import freshness, metrics
 from proxy.cache import (
+    FILE_LOCK_PREFIX,
+    LIVE_DIR,
     REDIS_LOCK_PREFIX,
     Entry,
+    FileStore,
     MemoryStore,
     ReplyCache,
     cache_key,
     open_cache,
 )
-from proxy.config import Cache, Config
+from proxy.config import Cache, Config, Server
 from proxy.errors import UpstreamUnavailable
 from tests.support import results_of
 
@@ -87,11 +92,18 @@ class Upstream:
         return Entry(self.status, self.body, "application/json", now, ttl)
 
 
+def config_for(backend: str, url: str, data_dir: Path, settings: Cache = SETTINGS) -> Config:
+    """A configuration whose cache is on ``backend``, with its files in ``data_dir``."""
+    cache = Cache(**{**settings.__dict__, "backend": backend})
+    return Config(server=Server(data_dir=str(data_dir)), cache=cache, redis_url=url)
+
+
 @asynccontextmanager
-async def opened(backend: str, url: str, settings: Cache = SETTINGS) -> AsyncIterator[ReplyCache]:
+async def opened(
+    backend: str, url: str, data_dir: Path, settings: Cache = SETTINGS
+) -> AsyncIterator[ReplyCache]:
     """A cache on ``backend`` holding nothing yet."""
-    config = Config(cache=Cache(**{**settings.__dict__, "backend": backend}), redis_url=url)
-    cache = await open_cache(config)
+    cache = await open_cache(config_for(backend, url, data_dir, settings))
     await cache.purge()
     try:
         yield cache
@@ -99,9 +111,11 @@ async def opened(backend: str, url: str, settings: Cache = SETTINGS) -> AsyncIte
         await cache.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def cache(request: pytest.FixtureRequest, redis_url: str) -> AsyncIterator[ReplyCache]:
-    async with opened(request.param, redis_url) as opened_cache:
+@pytest.fixture(params=["file", "memory", "redis"])
+async def cache(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path: Path
+) -> AsyncIterator[ReplyCache]:
+    async with opened(request.param, redis_url, tmp_path) as opened_cache:
         yield opened_cache
 
 
@@ -150,11 +164,13 @@ async def test_through_never_holds_an_error_reply_past_its_ttl() -> None:
     await cache.close()
 
 
-def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:
+def _process(
+    url: str, backend: str, data_dir: Path, cache_key_: str, barrier: Any, results: Any
+) -> None:
     """One worker process: its own loop and ReplyCache; 25 concurrent identical lookups."""
 
     async def main() -> list[tuple[bytes, str]]:
-        cache = await open_cache(Config(cache=Cache(backend="redis"), redis_url=url))
+        cache = await open_cache(config_for(backend, url, data_dir, Cache()))
         counter = Redis.from_url(url)
 
         async def fetch() -> Entry:
@@ -172,14 +188,13 @@ def _process(url: str, cache_key_: str, barrier: Any, results: Any) -> None:
 
 
 @pytest.mark.slow
-def test_processes_share_one_fetch_through_redis(redis_url: str) -> None:
+@pytest.mark.parametrize("backend", ["redis", "file"])
+def test_processes_share_one_fetch(redis_url: str, backend: str, tmp_path: Path) -> None:
     shared = key(f"procs-{uuid.uuid4().hex}")
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(4), context.Queue()
-    workers = [
-        context.Process(target=_process, args=(redis_url, shared, barrier, results))
-        for _ in range(4)
-    ]
+    args = (redis_url, backend, tmp_path, shared, barrier, results)
+    workers = [context.Process(target=_process, args=args) for _ in range(4)]
     replies = results_of(workers, results, timeout=60)
     assert int(redis.Redis.from_url(redis_url).get(shared + ":calls")) == 1
     assert len(replies) == 100
@@ -187,11 +202,18 @@ def test_processes_share_one_fetch_through_redis(redis_url: str) -> None:
     assert {state for _, state in replies} <= {"MISS", "HIT"}
 
 
-async def test_waiter_fetches_itself_when_the_owner_dies(redis_url: str) -> None:
-    async with opened("redis", redis_url) as cache:
-        client = Redis.from_url(redis_url)
-        await client.set(REDIS_LOCK_PREFIX + key(), "dead-owner", px=300)
-        await client.aclose()
+@pytest.mark.parametrize("backend", ["redis", "file"])
+async def test_waiter_fetches_itself_when_the_owner_dies(
+    redis_url: str, tmp_path: Path, backend: str
+) -> None:
+    async with opened(backend, redis_url, tmp_path) as cache:
+        if backend == "redis":
+            client = Redis.from_url(redis_url)
+            await client.set(REDIS_LOCK_PREFIX + key(), "dead-owner", px=300)
+            await client.aclose()
+        else:
+            with diskcache.Cache(str(tmp_path / LIVE_DIR)) as other_worker:
+                other_worker.add(FILE_LOCK_PREFIX + key(), "dead-owner", expire=0.3)
         upstream = Upstream(Clock(), b"mine")
         started = time.monotonic()
         entry, state, _ = await cache.get_or_fetch(key(), upstream)
@@ -254,9 +276,11 @@ async def test_stale_while_revalidate_answers_at_once_and_refreshes_once(
     assert (entry.body, state, refresh.calls) == (b"new", "HIT", 1)
 
 
-async def test_without_stale_while_revalidate_a_stale_entry_is_refetched(redis_url: str) -> None:
+async def test_without_stale_while_revalidate_a_stale_entry_is_refetched(
+    redis_url: str, tmp_path: Path
+) -> None:
     settings = Cache(stale_while_revalidate=False)
-    async with opened("memory", redis_url, settings) as cache:
+    async with opened("memory", redis_url, tmp_path, settings) as cache:
         clock = Clock()
         cache.clock = clock
         await cache.get_or_fetch(key(), Upstream(clock, b"old"))
@@ -318,14 +342,14 @@ async def test_not_found_and_unprocessable_are_stored_for_error_ttl(
     assert upstream.calls == 2
 
 
-async def test_memory_stays_within_its_byte_bound(redis_url: str) -> None:
+async def test_memory_stays_within_its_byte_bound(redis_url: str, tmp_path: Path) -> None:
     # 2,500 replies of 1 KB through a 500 KB bound: ~330 fit, 7 in 8 are evicted. The proportions
     # of 10,000 through 2 MB (4x the time): a per-entry miscount or a leak per eviction moves the
     # ratio below just as far.
     settings = Cache(max_entries=1_000_000, max_bytes=500_000)
     tracemalloc.start()
     try:
-        async with opened("memory", redis_url, settings) as cache:
+        async with opened("memory", redis_url, tmp_path, settings) as cache:
             gc.collect()
             baseline = tracemalloc.get_traced_memory()[0]
             clock = Clock()
@@ -343,9 +367,9 @@ async def test_memory_stays_within_its_byte_bound(redis_url: str) -> None:
     assert 0.7 < actual / stats["bytes"] < 1.3
 
 
-async def test_memory_entry_bound_and_oversized_replies(redis_url: str) -> None:
+async def test_memory_entry_bound_and_oversized_replies(redis_url: str, tmp_path: Path) -> None:
     settings = Cache(max_entries=100, max_bytes=100_000)
-    async with opened("memory", redis_url, settings) as cache:
+    async with opened("memory", redis_url, tmp_path, settings) as cache:
         for n in range(300):
             await cache.get_or_fetch(key(path=f"/systems/{n}"), Upstream(Clock()))
         assert cache.stats()["entries"] == 100
@@ -411,8 +435,8 @@ async def test_stats_and_metrics_count_lookups(cache: ReplyCache) -> None:
     assert cache_hits() == before + 2
 
 
-async def test_close_cancels_a_pending_refresh(redis_url: str) -> None:
-    async with opened("memory", redis_url) as cache:
+async def test_close_cancels_a_pending_refresh(redis_url: str, tmp_path: Path) -> None:
+    async with opened("memory", redis_url, tmp_path) as cache:
         clock = Clock()
         cache.clock = clock
         await cache.get_or_fetch(key(), Upstream(clock, b"old"))
@@ -423,3 +447,66 @@ async def test_close_cancels_a_pending_refresh(redis_url: str) -> None:
         started = time.monotonic()
     assert time.monotonic() - started < 1
     assert slow.calls == 1
+
+
+def entry(body: bytes = b"{}", ttl: int = 300) -> Entry:
+    return Entry(200, body, "application/json", T0, ttl)
+
+
+async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_path: Path) -> None:
+    first, second = (FileStore(tmp_path, 1 << 20, keep_stale=3600) for _ in range(2))
+    try:
+        await first.set(key(), entry(b"shared"))
+        assert await second.get(key()) == entry(b"shared")
+        token = await first.lock(key(), 30)
+        assert token is not None
+        assert await second.lock(key(), 30) is None
+        await second.unlock(key(), "not-its-token")  # a lock is released only by its owner
+        assert await second.lock(key(), 30) is None
+        await first.unlock(key(), token)
+        assert await second.lock(key(), 30) is not None
+        await second.set(key("other"), entry())
+        assert await first.purge(f"v4:{'acme'}:*") == 1
+        assert (await second.get(key()), await second.get(key("other"))) == (None, entry())
+        assert first.usage()[1] > 0
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:
+    store = FileStore(tmp_path, 1 << 20, keep_stale=3600)
+    try:
+        for n in range(200):  # 2 MB of bodies into a 1 MB store
+            await store.set(key(path=f"/systems/{n}"), entry(b"x" * 10_000 + str(n).encode()))
+        entries, size = store.usage()
+        assert size <= 1.2 * (1 << 20)
+        assert 40 < entries < 200
+        assert await store.get(key(path="/systems/199")) is not None
+        assert await store.get(key(path="/systems/0")) is None
+    finally:
+        await store.close()
+
+
+async def test_two_workers_on_the_file_store_make_one_call(redis_url: str, tmp_path: Path) -> None:
+    clock = Clock()
+    upstream = Upstream(clock, b'{"n": 1}', delay=0.2)
+    async with opened("file", redis_url, tmp_path) as first:
+        async with opened("file", redis_url, tmp_path) as second:
+            first.clock = second.clock = clock
+            lookups = [c.get_or_fetch(key(), upstream) for c in (first, second) * 5]
+            replies = await asyncio.gather(*lookups)
+            assert upstream.calls == 1
+            assert {e.body for e, _, _ in replies} == {b'{"n": 1}'}
+            clock.t += 400  # stale: each worker answers STALE, one of them refreshes
+            refresh = Upstream(clock, b'{"n": 2}', delay=0.05)
+            states = [(await c.get_or_fetch(key(), refresh))[1] for c in (first, second)]
+            assert states == ["STALE", "STALE"]
+            for _ in range(100):
+                if (await second.get_or_fetch(key(), refresh))[1] == "HIT":
+                    break
+                await asyncio.sleep(0.02)
+            assert refresh.calls == 1
+            assert (await first.get_or_fetch(key(), refresh))[:2] == (
+                await second.get_or_fetch(key(), refresh)
+            )[:2]
