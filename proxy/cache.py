@@ -68,7 +68,7 @@ FINAL_KEEP = 730 * 86_400  # seconds Redis keeps a final reply (v4 serves two ye
 PACED_KEEP = 35 * 86_400  # seconds Redis keeps a stale entry the pacer may still serve
 PURGE_LOG = "cache-purges.log"
 LIVE_DIR = "cache"  # the file store's directory inside data_dir
-FILE_LOCK_PREFIX = "lock:"  # never matches a purge pattern (those start with "v4:")
+LOCKS_DIR = "locks"  # its fetch locks, inside LIVE_DIR: apart, they count as no entry
 ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
 
 
@@ -254,7 +254,8 @@ class FileStore:
     per thread and reopens after a fork. Reads run on the event loop: a WAL read takes no lock
     and costs about 25 µs, where a hop to a thread costs about 200 µs on every hit. Writes,
     which may wait for another worker's, run on one thread of this worker's. Evicting the least
-    recently *stored* keeps a read a read (least recently used writes on every hit).
+    recently *stored* keeps a read a read (least recently used writes on every hit). The fetch
+    locks live in a database of their own, so taking one never waits for an entry's write.
     """
 
     def __init__(self, directory: Path, max_bytes: int, keep_stale: int) -> None:
@@ -264,6 +265,7 @@ class FileStore:
             eviction_policy="least-recently-stored",
             timeout=30,  # seconds a write waits for another worker's
         )
+        self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30)
         self._keep_stale = keep_stale
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cachestore")
         self._tokens = count()
@@ -294,26 +296,28 @@ class FileStore:
         """A token when no process of the host is fetching ``key`` (the lock expires after
         ``seconds``, should its holder die), else None."""
         token = f"{os.getpid()}:{next(self._tokens)}"
-        added = await self._write(self._disk.add, FILE_LOCK_PREFIX + key, token, seconds)
+        added = await self._write(self._locks.add, key, token, seconds)
         return token if added else None
 
     async def unlock(self, key: str, token: object) -> None:
         """Release the fetch lock if it is still ours."""
-        await self._write(self._release, FILE_LOCK_PREFIX + key, token)
+        await self._write(self._release, key, token)
 
-    def _release(self, name: str, token: object) -> None:
-        with self._disk.transact():  # it may have expired and been taken by another process
-            if self._disk.get(name) == token:
-                self._disk.delete(name)
+    def _release(self, key: str, token: object) -> None:
+        with self._locks.transact():  # it may have expired and been taken by another process
+            if self._locks.get(key) == token:
+                self._locks.delete(key)
 
     async def close(self) -> None:
-        """Close the database connections (the writer's on its thread) and the thread."""
-        await self._write(self._disk.close)
+        """Close both databases on both threads (a connection is closed by its own), and the
+        writer thread."""
+        for disk in (self._disk, self._locks):
+            await self._write(disk.close)
+            disk.close()
         self._writer.shutdown()
-        self._disk.close()
 
     def usage(self) -> tuple[int, int]:
-        """Entries (expired ones until culled) and bytes on disk."""
+        """Entries (expired ones until culled) and bytes on disk, locks aside."""
         return len(self._disk), int(self._disk.volume())
 
 

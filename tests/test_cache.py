@@ -22,8 +22,8 @@ from redis.asyncio import Redis
 
 from proxy import freshness, metrics
 from proxy.cache import (
-    FILE_LOCK_PREFIX,
     LIVE_DIR,
+    LOCKS_DIR,
     REDIS_LOCK_PREFIX,
     Entry,
     FileStore,
@@ -212,8 +212,8 @@ async def test_waiter_fetches_itself_when_the_owner_dies(
             await client.set(REDIS_LOCK_PREFIX + key(), "dead-owner", px=300)
             await client.aclose()
         else:
-            with diskcache.Cache(str(tmp_path / LIVE_DIR)) as other_worker:
-                other_worker.add(FILE_LOCK_PREFIX + key(), "dead-owner", expire=0.3)
+            with diskcache.Cache(str(tmp_path / LIVE_DIR / LOCKS_DIR)) as other_worker:
+                other_worker.add(key(), "dead-owner", expire=0.3)
         upstream = Upstream(Clock(), b"mine")
         started = time.monotonic()
         entry, state, _ = await cache.get_or_fetch(key(), upstream)

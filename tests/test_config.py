@@ -194,6 +194,19 @@ def test_client_keys_and_demo_keys() -> None:
     assert config.legacy_clients[0].key_matches("dash-key")
 
 
+def test_the_file_cache_is_the_default_and_an_unknown_backend_names_the_choices() -> None:
+    assert (
+        parse(BASE.replace('backend = "memory"', 'backend = "file"'), "t.toml", {}).cache.backend
+        == "file"
+    )
+    assert parse(BASE.replace('backend = "memory"', ""), "t.toml", {}).cache.backend == "file"
+    text = BASE.replace('backend = "memory"', 'backend = "shared"')
+    assert problems(text) == [
+        f"test.toml: line {line(text, 'shared')}: cache.backend: "
+        "must be one of 'file', 'memory', 'redis' (got 'shared')"
+    ]
+
+
 def test_redis_backends_need_a_url() -> None:
     text = BASE.replace('backend = "memory"', 'backend = "redis"')
     [problem] = problems(text)

@@ -28,9 +28,9 @@ def summary(system: int) -> str:
 
 
 @contextmanager
-def two_workers(tmp_path: Path) -> Iterator[tuple[str, list[http.client.HTTPConnection]]]:
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, list[http.client.HTTPConnection]]]:
     """The shipped defaults (file quota and cache) on a Watt month of 12 calls, two workers:
-    (sandbox URL, a keep-alive connection to each worker)."""
+    (sandbox URL, proxy URL, a keep-alive connection to each worker)."""
     with support.sandbox() as (sandbox_url, _):
         text = support.config_text(
             sandbox_url, tmp_path / "var", plan="watt", per_minute=100, per_month=12
@@ -38,7 +38,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, list[http.client.HTTPConn
         path = tmp_path / "proxy.toml"
         path.write_text(text.replace('backend = "memory"', 'backend = "file"', 1))  # [quota]
         with support.serve_process(path, 2) as url, pinned(url, path, 2) as conns:
-            yield sandbox_url, list(conns.values())
+            yield sandbox_url, url, list(conns.values())
 
 
 def upstream_calls(sandbox_url: str) -> dict[str, int]:
@@ -50,17 +50,20 @@ def upstream_calls(sandbox_url: str) -> dict[str, int]:
 
 
 def test_ten_identical_requests_on_two_workers_make_one_upstream_call(tmp_path: Path) -> None:
-    with two_workers(tmp_path) as (sandbox_url, conns):
+    with two_workers(tmp_path) as (sandbox_url, url, conns):
         replies = [pinned_get(conns[n % 2], summary(1001), AUTH) for n in range(10)]
         calls = upstream_calls(sandbox_url)
+        metrics = httpx2.get(url + "/metrics", headers=support.SCRAPE).text
     assert [r.status_code for r in replies] == [200] * 10
     assert [r.headers["X-Cache"] for r in replies] == ["MISS"] + ["HIT"] * 9
     assert calls["/api/v4/systems/1001/summary"] == 1
     assert set(calls.values()) == {1}  # no v4 reply was bought twice
+    # the workers read one store: /metrics shows its entries once, not once per worker
+    assert f"enphase_proxy_cache_entries {float(len(calls))}" in metrics.splitlines()
 
 
 def test_with_the_month_spent_every_worker_answers_what_one_cached(tmp_path: Path) -> None:
-    with two_workers(tmp_path) as (sandbox_url, (first, second)):
+    with two_workers(tmp_path) as (sandbox_url, _, (first, second)):
         assert pinned_get(first, "/api/v4/systems/1001/summary", TEAM).status_code == 200
         spent = [pinned_get(first, summary(system), AUTH) for system in range(1002, 1020)]
         statuses = [r.status_code for r in spent]
