@@ -18,7 +18,8 @@ AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 def test_two_serve_processes_sharing_redis_spend_one_budget_and_answer_stale_not_409(
     tmp_path: Path, redis_url: str
 ) -> None:
-    extra = f'[cache]\nttl = {{ summary = 1 }}\n[redis]\nurl = "{redis_url}"\n'
+    # one data_dir, but each replica its own cache (memory, one worker), as on two hosts
+    extra = f'[cache]\nbackend = "memory"\nttl = {{ summary = 1 }}\n[redis]\nurl = "{redis_url}"\n'
     name = f"t-{uuid.uuid4().hex[:8]}"  # a fresh tenant: no other test's Redis counts
     with support.sandbox() as (sandbox_url, _):
         text = support.config_text(sandbox_url, tmp_path / "var", extra, name=name, per_month=4)
