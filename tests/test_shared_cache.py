@@ -7,6 +7,7 @@ once the month was spent a key cached by one worker drew 409 (v2) or 429 (v4) fr
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from proxy.metrics import FLUSH_SECONDS
 from tests import support
 from tests.support import pinned, pinned_get
 
@@ -53,6 +55,7 @@ def test_ten_identical_requests_on_two_workers_make_one_upstream_call(tmp_path: 
     with two_workers(tmp_path) as (sandbox_url, url, conns):
         replies = [pinned_get(conns[n % 2], summary(1001), AUTH) for n in range(10)]
         calls = upstream_calls(sandbox_url)
+        time.sleep(3 * FLUSH_SECONDS)  # the worker that stored the entry has set the gauge
         metrics = httpx2.get(url + "/metrics", headers=support.SCRAPE).text
     assert [r.status_code for r in replies] == [200] * 10
     assert [r.headers["X-Cache"] for r in replies] == ["MISS"] + ["HIT"] * 9
