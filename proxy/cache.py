@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import sqlite3
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -69,6 +70,7 @@ PACED_KEEP = 35 * 86_400  # seconds Redis keeps a stale entry the pacer may stil
 PURGE_LOG = "cache-purges.log"
 LIVE_DIR = "cache"  # the file store's directory inside data_dir
 LOCKS_DIR = "locks"  # its fetch locks, inside LIVE_DIR: apart, they count as no entry
+FRONT_BYTES = 16 * 1024 * 1024  # decoded file store entries a worker keeps between writes
 ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
 
 
@@ -256,6 +258,10 @@ class FileStore:
     which may wait for another worker's, run on one thread of this worker's. Evicting the least
     recently *stored* keeps a read a read (least recently used writes on every hit). The fetch
     locks live in a database of their own, so taking one never waits for an entry's write.
+
+    Each worker keeps the entries it decoded in a front (LRU, ``FRONT_BYTES``) until any
+    process commits a write to the store: SQLite's ``data_version`` tells, for a third of a
+    read. A hit then costs no read, where three reads per v2 hit took 40% of the throughput.
     """
 
     def __init__(self, directory: Path, max_bytes: int, keep_stale: int) -> None:
@@ -268,15 +274,30 @@ class FileStore:
         self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30)
         self._keep_stale = keep_stale
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cachestore")
+        self._version = sqlite3.connect(str(directory / diskcache.core.DBNAME), timeout=30)
+        self._seen: object = None
+        self._front: cachetools.LRUCache[str, Entry] = cachetools.LRUCache(
+            maxsize=min(max_bytes, FRONT_BYTES), getsizeof=_entry_size
+        )
         self._tokens = count()
 
     async def _write(self, call: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
 
     async def get(self, key: str) -> Entry | None:
-        """The entry under ``key``, unless it expired."""
-        raw = self._disk.get(key)
-        return decode(raw) if isinstance(raw, bytes) else None
+        """The entry under ``key``, unless it expired (in the front: unless a write was made
+        since it was read)."""
+        version = self._version.execute("PRAGMA data_version").fetchone()
+        if version != self._seen:  # another connection committed: the front may be out of date
+            self._seen = version
+            self._front.clear()
+        entry = self._front.get(key)
+        if entry is None:
+            raw = self._disk.get(key)
+            entry = decode(raw) if isinstance(raw, bytes) else None
+            if entry is not None and _entry_size(entry) <= self._front.maxsize:
+                self._front[key] = entry
+        return entry
 
     async def set(self, key: str, entry: Entry) -> None:
         """Store ``entry`` until it is too old to serve even as stale."""
@@ -315,10 +336,15 @@ class FileStore:
             await self._write(disk.close)
             disk.close()
         self._writer.shutdown()
+        self._version.close()
 
     def usage(self) -> tuple[int, int]:
         """Entries (expired ones until culled) and bytes on disk, locks aside."""
         return len(self._disk), int(self._disk.volume())
+
+
+def _entry_size(entry: Entry) -> int:
+    return len(entry.body) + ENTRY_OVERHEAD
 
 
 def encode(entry: Entry) -> bytes:

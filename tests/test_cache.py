@@ -456,6 +456,8 @@ def entry(body: bytes = b"{}", ttl: int = 300) -> Entry:
 async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_path: Path) -> None:
     first, second = (FileStore(tmp_path, 1 << 20, keep_stale=3600) for _ in range(2))
     try:
+        await first.set(key(), entry(b"old"))
+        assert await second.get(key()) == entry(b"old")  # now in the second's front
         await first.set(key(), entry(b"shared"))
         assert await second.get(key()) == entry(b"shared")
         token = await first.lock(key(), 30)
