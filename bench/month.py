@@ -317,8 +317,10 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                 figures.requests += 1
                 if outcome.status == 409:
                     figures.refused_after_first += url in answered
-                    figures.refused_minute += MINUTE_REFUSAL in outcome.body
-                    figures.ran_out = figures.ran_out or clock.now()
+                    if MINUTE_REFUSAL in outcome.body:
+                        figures.refused_minute += 1
+                    else:  # the month's budget is spent
+                        figures.ran_out = figures.ran_out or clock.now()
                 elif outcome.status == 200:
                     answered.add(url)
                     if poll.counted:

@@ -1,13 +1,16 @@
-"""The month benchmark as a user runs it: the Watt workload keeps within its plan, never 409s."""
+"""The month benchmark: the Watt workload keeps within its plan and never 409s an answered
+request; its figures tell the minute limit from the month budget."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 
 import pytest
 
+from bench.month import Poll, Workload, fixed, run
 from tests import support
 
 
@@ -24,3 +27,14 @@ def test_a_paced_watt_month_stays_within_1000_calls_and_never_refuses_an_answere
     assert paced_calls <= 1000
     assert figures["unpaced: budget ran out"].startswith("day ")
     assert int(figures["unpaced: 409s after a request's first answer"]) > 0
+
+
+def test_a_minute_limit_409_is_not_the_month_budget_running_out() -> None:
+    # twelve systems asked at once on a 10-a-minute plan: the minute limit refuses some, the
+    # month's 50,000 calls are far from spent
+    polls = [Poll(fixed(f"/api/v2/systems/{s}/summary"), 0, once=True) for s in range(3000, 3012)]
+    workload = Workload("burst", "kilowatt", 50_000, True, polls)
+    figures = asyncio.run(run(workload, pacing=False))
+    assert figures.refused_minute > 0
+    assert figures.calls < 50_000
+    assert figures.ran_out is None
