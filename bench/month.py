@@ -198,6 +198,9 @@ api_root = "{SANDBOX_URL}/api/v4"
 token_url = "{SANDBOX_URL}/oauth/token"
 authorize_url = "{SANDBOX_URL}/oauth/authorize"
 
+[cache]
+backend = "memory"  # one process: nothing to share with other workers, and the month runs faster
+
 [quota]
 backend = "memory"
 pacing = {"true" if pacing else "false"}
