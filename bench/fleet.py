@@ -46,10 +46,19 @@ class RecordingUpstream(Upstream):
         super().__init__(*args)
         self.demands: Demands = defaultdict(list)
 
-    async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
+    async def get(
+        self,
+        tenant: Tenant,
+        path: str,
+        params: Params,
+        request_id: str = "",
+        *,
+        through: int | None = None,
+        every: int | None = None,
+    ) -> Reply:
         """Record the demand, then answer as Upstream does."""
         self.demands[(path, tuple(params))].append(self.clock.now())
-        return await super().get(tenant, path, params, request_id)
+        return await super().get(tenant, path, params, request_id, through=through, every=every)
 
 
 def minimum_calls(demands: Demands, settings: Cache) -> Counter[str]:

@@ -234,12 +234,25 @@ class MeteredUpstream(Upstream):
         self.asked: dict[str, float] = {}  # live key: last asked
         stack.inner = _Noting(stack.inner, self)  # every fetch the cache makes passes here
 
-    async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
-        """Note the live keys asked for, then answer as Upstream does."""
+    async def get(
+        self,
+        tenant: Tenant,
+        path: str,
+        params: Params,
+        request_id: str = "",
+        *,
+        through: int | None = None,
+        every: int | None = None,
+    ) -> Reply:
+        """Note the live keys asked for, then answer as Upstream does.
+
+        A lookup that takes a reply ``every`` seconds old (a time zone's) is not paced, so it
+        is no live key.
+        """
         now = self.clock.now()
-        if not freshness.final(path, params, now, self.stack.cache.settings):
+        if every is None and not freshness.final(path, params, now, self.stack.cache.settings):
             self.asked[f"{path}?{params}"] = now
-        return await super().get(tenant, path, params, request_id)
+        return await super().get(tenant, path, params, request_id, through=through, every=every)
 
 
 class _Noting(httpx2.AsyncBaseTransport):

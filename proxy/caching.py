@@ -3,7 +3,7 @@
 A cached reply carries its cache state in the response extensions: ``cache`` (HIT, MISS or
 STALE), ``age`` (s), ``cache_key`` and ``stored_at``. Other methods pass through uncached.
 A 2xx GET reply without its endpoint's data (``proxy.v4shapes``) is refused, never stored.
-A GET whose query says what its answer needs (``proxy.call.Needs``) is answered by the cache's
+A GET whose Call says what its answer needs (``through``, ``every``) is answered by the cache's
 ``through`` and ``every`` rules; the pacer weighs a stale 2xx reply of a GET refreshed only
 ``every`` seconds by that period, so a key asked that way counts as the rare refresh it is.
 """
@@ -19,7 +19,7 @@ import orjson
 
 from proxy import freshness, v4shapes
 from proxy.cache import Entry, ReplyCache, cache_key
-from proxy.call import STREAM, Call, call_of, every, through
+from proxy.call import STREAM, Call, call_of
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
 from proxy.pacer import Pacer
@@ -88,12 +88,12 @@ class Caching(httpx2.AsyncBaseTransport):
                 await self.pacer.spent(call.tenant, key)
             return entry
 
-        period = every(call.params)
+        period = call.every
         entry, state, age = await self.cache.get_or_fetch(
             key,
             fetch,
             refresh=self._paced(call, key, period),
-            through=through(call.params),
+            through=call.through,
             every=period,
         )
         return Found(entry, state, age, key)

@@ -14,7 +14,6 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy import renderers, system_lookup
-from proxy.call import Needs, Params
 from proxy.config import Tenant
 from proxy.errors import InternalError, ProxyError
 from proxy.upstream import Reply, Upstream
@@ -105,8 +104,10 @@ class Run:
 
         ``aged``: their age counts as the answer's (not a zone's lookup).
         """
-        get, tenant = self.upstream.get, self.tenant
-        fetches = [get(tenant, c.path, _params(c), self.request_id) for c in calls]
+        get, tenant, rid = self.upstream.get, self.tenant, self.request_id
+        fetches = [
+            get(tenant, c.path, c.params, rid, through=c.through, every=c.every) for c in calls
+        ]
         replies = [await fetches[0]] if len(fetches) == 1 else await asyncio.gather(*fetches)
         self.replies.extend(replies)
         if aged:
@@ -129,13 +130,6 @@ class Run:
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
         age = max(self.ages, default=0)
         return Outcome(response.status, body, response.headers, state, age)
-
-
-def _params(call: V4Call) -> Params:
-    """The query of ``call``, carrying what its answer needs (``proxy.call.Needs``)."""
-    if call.through is None and call.every is None:
-        return call.params
-    return Needs(call.params, call.through, call.every)
 
 
 # Systems in the earliest and the latest time zone: a plan refused in both is refused in any.

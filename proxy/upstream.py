@@ -90,9 +90,18 @@ class Upstream:
         self.stack = stack
         self.clock = clock
 
-    async def get(self, tenant: Tenant, path: str, params: Params, request_id: str = "") -> Reply:
-        """A cached GET of ``path`` for ``tenant``."""
-        call = Call(tenant, path, params, request_id)
+    async def get(
+        self,
+        tenant: Tenant,
+        path: str,
+        params: Params,
+        request_id: str = "",
+        *,
+        through: int | None = None,
+        every: int | None = None,
+    ) -> Reply:
+        """A cached GET of ``path`` for ``tenant``, needing ``through``/``every`` (``Call``)."""
+        call = Call(tenant, path, params, request_id, through, every)
         found = await self.stack.lookup(call, partial(request, self.root, call))
         entry = found.entry
         return Reply(
