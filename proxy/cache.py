@@ -47,7 +47,7 @@ from proxy import v4paths
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Config
 from proxy.errors import UpstreamUnavailable
-from proxy.finalstore import FinalStore
+from proxy.finalstore import FinalStore, purge_matching
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
 from proxy.purges import PurgeLog
@@ -306,12 +306,8 @@ class FileStore:
 
     async def purge(self, pattern: str) -> int:
         """Drop every key matching glob ``pattern``; how many were dropped."""
-        dropped: int = await self._write(self._purge, pattern)
+        dropped: int = await self._write(purge_matching, self._disk, pattern)
         return dropped
-
-    def _purge(self, pattern: str) -> int:
-        keys = [k for k in self._disk.iterkeys() if fnmatch.fnmatchcase(str(k), pattern)]
-        return sum(bool(self._disk.delete(k)) for k in keys)
 
     async def lock(self, key: str, seconds: float) -> object | None:
         """A token when no process of the host is fetching ``key`` (the lock expires after
@@ -438,7 +434,12 @@ class ReplyCache:
         return entry
 
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
-        """Drop the entries of every tenant, of ``tenant``, or of one of its systems, everywhere."""
+        """Drop the entries of every tenant, of ``tenant``, or of one of its systems, everywhere.
+
+        Final replies on disk go too (the count is of the store's entries).
+        """
+        if self._final is not None:  # shared by the host's workers: once is enough
+            await self._final.purge(purge_pattern(tenant, system_id))
         if self._purges is None:
             dropped = await self._store.purge(purge_pattern(tenant, system_id))
             self._update_gauges()

@@ -8,11 +8,18 @@ reply cache looks here when its own store misses and writes every final reply he
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import diskcache
+
+
+def purge_matching(disk: diskcache.Cache, pattern: str) -> int:
+    """Delete every key of ``disk`` matching glob ``pattern``; how many were deleted."""
+    keys = [k for k in disk.iterkeys() if fnmatch.fnmatchcase(str(k), pattern)]
+    return sum(bool(disk.delete(k)) for k in keys)
 
 
 class FinalStore:
@@ -39,6 +46,11 @@ class FinalStore:
     async def set(self, key: str, raw: bytes) -> None:
         """Keep the encoded reply ``raw`` under ``key``."""
         await self._run(self._disk.set, key, raw)
+
+    async def purge(self, pattern: str) -> int:
+        """Drop every reply whose key matches glob ``pattern``; how many were dropped."""
+        dropped: int = await self._run(purge_matching, self._disk, pattern)
+        return dropped
 
     def usage(self) -> tuple[int, int]:
         """Entries and bytes on disk."""

@@ -512,3 +512,21 @@ async def test_two_workers_on_the_file_store_make_one_call(redis_url: str, tmp_p
             assert (await first.get_or_fetch(key(), refresh))[:2] == (
                 await second.get_or_fetch(key(), refresh)
             )[:2]
+
+
+async def test_a_purged_final_reply_is_fetched_again(cache: ReplyCache) -> None:
+    """An operator purges a bad final reply to have it fetched again, not read back from disk."""
+    clock = Clock()
+    cache.clock = clock
+    calls = 0
+
+    async def fetch() -> Entry:
+        nonlocal calls
+        calls += 1
+        body = b'{"n": %d}' % calls
+        return Entry(200, body, "application/json", clock.now(), 86_400, final=True)
+
+    await cache.get_or_fetch(key(), fetch)
+    assert await cache.purge("acme") == 1
+    entry, state, _ = await cache.get_or_fetch(key(), fetch)
+    assert (state, calls, entry.body) == ("MISS", 2, b'{"n": 2}')
