@@ -52,13 +52,11 @@ class RecordingUpstream(Upstream):
         path: str,
         params: Params,
         request_id: str = "",
-        *,
-        through: int | None = None,
-        every: int | None = None,
+        **needs: int | None,
     ) -> Reply:
         """Record the demand, then answer as Upstream does."""
         self.demands[(path, tuple(params))].append(self.clock.now())
-        return await super().get(tenant, path, params, request_id, through=through, every=every)
+        return await super().get(tenant, path, params, request_id, **needs)
 
 
 def minimum_calls(demands: Demands, settings: Cache) -> Counter[str]:

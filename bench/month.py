@@ -240,19 +240,17 @@ class MeteredUpstream(Upstream):
         path: str,
         params: Params,
         request_id: str = "",
-        *,
-        through: int | None = None,
-        every: int | None = None,
+        **needs: int | None,
     ) -> Reply:
         """Note the live keys asked for, then answer as Upstream does.
 
         A lookup that takes a reply ``every`` seconds old (a time zone's) is not paced, so it
         is no live key.
         """
-        now = self.clock.now()
-        if every is None and not freshness.final(path, params, now, self.stack.cache.settings):
+        now, settings = self.clock.now(), self.stack.cache.settings
+        if needs.get("every") is None and not freshness.final(path, params, now, settings):
             self.asked[f"{path}?{params}"] = now
-        return await super().get(tenant, path, params, request_id, through=through, every=every)
+        return await super().get(tenant, path, params, request_id, **needs)
 
 
 class _Noting(httpx2.AsyncBaseTransport):

@@ -78,6 +78,14 @@ def uvicorn_thread(app: Any) -> Iterator[str]:
         thread.join(15)
 
 
+def emulating_client(name: str, key: str) -> str:
+    """A ``[[legacy_clients]]`` table of the demo tenant that has the retired endpoints emulated."""
+    return (
+        f'\n[[legacy_clients]]\nname = "{name}"\nkey = "{key}"\n'
+        'tenants = ["demo"]\nemulate_retired = true\n'
+    )
+
+
 #: Tenant limits (proxy side) no test reaches.
 UNMETERED = {"per_minute": 10**6, "per_month": 10**9}
 

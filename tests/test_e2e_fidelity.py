@@ -15,13 +15,7 @@ from tests.support import validate_body
 
 V2_AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
 TEAM = {"Authorization": "Bearer demo-team-key"}  # a read-only team client
-EMULATING = """
-[[legacy_clients]]
-name = "published-v2-client"
-key = "emulating-v2-key"
-tenants = ["demo"]
-emulate_retired = true
-"""
+EMULATING = support.emulating_client("published-v2-client", "emulating-v2-key")
 OLD_CLIENT = {"key": "emulating-v2-key", "user_id": "demo-user"}
 
 

@@ -27,13 +27,7 @@ NOW = at("2026-06-10T10:00", BERLIN)
 LIFETIME = "/api/v4/systems/1002/energy_lifetime"
 CONSUMPTION = "/api/v4/systems/1002/consumption_lifetime"
 READINGS = "/api/v4/systems/1002/production_meter_readings"
-CLIENTS = """
-[[legacy_clients]]
-name = "second"
-key = "second-v2-key"
-tenants = ["demo"]
-emulate_retired = true
-"""
+CLIENTS = support.emulating_client("second", "second-v2-key")
 FIRST = {"key": "demo-v2-key", "user_id": "demo-user"}
 SECOND = {"key": "second-v2-key", "user_id": "demo-user"}
 TEAM = {"Authorization": "Bearer demo-team-key"}
