@@ -1,4 +1,12 @@
-"""v2 ``systems/{id}/production_meter_readings`` from v4's endpoint of the same name."""
+"""v2 ``systems/{id}/production_meter_readings`` from v4's endpoint of the same name.
+
+v4 answers the last reading of each meter at or before ``end_at`` (now by default). An
+``end_at`` within ``RECENT`` of now asks, in effect, for the latest readings: it is planned
+without ``end_at``, so pollers sending ``end_at = now`` share the one live reply of the
+endpoint (a distinct ``end_at`` per request would be an upstream call per request). Should
+that reply hold a reading taken after ``end_at``, the exact call follows, so no reading is ever
+later than ``end_at``, as v4 guarantees.
+"""
 
 from __future__ import annotations
 
@@ -15,30 +23,53 @@ ROUTE = "/api/v2/systems/{system_id}/production_meter_readings"
 needs_system = wants_iso8601
 
 
+RECENT = 15 * 60  # seconds: how often v4 meters report a reading
+
+
+def _call(req: V2Request, end_at: int | None) -> V4Call:
+    return V4Call(f"/systems/{system_id(req)}/production_meter_readings", query(end_at=end_at))
+
+
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
-    """One v4 ``production_meter_readings`` call, passing ``end_at`` when given."""
-    params = query(end_at=epoch_param(req, "end_at"))
-    return [V4Call(f"/systems/{system_id(req)}/production_meter_readings", params)]
+    """One v4 ``production_meter_readings`` call: the latest readings for a recent ``end_at``."""
+    end_at = epoch_param(req, "end_at")
+    return [_call(req, None if end_at is None or end_at >= req.now - RECENT else end_at)]
+
+
+def follow(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> list[V4Call]:
+    """The call for the exact ``end_at`` when the latest readings hold one taken after it."""
+    end_at = epoch_param(req, "end_at")
+    if end_at is None or len(replies) != 1 or plan(req, system) != [_call(req, None)]:
+        return []
+    later = any(r.get("read_at", 0) > end_at for r in _readings(only_body(replies) or {}))
+    return [_call(req, end_at)] if later else []
+
+
+def _readings(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The readings that name their meter and their time (v4's older serial name: serial_num)."""
+    return [
+        reading | {"serial_number": serial}
+        for reading in records(body, "meter_readings")
+        if isinstance(serial := reading.get("serial_number", reading.get("serial_num")), str)
+        and type(reading.get("read_at")) is int
+    ]
 
 
 def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> bool:
     """Whether ``meta`` comes from the system body: a reply without it."""
-    return lacks_body_meta(replies)
+    return lacks_body_meta(replies[-1:])
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
     """v2's meter readings body: ``serial_number``, ``value``, ``read_at`` per meter."""
-    body = only_body(replies) or {}
+    body = only_body(replies[-1:]) or {}  # the exact call's, when one followed
     readings = [
         {
-            "serial_number": serial,
+            "serial_number": reading["serial_number"],
             "value": whole(reading.get("value")),
             "read_at": reading["read_at"],
         }
-        for reading in records(body, "meter_readings")
-        # A reading names its meter and its time; v4's older name for the serial is serial_num.
-        if isinstance(serial := reading.get("serial_number", reading.get("serial_num")), str)
-        and type(reading.get("read_at")) is int
+        for reading in _readings(body)
     ]
     out = {
         "system_id": system_id(req),
@@ -70,5 +101,6 @@ ENDPOINT = Endpoint(
     RESPONSE,
     parameters=("SystemId", "EndAt"),
     needs_system=needs_system,
+    follow=follow,
     live_system=live_system,
 )
