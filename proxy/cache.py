@@ -51,7 +51,7 @@ from proxy.finalstore import FinalStore, purge_matching
 from proxy.freshness import Params, pairs
 from proxy.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
 from proxy.purges import PurgeLog
-from proxy.redis_client import connect
+from proxy.redis_client import reachable
 from proxy.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -584,9 +584,8 @@ async def open_cache(
     settings = config.cache
     keep = max(settings.stale_if_error, PACED_KEEP if config.quota.pacing else 0)
     if settings.backend == "redis":
-        client = redis if redis is not None else connect(config.redis_url or "")
-        await client.ping()
-        return ReplyCache(RedisStore(client, keep, redis is None), settings, clock=clock)
+        client, owned = await reachable(config, redis)
+        return ReplyCache(RedisStore(client, keep, owned), settings, clock=clock)
     final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
     if settings.backend == "file":
         store = FileStore(config.data_path(LIVE_DIR), settings.max_bytes, keep)

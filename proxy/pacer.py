@@ -20,7 +20,7 @@ from proxy.config import Config, Quota, Tenant
 from proxy.demand import DemandStore, MemoryDemandStore, RedisDemandStore, SqliteDemandStore
 from proxy.pacing import MonthBudget
 from proxy.quota import QuotaGovernor, call_windows
-from proxy.redis_client import connect
+from proxy.redis_client import reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -162,9 +162,7 @@ async def open_pacer(
     settings = config.quota
     store: DemandStore
     if settings.backend == "redis":
-        client = redis if redis is not None else connect(config.redis_url or "")
-        await client.ping()
-        store = RedisDemandStore(client, redis is None)
+        store = RedisDemandStore(*await reachable(config, redis))
     elif settings.backend == "file":
         store = SqliteDemandStore(config.data_path(settings.path))
     else:

@@ -25,7 +25,7 @@ from urllib.parse import quote
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
 from proxy.metrics import QUOTA_REMAINING, QUOTA_USED
-from proxy.redis_client import connect
+from proxy.redis_client import reachable
 from proxy.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
@@ -477,9 +477,7 @@ async def open_governor(
     settings = config.quota
     store: QuotaStore
     if settings.backend == "redis":
-        client = redis if redis is not None else connect(config.redis_url or "")
-        await client.ping()
-        store = RedisQuotaStore(client, redis is None)
+        store = RedisQuotaStore(*await reachable(config, redis))
     elif settings.backend == "file":
         store = SqliteQuotaStore(config.data_path(settings.path))
     else:

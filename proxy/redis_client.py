@@ -23,3 +23,11 @@ def connect(url: str) -> Redis:
 def open_redis(config: Config) -> Redis | None:
     """This worker's client when Redis is configured, else None."""
     return connect(config.redis_url) if config.redis_url else None
+
+
+async def reachable(config: Config, redis: Redis | None) -> tuple[Redis, bool]:
+    """(``redis``, else a client of the store's own; whether the store owns it), once it
+    answers a ping."""
+    client = redis if redis is not None else connect(config.redis_url or "")
+    await client.ping()
+    return client, redis is None

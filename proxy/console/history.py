@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from proxy.config import Config
-from proxy.redis_client import connect
+from proxy.redis_client import reachable
 from proxy.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
@@ -252,9 +252,8 @@ async def open_history(
     ``redis``, else a client of its own)."""
     backend = config.quota.backend
     if backend == "redis":
-        client = redis if redis is not None else connect(config.redis_url or "")
-        await client.ping()
-        return RedisHistory(client, now, owned=redis is None)
+        client, owned = await reachable(config, redis)
+        return RedisHistory(client, now, owned=owned)
     if backend == "file":
         return SqliteHistory(config.data_path("console.sqlite3"), now)
     return MemoryHistory(now)
