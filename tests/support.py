@@ -34,7 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
@@ -817,6 +817,18 @@ def examples(full: int) -> int:
     """How many examples a costly property test runs: ``full`` under hypothesis's "ci" profile
     (``.ci/run`` selects it), a third of them in the default tier, which must stay fast."""
     return full if settings.get_current_profile_name() == "ci" else max(10, full // 3)
+
+
+def costly_property(full: int) -> settings:
+    """The settings of a costly property test: ``examples(full)`` examples, derandomized and
+    without an example database (the same ones every run), no deadline."""
+    return settings(
+        max_examples=examples(full),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
 
 
 def strategy(schema: JSON) -> st.SearchStrategy[Any]:

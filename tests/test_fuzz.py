@@ -1,8 +1,9 @@
 """Property-based fuzzing of every v2 route, and the request size limits.
 
 The fuzz run is hypothesis, derandomized and without an example database (the same requests on
-every run): MAX_EXAMPLES requests per route to the proxy in-process on a real socket (150 in CI,
-~20 s; a third of them in the default tier; longer while hypothesis shrinks a failing example).
+every run, ``support.costly_property``): requests per route to the proxy in-process on a real
+socket (150 in CI, ~20 s; a third of them in the default tier; longer while hypothesis shrinks a
+failing example).
 The size limits are checked on ``enphase-proxy serve`` (gunicorn workers), as deployed.
 """
 
@@ -15,7 +16,7 @@ from urllib.parse import quote
 
 import httpx2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mappings.openapi import OPENAPI
@@ -25,7 +26,6 @@ from tests import support
 from tests.support import validate
 
 AUTH = (("key", "demo-v2-key"), ("user_id", "demo-user"))
-MAX_EXAMPLES = support.examples(150)
 MAX_URL_LENGTH = 4096  # the default [server] max_url_length
 MAX_BODY = 1024 * 1024
 WRITER = """
@@ -201,13 +201,7 @@ def served(sandbox_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.mark.parametrize("template", sorted(ROUTES))
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@support.costly_property(150)
 @given(data=st.data())
 def test_fuzzed_requests_get_only_v2_answers(
     client: httpx2.Client, template: str, data: st.DataObject

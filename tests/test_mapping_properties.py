@@ -13,15 +13,14 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mappings.base import V2Error, V2Request, V2Response, V4Call
 from mappings.registry import ROUTES
-from tests.support import SYSTEM_SCHEMA, examples, schema_for, strategy, validate
+from tests.support import SYSTEM_SCHEMA, costly_property, schema_for, strategy, validate
 
 NOW = int(dt.datetime(2026, 3, 8, 20, tzinfo=dt.UTC).timestamp())
-MAX_EXAMPLES = examples(60)
 MAX_FOLLOW_ROUNDS = 3
 
 MALFORMED = st.one_of(
@@ -75,13 +74,7 @@ def run(mapping: Any, req: V2Request, system: Any, draw: Any) -> V2Response:
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@costly_property(60)
 @given(data=st.data())
 def test_any_v4_body_gets_a_v2_answer(route: str, data: st.DataObject) -> None:
     query = data.draw(QUERY, label="query")
