@@ -30,16 +30,21 @@ def _call(req: V2Request, end_at: int | None) -> V4Call:
     return V4Call(f"/systems/{system_id(req)}/production_meter_readings", query(end_at=end_at))
 
 
+def _planned_end(req: V2Request) -> int | None:
+    """The ``end_at`` the plan sends: none (the latest readings) when absent or recent."""
+    end_at = epoch_param(req, "end_at")
+    return None if end_at is None or end_at >= req.now - RECENT else end_at
+
+
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     """One v4 ``production_meter_readings`` call: the latest readings for a recent ``end_at``."""
-    end_at = epoch_param(req, "end_at")
-    return [_call(req, None if end_at is None or end_at >= req.now - RECENT else end_at)]
+    return [_call(req, _planned_end(req))]
 
 
 def follow(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> list[V4Call]:
     """The call for the exact ``end_at`` when the latest readings hold one taken after it."""
     end_at = epoch_param(req, "end_at")
-    if end_at is None or len(replies) != 1 or plan(req, system) != [_call(req, None)]:
+    if end_at is None or _planned_end(req) is not None or len(replies) != 1:
         return []
     later = any(r.get("read_at", 0) > end_at for r in _readings(only_body(replies) or {}))
     return [_call(req, end_at)] if later else []
