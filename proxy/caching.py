@@ -88,13 +88,8 @@ class Caching(httpx2.AsyncBaseTransport):
                 await self.pacer.spent(call.tenant, key)
             return entry
 
-        period = call.every
         entry, state, age = await self.cache.get_or_fetch(
-            key,
-            fetch,
-            refresh=self._paced(call, key, period),
-            through=call.through,
-            every=period,
+            key, fetch, refresh=self._paced(call, key), through=call.through, every=call.every
         )
         return Found(entry, state, age, key)
 
@@ -121,17 +116,16 @@ class Caching(httpx2.AsyncBaseTransport):
         content_type = response.headers.get("content-type") or "application/json"
         return Entry(status, response.content, content_type, now, ttl, final)
 
-    def _paced(
-        self, call: Call, key: str, every: int | None = None
-    ) -> Callable[[Entry], Awaitable[bool]] | None:
+    def _paced(self, call: Call, key: str) -> Callable[[Entry], Awaitable[bool]] | None:
         """Whether the pacer lets a stale entry under ``key`` be refreshed now (None: no pacer),
-        a 2xx one judged by the caller's own refresh period ``every`` when longer."""
+        a 2xx one judged by the call's own refresh period ``every`` when longer."""
         pacer = self.pacer
         if pacer is None or not pacer.settings.pacing:
             return None
         clock, settings = self.clock, self.cache.settings
         period = freshness.period(call.path, call.params, clock.now(), settings)
         span = freshness.span(call.path, call.params)
+        every = call.every
 
         async def refresh(entry: Entry) -> bool:
             judged = max(period, every) if every is not None and entry.status < 300 else period
