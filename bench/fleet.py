@@ -4,7 +4,7 @@ Run from the checkout: python -m bench.fleet [minutes]
 500 legacy clients poll ``summary`` and ``stats`` of 50 fleet systems (client i: system
 3000 + i % 50) every 60 s for 30 simulated minutes. Sandbox and proxy run in this process
 (ASGI transports) on one simulated clock. The minimum possible is one upstream call per
-cache key each time the freshness (``proxy.freshness.ttl``) of its last fetch has run out.
+cache key each time the freshness (``proxy.cache.freshness.ttl``) of its last fetch has run out.
 Prints one line per figure.
 """
 
@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import machine
-from proxy import freshness
+from proxy.cache import freshness
 from proxy.clock import VirtualClock
 from proxy.config import Cache, Tenant
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox.demo import proxy_config
 from proxy.simulation import SANDBOX_URL, in_process
-from proxy.upstream import Params, Reply, Upstream
+from proxy.upstream.stack import Params, Reply, Upstream
 
 START = 1_781_542_800  # 2026-06-15 17:00 UTC: daytime in the Americas; no fleet zone hits midnight
 CLIENTS = 500

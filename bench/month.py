@@ -4,7 +4,7 @@ Run from the checkout: python -m bench.month [--full] [--jobs N] [watt|kilowatt|
 
 Each workload runs June 2026 (30 days) on a virtual clock with the sandbox and the proxy in
 one process (``proxy.simulation``); legacy requests go straight to the v2 runner
-(``proxy.legacy.answer``), as the v2 routes call it. The tenant has the plan's limits: its
+(``proxy.v2.runner.answer``), as the v2 routes call it. The tenant has the plan's limits: its
 month limit and its minute limit (10 calls for Watt and Kilowatt, 100 for Megawatt). Prints
 one line per figure:
 
@@ -43,16 +43,17 @@ import httpx2
 
 from bench.support import machine
 from mappings.registry import ENDPOINTS
-from proxy import freshness, legacy
-from proxy.caching import Caching
-from proxy.call import call_of
+from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
 from proxy.config import PLAN_LIMITS, Config, Tenant, parse
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox.settings import FLEET_SYSTEM_IDS
 from proxy.sandbox.systems import build_systems
 from proxy.simulation import SANDBOX_URL, in_process
-from proxy.upstream import Params, Reply, Upstream
+from proxy.upstream.caching import Caching
+from proxy.upstream.call import call_of
+from proxy.upstream.stack import Params, Reply, Upstream
+from proxy.v2 import runner as legacy
 
 START = 1_780_272_000  # 2026-06-01 00:00 UTC
 DAY = 86_400

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from proxy.sandbox.demo import config_text
-from proxy.server import free_port, running
+from proxy.serving.server import free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 

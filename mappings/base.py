@@ -9,7 +9,7 @@ A mapping module is pure. It exports an ``Endpoint``: its v2 route, its OpenAPI 
 - ``live_system(req, system, replies) -> bool`` (default: never): whether ``shape`` reads the
   system's live fields (status, report times) from ``system`` because the replies lack them.
   Only then is the ``system`` given to ``shape`` as fresh as a live reply; otherwise it may be
-  up to a day old (``proxy.system_lookup``): good for its time zone, and for a ``plan`` that
+  up to a day old (``proxy.v2.system_lookup``): good for its time zone, and for a ``plan`` that
   accepts a start before its last_energy_at (a refusal is planned again on a fresh body).
 - ``plan(req, system) -> list[V4Call]``: the v4 GETs that answer ``req``. Raises ``V2Error``
   for bad input. An empty list means "answer without any upstream call".
@@ -38,7 +38,7 @@ class V4Call:
 
     ``through``: the answer needs the data up to this epoch, so a cached reply fetched before
     it is not used (one fetched a reporting lag after it is final for this call). ``every``: a
-    2xx reply up to that many seconds old will do (see ``proxy.cache``).
+    2xx reply up to that many seconds old will do (see ``proxy.cache.replies``).
     """
 
     path: str

@@ -10,7 +10,7 @@ day; an end after yesterday ends at yesterday; a start after today, or a range w
 of the series, is v4's 422.
 
 Each call carries ``through``: the end of the last day its answer needs, so a cached reply
-fetched before that day ended is not used for it (``proxy.freshness`` says how the rest are).
+fetched before that day ended is not used for it (``proxy.cache.freshness`` says how the rest are).
 """
 
 from __future__ import annotations

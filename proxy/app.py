@@ -18,29 +18,23 @@ from starlette.routing import BaseRoute, Route
 
 from mappings import errors
 from mappings.openapi import OPENAPI
-from proxy import (
-    broker_route,
-    console,
-    legacy,
-    legacy_routes,
-    logs,
-    metrics,
-    oauth_route,
-    renderers,
-)
-from proxy.admin import bearer, is_admin_key, key_matches
-from proxy.cache import ReplyCache, open_cache
+from proxy import console
+from proxy.cache.replies import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
 from proxy.console.history import open_history
 from proxy.console.recorder import Recorder
-from proxy.legacy_routes import LegacyDispatch
-from proxy.middleware import RequestContext
-from proxy.pacer import Pacer, open_pacer
-from proxy.quota import QuotaGovernor, open_governor
-from proxy.redis_client import open_redis
+from proxy.http import oauth_callback, renderers, v2_routes, v4_route
+from proxy.http.admin import bearer, is_admin_key, key_matches
+from proxy.http.middleware import RequestContext
+from proxy.http.v2_routes import LegacyDispatch
+from proxy.observability import logs, metrics
+from proxy.quota.governor import QuotaGovernor, open_governor
+from proxy.quota.pacer import Pacer, open_pacer
+from proxy.storage.redis_client import open_redis
 from proxy.tokens import TokenBroker
-from proxy.upstream import Upstream, layers, open_http
+from proxy.upstream.stack import Upstream, layers, open_http
+from proxy.v2 import runner
 
 log = logging.getLogger("proxy.app")
 
@@ -56,7 +50,7 @@ class Services:
     pacer: Pacer
     recorder: Recorder  # the console's history of this worker's counters
     clock: Clock = SYSTEM
-    memo: legacy.Memo = field(default_factory=legacy.Memo)
+    memo: runner.Memo = field(default_factory=runner.Memo)
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
 
@@ -143,10 +137,10 @@ def routes(legacy: list[Route]) -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint),
         Route("/api/v2/openapi.json", openapi),
         Route("/admin/cache/purge", purge, methods=["POST"]),
-        Route("/oauth/callback", oauth_route.oauth_callback),
+        Route("/oauth/callback", oauth_callback.oauth_callback),
         *console.routes(),
     ]
-    return [*legacy, *fixed, broker_route.route()]
+    return [*legacy, *fixed, v4_route.route()]
 
 
 @contextlib.asynccontextmanager
@@ -213,7 +207,7 @@ def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
                 await asyncio.gather(flusher, recorder, return_exceptions=True)
                 logs.ACCESS.flush()
 
-    legacy = legacy_routes.routes()
+    legacy = v2_routes.routes()
     app = Starlette(
         routes=routes(legacy),
         lifespan=lifespan,

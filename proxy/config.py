@@ -35,8 +35,8 @@ from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
-from proxy import v4paths
 from proxy.config_lines import line_of
+from proxy.v4 import paths as v4paths
 
 ENPHASE_HOST = "api.enphaseenergy.com"
 DEMO_KEYS = ("demo-v2-key", "demo-team-key")
@@ -320,7 +320,9 @@ class Quota(_Table):
     path: Str = "quota.sqlite3"
     max_wait: NonNegativeFloat = 5.0
     pacing: Bool = True  # stretch refreshes of live keys so the month budget lasts the month
-    reserve: Fraction = 0.1  # share of the month limit kept for cold misses (see proxy.pacing)
+    reserve: Fraction = (
+        0.1  # share of the month limit kept for cold misses (see proxy.quota.pacing)
+    )
     demand_window: Positive = 3600  # seconds a key stays in demand after a client last asked
     team_share: Fraction = (
         0.5  # of a tenant's budget a team client may spend, unless set per client

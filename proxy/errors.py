@@ -2,7 +2,8 @@
 
 An error carries its v4 status, a title (v4's ``message``), ``details`` that are safe to show a
 client (never a secret) and, when the client should come back later, ``retry_after``. Its text
-(``str(error)``) may say more, for the log. The v2 and v4 renderers live in ``proxy.renderers``.
+(``str(error)``) may say more, for the log. The v2 and v4 renderers live in
+``proxy.http.renderers``.
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ import httpx2
 from starlette.applications import Starlette
 
 from proxy.app import Services, create_app, opened_services
-from proxy.caching import Caching
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
-from proxy.upstream import Upstream
+from proxy.upstream.caching import Caching
+from proxy.upstream.stack import Upstream
 
 SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
 

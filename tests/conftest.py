@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 
-from proxy.logs import JsonFormatter
+from proxy.observability.logs import JsonFormatter
 from tests import support
 from tests.support import SERVE_LOGS, redis_server
 

@@ -40,16 +40,17 @@ from jsonschema import Draft7Validator
 
 from mappings.base import V2Request, V4Call
 from mappings.openapi import OPENAPI
-from proxy import freshness, server
+from proxy.cache import freshness
 from proxy.config import Config, parse
 from proxy.sandbox import DEMO, App, SandboxSettings, create_app
 from proxy.sandbox.demo import config_text as config_text
 from proxy.sandbox.demo import proxy_config as proxy_config
-from proxy.server import free_port as free_port
-from proxy.server import running as running
+from proxy.serving import server
+from proxy.serving.server import free_port as free_port
+from proxy.serving.server import running as running
 from proxy.tokens import TokenBroker
-from proxy.tokenstore import TokenRecord, open_store
-from proxy.v4shapes import DATA
+from proxy.tokens.store import TokenRecord, open_store
+from proxy.v4.shapes import DATA
 
 # ----------------------------------------------------------------------------
 # Real servers for end-to-end tests: the sandbox and the proxy on loopback sockets.
@@ -590,7 +591,7 @@ def validate_body(schema: Any, body: Any, *, exact: bool = False) -> None:
 
 # ----------------------------------------------------------------------------
 # JSON Schemas of the v4 200 bodies the mappings read, written from the v4 monitoring docs.
-# Loose where v4 is loose: no member is required beyond the one ``proxy.v4shapes`` requires
+# Loose where v4 is loose: no member is required beyond the one ``proxy.v4.shapes`` requires
 # (where the endpoint keeps its data), every epoch is any int64, numbers may be fractional.
 # ``strategy`` draws bodies from them (only the keywords these schemas use).
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from proxy import auth_cli
+from proxy.cli import auth as auth_cli
 from proxy.config import load
 from proxy.sandbox import Running, SandboxSettings, serve_in_thread
 from tests import support

@@ -20,8 +20,8 @@ import redis
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from proxy import freshness, metrics
-from proxy.cache import (
+from proxy.cache import freshness
+from proxy.cache.replies import (
     LIVE_DIR,
     LOCKS_DIR,
     REDIS_LOCK_PREFIX,
@@ -34,6 +34,7 @@ from proxy.cache import (
 )
 from proxy.config import Cache, Config, Server
 from proxy.errors import UpstreamUnavailable
+from proxy.observability import metrics
 from tests.support import results_of
 
 pytestmark = pytest.mark.anyio

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from proxy.config import Config
-from proxy.server import connection_cap, gunicorn_settings
+from proxy.serving.server import connection_cap, gunicorn_settings
 from tests import support
 from tests.support import free_port, wait_for_port
 
@@ -161,7 +161,7 @@ def test_serve_runs_gunicorns_asgi_worker_with_bounded_heads_and_connections() -
     """Request heads, idle waits and connections are bounded by gunicorn settings (issue 15)."""
     config = Config()
     settings = gunicorn_settings(config, "asgi")
-    assert settings["worker_class"] == "proxy.worker.BoundedASGIWorker"
+    assert settings["worker_class"] == "proxy.serving.worker.BoundedASGIWorker"
     assert settings["limit_request_fields"] == 100
     assert settings["limit_request_field_size"] == 8190
     assert settings["keepalive"] == config.server.keepalive

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from proxy.cli import main
+from proxy.cli.main import main
 from proxy.config import load
-from proxy.pacer import open_pacer
-from proxy.quota import open_governor
+from proxy.quota.governor import open_governor
+from proxy.quota.pacer import open_pacer
 from tests import support
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from proxy.cache.freshness import endpoint_name, ttl
 from proxy.config import Cache
-from proxy.freshness import endpoint_name, ttl
 
 SETTINGS = Cache(reporting_lag=3600, past_ttl=86_400, error_ttl=60)
 DAY = 86_400

@@ -225,7 +225,7 @@ FINDINGS = [
         (("site_id", "\u00b2"),),
         422,
     ),
-    # proxy.legacy._system_path: the raw id goes upstream before a mapping validates it
+    # proxy.v2.runner._system_path: the raw id goes upstream before a mapping validates it
     (
         "/api/v2/systems/{system_id}/consumption_lifetime",
         "/api/v2/systems/1001%00/consumption_lifetime",

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 
-from proxy.wire import MAX_REPLY_BYTES
+from proxy.upstream.wire import MAX_REPLY_BYTES
 from tests import support
 from tests.support import Cut, Script, scripted
 

@@ -70,7 +70,9 @@ def test_no_warning_filter_hides_a_deprecation() -> None:
 
 
 def test_the_proxy_imports_without_a_deprecation_warning() -> None:
-    modules = "proxy.app, proxy.cli, proxy.tokens.oauth, proxy.tokens.renew, proxy.wire"
+    modules = (
+        "proxy.app, proxy.cli.main, proxy.tokens.oauth, proxy.tokens.renew, proxy.upstream.wire"
+    )
     command = [sys.executable, "-W", "error::DeprecationWarning", "-c", f"import {modules}"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

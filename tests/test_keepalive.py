@@ -11,18 +11,18 @@ import httpx2
 import pytest
 from prometheus_client import REGISTRY
 
-from proxy.auth_cli import authorize_url
+from proxy.cli.auth import authorize_url
 from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.console.history import MemoryHistory
 from proxy.console.recorder import Recorder
-from proxy.demand import MemoryDemandStore
-from proxy.keepalive import KEEP_ALIVE_AGE, aging, health, refresh_due
-from proxy.pacer import Pacer
-from proxy.quota import MemoryQuotaStore, QuotaGovernor
+from proxy.quota.demand import MemoryDemandStore
+from proxy.quota.governor import MemoryQuotaStore, QuotaGovernor
+from proxy.quota.pacer import Pacer
 from proxy.sandbox import SandboxSettings
 from proxy.tokens import NeedsReauthorization, TokenBroker
-from proxy.tokenstore import TokenRecord
+from proxy.tokens.keepalive import KEEP_ALIVE_AGE, aging, health, refresh_due
+from proxy.tokens.store import TokenRecord
 from tests import support
 
 DAY = 86400

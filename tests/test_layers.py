@@ -7,11 +7,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from proxy import metrics
-from proxy.authorize import Authorize
-from proxy.cache import MemoryStore, ReplyCache
-from proxy.caching import Caching
-from proxy.call import Call, request
+from proxy.cache.replies import MemoryStore, ReplyCache
 from proxy.clock import VirtualClock
 from proxy.config import Cache, Limits, Tenant
 from proxy.errors import (
@@ -22,17 +18,21 @@ from proxy.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from proxy.govern import Govern
-from proxy.meter import Meter
-from proxy.quota import MemoryQuotaStore, QuotaGovernor
+from proxy.observability import metrics
+from proxy.quota.governor import MemoryQuotaStore, QuotaGovernor
 from proxy.tokens import NeedsReauthorization, TokenUnavailable
+from proxy.upstream.authorize import Authorize
+from proxy.upstream.caching import Caching
+from proxy.upstream.call import Call, request
+from proxy.upstream.govern import Govern
+from proxy.upstream.meter import Meter
 
 pytestmark = pytest.mark.anyio
 
 ROOT = "https://api.example/api/v4"
 T0 = 1_781_542_800.0  # 2026-06-15 17:00 UTC
 TENANT = Tenant("acme", "the-api-key", "cid", "secret", limits=Limits(2, 1000), writes_per_month=1)
-SUMMARY = b'{"energy_today": 1}'  # enough of a summary to be data (proxy.v4shapes)
+SUMMARY = b'{"energy_today": 1}'  # enough of a summary to be data (proxy.v4.shapes)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 from starlette.routing import Route
 
 from mappings import stats
-from proxy.legacy_routes import LegacyDispatch, LegacyEndpoint, routes
+from proxy.http.v2_routes import LegacyDispatch, LegacyEndpoint, routes
 
 
 def test_every_v2_route_is_in_the_dispatch_table() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from proxy.logs import AccessLog
+from proxy.observability.logs import AccessLog
 
 pytestmark = pytest.mark.anyio
 Channel = tuple[socket.socket, int]

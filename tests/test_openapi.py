@@ -15,7 +15,7 @@ from mappings.base import Endpoint
 from mappings.openapi import OPENAPI, document
 from mappings.registry import ENDPOINTS, ROUTES
 from mappings.schema import INTEGER, array, obj
-from proxy import legacy_routes
+from proxy.http import v2_routes
 from tests.support import as_json_schema, validate
 
 ERROR_STATUSES = {"401", "404", "409", "422", "503"}
@@ -42,7 +42,7 @@ def resolve(pointer: str) -> Any:
 
 def test_the_document_and_the_service_routes_are_the_registered_endpoints() -> None:
     assert set(OPENAPI["paths"]) == set(ROUTES)
-    assert {route.path for route in legacy_routes.routes()} == set(ROUTES)
+    assert {route.path for route in v2_routes.routes()} == set(ROUTES)
 
 
 def test_an_endpoint_added_to_the_registry_is_documented_with_its_schema() -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from proxy import pacing
 from proxy.clock import VirtualClock
 from proxy.config import Config, Limits, Quota, Server, Tenant
-from proxy.demand import MemoryDemandStore
-from proxy.pacer import BudgetSnapshot, Pacer, open_pacer
-from proxy.pacing import MonthBudget
-from proxy.quota import open_governor
+from proxy.quota import pacing
+from proxy.quota.demand import MemoryDemandStore
+from proxy.quota.governor import open_governor
+from proxy.quota.pacer import BudgetSnapshot, Pacer, open_pacer
+from proxy.quota.pacing import MonthBudget
 
 JUNE_1 = 1_780_272_000  # 2026-06-01 00:00 UTC
 JULY_1 = JUNE_1 + 30 * 86_400

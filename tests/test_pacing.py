@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from proxy import pacing
-from proxy.pacing import MonthBudget
+from proxy.quota import pacing
+from proxy.quota.pacing import MonthBudget
 
 DAY = 86_400
 MONTH = 30 * DAY

@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from proxy.config import Config, Limits, Quota, Server, Tenant, parse
-from proxy.quota import (
+from proxy.quota.governor import (
     QuotaExhausted,
     QuotaGovernor,
     WriteBudgetExhausted,

@@ -9,10 +9,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from proxy import renderers
 from proxy.app import create_app
 from proxy.errors import QuotaRefused, Reauthorization, UpstreamTimeout, Window
-from proxy.middleware import RequestContext
+from proxy.http import renderers
+from proxy.http.middleware import RequestContext
 from tests import support
 
 V4_BODY_KEYS = {"message", "details", "code"}

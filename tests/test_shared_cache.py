@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from proxy.metrics import FLUSH_SECONDS
+from proxy.observability.metrics import FLUSH_SECONDS
 from tests import support
 from tests.support import pinned, pinned_get
 

@@ -24,7 +24,7 @@ from mappings import (
     summary,
 )
 from mappings.base import Endpoint
-from proxy.cache import Entry, MemoryStore, ReplyCache
+from proxy.cache.replies import Entry, MemoryStore, ReplyCache
 from proxy.clock import VirtualClock
 from proxy.config import Cache
 from proxy.sandbox import SandboxSettings, sandbox_state

@@ -19,7 +19,7 @@ import redis
 
 from proxy.config import Config
 from proxy.tokens import TokenBroker
-from proxy.tokenstore import REDIS_PREFIX, FileStore, open_store
+from proxy.tokens.store import REDIS_PREFIX, FileStore, open_store
 from tests import support
 from tests.support import results_of
 

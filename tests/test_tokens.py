@@ -19,16 +19,16 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from proxy.app import opened_services
-from proxy.auth_cli import authorize_url
-from proxy.authorize import VERIFY_PAUSE
+from proxy.cli.auth import authorize_url
 from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.errors import Reauthorization
-from proxy.oauth_route import oauth_callback
-from proxy.oauth_state import PENDING_SECONDS, PendingLogins
+from proxy.http.oauth_callback import oauth_callback
 from proxy.sandbox import DEMO, Running, SandboxSettings, serve_in_thread
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
+from proxy.tokens.login_state import PENDING_SECONDS, PendingLogins
+from proxy.upstream.authorize import VERIFY_PAUSE
 from tests import support
 
 pytestmark = pytest.mark.anyio

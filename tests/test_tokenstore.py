@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from proxy.redis_client import connect
-from proxy.tokenstore import FileStore, LockTimeout, RedisStore, TokenRecord, TokenStore
+from proxy.storage.redis_client import connect
+from proxy.tokens.store import FileStore, LockTimeout, RedisStore, TokenRecord, TokenStore
 
 pytestmark = pytest.mark.anyio
 

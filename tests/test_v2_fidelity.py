@@ -21,7 +21,7 @@ from mappings import (
     systems,
 )
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
-from proxy import freshness
+from proxy.cache import freshness
 from tests.support import at, meta, request, system, telemetry, validate
 
 LA = "America/Los_Angeles"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.v4paths import allowed_methods, date_problem
+from proxy.v4.paths import allowed_methods, date_problem
 
 NOW = 1_764_000_000
 DAY = 86400

@@ -10,12 +10,13 @@ import pytest
 from starlette.requests import Request
 from starlette.routing import Route
 
-from proxy import freshness, v4paths
-from proxy.cache import cache_key
+from proxy.cache import freshness
+from proxy.cache.replies import cache_key
 from proxy.config import Cache
 from proxy.sandbox import api, create_app
 from proxy.sandbox.gate import Caller
-from proxy.v4paths import TABLE, Freshness, V4Endpoint, Window, WindowKind
+from proxy.v4 import paths
+from proxy.v4.paths import TABLE, Freshness, V4Endpoint, Window, WindowKind
 from tests import support
 
 TEAM = {"Authorization": "Bearer demo-team-key"}
@@ -89,24 +90,24 @@ def test_an_endpoint_added_to_the_table_is_allowed_keyed_and_kept_by_its_rules(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = "/systems/1001/widgets/W1"
-    assert v4paths.allowed_methods(path) == ()
-    monkeypatch.setattr(v4paths, "TABLE", TABLE.with_endpoints(WIDGETS))
-    assert v4paths.allowed_methods(path) == ("GET",)
+    assert paths.allowed_methods(path) == ()
+    monkeypatch.setattr(paths, "TABLE", TABLE.with_endpoints(WIDGETS))
+    assert paths.allowed_methods(path) == ("GET",)
     assert freshness.endpoint_name(path) == "widgets"
     assert cache_key("demo", path, [("start_at", "1")]) == f"v4:demo:1001:{path}?start_at=1"
     settings = Cache(reporting_lag=0, past_ttl=99)
     assert freshness.ttl(path, [], NOW, 200, settings) == 1234
     assert freshness.ttl(path, [("end_at", str(NOW - 10))], NOW, 200, settings) == 99
     old = [("start_at", str(NOW - 4 * DAY))]
-    assert "2 years" in v4paths.date_problem(path, old, NOW)
+    assert "2 years" in paths.date_problem(path, old, NOW)
     long = [("start_at", str(NOW - 2 * DAY)), ("end_at", str(NOW))]
-    assert "one week" in v4paths.date_problem(path, long, NOW)
+    assert "one week" in paths.date_problem(path, long, NOW)
 
 
 def test_an_endpoint_added_to_the_table_is_served_through_the_broker_and_cached(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(v4paths, "TABLE", TABLE.with_endpoints(WIDGETS))
+    monkeypatch.setattr(paths, "TABLE", TABLE.with_endpoints(WIDGETS))
     monkeypatch.setitem(api.HANDLERS, "widgets", widgets)
     with (
         support.sandbox() as (sandbox_url, _),

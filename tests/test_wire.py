@@ -8,10 +8,10 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from proxy.call import Call, request
 from proxy.config import Tenant
 from proxy.errors import BadUpstreamReply, UpstreamTimeout, UpstreamUnavailable
-from proxy.wire import Wire, open_client
+from proxy.upstream.call import Call, request
+from proxy.upstream.wire import Wire, open_client
 from tests.support import Cut, Script, certificate, scripted
 
 pytestmark = pytest.mark.anyio

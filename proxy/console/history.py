@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from proxy.config import Config
-from proxy.redis_client import reachable
-from proxy.sqlitefile import SqliteFile
+from proxy.storage.redis_client import reachable
+from proxy.storage.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from proxy import keepalive, metrics
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History
-from proxy.pacer import Pacer
-from proxy.tokens import TokenBroker
+from proxy.observability import metrics
+from proxy.quota.pacer import Pacer
+from proxy.tokens import TokenBroker, keepalive
 
 log = logging.getLogger("proxy.console")
 

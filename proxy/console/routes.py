@@ -16,10 +16,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from proxy.admin import bearer, is_admin_key
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.console.state import state
+from proxy.http.admin import bearer, is_admin_key
 
 COOKIE = "console_session"
 SESSION_SECONDS = 8 * 3600

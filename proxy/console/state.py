@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from proxy import keepalive
 from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History, Values
 from proxy.console.recorder import hour_name
-from proxy.pacer import Pacer
-from proxy.quota import period_bounds
-from proxy.tokens import TokenBroker
+from proxy.quota.governor import period_bounds
+from proxy.quota.pacer import Pacer
+from proxy.tokens import TokenBroker, keepalive
 
 HOURS = 24
 

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.routing import Route
 
-from proxy import v4paths
+from proxy.v4 import paths
 
 from . import bodies, live, site, telemetry
 from .errors import ApiError, not_found, unprocessable
@@ -140,7 +140,7 @@ def unknown(request: Request, caller: Caller) -> dict[str, Any]:
     raise ApiError(404, f"No route matches {request.url.path}")
 
 
-#: The sandbox's handler of each endpoint of ``proxy.v4paths`` it simulates, by name.
+#: The sandbox's handler of each endpoint of ``proxy.v4.paths`` it simulates, by name.
 HANDLERS: dict[str, Callable[[Request, Caller], Any]] = {
     "systems": list_systems,
     "systems_search": search_systems,
@@ -161,7 +161,7 @@ HANDLERS: dict[str, Callable[[Request, Caller], Any]] = {
 
 def routes() -> list[Route]:
     """A route per simulated endpoint of the v4 table, most literal first; 404 for the rest."""
-    simulated = [e for e in v4paths.TABLE.ordered if e.name in HANDLERS]
+    simulated = [e for e in paths.TABLE.ordered if e.name in HANDLERS]
     found = [
         Route(f"/api/v4{e.template}", v4(HANDLERS[e.name]), methods=list(e.methods))
         for e in simulated

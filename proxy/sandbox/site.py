@@ -122,7 +122,7 @@ def load_control(request: Request, caller: Caller) -> dict[str, Any]:
     return {"system_id": system.system_id, "load_control_data": []}
 
 
-#: The handlers of this module by endpoint name in ``proxy.v4paths``.
+#: The handlers of this module by endpoint name in ``proxy.v4.paths``.
 HANDLERS: dict[str, Callable[[Request, Caller], dict[str, Any]]] = {
     "battery_lifetime": battery_lifetime,
     "energy_import_lifetime": energy_import_lifetime,

@@ -41,7 +41,7 @@ class Kind:
     extra: Callable[[System, int], dict[str, Any]] | None = None
 
 
-#: Telemetry kinds by the name of their endpoint in ``proxy.v4paths``.
+#: Telemetry kinds by the name of their endpoint in ``proxy.v4.paths``.
 KINDS = {
     "production_micro": Kind(
         data.MICRO_STEP, attrgetter("micros"), data.production_micro_day, meta=True

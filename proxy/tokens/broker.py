@@ -14,12 +14,12 @@ import httpx2
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
-from proxy.metrics import REAUTH_NEEDED, TOKEN_REFRESH
+from proxy.observability.metrics import REAUTH_NEEDED, TOKEN_REFRESH
 from proxy.tokens import policy
 from proxy.tokens.errors import NeedsReauthorization, TokenError, TokenUnavailable, hint
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
 from proxy.tokens.renewal import Job, Outcome, Renewal, detached, renew
-from proxy.tokenstore import StoreSettings, TokenRecord, TokenStore
+from proxy.tokens.store import StoreSettings, TokenRecord, TokenStore
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

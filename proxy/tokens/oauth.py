@@ -10,7 +10,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 from proxy.clock import Clock
 from proxy.config import Tenant
-from proxy.tokenstore import TokenRecord
+from proxy.tokens.store import TokenRecord
 
 __all__ = ["TRANSIENT", "Credentials", "OAuthError", "TokenEndpoint"]
 

@@ -10,7 +10,7 @@ import enum
 import json
 from typing import Any
 
-from proxy.tokenstore import TokenRecord
+from proxy.tokens.store import TokenRecord
 
 
 class State(enum.StrEnum):

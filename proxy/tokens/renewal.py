@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from proxy.clock import Clock
-from proxy.metrics import MULTIPROC_ENV
+from proxy.observability.metrics import MULTIPROC_ENV
 from proxy.tokens import policy
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
-from proxy.tokenstore import LockTimeout, StoreSettings, TokenRecord, TokenStore
+from proxy.tokens.store import LockTimeout, StoreSettings, TokenRecord, TokenStore
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 

@@ -1,0 +1,1 @@
+"""The ``enphase-proxy`` command line: serve, sandbox, quota, check-config and auth."""

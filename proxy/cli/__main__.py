@@ -1,0 +1,5 @@
+"""``python -m proxy.cli``: the enphase-proxy command line."""
+
+from proxy.cli.main import main
+
+main()

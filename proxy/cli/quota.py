@@ -1,0 +1,76 @@
+"""``enphase-proxy quota``: each tenant's month budget, as the pacer sees it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+from typing import Any
+
+from proxy.config import Config
+from proxy.quota.governor import open_governor
+from proxy.quota.pacer import BudgetSnapshot, open_pacer
+
+
+def register(sub: Any) -> None:
+    """Add the ``quota`` subcommand to ``sub`` (argparse subparsers)."""
+    from proxy.cli.main import DEFAULT_CONFIG
+
+    quota = sub.add_parser("quota", help="each tenant's budget: used, forecast, paced interval")
+    quota.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
+    quota.set_defaults(func=cmd_quota)
+
+
+def cmd_quota(args: argparse.Namespace) -> int:
+    """Print every tenant's budget snapshot."""
+    from proxy.cli.main import load_or_exit
+
+    config = load_or_exit(args.config)
+    if config.quota.backend == "memory":
+        print("quota backend 'memory': counts live in each worker's memory, none to read here")
+    for snapshot in asyncio.run(snapshots(config)):
+        print(render(snapshot))
+    return 0
+
+
+async def snapshots(config: Config) -> list[BudgetSnapshot]:
+    """The budget snapshot of every tenant, from the shared quota store."""
+    governor = await open_governor(config)
+    pacer = await open_pacer(config, governor)
+    try:
+        return [await pacer.snapshot(tenant) for tenant in config.tenants.values()]
+    finally:
+        await pacer.close()
+        await governor.close()
+
+
+def render(s: BudgetSnapshot) -> str:
+    """The snapshot as a few lines of text."""
+    lines = [
+        f"tenant {s.tenant} ({s.plan}): {s.used} of {s.limit} calls used this month"
+        f" ({_day(s.period_start)} to {_day(s.period_end)}), {s.remaining} remaining,"
+        f" {s.reserve} held for cold misses",
+        f"  calls per day: {s.calls_per_day:.1f}; forecast exhaustion: "
+        + ("not this month" if s.forecast is None else _when(s.forecast)),
+        f"  paced refresh interval: {_interval(s.interval)} ({s.keys_in_demand} keys in demand)",
+        "  costliest keys this month:" if s.top_keys else "  no upstream calls this month",
+    ]
+    lines += [f"  {calls:>8}  {key}" for key, calls in s.top_keys]
+    return "\n".join(lines)
+
+
+def _interval(seconds: float | None) -> str:
+    if seconds is None:
+        return "none affordable until next month (stale replies are served)"
+    if seconds == 0:
+        return "natural freshness (the budget is not binding)"
+    hours, rest = divmod(int(seconds), 3600)
+    return f"{hours}h {rest // 60:02d}m {rest % 60:02d}s"
+
+
+def _day(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).date().isoformat()
+
+
+def _when(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

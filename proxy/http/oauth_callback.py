@@ -1,0 +1,32 @@
+"""``GET /oauth/callback``: where the homeowner's browser lands after approving a tenant."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+
+from proxy.tokens import TokenBroker, TokenError
+from proxy.tokens.login_state import PendingLogins
+
+
+async def oauth_callback(request: Request) -> PlainTextResponse:
+    """Completes the code login of a pending ``auth login``, whose ``state`` it claims (once).
+
+    A callback without such a state changes nothing. The broker is the app's
+    ``state.services.broker``.
+    """
+    broker: TokenBroker = request.app.state.services.broker
+    params = request.query_params
+    tenant = await PendingLogins(broker.config, broker.clock).claim(params.get("state", ""))
+    if tenant is None or tenant not in broker.config.tenants:
+        message = "Unknown or expired login: start again with `enphase-proxy auth login`.\n"
+        return PlainTextResponse(message, 400)
+    if "error" in params or not params.get("code"):
+        error = params.get("error", "no code")
+        return PlainTextResponse(f"Tenant {tenant} was not authorized ({error:.40}).\n", 400)
+    try:
+        await broker.authorize(tenant, params["code"])
+    except TokenError as exc:
+        return PlainTextResponse(f"Authorization failed: {exc}\n", 502)
+    message = f"Tenant {tenant} is authorized; the proxy keeps its token fresh.\n"
+    return PlainTextResponse(message + "You can close this page.\n")

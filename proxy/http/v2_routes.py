@@ -1,0 +1,178 @@
+"""The v2 routes as plain ASGI endpoints, and a dispatcher that reaches them ahead of the router."""
+
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import parse_qsl
+
+from cachetools import LRUCache
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mappings import errors
+from mappings.base import Endpoint
+from mappings.registry import EMULATED, ENDPOINTS
+from proxy.config import Client
+from proxy.http import renderers
+from proxy.http.clients import legacy_caller
+from proxy.observability import metrics
+from proxy.v2 import runner
+
+CREDENTIAL_PARAMS = ("key", "user_id")
+
+
+def v2_response(outcome: runner.Outcome) -> Response:
+    """An encoded v2 answer as an HTTP response with cache headers."""
+    headers = dict(outcome.headers)
+    if outcome.cache:
+        headers["X-Cache"] = outcome.cache
+        headers["Age"] = str(outcome.age)
+    return Response(outcome.body, outcome.status, headers, "application/json")
+
+
+LegacyQuery = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
+QUERY_CACHE_BYTES = 1024 * 1024
+PAIR_BYTES = 200  # two small str objects and their tuple, besides the characters
+
+
+def legacy_query(raw: bytes) -> LegacyQuery:
+    """(key, user_id, the other pairs in order) of a v2 query string.
+
+    Blank values are kept; a repeated ``key`` or ``user_id`` counts with its last value.
+    """
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    params = dict(pairs)
+    rest = tuple((k, v) for k, v in pairs if k not in CREDENTIAL_PARAMS)
+    return params.get("key"), params.get("user_id"), rest
+
+
+def query_bytes(raw: bytes, parsed: LegacyQuery) -> int:
+    """About how much memory ``raw`` and its parse hold."""
+    return 2 * len(raw) + PAIR_BYTES * (len(parsed[2]) + 2)
+
+
+class QueryCache:
+    """Parsed v2 query strings of authenticated requests (legacy clients repeat their URLs)."""
+
+    def __init__(self, max_bytes: int = QUERY_CACHE_BYTES) -> None:
+        self.parsed: LRUCache[bytes, tuple[LegacyQuery, int]] = LRUCache(
+            max_bytes, getsizeof=lambda slot: slot[1]
+        )
+
+    def get(self, raw: bytes) -> LegacyQuery | None:
+        """The parse of ``raw``, when kept."""
+        slot = self.parsed.get(raw)
+        return slot[0] if slot else None
+
+    def keep(self, raw: bytes, parsed: LegacyQuery) -> None:
+        """Keep the parse of an authenticated request's query (never before authentication)."""
+        with contextlib.suppress(ValueError):  # larger than the whole cache
+            self.parsed[raw] = (parsed, query_bytes(raw, parsed))
+
+
+class LegacyEndpoint:
+    """The ASGI app answering one v2 route through its mapping.
+
+    ``emulated``: what answers a retired route instead, for legacy clients configured with
+    ``emulate_retired = true``.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        emulated: Endpoint | None = None,
+        queries: QueryCache | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.emulated = emulated
+        self.queries = queries or QueryCache()
+
+    def _chosen(self, client: Client) -> Endpoint:
+        if self.emulated is not None and client.emulate_retired:
+            return self.emulated
+        return self.endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope["app"].state
+        raw = scope["query_string"]
+        kept = self.queries.get(raw)
+        key, user_id, query = parsed = kept or legacy_query(raw)
+        caller = legacy_caller(state.config, key, user_id)
+        if caller is None:
+            response = renderers.v2_response(errors.unauthorized())
+        else:
+            if kept is None:
+                self.queries.keep(raw, parsed)
+            client, tenant = caller
+            scope["state"]["tenant"] = tenant.name
+            scope["state"]["client"] = client.name
+            metrics.CALLER.set(client.name)
+            services = state.services
+            outcome = await runner.answer(
+                self._chosen(client),
+                scope["path_params"],
+                query,
+                services.upstream,
+                tenant,
+                scope["state"]["request_id"],
+                services.memo,
+            )
+            response = v2_response(outcome)
+            if outcome.cache:
+                metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v2"), outcome.age)
+        await response(scope, receive, send)
+
+
+def routes() -> list[Route]:
+    """One GET route per v2 endpoint, sharing one cache of parsed queries."""
+    queries = QueryCache()
+    return [
+        Route(
+            e.route,
+            LegacyEndpoint(e, EMULATED.get(e.route), queries),
+            methods=["GET"],
+            name=e.route,
+        )
+        for e in ENDPOINTS
+    ]
+
+
+class LegacyDispatch:
+    """Middleware sending a GET on a v2 route straight to its endpoint; the rest go on.
+
+    Every v2 template ends in its own literal segment, so one dict lookup and one regex match
+    find the route, where the router would try each route in turn behind two more layers.
+    An API path ending in a slash is answered as without it (v2, a Rails app, did so; the
+    router would answer a redirect).
+    """
+
+    def __init__(self, app: ASGIApp, legacy: list[Route]) -> None:
+        self.app = app
+        self.by_last_segment = {route.path.rpartition("/")[2]: route for route in legacy}
+        if len(self.by_last_segment) != len(legacy) or "}" in "".join(self.by_last_segment):
+            raise ValueError("every v2 route must end in its own literal segment")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            _without_trailing_slash(scope)
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path = scope["path"]
+            route = self.by_last_segment.get(path.rpartition("/")[2])
+            match = route.path_regex.match(path) if route is not None else None
+            if route is not None and match is not None:
+                scope["route"] = route
+                scope["path_params"] = match.groupdict()
+                await route.app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _without_trailing_slash(scope: Scope) -> None:
+    """Drop the one trailing slash of an ``/api/`` path (and of its raw form) in ``scope``."""
+    path = scope["path"]
+    if path.startswith("/api/") and path.endswith("/") and not path.endswith("//"):
+        scope["path"] = path[:-1]
+        raw = scope.get("raw_path")
+        if raw is not None and raw.endswith(b"/"):
+            scope["raw_path"] = raw[:-1]

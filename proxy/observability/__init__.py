@@ -1,0 +1,1 @@
+"""Prometheus metrics aggregated across gunicorn workers, and whitelisted JSON logs."""

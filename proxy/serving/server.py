@@ -1,0 +1,166 @@
+"""Runs the proxy under gunicorn, with the embedded sandbox beside it when configured."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from proxy.clock import SYSTEM, Clock
+from proxy.config import Config, load
+
+CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
+OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
+WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
+#: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
+WORKER_CLASSES = {"asgi": "proxy.serving.worker.BoundedASGIWorker"}
+FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
+
+
+def config_from_env() -> Config:
+    """The configuration ``serve`` handed to gunicorn: the file plus command-line overrides."""
+    config = load(os.environ[CONFIG_ENV])
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV) or "{}")
+    return replace(config, server=replace(config.server, **overrides))
+
+
+def connection_cap(config: Config, open_files: int) -> int:
+    """Client connections per worker: as configured, but within ``open_files`` descriptors."""
+    spare = open_files - config.upstream.max_connections - FDS_RESERVED
+    return max(1, min(config.server.worker_connections, spare))
+
+
+def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
+    """Gunicorn settings: workers, timeouts, graceful shutdown, request-size and connection limits.
+
+    Gunicorn's worker applies the ``limit_request_*`` settings while it reads a head, and
+    ``keepalive`` and ``worker_connections`` through proxy.serving.worker.
+    """
+    s = config.server
+    return {
+        "bind": f"{s.host}:{s.port}",
+        "workers": s.workers,
+        "worker_class": WORKER_CLASSES[worker_class],
+        "timeout": s.timeout,
+        "graceful_timeout": s.graceful_timeout,
+        "keepalive": s.keepalive,
+        "limit_request_line": min(s.max_url_length + 64, 8190),
+        "limit_request_fields": 100,
+        "limit_request_field_size": 8190,
+        "worker_connections": connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
+        "loglevel": s.log_level,
+    }
+
+
+def prepare_metrics_dir(config: Config) -> str:
+    """A fresh directory where every worker writes its metrics."""
+    path = config.data_path("metrics")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SYSTEM) -> None:
+    """Block until something accepts TCP connections on host:port."""
+    deadline = clock.monotonic() + timeout
+    while clock.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
+    """The sandbox in a child process listening on host:port, once it accepts connections."""
+    code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        wait_for_port(host, port)
+    except TimeoutError:
+        child.kill()
+        raise
+    return child
+
+
+@contextmanager
+def embedded_sandbox(config: Config) -> Iterator[None]:
+    """The simulated v4 API in a child process while the proxy runs, when enabled."""
+    if not config.sandbox.enabled:
+        yield
+        return
+    child = start_sandbox(config.sandbox.host, config.sandbox.port)
+    try:
+        yield
+    finally:
+        child.terminate()
+        child.wait(10)
+
+
+def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi") -> int:
+    """Run gunicorn (a fresh child, so metrics are set up before any import) until stopped."""
+    os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    os.environ[OVERRIDES_ENV] = json.dumps(overrides)
+    os.environ[WORKER_CLASS_ENV] = worker_class
+    config = config_from_env()
+    config.data_path("").mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, METRICS_ENV: prepare_metrics_dir(config)}
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:proxy.serving.gunicorn_conf",
+        "proxy.serving.asgi:app",
+    ]
+    with embedded_sandbox(config):
+        child = subprocess.Popen(command, env=env)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda number, _frame: child.send_signal(number))
+        return child.wait()
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running(
+    command: list[str],
+    port: int,
+    log: Path,
+    cwd: Path | None = None,
+    setup: Callable[[], None] | None = None,
+) -> Iterator[int]:
+    """A child process, output to ``log``, once it listens on ``port``; SIGTERM afterwards.
+
+    ``setup`` runs in the child before it executes ``command``.
+    """
+    with open(log, "wb") as out:
+        child = subprocess.Popen(command, stdout=out, stderr=out, cwd=cwd, preexec_fn=setup)
+        try:
+            wait_for_port("127.0.0.1", port, 30)
+            yield child.pid
+        finally:
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                child.kill()

@@ -1,0 +1,60 @@
+"""One upstream call as the layers see it: the httpx2 request and, in its extensions, its Call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx2
+
+from proxy.config import Tenant
+
+Params = Sequence[tuple[str, str]]
+EXTENSION = "enphase_call"
+STREAM = "enphase_stream"  # request extension: hand the reply on unread, as it arrives
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Who a v4 call is for and what it asks: ``path`` below the API root, without the key.
+
+    What a GET's answer needs besides its endpoint's freshness (``proxy.cache.replies`` applies it;
+    never sent upstream nor part of a cache key): ``through``, the data up to that epoch;
+    ``every``, a 2xx reply up to that many seconds old will do (the caller's refresh period).
+    """
+
+    tenant: Tenant
+    path: str
+    params: Params
+    request_id: str = ""
+    through: int | None = None
+    every: int | None = None
+
+
+def request(
+    root: str,
+    call: Call,
+    method: str = "GET",
+    *,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    stream: bool = False,
+) -> httpx2.Request:
+    """The httpx2 request for ``call`` below ``root``, carrying ``call`` for the layers."""
+    sent = {"Accept": "application/json", **(headers or {})}
+    if call.request_id:
+        sent["X-Request-Id"] = call.request_id
+    return httpx2.Request(
+        method,
+        root.rstrip("/") + call.path,
+        params=list(call.params),
+        headers=sent,
+        content=content,
+        extensions={EXTENSION: call, STREAM: stream},
+    )
+
+
+def call_of(request: httpx2.Request) -> Call:
+    """The Call ``request`` carries."""
+    call: Call = request.extensions[EXTENSION]
+    return call

@@ -1,0 +1,6 @@
+"""The v4 API as data, pure and at the bottom of the house.
+
+``paths``: the endpoint table (path templates, methods, freshness and window rules, query
+parameters) that the broker's allow-list, cache keys, freshness and the sandbox all read;
+``shapes``: what a v4 200 body must hold to be data.
+"""
