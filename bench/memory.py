@@ -26,8 +26,7 @@ from functools import partial
 from pathlib import Path
 
 from bench.support import ROOT, machine
-from proxy.cache import freshness
-from proxy.cache.replies import Entry, cache_key
+from proxy.cache import Entry, cache_key, freshness
 from proxy.clock import SYSTEM
 from proxy.config import Cache, Client, Config
 from proxy.sandbox import DEMO, App, SandboxSettings

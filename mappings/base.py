@@ -38,7 +38,7 @@ class V4Call:
 
     ``through``: the answer needs the data up to this epoch, so a cached reply fetched before
     it is not used (one fetched a reporting lag after it is final for this call). ``every``: a
-    2xx reply up to that many seconds old will do (see ``proxy.cache.replies``).
+    2xx reply up to that many seconds old will do (see ``proxy.cache.decision``).
     """
 
     path: str

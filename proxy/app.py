@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from mappings import errors
 from mappings.openapi import OPENAPI
 from proxy import console
-from proxy.cache.replies import ReplyCache, open_cache
+from proxy.cache import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
 from proxy.console.history import open_history

@@ -20,18 +20,18 @@ import redis
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from proxy.cache import freshness
-from proxy.cache.replies import (
-    LIVE_DIR,
-    LOCKS_DIR,
-    REDIS_LOCK_PREFIX,
+from proxy.cache import (
     Entry,
-    FileStore,
-    MemoryStore,
+    FileReplyStore,
+    MemoryReplyStore,
     ReplyCache,
     cache_key,
+    freshness,
     open_cache,
 )
+from proxy.cache.file_store import LOCKS_DIR
+from proxy.cache.redis_store import REDIS_LOCK_PREFIX
+from proxy.cache.replies import LIVE_DIR
 from proxy.config import Cache, Config, Server
 from proxy.errors import UpstreamUnavailable
 from proxy.observability import metrics
@@ -139,7 +139,7 @@ async def test_concurrent_identical_calls_fetch_once(cache: ReplyCache) -> None:
 
 async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_it_final() -> None:
     clock = Clock()
-    cache = ReplyCache(MemoryStore(100, 1 << 20), SETTINGS, clock=clock)  # nothing on disk
+    cache = ReplyCache(MemoryReplyStore(100, 1 << 20), SETTINGS, clock=clock)  # nothing on disk
     upstream = Upstream(clock)
     lag = cache.settings.reporting_lag
     await cache.get_or_fetch(key(), upstream)
@@ -156,7 +156,7 @@ async def test_through_refetches_a_reply_lacking_the_data_and_keeps_one_holding_
 
 async def test_through_never_holds_an_error_reply_past_its_ttl() -> None:
     clock = Clock()
-    cache = ReplyCache(MemoryStore(100, 1 << 20), SETTINGS, clock=clock)
+    cache = ReplyCache(MemoryReplyStore(100, 1 << 20), SETTINGS, clock=clock)
     upstream = Upstream(clock, status=422)
     await cache.get_or_fetch(key(), upstream)
     clock.t = T0 + 86_400
@@ -455,7 +455,7 @@ def entry(body: bytes = b"{}", ttl: int = 300) -> Entry:
 
 
 async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_path: Path) -> None:
-    first, second = (FileStore(tmp_path, 1 << 20, keep_stale=3600) for _ in range(2))
+    first, second = (FileReplyStore(tmp_path, 1 << 20, keep_stale=3600) for _ in range(2))
     try:
         await first.set(key(), entry(b"old"))
         assert await second.get(key()) == entry(b"old")  # now in the second's front
@@ -478,7 +478,7 @@ async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_pat
 
 
 async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:
-    store = FileStore(tmp_path, 1 << 20, keep_stale=3600)
+    store = FileReplyStore(tmp_path, 1 << 20, keep_stale=3600)
     try:
         for n in range(200):  # 2 MB of bodies into a 1 MB store
             await store.set(key(path=f"/systems/{n}"), entry(b"x" * 10_000 + str(n).encode()))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx2
 import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from proxy.cache.replies import MemoryStore, ReplyCache
+from proxy.cache import MemoryReplyStore, ReplyCache, open_cache
 from proxy.clock import VirtualClock
-from proxy.config import Cache, Limits, Tenant
+from proxy.config import Cache, Config, Limits, Quota, Server, Tenant
 from proxy.errors import (
     AuthorizationUnavailable,
     QuotaRefused,
@@ -19,13 +21,16 @@ from proxy.errors import (
     UpstreamUnavailable,
 )
 from proxy.observability import metrics
-from proxy.quota.governor import MemoryQuotaStore, QuotaGovernor
+from proxy.quota.governor import MemoryQuotaStore, QuotaGovernor, open_governor
+from proxy.quota.pacer import open_pacer
 from proxy.tokens import NeedsReauthorization, TokenUnavailable
 from proxy.upstream.authorize import Authorize
 from proxy.upstream.caching import Caching
 from proxy.upstream.call import Call, request
 from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
+from proxy.upstream.stack import Upstream, layers
+from proxy.v4.paths import Found, V4Table
 
 pytestmark = pytest.mark.anyio
 
@@ -209,7 +214,7 @@ async def test_meter_counts_failed_calls(error: Exception, label: str) -> None:
 
 
 def cached(transport: httpx2.MockTransport, clock: VirtualClock) -> Caching:
-    cache = ReplyCache(MemoryStore(100, 1 << 20), Cache(), clock=clock)
+    cache = ReplyCache(MemoryReplyStore(100, 1 << 20), Cache(), clock=clock)
     return Caching(transport, cache, clock)
 
 
@@ -265,3 +270,40 @@ async def test_caching_refuses_a_2xx_without_its_data_and_keeps_nothing() -> Non
         with pytest.raises(UpstreamGarbage):
             await layer.handle_async_request(call())
     assert len(seen) == 2
+
+
+# The whole stack
+
+
+async def test_a_miss_resolves_its_v4_endpoint_once_for_every_layer(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The Call carries its endpoint row: the layers and the pacer do not look it up again."""
+    config = Config(
+        server=Server(data_dir=str(tmp_path)),
+        cache=Cache(backend="memory"),
+        quota=Quota(backend="memory"),
+        tenants={"acme": TENANT},
+    )
+    transport, seen = recording(200, body=SUMMARY)
+    clock = VirtualClock(T0)
+    governor = await open_governor(config, clock=clock)
+    pacer = await open_pacer(config, governor, clock)
+    cache = await open_cache(config, clock=clock)
+    http = httpx2.AsyncClient(transport=transport)
+    stack = layers(config, http, Broker(), cache, governor, pacer, clock)  # type: ignore[arg-type]
+    lookups = []
+    find = V4Table.find
+
+    def counted_find(table: V4Table, path: str) -> Found | None:
+        lookups.append(path)
+        return find(table, path)
+
+    monkeypatch.setattr(V4Table, "find", counted_find)
+    upstream = Upstream(ROOT, stack, clock)
+    reply = await upstream.get(TENANT, "/systems/1/summary", [("a", "1")])
+    assert (reply.cache, len(seen)) == ("MISS", 1)
+    assert lookups == ["/systems/1/summary"]
+    for opened in (cache, pacer, governor):
+        await opened.close()
+    await http.aclose()

@@ -24,7 +24,7 @@ from mappings import (
     summary,
 )
 from mappings.base import Endpoint
-from proxy.cache.replies import Entry, MemoryStore, ReplyCache
+from proxy.cache import Entry, MemoryReplyStore, ReplyCache
 from proxy.clock import VirtualClock
 from proxy.config import Cache
 from proxy.sandbox import SandboxSettings, sandbox_state
@@ -154,7 +154,7 @@ class Fetch:
 def test_every_keeps_a_2xx_reply_for_its_period_but_no_error() -> None:
     async def scenario() -> list[tuple[str, int]]:
         clock = VirtualClock(JUNE_1)
-        cache = ReplyCache(MemoryStore(100, 1 << 20), Cache(), clock=clock)
+        cache = ReplyCache(MemoryReplyStore(100, 1 << 20), Cache(), clock=clock)
         found, missing = Fetch(clock), Fetch(clock, 404)
         seen = []
         for at in (0, 5 * HOUR, DAY + 1):

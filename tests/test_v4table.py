@@ -10,8 +10,7 @@ import pytest
 from starlette.requests import Request
 from starlette.routing import Route
 
-from proxy.cache import freshness
-from proxy.cache.replies import cache_key
+from proxy.cache import cache_key, freshness
 from proxy.config import Cache
 from proxy.sandbox import api, create_app
 from proxy.sandbox.gate import Caller

@@ -37,60 +37,70 @@ from collections.abc import Iterable, Mapping
 
 from proxy.config import Cache
 from proxy.v4 import paths as v4paths
-from proxy.v4.paths import DAY, GRANULARITY, WEEK, WindowKind
+from proxy.v4.paths import DAY, GRANULARITY, WEEK, V4Endpoint, WindowKind
 
 HOUR = 3600
 LATEST_UTC_OFFSET = 12 * HOUR  # local midnight of a date begins no later than 12:00 UTC (UTC-12)
 OTHER = v4paths.Freshness()  # paths outside the table (never asked for: the broker refuses them)
 
 Params = Mapping[str, str] | Iterable[tuple[str, str]]
+#: What a GET asks: its v4 path below the API root (looked up in the table), or the endpoint row
+#: it was already resolved to (None: outside the table), so a call resolves its path once.
+Route = str | V4Endpoint | None
 
 
-def endpoint_name(path: str) -> str:
+def endpoint_of(route: Route) -> V4Endpoint | None:
+    """The endpoint row of ``route`` (None: outside the table)."""
+    if isinstance(route, str):
+        found = v4paths.find(route)
+        return found.endpoint if found else None
+    return route
+
+
+def endpoint_name(route: Route) -> str:
     """The table name of a v4 path below the API root (``other`` when not a known endpoint)."""
-    found = v4paths.find(path)
-    return found.endpoint.name if found else "other"
+    endpoint = endpoint_of(route)
+    return endpoint.name if endpoint else "other"
 
 
-def ttl(path: str, params: Params, now: float, status: int, settings: Cache) -> int:
+def ttl(route: Route, params: Params, now: float, status: int, settings: Cache) -> int:
     """Seconds the reply to GET ``path?params`` with ``status`` may be served from cache."""
     if status in (404, 422):
         return settings.error_ttl
     if not 200 <= status < 300:
         return 0
-    found = v4paths.find(path)
-    every = found.endpoint.freshness.every if found else None
-    live = not final(path, params, now, settings)
-    if every and found and found.endpoint.name not in settings.ttl and live:
+    endpoint = endpoint_of(route)
+    every = endpoint.freshness.every if endpoint else None
+    live = not final(endpoint, params, now, settings)
+    if every and endpoint and endpoint.name not in settings.ttl and live:
         return every - math.floor(now) % every
-    return period(path, params, now, settings)
+    return period(endpoint, params, now, settings)
 
 
-def period(path: str, params: Params, now: float, settings: Cache) -> int:
+def period(route: Route, params: Params, now: float, settings: Cache) -> int:
     """Seconds between two natural refreshes of a 2xx reply to GET ``path?params``."""
-    found = v4paths.find(path)
-    if found is None:
+    endpoint = endpoint_of(route)
+    if endpoint is None:
         return settings.ttl.get("other", OTHER.ttl)
-    endpoint = found.endpoint
-    if final(path, params, now, settings):
+    if final(endpoint, params, now, settings):
         return settings.past_ttl
     if endpoint.name in settings.ttl:
         return settings.ttl[endpoint.name]
     return endpoint.freshness.every or endpoint.freshness.ttl
 
 
-def final(path: str, params: Params, now: float, settings: Cache) -> bool:
+def final(route: Route, params: Params, now: float, settings: Cache) -> bool:
     """Whether the window of GET ``path?params`` ended more than the reporting lag ago."""
-    found = v4paths.find(path)
-    end = window_end(found.endpoint.window if found else None, _first_values(params))
+    endpoint = endpoint_of(route)
+    end = window_end(endpoint.window if endpoint else None, _first_values(params))
     return end is not None and end < now - settings.reporting_lag
 
 
-def span(path: str, params: Params) -> int:
+def span(route: Route, params: Params) -> int:
     """Seconds covered by the window of a telemetry GET, or a day for a lifetime up to
     yesterday (0: none, or it does not roll over)."""
-    found = v4paths.find(path)
-    kind = found.endpoint.window.kind if found and found.endpoint.window else None
+    endpoint = endpoint_of(route)
+    kind = endpoint.window.kind if endpoint and endpoint.window else None
     values = _first_values(params)
     if kind is WindowKind.GRANULAR and ("start_at" in values or "start_date" in values):
         return GRANULARITY.get(values.get("granularity") or "day", DAY)

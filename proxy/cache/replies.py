@@ -1,359 +1,43 @@
-"""Upstream reply cache: a file, memory or Redis store, single-flight fetches and stale rules.
+"""The reply cache: single-flight fetches over a store, the decision applied to each lookup.
 
-Rules of ``ReplyCache.get_or_fetch``:
-
-- a fresh entry is a HIT;
-- a stale entry no older than twice its TTL is served at once as STALE while one background
-  refresh runs (when ``Cache.stale_while_revalidate``);
-- otherwise the reply is fetched once for all concurrent callers (within a worker, across the
-  workers of a host with the file store, and across replicas with the Redis store) and is a
-  MISS; when that fetch raises
-  ``UpstreamUnavailable`` or answers 429/5xx, a stale entry no older than its TTL plus
-  ``Cache.stale_if_error`` is served as STALE instead;
-- with a ``refresh`` judge (the budget pacer), a stale entry of any age that the judge will
-  not refresh yet is served as STALE without an upstream call.
-- with ``through`` (the answer needs the data up to that epoch): an entry stored before it
-  lacks some and counts as absent; a 2xx one stored ``Cache.reporting_lag`` or more after it
-  holds that data final and is a HIT at any age (and is kept on disk like a final reply, so a
-  restart does not buy it again); in between, the rules above apply.
-- with ``every`` (the caller needs the reply refreshed only that often): a 2xx entry younger
-  than ``every`` seconds is a HIT whatever its TTL; an older one follows the rules above.
-
-Only replies with a TTL above 0 that are not 429/5xx are stored.
+``ReplyCache.get_or_fetch`` looks the key up in its store (else among the final replies on
+disk), asks ``proxy.cache.decision`` what to do, and does it: serve, refresh in the background,
+or fetch once for all concurrent callers (within a worker, across the workers of a host with
+the file store, and across replicas with the Redis store). Only replies with a TTL above 0
+that are not 429/5xx are stored. ``open_cache`` builds the cache the configuration describes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fnmatch
-import json
 import logging
 import math
-import os
-import sqlite3
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
-from dataclasses import dataclass
-from itertools import count
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, cast
-from urllib.parse import quote, urlencode
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import cachetools
-import diskcache
-
-from proxy.cache.final_store import FinalStore, purge_matching
-from proxy.cache.freshness import Params, pairs
+from proxy.cache.decision import Action, Needs, decide, holds, servable, settle, usable
+from proxy.cache.entry import Entry, decode, encode
+from proxy.cache.file_store import FileReplyStore
+from proxy.cache.final_store import FinalStore
+from proxy.cache.keys import purge_pattern
 from proxy.cache.purges import PurgeLog
+from proxy.cache.redis_store import RedisReplyStore
 from proxy.cache.singleflight import SingleFlight
+from proxy.cache.stores import MemoryReplyStore, ReplyStore
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Config
 from proxy.errors import UpstreamUnavailable
 from proxy.observability.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
 from proxy.storage.redis_client import reachable
-from proxy.v4 import paths
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.lock import Lock
 
 log = logging.getLogger(__name__)
 
-CREDENTIALS = frozenset(
-    {"key", "api_key", "access_token", "refresh_token", "token", "client_secret", "password"}
-)
-REDIS_PREFIX = "enphase-proxy:cache:"
-REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
-FINAL_KEEP = 730 * 86_400  # seconds Redis keeps a final reply (v4 serves two years back)
-PACED_KEEP = 35 * 86_400  # seconds Redis keeps a stale entry the pacer may still serve
+PACED_KEEP = 35 * 86_400  # seconds a shared store keeps a stale entry the pacer may still serve
 PURGE_LOG = "cache-purges.log"
 LIVE_DIR = "cache"  # the file store's directory inside data_dir
-LOCKS_DIR = "locks"  # its fetch locks, inside LIVE_DIR: apart, they count as no entry
-FRONT_BYTES = 16 * 1024 * 1024  # decoded file store entries a worker keeps between writes
-ENTRY_OVERHEAD = 480  # bytes of bookkeeping per memory entry besides its key and body
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One cached upstream reply."""
-
-    status: int
-    body: bytes
-    content_type: str
-    stored_at: float
-    ttl: int
-    final: bool = False  # its window can no longer change: fresh for ever
-
-    def fresh(self, now: float) -> bool:
-        """Whether the entry is final or within its TTL at ``now``."""
-        return self.final or now < self.stored_at + self.ttl
-
-    def age(self, now: float) -> int:
-        """Whole seconds since the entry was stored."""
-        return max(0, int(now - self.stored_at))
-
-
-def cache_key(tenant: str, path: str, params: Params) -> str:
-    """The key of a v4 GET for ``tenant``: ``v4:{tenant}:{system_id or -}:{path}?{query}``.
-
-    The query is sorted and never holds credentials.
-    """
-    path = paths.clean(path)
-    found = paths.TABLE.find(path)
-    system_id = found.path_params.get("system_id", "-") if found else "-"
-    query = sorted((k, v) for k, v in pairs(params) if k.lower() not in CREDENTIALS)
-    return f"v4:{_part(tenant)}:{system_id}:{path}?{urlencode(query)}"
-
-
-def purge_pattern(tenant: str | None = None, system_id: str | None = None) -> str:
-    """The glob matching the keys of ``tenant`` (and ``system_id``); all keys when both are None."""
-    tenant_part = "*" if tenant is None else _part(tenant)
-    system_part = "*" if system_id is None else _part(system_id)
-    return f"v4:{tenant_part}:{system_part}:*"
-
-
-def _part(value: str) -> str:
-    """``value`` with every character that could split or glob a key percent-encoded."""
-    return quote(str(value), safe="")
-
-
-def _holds(entry: Entry, settled: float) -> bool:
-    """Whether ``entry`` is a 2xx reply stored at or after ``settled`` (final for its caller)."""
-    return entry.status < 300 and entry.stored_at >= settled
-
-
-def _failed(entry: Entry) -> bool:
-    return entry.status >= 500 or entry.status == 429
-
-
-def _young(entry: Entry, now: float, every: float | None) -> bool:
-    """Whether ``entry`` is a 2xx reply younger than ``every`` seconds."""
-    return every is not None and entry.status < 300 and entry.age(now) < every
-
-
-class Store(Protocol):
-    """Where entries live; ``lock`` returns a token when this caller may fetch ``key``."""
-
-    async def get(self, key: str) -> Entry | None: ...
-    async def set(self, key: str, entry: Entry) -> None: ...
-    async def purge(self, pattern: str) -> int: ...
-    async def lock(self, key: str, seconds: float) -> object | None: ...
-    async def unlock(self, key: str, token: object) -> None: ...
-    async def close(self) -> None: ...
-    def usage(self) -> tuple[int, int] | None: ...
-
-
-class MemoryStore:
-    """An LRU store bounded by entry count and by accounted bytes (key + body + overhead)."""
-
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
-        self.max_entries = max_entries
-        self._lru: cachetools.LRUCache[str, tuple[Entry, int]] = cachetools.LRUCache(
-            maxsize=max_bytes, getsizeof=lambda slot: slot[1]
-        )
-
-    async def get(self, key: str) -> Entry | None:
-        """The entry under ``key``."""
-        slot = self._lru.get(key)
-        return slot[0] if slot else None
-
-    async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry``, evicting least recently used entries to stay within both bounds."""
-        size = len(key) + len(entry.body) + len(entry.content_type) + ENTRY_OVERHEAD
-        if size > self._lru.maxsize:
-            return
-        self._lru.pop(key, None)
-        while len(self._lru) >= self.max_entries:
-            self._lru.popitem()
-        self._lru[key] = (entry, size)
-
-    async def purge(self, pattern: str) -> int:
-        """Drop every key matching glob ``pattern``; how many were dropped."""
-        doomed = [k for k in self._lru if fnmatch.fnmatchcase(k, pattern)]
-        for key in doomed:
-            del self._lru[key]
-        return len(doomed)
-
-    async def lock(self, key: str, seconds: float) -> object | None:
-        """Always granted: single-flight within the process is the only coordination needed."""
-        return "local"
-
-    async def unlock(self, key: str, token: object) -> None:
-        """Nothing to release."""
-
-    async def close(self) -> None:
-        """Drop every entry."""
-        self._lru.clear()
-
-    def usage(self) -> tuple[int, int]:
-        """Entries and accounted bytes."""
-        return len(self._lru), int(self._lru.currsize)
-
-
-class RedisStore:
-    """Entries shared by every worker and replica; each expires ``ttl + keep_stale`` seconds.
-
-    ``client`` is closed by :meth:`close` only when ``owned``.
-    """
-
-    def __init__(self, client: Redis, keep_stale: int, owned: bool = False) -> None:
-        self._client = client
-        self._keep_stale = keep_stale
-        self._owned = owned
-
-    async def get(self, key: str) -> Entry | None:
-        """The entry under ``key``."""
-        raw = await self._client.get(REDIS_PREFIX + key)
-        return None if raw is None else decode(cast(bytes, raw))  # no decode_responses
-
-    async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry`` until it is too old to serve even as stale."""
-        expiry = max(entry.ttl + self._keep_stale, FINAL_KEEP if entry.final else 0)
-        await self._client.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
-
-    async def purge(self, pattern: str) -> int:
-        """Drop every key matching glob ``pattern`` (SCAN, in batches); how many were dropped."""
-        dropped = 0
-        batch: list[Any] = []
-        async for name in self._client.scan_iter(match=REDIS_PREFIX + pattern, count=500):
-            batch.append(name)
-            if len(batch) == 500:
-                dropped += await self._client.delete(*batch)
-                batch.clear()
-        if batch:
-            dropped += await self._client.delete(*batch)
-        return dropped
-
-    async def lock(self, key: str, seconds: float) -> object | None:
-        """redis-py's Lock when no other process is fetching ``key``, else None."""
-        held = self._client.lock(REDIS_LOCK_PREFIX + key, timeout=seconds)
-        return held if await held.acquire(blocking=False) else None
-
-    async def unlock(self, key: str, token: object) -> None:
-        """Release the fetch lock if it is still ours."""
-        from redis.exceptions import LockNotOwnedError
-
-        with suppress(LockNotOwnedError):  # it expired; another process may hold it now
-            await cast("Lock", token).release()
-
-    async def close(self) -> None:
-        """Close the client if this store opened it."""
-        if self._owned:
-            await self._client.aclose()
-
-    def usage(self) -> None:
-        """Not measured: the store is shared, so no one worker's count would be right."""
-        return None
-
-
-class FileStore:
-    """Entries on disk in ``directory``, shared by every worker of a host; each expires
-    ``ttl + keep_stale`` seconds after it is stored, the least recently stored evicted beyond
-    ``max_bytes``.
-
-    A ``diskcache.Cache``: SQLite in WAL mode, safe across processes; it opens a connection
-    per thread and reopens after a fork. Reads run on the event loop: a WAL read takes no lock
-    and costs about 25 µs, where a hop to a thread costs about 200 µs on every hit. Writes,
-    which may wait for another worker's, run on one thread of this worker's. Evicting the least
-    recently *stored* keeps a read a read (least recently used writes on every hit). The fetch
-    locks live in a database of their own, so taking one never waits for an entry's write.
-
-    Each worker keeps the entries it decoded in a front (LRU, ``FRONT_BYTES``) until any
-    process commits a write to the store: SQLite's ``data_version`` tells, for a third of a
-    read. A hit then costs no read, where three reads per v2 hit took 40% of the throughput.
-    """
-
-    def __init__(self, directory: Path, max_bytes: int, keep_stale: int) -> None:
-        self._disk = diskcache.Cache(
-            str(directory),
-            size_limit=max_bytes,
-            eviction_policy="least-recently-stored",
-            timeout=30,  # seconds a write waits for another worker's
-        )
-        self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30)
-        self._keep_stale = keep_stale
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="cachestore")
-        self._version = sqlite3.connect(str(directory / diskcache.core.DBNAME), timeout=30)
-        self._seen: object = None
-        self._front: cachetools.LRUCache[str, Entry] = cachetools.LRUCache(
-            maxsize=min(max_bytes, FRONT_BYTES), getsizeof=_entry_size
-        )
-        self._tokens = count()
-
-    async def _write(self, call: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
-
-    async def get(self, key: str) -> Entry | None:
-        """The entry under ``key``, unless it expired (in the front: unless a write was made
-        since it was read)."""
-        version = self._version.execute("PRAGMA data_version").fetchone()
-        if version != self._seen:  # another connection committed: the front may be out of date
-            self._seen = version
-            self._front.clear()
-        entry = self._front.get(key)
-        if entry is None:
-            raw = self._disk.get(key)
-            entry = decode(raw) if isinstance(raw, bytes) else None
-            if entry is not None and _entry_size(entry) <= self._front.maxsize:
-                self._front[key] = entry
-        return entry
-
-    async def set(self, key: str, entry: Entry) -> None:
-        """Store ``entry`` until it is too old to serve even as stale."""
-        expiry = max(entry.ttl + self._keep_stale, FINAL_KEEP if entry.final else 0)
-        await self._write(self._disk.set, key, encode(entry), expiry)
-
-    async def purge(self, pattern: str) -> int:
-        """Drop every key matching glob ``pattern``; how many were dropped."""
-        dropped: int = await self._write(purge_matching, self._disk, pattern)
-        return dropped
-
-    async def lock(self, key: str, seconds: float) -> object | None:
-        """A token when no process of the host is fetching ``key`` (the lock expires after
-        ``seconds``, should its holder die), else None."""
-        token = f"{os.getpid()}:{next(self._tokens)}"
-        added = await self._write(self._locks.add, key, token, seconds)
-        return token if added else None
-
-    async def unlock(self, key: str, token: object) -> None:
-        """Release the fetch lock if it is still ours."""
-        await self._write(self._release, key, token)
-
-    def _release(self, key: str, token: object) -> None:
-        with self._locks.transact():  # it may have expired and been taken by another process
-            if self._locks.get(key) == token:
-                self._locks.delete(key)
-
-    async def close(self) -> None:
-        """Close both databases on both threads (a connection is closed by its own), and the
-        writer thread."""
-        for disk in (self._disk, self._locks):
-            await self._write(disk.close)
-            disk.close()
-        self._writer.shutdown()
-        self._version.close()
-
-    def usage(self) -> tuple[int, int]:
-        """Entries (expired ones until culled) and bytes on disk, locks aside."""
-        return len(self._disk), int(self._disk.volume())
-
-
-def _entry_size(entry: Entry) -> int:
-    return len(entry.body) + ENTRY_OVERHEAD
-
-
-def encode(entry: Entry) -> bytes:
-    """``entry`` as bytes: a JSON head line, then the body."""
-    head = json.dumps([entry.status, entry.content_type, entry.stored_at, entry.ttl, entry.final])
-    return head.encode() + b"\n" + entry.body
-
-
-def decode(raw: bytes) -> Entry:
-    """The entry ``encode`` made ``raw`` from."""
-    head, body = raw.split(b"\n", 1)
-    status, content_type, stored_at, ttl, *final = json.loads(head)
-    return Entry(status, body, content_type, stored_at, ttl, bool(final and final[0]))
 
 
 class ReplyCache:
@@ -361,7 +45,7 @@ class ReplyCache:
 
     def __init__(
         self,
-        store: Store,
+        store: ReplyStore,
         settings: Cache,
         *,
         lock_seconds: float = 20.0,
@@ -369,12 +53,14 @@ class ReplyCache:
         clock: Clock = SYSTEM,
         final: FinalStore | None = None,
         purges: PurgeLog | None = None,
+        closes: Sequence[Callable[[], Awaitable[None]]] = (),
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._store = store
         self._final = final
         self._purges = purges  # for a store of this process only: how purges reach the others
+        self._closes = closes  # what the cache's opener opened for it alone (a Redis client)
         self._lock_seconds = lock_seconds
         self._poll = poll
         self._flight = SingleFlight()
@@ -393,37 +79,41 @@ class ReplyCache:
     ) -> tuple[Entry, str, int]:
         """The reply under ``key``, fetching it if needed: (entry, HIT|MISS|STALE, age).
 
-        ``refresh`` says whether a stale entry may be refreshed now; ``through``, up to when
-        the caller needs data; ``every``, how old a 2xx reply it accepts (see the module rules).
+        ``refresh`` says whether a stale entry may be refreshed now (the pacer); ``through``, up
+        to when the caller needs data; ``every``, how old a 2xx reply it accepts
+        (``proxy.cache.decision``).
         """
-        now = self.clock.now
         await self._apply_purges()
-        started = now()
-        since = through if through is not None else -math.inf
-        settled = since + self.settings.reporting_lag if through is not None else math.inf
-        cached = await self._servable(key, started, refresh is not None, since, settled)
-        if cached is not None and (
-            cached.fresh(started) or _holds(cached, settled) or _young(cached, started, every)
-        ):
-            return self._answer(cached, "HIT", started)
-        if cached is not None and refresh is not None and not await refresh(cached):
-            return self._answer(cached, "STALE", started)
-        revalidate = self.settings.stale_while_revalidate
-        if cached is not None and revalidate and cached.age(started) <= 2 * cached.ttl:
-            self._refresh_in_background(key, fetch)
-            return self._answer(cached, "STALE", started)
+        started = self.clock.now()
+        needs = self._needs(through, every)
+        stored = await self._stored(key)
+        cached = servable(stored, started, needs, paced=refresh is not None)
+        allowed = None
+        if cached is not None and refresh is not None and not usable(cached, started, needs):
+            allowed = await refresh(cached)  # asked only of a stale entry: it notes demand
+        action = decide(cached, started, needs, allowed)
+        if cached is not None and action is not Action.FETCH:
+            if action is Action.REVALIDATE:
+                self._refresh_in_background(key, fetch)
+            return self._answer(cached, "HIT" if action is Action.HIT else "STALE", started)
+        fetched = None
         try:
-            fetched = await self._flight.run(
-                key, lambda: self._fetch_once(key, fetch, since, settled)
-            )
+            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, needs))
         except UpstreamUnavailable:
             if cached is None:
                 self._record("MISS")
                 raise
-            return self._answer(cached, "STALE", now())
-        if cached is not None and _failed(fetched):
-            return self._answer(cached, "STALE", now())
-        return self._answer(fetched, "MISS", now())
+        answer = settle(cached, fetched)
+        assert answer is not None  # settle refuses only when the fetch raised with nothing held
+        return self._answer(*answer, self.clock.now())
+
+    def _needs(self, through: float | None, every: float | None) -> Needs:
+        settings = self.settings
+        since = through if through is not None else -math.inf
+        settled = since + settings.reporting_lag if through is not None else math.inf
+        return Needs(
+            since, settled, every, settings.stale_if_error, settings.stale_while_revalidate
+        )
 
     async def fresh_entry(self, key: str, now: float) -> Entry | None:
         """The entry under ``key`` if it is fresh (counted as a hit), without fetching."""
@@ -465,6 +155,8 @@ class ReplyCache:
             await self._final.close()
         if self._purges is not None:
             self._purges.close()
+        for close in self._closes:
+            await close()
 
     def stats(self) -> dict[str, int | None]:
         """Entries and bytes held (None for the shared Redis store), and this worker's lookups."""
@@ -478,26 +170,13 @@ class ReplyCache:
             "stale": counts["STALE"],
         }
 
-    async def _servable(
-        self, key: str, now: float, paced: bool, since: float, settled: float
-    ) -> Entry | None:
-        """The stored entry when it may be served, fresh or stale (paced or settled: at any
-        age); never one stored before ``since``."""
-        entry = await self._stored(key)
-        if entry is None or entry.stored_at < since:
-            return None
-        if paced or _holds(entry, settled):
-            return entry
-        return entry if entry.age(now) <= entry.ttl + self.settings.stale_if_error else None
-
     async def _fetch_once(
-        self,
-        key: str,
-        fetch: Callable[[], Awaitable[Entry]],
-        since: float = -math.inf,
-        settled: float = math.inf,
+        self, key: str, fetch: Callable[[], Awaitable[Entry]], needs: Needs | None = None
     ) -> Entry:
-        """Fetch and store, unless another process first stores a fresh entry (from ``since``)."""
+        """Fetch and store, unless another process first stores a fresh entry (from the
+        caller's ``since``)."""
+        since = needs.since if needs is not None else -math.inf
+        settled = needs.settled if needs is not None else math.inf
         clock = self.clock
         deadline = clock.monotonic() + self._lock_seconds
         while True:
@@ -539,9 +218,9 @@ class ReplyCache:
     ) -> Entry:
         """Fetch and store; on disk too when final, or final for the caller (``settled``)."""
         entry = await fetch()
-        if entry.ttl > 0 and not _failed(entry):
+        if entry.ttl > 0 and not entry.failed:
             await self._store.set(key, entry)
-            lasting = entry.final or _holds(entry, settled)
+            lasting = entry.final or holds(entry, settled)
             if lasting and self._final is not None:
                 await self._final.set(key, encode(entry))
             self._update_gauges()
@@ -585,11 +264,12 @@ async def open_cache(
     keep = max(settings.stale_if_error, PACED_KEEP if config.quota.pacing else 0)
     if settings.backend == "redis":
         client, owned = await reachable(config, redis)
-        return ReplyCache(RedisStore(client, keep, owned), settings, clock=clock)
+        closes = (client.aclose,) if owned else ()
+        return ReplyCache(RedisReplyStore(client, keep), settings, clock=clock, closes=closes)
     final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
     if settings.backend == "file":
-        store = FileStore(config.data_path(LIVE_DIR), settings.max_bytes, keep)
+        store = FileReplyStore(config.data_path(LIVE_DIR), settings.max_bytes, keep)
         return ReplyCache(store, settings, clock=clock, final=final)
-    memory = MemoryStore(settings.max_entries, settings.max_bytes)
+    memory = MemoryReplyStore(settings.max_entries, settings.max_bytes)
     purges = PurgeLog(config.data_path(PURGE_LOG))  # how a purge reaches the other workers
     return ReplyCache(memory, settings, clock=clock, final=final, purges=purges)

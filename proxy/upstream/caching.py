@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import httpx2
 import orjson
 
-from proxy.cache import freshness
-from proxy.cache.replies import Entry, ReplyCache, cache_key
+from proxy.cache import Entry, ReplyCache, cache_key, freshness
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
 from proxy.quota.pacer import Pacer
@@ -81,7 +80,9 @@ class Caching(httpx2.AsyncBaseTransport):
 
         A reply served from the cache never builds an httpx2 request.
         """
-        key = cache_key(call.tenant.name, call.path, call.params)
+        found = call.found
+        system_id = found.path_params.get("system_id", "-") if found else "-"
+        key = cache_key(call.tenant.name, call.path, call.params, system_id)
 
         async def fetch() -> Entry:
             entry = await self._fetch(sent(), call)
@@ -105,15 +106,15 @@ class Caching(httpx2.AsyncBaseTransport):
     async def _fetch(self, request: httpx2.Request, call: Call) -> Entry:
         response = await self.inner.handle_async_request(request)
         status = response.status_code
-        endpoint = freshness.endpoint_name(call.path)
+        endpoint = freshness.endpoint_name(call.endpoint)
         success = 200 <= status < 300 and status != 204
         if success and not shapes.usable(endpoint, _json(response)):
             extra = {"endpoint": endpoint, "request_id": call.request_id}
             log.warning("upstream answered %s without %s data", status, endpoint, extra=extra)
             raise UpstreamGarbage(endpoint)
         now, settings = self.clock.now(), self.cache.settings
-        ttl = freshness.ttl(call.path, call.params, now, status, settings)
-        final = success and freshness.final(call.path, call.params, now, settings)
+        ttl = freshness.ttl(call.endpoint, call.params, now, status, settings)
+        final = success and freshness.final(call.endpoint, call.params, now, settings)
         content_type = response.headers.get("content-type") or "application/json"
         return Entry(status, response.content, content_type, now, ttl, final)
 
@@ -124,8 +125,8 @@ class Caching(httpx2.AsyncBaseTransport):
         if pacer is None or not pacer.settings.pacing:
             return None
         clock, settings = self.clock, self.cache.settings
-        period = freshness.period(call.path, call.params, clock.now(), settings)
-        span = freshness.span(call.path, call.params)
+        period = freshness.period(call.endpoint, call.params, clock.now(), settings)
+        span = freshness.span(call.endpoint, call.params)
         every = call.every
 
         async def refresh(entry: Entry) -> bool:

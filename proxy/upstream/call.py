@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx2
 
 from proxy.config import Tenant
+from proxy.v4 import paths
 
 Params = Sequence[tuple[str, str]]
 EXTENSION = "enphase_call"
@@ -18,9 +19,10 @@ STREAM = "enphase_stream"  # request extension: hand the reply on unread, as it 
 class Call:
     """Who a v4 call is for and what it asks: ``path`` below the API root, without the key.
 
-    What a GET's answer needs besides its endpoint's freshness (``proxy.cache.replies`` applies it;
-    never sent upstream nor part of a cache key): ``through``, the data up to that epoch;
+    What a GET's answer needs besides its endpoint's freshness (``proxy.cache.decision`` applies
+    it; never sent upstream nor part of a cache key): ``through``, the data up to that epoch;
     ``every``, a 2xx reply up to that many seconds old will do (the caller's refresh period).
+    ``found``: the path's row in the v4 table (None: outside it), resolved once for every layer.
     """
 
     tenant: Tenant
@@ -29,6 +31,15 @@ class Call:
     request_id: str = ""
     through: int | None = None
     every: int | None = None
+    found: paths.Found | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "found", paths.find(self.path))
+
+    @property
+    def endpoint(self) -> paths.V4Endpoint | None:
+        """The endpoint row of the call's path (None: outside the table)."""
+        return self.found.endpoint if self.found else None
 
 
 def request(

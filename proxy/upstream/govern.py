@@ -10,7 +10,6 @@ from proxy.config import Tenant
 from proxy.errors import QuotaRefused, Window
 from proxy.quota.governor import QuotaExhausted, QuotaGovernor
 from proxy.upstream.call import call_of
-from proxy.v4 import paths
 
 WRITE_CHARGED = "enphase_write_charged"  # request extension: this write spent its budget
 
@@ -34,7 +33,7 @@ class Govern(httpx2.AsyncBaseTransport):
         tenant = call.tenant
         now = self.clock.now
         try:
-            write = paths.is_write(call.path, request.method)
+            write = call.endpoint is not None and request.method in call.endpoint.writes
             if write and not request.extensions.get(WRITE_CHARGED):
                 await self.governor.acquire_write(tenant, now=now)
                 request.extensions[WRITE_CHARGED] = True  # a resend after a 401 is the same write

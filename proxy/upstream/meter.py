@@ -26,7 +26,7 @@ class Meter(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """The reply to ``request``, counted."""
         call = call_of(request)
-        endpoint = freshness.endpoint_name(call.path)
+        endpoint = freshness.endpoint_name(call.endpoint)
         caller = metrics.CALLER.get()  # the proxy client whose request this call serves
         if caller:
             metrics.TALLY.inc(metrics.child(metrics.CLIENT_UPSTREAM, caller))

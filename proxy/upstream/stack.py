@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 import orjson
 
-from proxy.cache.replies import ReplyCache
+from proxy.cache import ReplyCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
 from proxy.errors import RETRY_AFTER

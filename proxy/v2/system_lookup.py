@@ -10,7 +10,7 @@ dashboard, to learn a zone that does not change.
 So a lookup states one of two needs:
 
 - for the **zone**, a 2xx body up to ``ZONE_EVERY`` old will do, without pacing while it is
-  younger (``proxy.cache.replies``'s ``every`` rule): one lookup per system per day. A day
+  younger (``proxy.cache.decision``'s ``every`` rule): one lookup per system per day. A day
   bounds how long a system whose zone was corrected (a rare settings edit) keeps its old
   "today", and it is the window of today's telemetry, the key that rolls over daily anyway. Its
   age is not the
