@@ -307,6 +307,7 @@ class Cache(_Table):
     error_ttl: NonNegative = 60
     stale_if_error: NonNegative = 86_400
     stale_while_revalidate: Bool = True
+    refresh_wait: NonNegativeFloat = 2.0  # a refresh the pacer allows is waited for this long
     final_dir: Str = "final"  # final replies on disk (file and memory backends), in data_dir
     final_max_bytes: Positive = 1024 * 1024 * 1024
     ttl: Mapping[EndpointName, NonNegative] = dataclasses.field(default_factory=dict)

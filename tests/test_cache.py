@@ -277,6 +277,34 @@ async def test_stale_while_revalidate_answers_at_once_and_refreshes_once(
     assert (entry.body, state, refresh.calls) == (b"new", "HIT", 1)
 
 
+async def test_a_refresh_the_pacer_allows_is_waited_for_within_refresh_wait(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """Stale only when it must be: a refresh affordable now answers the request that asked."""
+    settings = Cache(stale_if_error=3600, refresh_wait=0.5)
+
+    async def allowed(entry: Entry) -> bool:
+        return True
+
+    async with opened("memory", redis_url, tmp_path, settings) as cache:
+        clock = Clock()
+        cache.clock = clock
+        await cache.get_or_fetch(key(), Upstream(clock, b"old"), refresh=allowed)
+        clock.t += 301  # just past freshness
+        quick = Upstream(clock, b"new", delay=0.05)
+        entry, state, age = await cache.get_or_fetch(key(), quick, refresh=allowed)
+        assert (entry.body, state, age, quick.calls) == (b"new", "MISS", 0, 1)
+        clock.t += 301
+        slow = Upstream(clock, b"late", delay=1.0)  # slower than refresh_wait: served stale
+        started = time.monotonic()
+        entry, state, _ = await cache.get_or_fetch(key(), slow, refresh=allowed)
+        assert (entry.body, state) == (b"new", "STALE")
+        assert time.monotonic() - started < 0.9
+        await asyncio.sleep(1.0)  # the refresh went on in the background
+        entry, state, _ = await cache.get_or_fetch(key(), slow, refresh=allowed)
+        assert (entry.body, state, slow.calls) == (b"late", "HIT", 1)
+
+
 async def test_without_stale_while_revalidate_a_stale_entry_is_refetched(
     redis_url: str, tmp_path: Path
 ) -> None:

@@ -56,6 +56,12 @@ def test_a_stale_entry_whose_refresh_the_pacer_defers_is_served_stale() -> None:
     assert decide(entry(), T0 + 5000, ANY, allowed=False) is Action.STALE
 
 
+def test_a_stale_entry_the_pacer_lets_refresh_now_waits_for_the_refresh() -> None:
+    assert decide(entry(), T0 + 301, ANY, allowed=True) is Action.WAIT
+    assert decide(entry(), T0 + 600, ANY, allowed=True) is Action.WAIT
+    assert decide(entry(), T0 + 601, ANY, allowed=True) is Action.FETCH
+
+
 def test_a_stale_entry_within_twice_its_ttl_is_revalidated_in_the_background() -> None:
     assert decide(entry(), T0 + 400, ANY, allowed=None) is Action.REVALIDATE
     assert decide(entry(), T0 + 600, ANY, allowed=None) is Action.REVALIDATE

@@ -260,6 +260,23 @@ def test_stale_entry_served_when_upstream_fails(tmp_path: Path) -> None:
             assert gone.status_code == 503
 
 
+def test_a_poller_just_past_freshness_gets_the_fresh_reply_when_the_budget_allows(
+    tmp_path: Path,
+) -> None:
+    """Stale only when it must be: an affordable refresh is waited for, not left to the next."""
+    extra = "[cache]\nttl = { summary = 1 }"
+    with support.sandbox() as (sandbox_url, _):
+        config = support.proxy_config(sandbox_url, tmp_path, extra, per_month=100_000_000)
+        with support.proxy(config) as proxy_url, httpx2.Client(base_url=proxy_url) as client:
+            assert get(client, "/api/v2/systems/1001/summary").headers["X-Cache"] == "MISS"
+            time.sleep(1.3)  # past the 1 s freshness, within twice it
+            polled = get(client, "/api/v2/systems/1001/summary")
+        stats = httpx2.get(sandbox_url + "/_sandbox/stats").json()
+    assert polled.status_code == 200
+    assert (polled.headers["X-Cache"], polled.headers["Age"]) == ("MISS", "0")
+    assert stats["api_calls_by_path"]["/api/v4/systems/1001/summary"] == 2
+
+
 def test_a_refused_api_key_does_not_renew_the_token_on_every_request(tmp_path: Path) -> None:
     with support.sandbox() as (sandbox_url, _):
         config = support.proxy_config(sandbox_url, tmp_path, api_key="not-the-apps-key")

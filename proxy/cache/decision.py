@@ -16,8 +16,11 @@ none (or not servable)                                 FETCH: one fetch for all 
 fresh, final, settled for the caller, or younger       HIT
 than ``every``
 stale, the pacer defers its refresh                    STALE: served, no call
-stale, the pacer allows (or no pacer),                REVALIDATE: served STALE at once, one
-stale-while-revalidate on, age within twice its TTL    refresh in the background
+stale, the pacer allows its refresh now,               WAIT: one refresh, waited for up to
+stale-while-revalidate on, age within twice its TTL    ``Cache.refresh_wait`` s (a MISS), else
+                                                       served STALE as it goes on
+stale, no pacer, stale-while-revalidate on, age        REVALIDATE: served STALE at once, one
+within twice its TTL                                   refresh in the background
 stale, otherwise                                       FETCH, the stale entry kept for a failure
 =====================================================  ==========================================
 
@@ -47,6 +50,7 @@ class Action(Enum):
     HIT = "serve the stored entry as fresh"
     STALE = "serve the stored entry as stale, with no call"
     REVALIDATE = "serve the stored entry as stale, and refresh it in the background"
+    WAIT = "refresh, waiting a bounded time for the reply before serving the stored one stale"
     FETCH = "fetch, every caller waiting for the one fetch"
 
 
@@ -85,7 +89,7 @@ def decide(entry: Entry | None, now: float, needs: Needs, allowed: bool | None) 
     if allowed is False:
         return Action.STALE
     if needs.stale_while_revalidate and entry.age(now) <= 2 * entry.ttl:
-        return Action.REVALIDATE
+        return Action.WAIT if allowed else Action.REVALIDATE
     return Action.FETCH
 
 

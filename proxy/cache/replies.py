@@ -92,17 +92,20 @@ class ReplyCache:
         if cached is not None and refresh is not None and not usable(cached, started, needs):
             allowed = await refresh(cached)  # asked only of a stale entry: it notes demand
         action = decide(cached, started, needs, allowed)
-        if cached is not None and action is not Action.FETCH:
-            if action is Action.REVALIDATE:
+        if cached is not None and action in (Action.HIT, Action.STALE, Action.REVALIDATE):
+            if action is Action.REVALIDATE and key not in self._flight:
                 self._refresh_in_background(key, fetch)
             return self._answer(cached, "HIT" if action is Action.HIT else "STALE", started)
         fetched = None
-        try:
-            fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, needs))
-        except UpstreamUnavailable:
-            if cached is None:
-                self._record("MISS")
-                raise
+        if action is Action.WAIT:
+            fetched = await self._waited(key, fetch)
+        else:
+            try:
+                fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, needs))
+            except UpstreamUnavailable:
+                if cached is None:
+                    self._record("MISS")
+                    raise
         answer = settle(cached, fetched)
         assert answer is not None  # settle refuses only when the fetch raised with nothing held
         return self._answer(*answer, self.clock.now())
@@ -226,12 +229,25 @@ class ReplyCache:
             self._update_gauges()
         return entry
 
-    def _refresh_in_background(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> None:
-        if key in self._flight:
-            return
+    async def _waited(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry | None:
+        """The refreshed entry, if the refresh answers within ``refresh_wait`` seconds (real
+        time: it bounds a client's wait); else None, the refresh going on in the background."""
+        refresh = self._refresh_in_background(key, fetch)
+        try:
+            async with asyncio.timeout(self.settings.refresh_wait):
+                fetched: Entry = await asyncio.shield(refresh)
+        except Exception:  # slow or failing: stale-while-revalidate (a failure is logged once)
+            return None
+        return fetched
+
+    def _refresh_in_background(
+        self, key: str, fetch: Callable[[], Awaitable[Entry]]
+    ) -> asyncio.Task[Entry]:
+        """The refresh of ``key`` as a task of its own, joining one already running."""
         task = asyncio.create_task(self._flight.run(key, lambda: self._fetch_once(key, fetch)))
         self._tasks.add(task)
         task.add_done_callback(self._reap)
+        return task
 
     def _reap(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
