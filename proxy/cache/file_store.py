@@ -13,6 +13,7 @@ from typing import Any
 import cachetools
 import diskcache
 
+from proxy.cache.bytes_disk import BytesDisk
 from proxy.cache.entry import Entry, decode, encode, entry_size
 from proxy.cache.final_store import purge_matching
 from proxy.cache.stores import keep_for
@@ -44,8 +45,9 @@ class FileReplyStore:
             size_limit=max_bytes,
             eviction_policy="least-recently-stored",
             timeout=30,  # seconds a write waits for another worker's
+            disk=BytesDisk,
         )
-        self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30)
+        self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30, disk=BytesDisk)
         self._keep_stale = keep_stale
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cachestore")
         self._version = sqlite3.connect(str(directory / diskcache.core.DBNAME), timeout=30)
@@ -85,7 +87,7 @@ class FileReplyStore:
     async def lock(self, key: str, seconds: float) -> object | None:
         """A token when no process of the host is fetching ``key`` (the lock expires after
         ``seconds``, should its holder die), else None."""
-        token = f"{os.getpid()}:{next(self._tokens)}"
+        token = f"{os.getpid()}:{next(self._tokens)}".encode()
         added = await self._write(self._locks.add, key, token, seconds)
         return token if added else None
 

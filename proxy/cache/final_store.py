@@ -15,6 +15,8 @@ from typing import Any
 
 import diskcache
 
+from proxy.cache.bytes_disk import BytesDisk
+
 
 def purge_matching(disk: diskcache.Cache, pattern: str) -> int:
     """Delete every key of ``disk`` matching glob ``pattern``; how many were deleted."""
@@ -31,6 +33,7 @@ class FinalStore:
             size_limit=max_bytes,
             eviction_policy="least-recently-used",
             timeout=30,  # seconds to wait for another worker's write
+            disk=BytesDisk,  # never a pickle
         )
         # diskcache opens a SQLite connection per thread: one thread keeps it to one per worker
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="finalstore")
