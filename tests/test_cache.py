@@ -6,6 +6,8 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import os
+import signal
 import time
 import tracemalloc
 import uuid
@@ -14,7 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import diskcache
 import pytest
 import redis
 from prometheus_client import REGISTRY
@@ -29,6 +30,7 @@ from proxy.cache import (
     freshness,
     open_cache,
 )
+from proxy.cache.file_locks import KeyLocks
 from proxy.cache.file_store import LOCKS_DIR
 from proxy.cache.redis_store import REDIS_LOCK_PREFIX
 from proxy.cache.replies import LIVE_DIR
@@ -213,13 +215,60 @@ async def test_waiter_fetches_itself_when_the_owner_dies(
             await client.set(REDIS_LOCK_PREFIX + key(), "dead-owner", px=300)
             await client.aclose()
         else:
-            with diskcache.Cache(str(tmp_path / LIVE_DIR / LOCKS_DIR)) as other_worker:
-                other_worker.add(key(), "dead-owner", expire=0.3)
+            held = KeyLocks(tmp_path / LIVE_DIR / LOCKS_DIR).acquire(key())
+            assert held is not None
+            # the owner dies in 0.3 s: the kernel closes its lock file, which stays behind
+            asyncio.get_running_loop().call_later(0.3, os.close, held.fd)
         upstream = Upstream(Clock(), b"mine")
         started = time.monotonic()
         entry, state, _ = await cache.get_or_fetch(key(), upstream)
         assert (entry.body, state, upstream.calls) == (b"mine", "MISS", 1)
         assert time.monotonic() - started >= 0.25
+
+
+def _holder(url: str, backend: str, data_dir: Path, cache_key_: str, fetching: Any) -> None:
+    """A worker that takes the fetch lock of ``cache_key_`` and fetches until it is killed."""
+
+    async def main() -> None:
+        cache = await open_cache(config_for(backend, url, data_dir, Cache()))
+
+        async def fetch() -> Entry:
+            fetching.set()
+            await asyncio.sleep(3600)
+            raise AssertionError("killed long before")
+
+        await cache.get_or_fetch(cache_key_, fetch)
+
+    asyncio.run(main())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["redis", "file"])
+async def test_a_sigkilled_holders_key_answers_within_3_s_of_its_death(
+    redis_url: str, tmp_path: Path, backend: str
+) -> None:
+    """A fetch lock lives as long as its holder: a waiter takes over when the worker dies."""
+    context = multiprocessing.get_context("spawn")
+    fetching = context.Event()
+    async with opened(backend, redis_url, tmp_path) as cache:
+        args = (redis_url, backend, tmp_path, key(), fetching)
+        holder = context.Process(target=_holder, args=args)
+        holder.start()
+        try:
+            assert await asyncio.to_thread(fetching.wait, 60)
+            upstream = Upstream(Clock(), b"mine")
+            waiter = asyncio.create_task(cache.get_or_fetch(key(), upstream))
+            await asyncio.sleep(0.5)
+            assert not waiter.done()  # the holder is alive: its lock holds
+            os.kill(holder.pid or 0, signal.SIGKILL)
+            killed = time.monotonic()
+            entry, state, _ = await asyncio.wait_for(waiter, 30)
+            answered = time.monotonic() - killed
+        finally:
+            holder.kill()
+            holder.join()
+    assert (entry.body, state, upstream.calls) == (b"mine", "MISS", 1)
+    assert answered < 3
 
 
 @pytest.mark.parametrize(
@@ -489,13 +538,13 @@ async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_pat
         assert await second.get(key()) == entry(b"old")  # now in the second's front
         await first.set(key(), entry(b"shared"))
         assert await second.get(key()) == entry(b"shared")
-        token = await first.lock(key(), 30)
+        token = await first.lock(key())
         assert token is not None
-        assert await second.lock(key(), 30) is None
+        assert await second.lock(key()) is None
         await second.unlock(key(), "not-its-token")  # a lock is released only by its owner
-        assert await second.lock(key(), 30) is None
+        assert await second.lock(key()) is None
         await first.unlock(key(), token)
-        assert await second.lock(key(), 30) is not None
+        assert await second.lock(key()) is not None
         await second.set(key("other"), entry())
         assert await first.purge(f"v4:{'acme'}:*") == 1
         assert (await second.get(key()), await second.get(key("other"))) == (None, entry())

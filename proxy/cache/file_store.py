@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import diskcache
 
 from proxy.cache.bytes_disk import BytesDisk
 from proxy.cache.entry import Entry, decode, encode, entry_size
+from proxy.cache.file_locks import KeyLocks
 from proxy.cache.final_store import purge_matching
 from proxy.cache.stores import keep_for
 
@@ -32,7 +31,8 @@ class FileReplyStore:
     and costs about 25 µs, where a hop to a thread costs about 200 µs on every hit. Writes,
     which may wait for another worker's, run on one thread of this worker's. Evicting the least
     recently *stored* keeps a read a read (least recently used writes on every hit). The fetch
-    locks live in a database of their own, so taking one never waits for an entry's write.
+    locks are lock files of their own (``proxy.cache.file_locks``): taking one never waits for
+    an entry's write, and a dead holder's is free at once.
 
     Each worker keeps the entries it decoded in a front (LRU, ``FRONT_BYTES``) until any
     process commits a write to the store: SQLite's ``data_version`` tells, for a third of a
@@ -47,7 +47,7 @@ class FileReplyStore:
             timeout=30,  # seconds a write waits for another worker's
             disk=BytesDisk,
         )
-        self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30, disk=BytesDisk)
+        self._locks = KeyLocks(directory / LOCKS_DIR)
         self._keep_stale = keep_stale
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cachestore")
         self._version = sqlite3.connect(str(directory / diskcache.core.DBNAME), timeout=30)
@@ -55,7 +55,6 @@ class FileReplyStore:
         self._front: cachetools.LRUCache[str, Entry] = cachetools.LRUCache(
             maxsize=min(max_bytes, FRONT_BYTES), getsizeof=entry_size
         )
-        self._tokens = count()
 
     async def _write(self, call: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
@@ -84,29 +83,22 @@ class FileReplyStore:
         dropped: int = await self._write(purge_matching, self._disk, pattern)
         return dropped
 
-    async def lock(self, key: str, seconds: float) -> object | None:
-        """A token when no process of the host is fetching ``key`` (the lock expires after
-        ``seconds``, should its holder die), else None."""
-        token = f"{os.getpid()}:{next(self._tokens)}".encode()
-        added = await self._write(self._locks.add, key, token, seconds)
-        return token if added else None
+    async def lock(self, key: str) -> object | None:
+        """A token when no process of the host is fetching ``key``, else None (the lock dies
+        with its holder)."""
+        return self._locks.acquire(key)
 
     async def unlock(self, key: str, token: object) -> None:
-        """Release the fetch lock if it is still ours."""
-        await self._write(self._release, key, token)
-
-    def _release(self, key: str, token: object) -> None:
-        with self._locks.transact():  # it may have expired and been taken by another process
-            if self._locks.get(key) == token:
-                self._locks.delete(key)
+        """Release the fetch lock if it is ours."""
+        self._locks.release(token)
 
     async def close(self) -> None:
-        """Close both databases on both threads (a connection is closed by its own), and the
-        writer thread."""
-        for disk in (self._disk, self._locks):
-            await self._write(disk.close)
-            disk.close()
+        """Close the database on both threads (a connection is closed by its own), the writer
+        thread, and release the fetch locks held."""
+        await self._write(self._disk.close)
+        self._disk.close()
         self._writer.shutdown()
+        self._locks.close()
         self._version.close()
 
     def usage(self) -> tuple[int, int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy.cache.entry import Entry, decode, encode
@@ -14,6 +16,25 @@ if TYPE_CHECKING:
 
 REDIS_PREFIX = "enphase-proxy:cache:"
 REDIS_LOCK_PREFIX = "enphase-proxy:cache-lock:"
+LEASE = 1.5  # seconds a fetch lock outlives its last renewal (real time: Redis expires it)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A fetch lock held, and the task renewing it."""
+
+    held: Lock
+    renewal: asyncio.Task[None]
+
+
+async def _renew(held: Lock) -> None:
+    """Extend ``held`` to a full lease every third of one, until cancelled or lost."""
+    from redis.exceptions import LockError, RedisError
+
+    with suppress(LockError, RedisError):  # lost: a waiter takes over, as after a death
+        while True:
+            await asyncio.sleep(LEASE / 3)
+            await held.extend(LEASE, replace_ttl=True)
 
 
 class RedisReplyStore:
@@ -49,17 +70,26 @@ class RedisReplyStore:
             dropped += await self._client.delete(*batch)
         return dropped
 
-    async def lock(self, key: str, seconds: float) -> object | None:
-        """redis-py's Lock when no other process is fetching ``key``, else None."""
-        held = self._client.lock(REDIS_LOCK_PREFIX + key, timeout=seconds)
-        return held if await held.acquire(blocking=False) else None
+    async def lock(self, key: str) -> object | None:
+        """A lease on ``key`` when no other process is fetching it, else None.
+
+        redis-py's Lock with a ``LEASE`` timeout, extended every third of it while held: a
+        holder that dies (or loses Redis) leaves the key to a waiter within ``LEASE`` seconds.
+        """
+        held = self._client.lock(REDIS_LOCK_PREFIX + key, timeout=LEASE)
+        if not await held.acquire(blocking=False):
+            return None
+        return Lease(held, asyncio.create_task(_renew(held)))
 
     async def unlock(self, key: str, token: object) -> None:
-        """Release the fetch lock if it is still ours."""
-        from redis.exceptions import LockNotOwnedError
+        """Stop renewing the lease and release it if it is still ours."""
+        from redis.exceptions import LockError
 
-        with suppress(LockNotOwnedError):  # it expired; another process may hold it now
-            await cast("Lock", token).release()
+        if not isinstance(token, Lease):
+            return
+        token.renewal.cancel()
+        with suppress(LockError):  # it lapsed; another process may hold it now
+            await token.held.release()
 
     async def close(self) -> None:
         """Nothing to release: the client is closed by whoever opened it."""

@@ -183,7 +183,7 @@ class ReplyCache:
         clock = self.clock
         deadline = clock.monotonic() + self._lock_seconds
         while True:
-            token = await self._store.lock(key, self._lock_seconds)
+            token = await self._store.lock(key)
             if token is not None or clock.monotonic() >= deadline:
                 try:
                     # The lock may have been released by a process that just stored the entry.
