@@ -61,12 +61,13 @@ class ReplyCache:
         self._final = final
         self._purges = purges  # for a store of this process only: how purges reach the others
         self._closes = closes  # what the cache's opener opened for it alone (a Redis client)
-        self._lock_seconds = lock_seconds
+        self._lock_seconds = lock_seconds  # how long a waiter trusts a live holder's fetch
         self._poll = poll
         self._flight = SingleFlight()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counts = {"HIT": 0, "MISS": 0, "STALE": 0}
         self._counters = {result: CACHE.labels(result.lower()) for result in self._counts}
+        self._plain = needs_of(settings, None, None)
 
     async def get_or_fetch(
         self,
@@ -111,12 +112,10 @@ class ReplyCache:
         return self._answer(*answer, self.clock.now())
 
     def _needs(self, through: float | None, every: float | None) -> Needs:
-        settings = self.settings
-        since = through if through is not None else -math.inf
-        settled = since + settings.reporting_lag if through is not None else math.inf
-        return Needs(
-            since, settled, every, settings.stale_if_error, settings.stale_while_revalidate
-        )
+        """What the caller needs of an entry; a plain lookup's, made once."""
+        if through is None and every is None:
+            return self._plain
+        return needs_of(self.settings, through, every)
 
     async def fresh_entry(self, key: str, now: float) -> Entry | None:
         """The entry under ``key`` if it is fresh (counted as a hit), without fetching."""
@@ -203,8 +202,8 @@ class ReplyCache:
 
     async def _stored_fresh(self, key: str, now: float, since: float = -math.inf) -> Entry | None:
         entry = await self._stored(key)
-        usable = entry is not None and entry.fresh(now) and entry.stored_at >= since
-        return entry if usable else None
+        wanted = entry is not None and entry.fresh(now) and entry.stored_at >= since
+        return entry if wanted else None
 
     async def _stored(self, key: str) -> Entry | None:
         """The entry under ``key`` in the store, else a final one on disk (copied to the store)."""
@@ -269,6 +268,13 @@ class ReplyCache:
         if usage is not None:
             TALLY.set(CACHE_ENTRIES, usage[0])
             TALLY.set(CACHE_BYTES, usage[1])
+
+
+def needs_of(settings: Cache, through: float | None, every: float | None) -> Needs:
+    """What a caller needing the data up to ``through`` (and ``every``) needs of an entry."""
+    since = through if through is not None else -math.inf
+    settled = since + settings.reporting_lag if through is not None else math.inf
+    return Needs(since, settled, every, settings.stale_if_error, settings.stale_while_revalidate)
 
 
 async def open_cache(
