@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from proxy.cache import Action, Entry, Needs, decide, settle
+from proxy.cache import Decision, Entry, Needs, decide, settle
 from proxy.cache.decision import servable
 
 T0 = 1_700_000_000.0
@@ -36,41 +36,41 @@ def test_an_entry_past_stale_if_error_is_servable_only_when_paced_or_settled() -
 
 
 def test_nothing_servable_is_fetched() -> None:
-    assert decide(None, T0, ANY, allowed=None) is Action.FETCH
-    assert decide(None, T0, ANY, allowed=True) is Action.FETCH
+    assert decide(None, T0, ANY, allowed=None) is Decision.FETCH
+    assert decide(None, T0, ANY, allowed=True) is Decision.FETCH
 
 
 def test_a_fresh_final_settled_or_young_enough_entry_is_a_hit() -> None:
     later = T0 + 1000  # past the 300 s TTL
-    assert decide(entry(), T0 + 299, ANY, allowed=None) is Action.HIT
-    assert decide(entry(final=True), later, ANY, allowed=False) is Action.HIT
+    assert decide(entry(), T0 + 299, ANY, allowed=None) is Decision.HIT
+    assert decide(entry(final=True), later, ANY, allowed=False) is Decision.HIT
     settled = Needs(since=T0 - 5000, settled=T0)
-    assert decide(entry(), later, settled, allowed=None) is Action.HIT
+    assert decide(entry(), later, settled, allowed=None) is Decision.HIT
     young = Needs(since=-math.inf, settled=math.inf, every=1001)
-    assert decide(entry(), later, young, allowed=None) is Action.HIT
-    assert decide(entry(status=404), later, young, allowed=None) is not Action.HIT
+    assert decide(entry(), later, young, allowed=None) is Decision.HIT
+    assert decide(entry(status=404), later, young, allowed=None) is not Decision.HIT
 
 
 def test_a_stale_entry_whose_refresh_the_pacer_defers_is_served_stale() -> None:
-    assert decide(entry(), T0 + 301, ANY, allowed=False) is Action.STALE
-    assert decide(entry(), T0 + 5000, ANY, allowed=False) is Action.STALE
+    assert decide(entry(), T0 + 301, ANY, allowed=False) is Decision.STALE
+    assert decide(entry(), T0 + 5000, ANY, allowed=False) is Decision.STALE
 
 
 def test_a_stale_entry_the_pacer_lets_refresh_now_waits_for_the_refresh() -> None:
-    assert decide(entry(), T0 + 301, ANY, allowed=True) is Action.WAIT
-    assert decide(entry(), T0 + 600, ANY, allowed=True) is Action.WAIT
-    assert decide(entry(), T0 + 601, ANY, allowed=True) is Action.FETCH
+    assert decide(entry(), T0 + 301, ANY, allowed=True) is Decision.WAIT
+    assert decide(entry(), T0 + 600, ANY, allowed=True) is Decision.WAIT
+    assert decide(entry(), T0 + 601, ANY, allowed=True) is Decision.FETCH
 
 
 def test_a_stale_entry_within_twice_its_ttl_is_revalidated_in_the_background() -> None:
-    assert decide(entry(), T0 + 400, ANY, allowed=None) is Action.REVALIDATE
-    assert decide(entry(), T0 + 600, ANY, allowed=None) is Action.REVALIDATE
+    assert decide(entry(), T0 + 400, ANY, allowed=None) is Decision.REVALIDATE
+    assert decide(entry(), T0 + 600, ANY, allowed=None) is Decision.REVALIDATE
 
 
 def test_any_other_stale_entry_is_fetched() -> None:
-    assert decide(entry(), T0 + 601, ANY, allowed=None) is Action.FETCH
+    assert decide(entry(), T0 + 601, ANY, allowed=None) is Decision.FETCH
     without = Needs(since=-math.inf, settled=math.inf, stale_while_revalidate=False)
-    assert decide(entry(), T0 + 301, without, allowed=None) is Action.FETCH
+    assert decide(entry(), T0 + 301, without, allowed=None) is Decision.FETCH
 
 
 # settle, row by row

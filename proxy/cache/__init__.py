@@ -10,7 +10,7 @@ Used by the ``Caching`` upstream layer; depends only on ``v4``, ``storage``, ``o
 and the clock.
 """
 
-from proxy.cache.decision import Action, Needs, decide, settle
+from proxy.cache.decision import Decision, Needs, decide, settle
 from proxy.cache.entry import Entry, decode, encode
 from proxy.cache.file_store import FileReplyStore
 from proxy.cache.keys import cache_key, purge_pattern
@@ -19,7 +19,7 @@ from proxy.cache.replies import ReplyCache, open_cache
 from proxy.cache.stores import MemoryReplyStore, ReplyStore
 
 __all__ = [
-    "Action",
+    "Decision",
     "Entry",
     "FileReplyStore",
     "MemoryReplyStore",

@@ -44,7 +44,7 @@ from enum import Enum
 from proxy.cache.entry import Entry
 
 
-class Action(Enum):
+class Decision(Enum):
     """What a lookup does."""
 
     HIT = "serve the stored entry as fresh"
@@ -80,17 +80,17 @@ def usable(entry: Entry, now: float, needs: Needs) -> bool:
     return entry.fresh(now) or holds(entry, needs.settled) or young
 
 
-def decide(entry: Entry | None, now: float, needs: Needs, allowed: bool | None) -> Action:
+def decide(entry: Entry | None, now: float, needs: Needs, allowed: bool | None) -> Decision:
     """What to do with the servable ``entry`` (None: none), the pacer answering ``allowed``."""
     if entry is None:
-        return Action.FETCH
+        return Decision.FETCH
     if usable(entry, now, needs):
-        return Action.HIT
+        return Decision.HIT
     if allowed is False:
-        return Action.STALE
+        return Decision.STALE
     if needs.stale_while_revalidate and entry.age(now) <= 2 * entry.ttl:
-        return Action.WAIT if allowed else Action.REVALIDATE
-    return Action.FETCH
+        return Decision.WAIT if allowed else Decision.REVALIDATE
+    return Decision.FETCH
 
 
 def settle(held: Entry | None, fetched: Entry | None) -> tuple[Entry, str] | None:

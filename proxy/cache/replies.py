@@ -15,7 +15,7 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from proxy.cache.decision import Action, Needs, decide, holds, servable, settle, usable
+from proxy.cache.decision import Decision, Needs, decide, holds, servable, settle, usable
 from proxy.cache.entry import Entry, decode, encode
 from proxy.cache.file_store import FileReplyStore
 from proxy.cache.final_store import FinalStore
@@ -93,12 +93,12 @@ class ReplyCache:
         if cached is not None and refresh is not None and not usable(cached, started, needs):
             allowed = await refresh(cached)  # asked only of a stale entry: it notes demand
         action = decide(cached, started, needs, allowed)
-        if cached is not None and action in (Action.HIT, Action.STALE, Action.REVALIDATE):
-            if action is Action.REVALIDATE and key not in self._flight:
+        if cached is not None and action in (Decision.HIT, Decision.STALE, Decision.REVALIDATE):
+            if action is Decision.REVALIDATE and key not in self._flight:
                 self._refresh_in_background(key, fetch)
-            return self._answer(cached, "HIT" if action is Action.HIT else "STALE", started)
+            return self._answer(cached, "HIT" if action is Decision.HIT else "STALE", started)
         fetched = None
-        if action is Action.WAIT:
+        if action is Decision.WAIT:
             fetched = await self._waited(key, fetch)
         else:
             try:

@@ -28,7 +28,7 @@ log = logging.getLogger("proxy.upstream")
 
 
 @dataclass(frozen=True, slots=True)
-class Found:
+class Lookup:
     """A cached or fetched reply: the entry, HIT, MISS or STALE, its age (s) and cache key."""
 
     entry: Entry
@@ -75,7 +75,7 @@ class Caching(httpx2.AsyncBaseTransport):
             extensions=extensions,
         )
 
-    async def lookup(self, call: Call, sent: Callable[[], httpx2.Request]) -> Found:
+    async def lookup(self, call: Call, sent: Callable[[], httpx2.Request]) -> Lookup:
         """The cached or fetched reply to the GET ``call``; ``sent`` makes its request for a fetch.
 
         A reply served from the cache never builds an httpx2 request.
@@ -93,7 +93,7 @@ class Caching(httpx2.AsyncBaseTransport):
         entry, state, age = await self.cache.get_or_fetch(
             key, fetch, refresh=self._paced(call, key), through=call.through, every=call.every
         )
-        return Found(entry, state, age, key)
+        return Lookup(entry, state, age, key)
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
         """Whether each (cache key, stored_at) still names the fresh cached reply."""
