@@ -50,6 +50,8 @@ def render(s: BudgetSnapshot) -> str:
         f"tenant {s.tenant} ({s.plan}): {s.used} of {s.limit} calls used this month"
         f" ({_day(s.period_start)} to {_day(s.period_end)}), {s.remaining} remaining,"
         f" {s.reserve} held for cold misses",
+        f"  v4 app {s.app}: "
+        + ("its own" if len(s.app_tenants) < 2 else "budget shared by " + ", ".join(s.app_tenants)),
         f"  calls per day: {s.calls_per_day:.1f}; forecast exhaustion: "
         + ("not this month" if s.forecast is None else _when(s.forecast)),
         f"  paced refresh interval: {_interval(s.interval)} ({s.keys_in_demand} keys in demand)",

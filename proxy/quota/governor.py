@@ -1,4 +1,5 @@
-"""Upstream call budgets per tenant (and per team client within it): minute, month, writes.
+"""Upstream call budgets: minute and month per v4 app (shared by its tenants), per team client
+within a tenant, and writes per tenant.
 
 The governor does the window arithmetic and decides whether to wait or refuse; a store only
 counts, atomically, across every process that shares it:
@@ -14,7 +15,7 @@ An upstream 429 blocks its window until the ``period_end`` it names, clamped to 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
-from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED
+from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED, TENANT_APP
+from proxy.quota.apps import App, alone, apps_by_tenant
 from proxy.storage.redis_client import reachable
 from proxy.storage.sqlitefile import SqliteFile
 
@@ -102,13 +104,15 @@ def spending_as(spender: Spender) -> Iterator[None]:
         SPENDER.reset(token)
 
 
-def spender_windows(spender: Spender | None, now: float) -> tuple[Window, ...]:
-    """The month and minute windows of a team client's own budget (none for legacy calls)."""
+def spender_windows(spender: Spender | None, now: float, prefix: str = "") -> tuple[Window, ...]:
+    """The month and minute windows of a team client's own budget (none for legacy calls);
+    ``prefix`` tells apart the tenants whose calls are counted under one app's name."""
     if spender is None:
         return ()
+    name = f"team:{prefix}{spender.name}"
     return (
-        window(f"team:{spender.name}:month", "month", spender.limits.per_month, now),
-        window(f"team:{spender.name}:minute", "minute", spender.limits.per_minute, now),
+        window(f"{name}:month", "month", spender.limits.per_month, now),
+        window(f"{name}:minute", "minute", spender.limits.per_minute, now),
     )
 
 
@@ -368,7 +372,11 @@ def _parse_block(name: str, raw: bytes | str) -> Window:
 
 
 class QuotaGovernor:
-    """Spends tenants' upstream calls within their plan limits, waiting briefly when allowed."""
+    """Spends tenants' upstream calls within their plan limits, waiting briefly when allowed.
+
+    Tenants of one v4 app (``apps``, by tenant name) spend from the app's minute and month
+    budget; a tenant not in ``apps`` has its app to itself.
+    """
 
     def __init__(
         self,
@@ -377,9 +385,11 @@ class QuotaGovernor:
         *,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Clock = SYSTEM,
+        apps: Mapping[str, App] | None = None,
     ) -> None:
         self.max_wait = max_wait
         self.clock = clock
+        self.apps = dict(apps or {})
         self._published: dict[str, float] = {}
         self._store = store
         self._sleep = sleep or clock.sleep
@@ -392,8 +402,10 @@ class QuotaGovernor:
         waited = 0.0
         while True:
             moment = (now or self.clock.now)()
-            windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment)
-            refused = await self._store.take(tenant.name, windows, int(moment))
+            counter = self.app(tenant).counter
+            prefix = "" if counter == tenant.name else f"{tenant.name}:"
+            windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment, prefix)
+            refused = await self._store.take(counter, windows, int(moment))
             if refused is None:
                 if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
                     self._published[tenant.name] = moment
@@ -418,6 +430,10 @@ class QuotaGovernor:
             raise WriteBudgetExhausted.of(tenant, refused)
         await self.remaining(tenant, now=now)
 
+    def app(self, tenant: Tenant) -> App:
+        """The v4 app whose budget ``tenant`` spends."""
+        return self.apps.get(tenant.name) or alone(tenant)
+
     async def observe_429(
         self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
     ) -> None:
@@ -434,7 +450,7 @@ class QuotaGovernor:
             _int(body.get("limit"), current.limit),
         )
         if blocked.end > moment:
-            await self._store.block(tenant.name, blocked, int(moment))
+            await self._store.block(self.app(tenant).counter, blocked, int(moment))
             await self.remaining(tenant, now=now)
 
     async def remaining(
@@ -443,14 +459,18 @@ class QuotaGovernor:
         """Calls left per window (minute, month, writes); published as QUOTA_REMAINING, and the
         rest of each window's limit as QUOTA_USED."""
         moment = (now or self.clock.now)()
-        windows = [*call_windows(tenant, moment), write_window(tenant, moment)]
-        used, blocks = await self._store.state(tenant.name, windows)
+        calls = call_windows(tenant, moment)
+        used, blocks = await self._store.state(self.app(tenant).counter, calls)
+        writes = write_window(tenant, moment)
+        written, write_blocks = await self._store.state(tenant.name, [writes])
+        windows, used, blocks = [*calls, writes], used + written, blocks + write_blocks
         left = {}
         for win, count, block in zip(windows, used, blocks, strict=True):
             blocked = block is not None and block.end > moment
             left[win.name] = 0 if blocked else max(0, win.limit - count)
             QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
             QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
+        TENANT_APP.labels(tenant.name, tenant.client_id).set(1)
         return left
 
     async def close(self) -> None:
@@ -482,4 +502,5 @@ async def open_governor(
         store = SqliteQuotaStore(config.data_path(settings.path))
     else:
         store = MemoryQuotaStore()
-    return QuotaGovernor(store, settings.max_wait, sleep=sleep, clock=clock)
+    apps = apps_by_tenant(config.tenants.values())
+    return QuotaGovernor(store, settings.max_wait, sleep=sleep, clock=clock, apps=apps)

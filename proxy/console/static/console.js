@@ -145,6 +145,8 @@ function tenantCard(parent, tenant, now) {
     ["Refresh due", when(token.refresh_due)],
     ["Refresh token age", token.refresh_token_obtained == null ? "—"
       : `${duration(now - token.refresh_token_obtained)} (renewed after ${duration(window.keepAliveAge)} unused)`],
+    ["v4 app", budget.app_tenants.length > 1
+      ? `${budget.app}, budget shared by ${budget.app_tenants.join(", ")}` : budget.app],
     ["Month budget", `${number(budget.used)} of ${number(budget.limit)} used, ${number(budget.remaining)} left`],
     ["Forecast", budget.exhausts_at ? `runs out ${when(budget.exhausts_at)}`
       : `lasts the month (${number(monthEndCalls(budget, now))} calls by month end)`],
