@@ -9,12 +9,13 @@ counts, atomically, across every process that shares it:
   transactions (every gunicorn worker on the host; survives restarts);
 - ``redis``: one Lua script per call (every replica).
 
-An upstream 429 blocks its window until the ``period_end`` it names, clamped to the period.
+An upstream 429 blocks its window until the ``period_end`` it names, clamped to the period; a
+month 429 only provisionally until a probe confirms it (``proxy.quota.blocks``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -27,6 +28,8 @@ from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
 from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED, TENANT_APP
 from proxy.quota.apps import App, alone, apps_by_tenant
+from proxy.quota.blocks import month_block, provisional
+from proxy.quota.windows import Window, latest_end, window
 from proxy.storage.redis_client import reachable
 from proxy.storage.sqlitefile import SqliteFile
 
@@ -36,35 +39,8 @@ if TYPE_CHECKING:
 PERIODS = ("minute", "month")
 PUBLISH_EVERY = 1.0  # seconds between quota gauge updates on the call path
 REDIS_PREFIX = "enphase-proxy:quota:"
+log = logging.getLogger("proxy.quota")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Window:
-    """One budget window: counter ``name`` (minute, month, writes) over [start, end)."""
-
-    name: str
-    period: str
-    start: int
-    end: int
-    limit: int
-
-
-def period_bounds(period: str, now: float) -> tuple[int, int]:
-    """The [start, end) epochs of the clock minute or calendar month (UTC) containing ``now``."""
-    if period == "minute":
-        start = int(now) - int(now) % 60
-        return start, start + 60
-    first = dt.datetime.fromtimestamp(now, dt.UTC).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
-    following = (first + dt.timedelta(days=32)).replace(day=1)
-    return int(first.timestamp()), int(following.timestamp())
-
-
-def window(name: str, period: str, limit: int, now: float) -> Window:
-    """The window of counter ``name`` containing ``now``."""
-    return Window(name, period, *period_bounds(period, now), limit)
 
 
 def call_windows(tenant: Tenant, now: float) -> tuple[Window, Window]:
@@ -121,16 +97,6 @@ def write_window(tenant: Tenant, now: float) -> Window:
     return window("writes", "month", tenant.writes_per_month, now)
 
 
-def latest_end(period: str, period_end: int, now: float) -> int:
-    """``period_end`` from an upstream 429, no later than the period it names can end.
-
-    A minute ends within 60 s, a month with the calendar month: an upstream clock that runs
-    ahead must not block a budget for longer than its own period.
-    """
-    bound = int(now) + 60 if period == "minute" else period_bounds("month", now)[1]
-    return min(period_end, bound)
-
-
 def refusal(
     windows: Sequence[Window], used: Sequence[int], blocks: Sequence[Window | None], now: int
 ) -> Window | None:
@@ -184,6 +150,10 @@ class QuotaStore(Protocol):
         """Refuse window ``win.name`` until ``win.end``."""
         ...
 
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -228,6 +198,10 @@ class MemoryQuotaStore:
         """Refuse window ``win.name`` until ``win.end``."""
         self._blocks[tenant, win.name] = win
 
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        self._blocks.pop((tenant, name), None)
+
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -263,6 +237,14 @@ class SqliteQuotaStore:
         row = (tenant, win.name, win.period, win.start, win.end, win.limit)
         await self._file.transaction(
             self._file.db.execute, "REPLACE INTO blocks VALUES (?,?,?,?,?,?)", row
+        )
+
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        await self._file.transaction(
+            self._file.db.execute,
+            "DELETE FROM blocks WHERE tenant = ? AND name = ?",
+            (tenant, name),
         )
 
     async def close(self) -> None:
@@ -351,6 +333,10 @@ class RedisQuotaStore:
         value = f"{win.period} {win.start} {win.end} {win.limit}"
         await self._client.set(_block_key(tenant, win.name), value, ex=max(1, win.end - now + 60))
 
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        await self._client.delete(_block_key(tenant, name))
+
     async def close(self) -> None:
         """Close the client if this store opened it."""
         if self._owned:
@@ -437,21 +423,56 @@ class QuotaGovernor:
     async def observe_429(
         self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
     ) -> None:
-        """Block the window an upstream 429 body names until its ``period_end`` (within reason)."""
+        """Block the window an upstream 429 body names: a minute until its ``period_end`` (within
+        reason), a month provisionally until a probe confirms it (see ``proxy.quota.blocks``)."""
         moment = (now or self.clock.now)()
         period = str(body["period"]) if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
-        end = latest_end(period, _int(body.get("period_end"), current.end), moment)
-        blocked = Window(
-            current.name,
-            period,
-            min(_int(body.get("period_start"), current.start), end),
-            end,
-            _int(body.get("limit"), current.limit),
-        )
-        if blocked.end > moment:
-            await self._store.block(self.app(tenant).counter, blocked, int(moment))
+        named = _int(body.get("limit"), current.limit)
+        if named != current.limit:
+            log.warning(
+                "upstream 429 names a limit the configured plan contradicts: the plan's is kept",
+                extra={
+                    "tenant": tenant.name,
+                    "app": tenant.client_id,
+                    "period": period,
+                    "upstream_limit": named,
+                    "plan_limit": current.limit,
+                },
+            )
+        period_end = _int(body.get("period_end"), current.end)
+        counter = self.app(tenant).counter
+        blocked: Window | None
+        if period == "month":
+            previous = (await self._store.state(counter, [current]))[1][0]
+            blocked = month_block(current, previous, period_end, moment)
+            if blocked is not None:
+                confirmed = not provisional(blocked)
+                log.warning(
+                    "upstream refused the month: " + ("confirmed" if confirmed else "provisional"),
+                    extra={"tenant": tenant.name, "app": tenant.client_id, "until": blocked.end},
+                )
+        else:
+            end = latest_end(period, period_end, moment)
+            start = min(_int(body.get("period_start"), current.start), end)
+            blocked = Window(current.name, period, start, end, current.limit)
+        if blocked is not None and blocked.end > moment:
+            await self._store.block(counter, blocked, int(moment))
             await self.remaining(tenant, now=now)
+
+    async def blocks(
+        self, tenant: Tenant, *, now: Callable[[], float] | None = None
+    ) -> list[Window]:
+        """The blocks from upstream 429s on ``tenant``'s app's minute and month now in force."""
+        moment = (now or self.clock.now)()
+        _, blocks = await self._store.state(self.app(tenant).counter, call_windows(tenant, moment))
+        return [b for b in blocks if b is not None and b.end > moment]
+
+    async def clear_blocks(self, tenant: Tenant) -> None:
+        """Forget the blocks of ``tenant``'s app (the operator knows the upstream erred)."""
+        for name in ("minute", "month"):
+            await self._store.unblock(self.app(tenant).counter, name)
+        await self.remaining(tenant)
 
     async def remaining(
         self, tenant: Tenant, *, now: Callable[[], float] | None = None

@@ -152,7 +152,23 @@ function tenantCard(parent, tenant, now) {
       : `lasts the month (${number(monthEndCalls(budget, now))} calls by month end)`],
     ["Paced refresh interval", pacedText(budget.paced_interval)],
   ]);
+  for (const block of tenant.blocks) blockNotice(card, tenant.name, block);
   burndown(card, budget, now);
+}
+
+// An upstream 429 block of the tenant's app, with a button that clears it.
+function blockNotice(parent, tenantName, block) {
+  const notice = el("p", { class: "block" }, parent, `Blocked: ${block.text} `);
+  const button = el("button", { type: "button" }, notice, "Clear block");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const response = await fetch("/console/api/clear-block", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ tenant: tenantName }),
+    });
+    notice.textContent = response.ok ? "Block cleared" : `Clearing failed (${response.status})`;
+  });
 }
 
 function trafficChart(parent, hours) {
