@@ -327,6 +327,9 @@ class Quota(_Table):
     team_share: Fraction = (
         0.5  # of a tenant's budget a team client may spend, unless set per client
     )
+    cold_share: Fraction = (
+        0.1  # of the reserve a legacy client may spend on past data a day (proxy.quota.cold)
+    )
 
 
 @dataclass(frozen=True, config=_TABLE)

@@ -87,6 +87,17 @@ def emulating_client(name: str, key: str) -> str:
     )
 
 
+#: A tenant's fields on the sandbox's Watt app, its plan's limits (10 a minute, 1,000 a month).
+WATT_APP = {
+    "api_key": "sandbox-watt-key",
+    "client_id": "sandbox-watt-client",
+    "client_secret": "sandbox-watt-secret",
+    "plan": "watt",
+    "per_minute": None,
+    "per_month": None,
+}
+
+
 #: Tenant limits (proxy side) no test reaches.
 UNMETERED = {"per_minute": 10**6, "per_month": 10**9}
 

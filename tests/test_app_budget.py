@@ -19,21 +19,15 @@ from tests import support
 
 JUNE_1 = 1_780_272_000  # 2026-06-01 00:00 UTC
 DAY = 86_400
-WATT_APP = {
-    "api_key": "sandbox-watt-key",
-    "client_id": "sandbox-watt-client",
-    "client_secret": "sandbox-watt-secret",
-    "plan": "watt",
-    "per_minute": None,
-    "per_month": None,
-}
 DEMO = "key=demo-v2-key&user_id=demo-user"
 FLEET = "key=demo-v2-key&user_id=fleet-user"
 
 
 def two_tenants(data_dir: Path, extra: str = "max_wait = 0.0\n", **app: Any) -> str:
     """Tenants ``demo`` and ``fleet`` on the sandbox's Watt app (10 a minute, 1,000 a month)."""
-    return with_fleet_tenant(support.config_text(SANDBOX_URL, data_dir, extra, **WATT_APP, **app))
+    return with_fleet_tenant(
+        support.config_text(SANDBOX_URL, data_dir, extra, **support.WATT_APP, **app)
+    )
 
 
 async def settle() -> None:

@@ -29,6 +29,7 @@ from proxy.config import Client, Config, Limits, Tenant
 from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED, TENANT_APP
 from proxy.quota.apps import App, alone, apps_by_tenant
 from proxy.quota.blocks import month_block, provisional
+from proxy.quota.cold import cold_window
 from proxy.quota.windows import Window, latest_end, window
 from proxy.storage.redis_client import reachable
 from proxy.storage.sqlitefile import SqliteFile
@@ -372,18 +373,26 @@ class QuotaGovernor:
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Clock = SYSTEM,
         apps: Mapping[str, App] | None = None,
+        reserve: float = 0.0,
+        cold_share: float = 0.0,
     ) -> None:
         self.max_wait = max_wait
         self.clock = clock
         self.apps = dict(apps or {})
+        self.reserve = reserve
+        self.cold_share = cold_share  # 0: a legacy client's calls on past data are not capped
         self._published: dict[str, float] = {}
         self._store = store
         self._sleep = sleep or clock.sleep
 
-    async def acquire(self, tenant: Tenant, *, now: Callable[[], float] | None = None) -> None:
-        """Spend one upstream call; wait for the next minute if within max_wait, else raise.
+    async def acquire(
+        self, tenant: Tenant, *, now: Callable[[], float] | None = None, cold: str = ""
+    ) -> None:
+        """Spend one upstream call; wait for the next minute (or, for ``cold``, the next day of
+        the legacy client's share of past data) if within max_wait, else raise.
 
-        A team client's call (``spending_as``) spends from its own budget as well.
+        A team client's call (``spending_as``) spends from its own budget as well; a call on
+        past data for legacy client ``cold``, from its share (``proxy.quota.cold``).
         """
         waited = 0.0
         while True:
@@ -391,14 +400,21 @@ class QuotaGovernor:
             counter = self.app(tenant).counter
             prefix = "" if counter == tenant.name else f"{tenant.name}:"
             windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment, prefix)
+            share = None
+            if cold and self.cold_share:
+                share = cold_window(
+                    f"cold:{prefix}{cold}", windows[0], self.reserve, self.cold_share, moment
+                )
+                windows += (share,)
             refused = await self._store.take(counter, windows, int(moment))
             if refused is None:
                 if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
                     self._published[tenant.name] = moment
                     await self.remaining(tenant, now=now)
                 return
+            waits = refused.period == "minute" or (share is not None and refused == share)
             delay = refused.end - moment
-            if refused.period != "minute" or waited + delay > self.max_wait:
+            if not waits or waited + delay > self.max_wait:
                 raise QuotaExhausted.of(tenant, refused)
             await self._sleep(delay)
             waited += delay
@@ -524,4 +540,12 @@ async def open_governor(
     else:
         store = MemoryQuotaStore()
     apps = apps_by_tenant(config.tenants.values())
-    return QuotaGovernor(store, settings.max_wait, sleep=sleep, clock=clock, apps=apps)
+    return QuotaGovernor(
+        store,
+        settings.max_wait,
+        sleep=sleep,
+        clock=clock,
+        apps=apps,
+        reserve=settings.reserve,
+        cold_share=settings.cold_share if settings.pacing else 0.0,
+    )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+SECONDS = {"minute": 60, "day": 86_400}
+
 
 @dataclass(frozen=True)
 class Window:
-    """One budget window: counter ``name`` (minute, month, writes) over [start, end)."""
+    """One budget window: counter ``name`` (minute, month, writes...) over [start, end)."""
 
     name: str
     period: str
@@ -18,10 +20,10 @@ class Window:
 
 
 def period_bounds(period: str, now: float) -> tuple[int, int]:
-    """The [start, end) epochs of the clock minute or calendar month (UTC) containing ``now``."""
-    if period == "minute":
-        start = int(now) - int(now) % 60
-        return start, start + 60
+    """The [start, end) epochs of the clock minute, UTC day or calendar month containing ``now``."""
+    if period in SECONDS:
+        start = int(now) - int(now) % SECONDS[period]
+        return start, start + SECONDS[period]
     first = dt.datetime.fromtimestamp(now, dt.UTC).replace(
         day=1, hour=0, minute=0, second=0, microsecond=0
     )
