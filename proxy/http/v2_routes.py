@@ -119,6 +119,7 @@ class LegacyEndpoint:
                 tenant,
                 scope["state"]["request_id"],
                 services.memo,
+                services.unknown_ids,
             )
             response = v2_response(outcome)
             if outcome.cache:
