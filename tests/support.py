@@ -43,6 +43,7 @@ from mappings.openapi import OPENAPI
 from proxy.cache import freshness
 from proxy.config import Config, parse
 from proxy.sandbox import DEMO, App, SandboxSettings, create_app
+from proxy.sandbox.demo import WATT_APP as WATT_APP
 from proxy.sandbox.demo import config_text as config_text
 from proxy.sandbox.demo import proxy_config as proxy_config
 from proxy.serving import server
@@ -85,17 +86,6 @@ def emulating_client(name: str, key: str) -> str:
         f'\n[[legacy_clients]]\nname = "{name}"\nkey = "{key}"\n'
         'tenants = ["demo"]\nemulate_retired = true\n'
     )
-
-
-#: A tenant's fields on the sandbox's Watt app, its plan's limits (10 a minute, 1,000 a month).
-WATT_APP = {
-    "api_key": "sandbox-watt-key",
-    "client_id": "sandbox-watt-client",
-    "client_secret": "sandbox-watt-secret",
-    "plan": "watt",
-    "per_minute": None,
-    "per_month": None,
-}
 
 
 #: Tenant limits (proxy side) no test reaches.

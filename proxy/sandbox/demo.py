@@ -11,6 +11,16 @@ import tomlkit
 from proxy.config import Config, parse
 from proxy.sandbox.settings import DEMO
 
+#: A tenant's fields on the sandbox's Watt app: its plan's limits (10 a minute, 1,000 a month).
+WATT_APP = {
+    "api_key": DEMO.watt_api_key,
+    "client_id": DEMO.watt_client_id,
+    "client_secret": DEMO.watt_client_secret,
+    "plan": "watt",
+    "per_minute": None,
+    "per_month": None,
+}
+
 
 def config_text(
     sandbox_url: str, data_dir: Path, extra: str = "", server: str = "", **tenant: Any
