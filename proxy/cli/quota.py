@@ -20,7 +20,9 @@ def register(sub: Any) -> None:
     """Add the ``quota`` subcommand to ``sub`` (argparse subparsers)."""
     from proxy.cli.main import DEFAULT_CONFIG
 
-    quota = sub.add_parser("quota", help="each tenant's budget: used, forecast, paced interval")
+    quota = sub.add_parser(
+        "quota", help="each tenant's budget: used, forecast, paced interval, upstream 429 block"
+    )
     quota.add_argument("--config", default=DEFAULT_CONFIG, help="TOML configuration file")
     quota.add_argument(
         "--clear-block",
@@ -42,8 +44,9 @@ def cmd_quota(args: argparse.Namespace) -> int:
         if tenant is None:
             print(f"no tenant named {args.clear_block!r}", file=sys.stderr)
             return 2
-        for block in asyncio.run(clear(config, tenant)):
-            print(f"tenant {tenant.name} (v4 app {tenant.client_id}): cleared {describe(block)}")
+        cleared = [f"cleared {describe(b)}" for b in asyncio.run(clear(config, tenant))]
+        for line in cleared or ["no upstream 429 block to clear"]:
+            print(f"tenant {tenant.name} (v4 app {tenant.client_id}): {line}")
         return 0
     for snapshot, blocks in asyncio.run(snapshots(config)):
         print(render(snapshot, blocks))
