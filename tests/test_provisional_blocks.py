@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 from proxy.cli.main import main
 from proxy.clock import VirtualClock
-from proxy.config import load
+from proxy.config import Config, Limits, Quota, Server, Tenant, load
 from proxy.quota.blocks import CONFIRM_WITHIN, PROBE_AFTER, month_block
+from proxy.quota.governor import QuotaExhausted, open_governor
 from proxy.quota.windows import Window, period_bounds
 from proxy.sandbox import SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, InProcess, in_process
@@ -156,3 +158,34 @@ def test_only_a_probe_after_the_provisional_block_confirms_it() -> None:
     assert month_block(month, first, end, later) == Window(
         "month", "month", later, later + 600, 1000
     )
+
+
+@pytest.mark.parametrize("backend", ["memory", "file", "redis"])
+def test_each_store_keeps_and_clears_a_confirmed_block(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
+    clock = VirtualClock(1_780_272_000 + 5 * DAY)
+    tenant = Tenant(f"t-{uuid.uuid4().hex[:8]}", "k", "c", "s", limits=Limits(10, 1000))
+    config = Config(
+        server=Server(data_dir=str(tmp_path)), quota=Quota(backend=backend), redis_url=redis_url
+    )
+    body = {"period": "month", "period_end": clock.now() + 30 * DAY, "limit": 1000}
+
+    async def run() -> tuple[list[Window], list[Window]]:
+        governor = await open_governor(config, clock=clock)
+        await governor.observe_429(tenant, body)
+        clock.advance(PROBE_AFTER)
+        await governor.observe_429(tenant, body)  # the probe refused too
+        with pytest.raises(QuotaExhausted):
+            await governor.acquire(tenant)
+        blocks = await governor.blocks(tenant)
+        await governor.clear_blocks(tenant)
+        await governor.acquire(tenant)
+        after = await governor.blocks(tenant)
+        await governor.close()
+        return blocks, after
+
+    blocks, after = asyncio.run(run())
+    assert [(b.period, b.end) for b in blocks] == [("month", 1_780_272_000 + 30 * DAY)]
+    assert after == []
