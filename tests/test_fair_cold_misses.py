@@ -52,6 +52,12 @@ def test_a_scanner_of_100_past_days_leaves_the_reserve_to_the_other_clients(
                 clock.advance(10)
             scanned = stats.api_calls - before
             other = await stack.proxy.get(past_day(OTHER, 101, now))
+            start = now - now % DAY - 102 * DAY  # a team script's past day: its own budget
+            team = await stack.proxy.get(
+                f"/api/v4/systems/1001/telemetry/production_micro?start_at={start}",
+                headers={"Authorization": "Bearer demo-team-key"},
+            )
+            assert team.status_code == 200, team.text
             return reserve, scanned, statuses, retry_after, other.status_code
 
     reserve, scanned, statuses, retry_after, other = asyncio.run(scan())
