@@ -33,8 +33,15 @@ def unprocessable(message: str, **fields: Any) -> V2Error:
     return V2Error(422, body)
 
 
-def usage_limit(plan: str, period: str, period_start: int, period_end: int, limit: int) -> V2Error:
-    """v2 409: the plan's usage limit is exhausted until period_end."""
+def usage_limit(
+    plan: str,
+    period: str,
+    period_start: int,
+    period_end: int,
+    limit: int,
+    retry_after: int | None = None,
+) -> V2Error:
+    """v2 409: the plan's usage limit is exhausted until period_end (``retry_after`` s)."""
     body = {
         "reason": "409",
         "message": [f"Usage limit exceeded for plan {plan_name(plan)}"],
@@ -43,7 +50,8 @@ def usage_limit(plan: str, period: str, period_start: int, period_end: int, limi
         "period_end": period_end,
         "limit": limit,
     }
-    return V2Error(409, body)
+    headers = (("Retry-After", str(retry_after)),) if retry_after is not None else ()
+    return V2Error(409, body, headers)
 
 
 def unavailable(message: str, retry_after: int | None = None, code: int = 7) -> V2Error:

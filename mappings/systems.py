@@ -198,8 +198,25 @@ def _scalar_text(value: Any) -> str | None:
     return str(value)
 
 
-def _page_call(page: int) -> V4Call:
-    return V4Call("/systems", query(page=page, size=PAGE_SIZE, sort_by="id"))
+def _page_call(page: int, every: int | None = None) -> V4Call:
+    return V4Call("/systems", query(page=page, size=PAGE_SIZE, sort_by="id"), every=every)
+
+
+def list_page(number: int, every: int) -> V4Call:
+    """Page ``number`` of the v4 list as the v2 route reads it, accepted ``every`` s old."""
+    return _page_call(number, every)
+
+
+def listed(system_id: int, pages: Sequence[Any]) -> bool | None:
+    """Whether the v4 list ``pages`` (by increasing id, from page 1) hold ``system_id``; None
+    while a further page may (at most MAX_PAGES * 10 pages are read)."""
+    for number, body in enumerate(pages, start=1):
+        ids = [row["system_id"] for row in _rows(body)]
+        if system_id in ids:
+            return True
+        if _exhausted(body, number, len(ids)) or any(i > system_id for i in ids):
+            return False
+    return None if len(pages) < MAX_PAGES * 10 else False
 
 
 def _cursor(req: V2Request) -> Cursor:

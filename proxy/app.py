@@ -35,6 +35,7 @@ from proxy.storage.redis_client import open_redis
 from proxy.tokens import TokenBroker
 from proxy.upstream.stack import Upstream, layers, open_http
 from proxy.v2 import runner
+from proxy.v2.membership import UnknownIds
 
 log = logging.getLogger("proxy.app")
 
@@ -51,6 +52,7 @@ class Services:
     recorder: Recorder  # the console's history of this worker's counters
     clock: Clock = SYSTEM
     memo: runner.Memo = field(default_factory=runner.Memo)
+    unknown_ids: UnknownIds = field(default_factory=UnknownIds)  # answered from systems lists
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
 

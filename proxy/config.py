@@ -328,6 +328,9 @@ class Quota(_Table):
     team_share: Fraction = (
         0.5  # of a tenant's budget a team client may spend, unless set per client
     )
+    cold_share: Fraction = (
+        0.1  # of the reserve a legacy client may spend on past data a day (proxy.quota.cold)
+    )
 
 
 @dataclass(frozen=True, config=_TABLE)
@@ -403,6 +406,7 @@ def _cross_checks(doc: Document) -> Iterator[tuple[Loc, str]]:
     users: dict[str, str] = {}
     for index, tenant in enumerate(doc.tenants):
         at: Loc = ("tenants", index)
+        yield from _app_checks(doc.tenants[:index], tenant, at)
         if tenant.plan not in PLAN_LIMITS and not (tenant.per_minute and tenant.per_month):
             known = " | ".join(PLAN_LIMITS)
             yield (
@@ -428,6 +432,31 @@ def _cross_checks(doc: Document) -> Iterator[tuple[Loc, str]]:
     for table, key in (("tokens", "store"), ("cache", "backend"), ("quota", "backend")):
         if getattr(getattr(doc, table), key) == "redis" and not doc.redis.url:
             yield (table, key), f"{table}.{key} = 'redis' needs [redis] url"
+
+
+def _app_checks(before: list[Tenant], tenant: Tenant, at: Loc) -> Iterator[tuple[Loc, str]]:
+    """Tenants sharing a v4 app (Enphase counts a plan per app) declare it alike: one client id
+    with one API key, one plan and limits."""
+    for other in before:
+        same_id, same_key = other.client_id == tenant.client_id, other.api_key == tenant.api_key
+        if same_id != same_key:
+            key = "api_key" if same_id else "client_id"
+            message = f"shares its {'client_id' if same_id else 'api_key'} with {other.name} but"
+            yield (*at, key), f"{message} not its {key}: one v4 app has one of each"
+        elif same_id and (other.plan, other.limits) != (tenant.plan, tenant.limits):
+            yield (
+                (*at, "plan"),
+                f"app {tenant.client_id!r} is {other.plan} ({_limits(other.limits)}) in"
+                f" {other.name} but {tenant.plan} ({_limits(tenant.limits)}) here: Enphase counts"
+                " one plan per app, shared by its tenants",
+            )
+        else:
+            continue
+        return
+
+
+def _limits(limits: Limits) -> str:
+    return f"{limits.per_minute}/minute, {limits.per_month}/month"
 
 
 def _where(loc: Loc) -> str:

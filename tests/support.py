@@ -43,6 +43,7 @@ from mappings.openapi import OPENAPI
 from proxy.cache import freshness
 from proxy.config import Config, parse
 from proxy.sandbox import DEMO, App, SandboxSettings, create_app
+from proxy.sandbox.demo import WATT_APP as WATT_APP
 from proxy.sandbox.demo import config_text as config_text
 from proxy.sandbox.demo import proxy_config as proxy_config
 from proxy.serving import server

@@ -74,7 +74,9 @@ def watt_tenant(tmp_path: Path):
         config = support.proxy_config(
             sandbox_url,
             tmp_path,
-            "max_wait = 0.0\n",  # continues the harness's [quota] table
+            # continues the harness's [quota] table; the bursts below make distinct calls by
+            # asking past days, which a legacy client's own share would cap first
+            "max_wait = 0.0\ncold_share = 0.0\n",
             api_key="sandbox-watt-key",
             client_id="sandbox-watt-client",
             client_secret="sandbox-watt-secret",

@@ -17,14 +17,15 @@ import pytest
 from prometheus_client import REGISTRY
 
 from proxy.config import Config, Limits, Quota, Server, Tenant, parse
+from proxy.quota.blocks import PROBE_AFTER
 from proxy.quota.governor import (
     QuotaExhausted,
     QuotaGovernor,
     WriteBudgetExhausted,
     open_governor,
-    period_bounds,
     team_spender,
 )
+from proxy.quota.windows import period_bounds
 from tests.support import results_of
 
 pytestmark = pytest.mark.anyio
@@ -106,6 +107,16 @@ async def outcomes(governor: QuotaGovernor, who: Tenant, n: int, now: Any) -> li
         *(governor.acquire(who, now=now) for _ in range(n)), return_exceptions=True
     )
     return replies
+
+
+async def confirmed_429(
+    governor: QuotaGovernor, who: Tenant, body: dict[str, Any], clock: FakeTime
+) -> None:
+    """Observe the 429 ``body``; a month one twice, the second from the probe that confirms it."""
+    await governor.observe_429(who, body, now=clock)
+    if body["period"] == "month":
+        clock.t += PROBE_AFTER
+        await governor.observe_429(who, body, now=clock)
 
 
 def test_period_bounds() -> None:
@@ -216,7 +227,7 @@ async def test_observed_429_is_waited_out_within_max_wait(
         await governor.acquire(who, now=clock)
         assert clock.slept == [20]
         month = {"period": "month", "period_end": T0 + 86_400, "limit": 1000}
-        await governor.observe_429(who, month, now=clock)
+        await confirmed_429(governor, who, month, clock)
         with pytest.raises(QuotaExhausted) as raised:
             await governor.acquire(who, now=clock)
         assert (raised.value.period, raised.value.period_end) == ("month", T0 + 86_400)
@@ -233,7 +244,7 @@ async def test_a_429_from_an_upstream_clock_25_hours_ahead_blocks_only_its_perio
     ends = {"minute": T0 + 60, "month": NEXT_MONTH}  # the latest each period can end
     ahead = {"period": period, "period_end": ends[period] + 90_000}
     async with governed(backend, tmp_path, redis_url) as governor:
-        await governor.observe_429(who, ahead, now=clock)
+        await confirmed_429(governor, who, ahead, clock)
         with pytest.raises(QuotaExhausted) as raised:
             await governor.acquire(who, now=clock)
     assert (raised.value.period, raised.value.period_end) == (period, ends[period])

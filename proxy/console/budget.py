@@ -20,6 +20,8 @@ class Budget:
 
     tenant: str
     plan: str
+    app: str  # the v4 app's client id; its budget is shared by ``app_tenants``
+    app_tenants: tuple[str, ...]
     limit: int
     used: int
     remaining: int
@@ -55,6 +57,8 @@ def budget(snap: BudgetSnapshot, seen: Mapping[str, Mapping[str, float]], now: f
     return Budget(
         snap.tenant,
         snap.plan,
+        snap.app,
+        snap.app_tenants,
         snap.limit,
         snap.used,
         snap.remaining,

@@ -20,6 +20,7 @@ from proxy.clock import Clock
 from proxy.config import Config
 from proxy.console.state import state
 from proxy.http.admin import bearer, is_admin_key
+from proxy.quota.blocks import describe
 
 COOKIE = "console_session"
 SESSION_SECONDS = 8 * 3600
@@ -124,6 +125,26 @@ async def api_state(request: Request) -> Response:
     return JSONResponse(body, headers=HEADERS)
 
 
+async def clear_block(request: Request) -> Response:
+    """Forget the upstream 429 blocks of the form's ``tenant``'s v4 app; 401 unless signed in.
+
+    The session cookie is SameSite=strict: another site cannot post here with it.
+    """
+    if not signed_in(request):
+        return JSONResponse({"error": "sign in with the admin key"}, 401, HEADERS)
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    config: Config = request.app.state.config
+    tenant = config.tenants.get(form.get("tenant", ""))
+    if tenant is None:
+        return JSONResponse({"error": "no such tenant"}, 404, HEADERS)
+    governor = request.app.state.services.governor
+    blocks = await governor.blocks(tenant)
+    await governor.clear_blocks(tenant)
+    return JSONResponse(
+        {"tenant": tenant.name, "cleared": [describe(b) for b in blocks]}, headers=HEADERS
+    )
+
+
 def routes() -> list[BaseRoute]:
     """The console's routes under /console."""
     return [
@@ -131,5 +152,6 @@ def routes() -> list[BaseRoute]:
         Route("/console/login", login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
         Route("/console/api/state", api_state),
+        Route("/console/api/clear-block", clear_block, methods=["POST"]),
         Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
     ]

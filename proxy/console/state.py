@@ -9,8 +9,9 @@ from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History, Values
 from proxy.console.recorder import hour_name
-from proxy.quota.governor import period_bounds
+from proxy.quota.blocks import describe
 from proxy.quota.pacer import Pacer
+from proxy.quota.windows import period_bounds
 from proxy.tokens import TokenBroker, keepalive
 
 HOURS = 24
@@ -65,12 +66,14 @@ async def state(
     tenants = []
     for tenant in config.tenants.values():
         month = budget.budget(await budget.snapshot(pacer, tenant), seen, now)
+        blocks = await pacer.governor.blocks(tenant, now=lambda: now)
         tenants.append(
             {
                 "name": tenant.name,
                 "plan": tenant.plan,
                 "token": asdict(tokens[tenant.name]),
                 "budget": asdict(month),
+                "blocks": [{"until": b.end, "text": describe(b)} for b in blocks],
             }
         )
     return {

@@ -90,7 +90,8 @@ def _(exc: UpstreamUnavailable) -> V2Error:  # v2 never told a broken reply from
 @v2.register
 def _(exc: QuotaRefused) -> V2Error:
     w = exc.window
-    return v2_errors.usage_limit(w.plan, w.period, w.period_start, w.period_end, w.limit)
+    window = (w.plan, w.period, w.period_start, w.period_end, w.limit)
+    return v2_errors.usage_limit(*window, exc.retry_after)
 
 
 def v2_response(error: V2Error) -> Response:

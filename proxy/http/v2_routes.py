@@ -17,6 +17,7 @@ from proxy.config import Client
 from proxy.http import renderers
 from proxy.http.clients import legacy_caller
 from proxy.observability import metrics
+from proxy.quota import cold
 from proxy.v2 import runner
 
 CREDENTIAL_PARAMS = ("key", "user_id")
@@ -108,6 +109,7 @@ class LegacyEndpoint:
             scope["state"]["tenant"] = tenant.name
             scope["state"]["client"] = client.name
             metrics.CALLER.set(client.name)
+            cold.LEGACY_CLIENT.set(client.name)  # its calls on past data spend its own share
             services = state.services
             outcome = await runner.answer(
                 self._chosen(client),
@@ -117,6 +119,7 @@ class LegacyEndpoint:
                 tenant,
                 scope["state"]["request_id"],
                 services.memo,
+                services.unknown_ids,
             )
             response = v2_response(outcome)
             if outcome.cache:

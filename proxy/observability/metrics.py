@@ -50,6 +50,12 @@ QUOTA_USED = Gauge(
     ["tenant", "period"],
     multiprocess_mode="mostrecent",
 )
+TENANT_APP = Gauge(
+    "enphase_proxy_tenant_app",
+    "1 for each tenant and the v4 app (client id) whose minute and month budget it spends.",
+    ["tenant", "app"],
+    multiprocess_mode="mostrecent",
+)
 BUDGET_FORECAST = Gauge(
     "enphase_proxy_budget_forecast_exhaustion",
     "Epoch when the month budget runs out at the current rate (0: not this month).",

@@ -1,4 +1,5 @@
-"""Upstream call budgets per tenant (and per team client within it): minute, month, writes.
+"""Upstream call budgets: minute and month per v4 app (shared by its tenants), per team client
+within a tenant, and writes per tenant.
 
 The governor does the window arithmetic and decides whether to wait or refuse; a store only
 counts, atomically, across every process that shares it:
@@ -8,13 +9,14 @@ counts, atomically, across every process that shares it:
   transactions (every gunicorn worker on the host; survives restarts);
 - ``redis``: one Lua script per call (every replica).
 
-An upstream 429 blocks its window until the ``period_end`` it names, clamped to the period.
+An upstream 429 blocks its window until the ``period_end`` it names, clamped to the period; a
+month 429 only provisionally until a probe confirms it (``proxy.quota.blocks``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -24,7 +26,11 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
-from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED
+from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED, TENANT_APP
+from proxy.quota.apps import App, alone, apps_by_tenant
+from proxy.quota.blocks import month_block, provisional
+from proxy.quota.cold import cold_window
+from proxy.quota.windows import Window, latest_end, window
 from proxy.storage.redis_client import reachable
 from proxy.storage.sqlitefile import SqliteFile
 
@@ -34,35 +40,8 @@ if TYPE_CHECKING:
 PERIODS = ("minute", "month")
 PUBLISH_EVERY = 1.0  # seconds between quota gauge updates on the call path
 REDIS_PREFIX = "enphase-proxy:quota:"
+log = logging.getLogger("proxy.quota")
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class Window:
-    """One budget window: counter ``name`` (minute, month, writes) over [start, end)."""
-
-    name: str
-    period: str
-    start: int
-    end: int
-    limit: int
-
-
-def period_bounds(period: str, now: float) -> tuple[int, int]:
-    """The [start, end) epochs of the clock minute or calendar month (UTC) containing ``now``."""
-    if period == "minute":
-        start = int(now) - int(now) % 60
-        return start, start + 60
-    first = dt.datetime.fromtimestamp(now, dt.UTC).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0
-    )
-    following = (first + dt.timedelta(days=32)).replace(day=1)
-    return int(first.timestamp()), int(following.timestamp())
-
-
-def window(name: str, period: str, limit: int, now: float) -> Window:
-    """The window of counter ``name`` containing ``now``."""
-    return Window(name, period, *period_bounds(period, now), limit)
 
 
 def call_windows(tenant: Tenant, now: float) -> tuple[Window, Window]:
@@ -102,29 +81,21 @@ def spending_as(spender: Spender) -> Iterator[None]:
         SPENDER.reset(token)
 
 
-def spender_windows(spender: Spender | None, now: float) -> tuple[Window, ...]:
-    """The month and minute windows of a team client's own budget (none for legacy calls)."""
+def spender_windows(spender: Spender | None, now: float, prefix: str = "") -> tuple[Window, ...]:
+    """The month and minute windows of a team client's own budget (none for legacy calls);
+    ``prefix`` tells apart the tenants whose calls are counted under one app's name."""
     if spender is None:
         return ()
+    name = f"team:{prefix}{spender.name}"
     return (
-        window(f"team:{spender.name}:month", "month", spender.limits.per_month, now),
-        window(f"team:{spender.name}:minute", "minute", spender.limits.per_minute, now),
+        window(f"{name}:month", "month", spender.limits.per_month, now),
+        window(f"{name}:minute", "minute", spender.limits.per_minute, now),
     )
 
 
 def write_window(tenant: Tenant, now: float) -> Window:
     """The monthly window of ``tenant``'s PUT/POST/DELETE budget."""
     return window("writes", "month", tenant.writes_per_month, now)
-
-
-def latest_end(period: str, period_end: int, now: float) -> int:
-    """``period_end`` from an upstream 429, no later than the period it names can end.
-
-    A minute ends within 60 s, a month with the calendar month: an upstream clock that runs
-    ahead must not block a budget for longer than its own period.
-    """
-    bound = int(now) + 60 if period == "minute" else period_bounds("month", now)[1]
-    return min(period_end, bound)
 
 
 def refusal(
@@ -180,6 +151,10 @@ class QuotaStore(Protocol):
         """Refuse window ``win.name`` until ``win.end``."""
         ...
 
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -224,6 +199,10 @@ class MemoryQuotaStore:
         """Refuse window ``win.name`` until ``win.end``."""
         self._blocks[tenant, win.name] = win
 
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        self._blocks.pop((tenant, name), None)
+
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -259,6 +238,14 @@ class SqliteQuotaStore:
         row = (tenant, win.name, win.period, win.start, win.end, win.limit)
         await self._file.transaction(
             self._file.db.execute, "REPLACE INTO blocks VALUES (?,?,?,?,?,?)", row
+        )
+
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        await self._file.transaction(
+            self._file.db.execute,
+            "DELETE FROM blocks WHERE tenant = ? AND name = ?",
+            (tenant, name),
         )
 
     async def close(self) -> None:
@@ -347,6 +334,10 @@ class RedisQuotaStore:
         value = f"{win.period} {win.start} {win.end} {win.limit}"
         await self._client.set(_block_key(tenant, win.name), value, ex=max(1, win.end - now + 60))
 
+    async def unblock(self, tenant: str, name: str) -> None:
+        """Forget window ``name``'s block."""
+        await self._client.delete(_block_key(tenant, name))
+
     async def close(self) -> None:
         """Close the client if this store opened it."""
         if self._owned:
@@ -368,7 +359,11 @@ def _parse_block(name: str, raw: bytes | str) -> Window:
 
 
 class QuotaGovernor:
-    """Spends tenants' upstream calls within their plan limits, waiting briefly when allowed."""
+    """Spends tenants' upstream calls within their plan limits, waiting briefly when allowed.
+
+    Tenants of one v4 app (``apps``, by tenant name) spend from the app's minute and month
+    budget; a tenant not in ``apps`` has its app to itself.
+    """
 
     def __init__(
         self,
@@ -377,30 +372,49 @@ class QuotaGovernor:
         *,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Clock = SYSTEM,
+        apps: Mapping[str, App] | None = None,
+        reserve: float = 0.0,
+        cold_share: float = 0.0,
     ) -> None:
         self.max_wait = max_wait
         self.clock = clock
+        self.apps = dict(apps or {})
+        self.reserve = reserve
+        self.cold_share = cold_share  # 0: a legacy client's calls on past data are not capped
         self._published: dict[str, float] = {}
         self._store = store
         self._sleep = sleep or clock.sleep
 
-    async def acquire(self, tenant: Tenant, *, now: Callable[[], float] | None = None) -> None:
-        """Spend one upstream call; wait for the next minute if within max_wait, else raise.
+    async def acquire(
+        self, tenant: Tenant, *, now: Callable[[], float] | None = None, cold: str = ""
+    ) -> None:
+        """Spend one upstream call; wait for the next minute (or, for ``cold``, the next day of
+        the legacy client's share of past data) if within max_wait, else raise.
 
-        A team client's call (``spending_as``) spends from its own budget as well.
+        A team client's call (``spending_as``) spends from its own budget as well; a call on
+        past data for legacy client ``cold``, from its share (``proxy.quota.cold``).
         """
         waited = 0.0
         while True:
             moment = (now or self.clock.now)()
-            windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment)
-            refused = await self._store.take(tenant.name, windows, int(moment))
+            counter = self.app(tenant).counter
+            prefix = "" if counter == tenant.name else f"{tenant.name}:"
+            windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment, prefix)
+            share = None
+            if cold and self.cold_share:
+                share = cold_window(
+                    f"cold:{prefix}{cold}", windows[0], self.reserve, self.cold_share, moment
+                )
+                windows += (share,)
+            refused = await self._store.take(counter, windows, int(moment))
             if refused is None:
                 if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
                     self._published[tenant.name] = moment
                     await self.remaining(tenant, now=now)
                 return
+            waits = refused.period == "minute" or (share is not None and refused == share)
             delay = refused.end - moment
-            if refused.period != "minute" or waited + delay > self.max_wait:
+            if not waits or waited + delay > self.max_wait:
                 raise QuotaExhausted.of(tenant, refused)
             await self._sleep(delay)
             waited += delay
@@ -418,24 +432,63 @@ class QuotaGovernor:
             raise WriteBudgetExhausted.of(tenant, refused)
         await self.remaining(tenant, now=now)
 
+    def app(self, tenant: Tenant) -> App:
+        """The v4 app whose budget ``tenant`` spends."""
+        return self.apps.get(tenant.name) or alone(tenant)
+
     async def observe_429(
         self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
     ) -> None:
-        """Block the window an upstream 429 body names until its ``period_end`` (within reason)."""
+        """Block the window an upstream 429 body names: a minute until its ``period_end`` (within
+        reason), a month provisionally until a probe confirms it (see ``proxy.quota.blocks``)."""
         moment = (now or self.clock.now)()
         period = str(body["period"]) if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
-        end = latest_end(period, _int(body.get("period_end"), current.end), moment)
-        blocked = Window(
-            current.name,
-            period,
-            min(_int(body.get("period_start"), current.start), end),
-            end,
-            _int(body.get("limit"), current.limit),
-        )
-        if blocked.end > moment:
-            await self._store.block(tenant.name, blocked, int(moment))
+        named = _int(body.get("limit"), current.limit)
+        if named != current.limit:
+            log.warning(
+                "upstream 429 names a limit the configured plan contradicts: the plan's is kept",
+                extra={
+                    "tenant": tenant.name,
+                    "app": tenant.client_id,
+                    "period": period,
+                    "upstream_limit": named,
+                    "plan_limit": current.limit,
+                },
+            )
+        period_end = _int(body.get("period_end"), current.end)
+        counter = self.app(tenant).counter
+        blocked: Window | None
+        if period == "month":
+            previous = (await self._store.state(counter, [current]))[1][0]
+            blocked = month_block(current, previous, period_end, moment)
+            if blocked is not None:
+                confirmed = not provisional(blocked)
+                log.warning(
+                    "upstream refused the month: " + ("confirmed" if confirmed else "provisional"),
+                    extra={"tenant": tenant.name, "app": tenant.client_id, "until": blocked.end},
+                )
+        else:
+            end = latest_end(period, period_end, moment)
+            start = min(_int(body.get("period_start"), current.start), end)
+            blocked = Window(current.name, period, start, end, current.limit)
+        if blocked is not None and blocked.end > moment:
+            await self._store.block(counter, blocked, int(moment))
             await self.remaining(tenant, now=now)
+
+    async def blocks(
+        self, tenant: Tenant, *, now: Callable[[], float] | None = None
+    ) -> list[Window]:
+        """The blocks from upstream 429s on ``tenant``'s app's minute and month now in force."""
+        moment = (now or self.clock.now)()
+        _, blocks = await self._store.state(self.app(tenant).counter, call_windows(tenant, moment))
+        return [b for b in blocks if b is not None and b.end > moment]
+
+    async def clear_blocks(self, tenant: Tenant) -> None:
+        """Forget the blocks of ``tenant``'s app (the operator knows the upstream erred)."""
+        for name in ("minute", "month"):
+            await self._store.unblock(self.app(tenant).counter, name)
+        await self.remaining(tenant)
 
     async def remaining(
         self, tenant: Tenant, *, now: Callable[[], float] | None = None
@@ -443,14 +496,18 @@ class QuotaGovernor:
         """Calls left per window (minute, month, writes); published as QUOTA_REMAINING, and the
         rest of each window's limit as QUOTA_USED."""
         moment = (now or self.clock.now)()
-        windows = [*call_windows(tenant, moment), write_window(tenant, moment)]
-        used, blocks = await self._store.state(tenant.name, windows)
+        calls = call_windows(tenant, moment)
+        used, blocks = await self._store.state(self.app(tenant).counter, calls)
+        writes = write_window(tenant, moment)
+        written, write_blocks = await self._store.state(tenant.name, [writes])
+        windows, used, blocks = [*calls, writes], used + written, blocks + write_blocks
         left = {}
         for win, count, block in zip(windows, used, blocks, strict=True):
             blocked = block is not None and block.end > moment
             left[win.name] = 0 if blocked else max(0, win.limit - count)
             QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
             QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
+        TENANT_APP.labels(tenant.name, tenant.client_id).set(1)
         return left
 
     async def close(self) -> None:
@@ -482,4 +539,13 @@ async def open_governor(
         store = SqliteQuotaStore(config.data_path(settings.path))
     else:
         store = MemoryQuotaStore()
-    return QuotaGovernor(store, settings.max_wait, sleep=sleep, clock=clock)
+    apps = apps_by_tenant(config.tenants.values())
+    return QuotaGovernor(
+        store,
+        settings.max_wait,
+        sleep=sleep,
+        clock=clock,
+        apps=apps,
+        reserve=settings.reserve,
+        cold_share=settings.cold_share if settings.pacing else 0.0,
+    )

@@ -44,6 +44,8 @@ class BudgetSnapshot:
 
     tenant: str
     plan: str
+    app: str  # the v4 app's client id: its month budget is shared by ``app_tenants``
+    app_tenants: tuple[str, ...]
     period_start: int
     period_end: int
     limit: int
@@ -99,13 +101,14 @@ class Pacer:
     async def interval(self, tenant: Tenant) -> float:
         """The paced refresh interval of ``tenant``'s live keys (recomputed every REPACE s)."""
         now = self._clock.now()
-        computed = self._intervals.get(tenant.name)
+        app = self.governor.app(tenant).counter  # the app's budget is paced over all its keys
+        computed = self._intervals.get(app)
         if computed is not None and now - computed[0] < REPACE:
             return computed[1]
         budget = await self.budget(tenant)
-        keys = await self._store.demand(tenant.name, now - self.settings.demand_window)
+        keys = await self._demand(tenant, now)
         interval = pacing.refresh_interval(budget, self.settings.reserve, now, keys)
-        self._intervals[tenant.name] = (now, interval)
+        self._intervals[app] = (now, interval)
         metrics.PACED_INTERVAL.labels(tenant.name).set(-1 if math.isinf(interval) else interval)
         return interval
 
@@ -120,9 +123,10 @@ class Pacer:
         """Used, remaining, reserve, forecast, paced interval and costliest keys of ``tenant``."""
         now = self._clock.now()
         budget = await self.budget(tenant)
-        self._intervals.pop(tenant.name, None)
+        app = self.governor.app(tenant)
+        self._intervals.pop(app.counter, None)
         interval = await self.interval(tenant)
-        keys = await self._store.demand(tenant.name, now - self.settings.demand_window)
+        keys = await self._demand(tenant, now)
         top = await self._store.costs(tenant.name, int(budget.start), TOP_KEYS)
         forecast = pacing.forecast(budget, now)
         metrics.BUDGET_FORECAST.labels(tenant.name).set(forecast or 0)
@@ -130,6 +134,8 @@ class Pacer:
         return BudgetSnapshot(
             tenant=tenant.name,
             plan=tenant.plan,
+            app=app.client_id,
+            app_tenants=app.tenants,
             period_start=int(budget.start),
             period_end=int(budget.end),
             limit=budget.limit,
@@ -146,6 +152,14 @@ class Pacer:
     async def close(self) -> None:
         """Release the demand store."""
         await self._store.close()
+
+    async def _demand(self, tenant: Tenant, now: float) -> list[tuple[int, int]]:
+        """The keys in demand of every tenant spending from ``tenant``'s app."""
+        since = now - self.settings.demand_window
+        keys = []
+        for name in self.governor.app(tenant).tenants:
+            keys += await self._store.demand(name, since)
+        return keys
 
     async def _ask(self, tenant: str, key: str, period: int, span: int, now: float) -> None:
         """Note ``key`` in the shared demand, at most a few times per demand window."""

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import tomlkit
 
 from proxy.config import Config, parse
+from proxy.sandbox.settings import DEMO
+
+#: A tenant's fields on the sandbox's Watt app: its plan's limits (10 a minute, 1,000 a month).
+WATT_APP = {
+    "api_key": DEMO.watt_api_key,
+    "client_id": DEMO.watt_client_id,
+    "client_secret": DEMO.watt_client_secret,
+    "plan": "watt",
+    "per_minute": None,
+    "per_month": None,
+}
 
 
 def config_text(
@@ -61,3 +73,17 @@ def config_text(
 def proxy_config(sandbox_url: str, data_dir: Path, extra: str = "", **tenant: Any) -> Config:
     """A parsed proxy Config for the sandbox at ``sandbox_url``."""
     return parse(config_text(sandbox_url, data_dir, extra, **tenant), str(data_dir / "proxy.toml"))
+
+
+def with_fleet_tenant(text: str, name: str = "fleet") -> str:
+    """``text`` with a second tenant, the sandbox's fleet user, on the first tenant's v4 app.
+
+    Its v2 ``user_id`` is ``fleet-user``; every client may use it.
+    """
+    data = tomllib.loads(text)
+    first = data["tenants"][0]
+    user = {"username": DEMO.fleet_username, "password": DEMO.fleet_password}
+    data["tenants"].append({**first, "name": name, "user_ids": ["fleet-user"], **user})
+    for client in data["legacy_clients"] + data["team_clients"]:
+        client["tenants"].append(name)
+    return tomlkit.dumps(data)

@@ -39,7 +39,12 @@ def updated(faults: Faults, changes: dict[str, Any]) -> Faults:
         raise ValueError(f"unknown fault fields: {sorted(unknown)}")
     out = Faults(**{**vars(faults), **changes})
     for name, value in vars(out).items():
-        kind = bool if name == "force_429" else (int, float)
+        kind = _KINDS.get(name, (int, float))
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             raise ValueError(f"fault field {name} has the wrong type")
+    if out.force_429_period not in ("minute", "month"):
+        raise ValueError("force_429_period must be minute or month")
     return out
+
+
+_KINDS: dict[str, type | tuple[type, ...]] = {"force_429": bool, "force_429_period": str}

@@ -44,7 +44,8 @@ def _authorize(state: SandboxState, request: Request) -> Caller:
     app = state.app_by_key(request.query_params.get("key", ""))
     if app is None:
         raise ApiError(401, "Invalid or missing API key")
-    over = state.limiter.hit(app, now, force=state.faults.force_429)
+    faults = state.faults
+    over = state.limiter.hit(app, now, faults.force_429, faults.force_429_period)
     if over is not None:
         state.stats.rate_limited += 1
         raise ApiError(429, f"Usage limit exceeded for plan {app.plan}", **over)

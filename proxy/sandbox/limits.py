@@ -30,14 +30,19 @@ class Limiter:
 
     counts: dict[tuple[str, str, int], int] = field(default_factory=dict)
 
-    def hit(self, app: App, now: float, force: bool = False) -> dict[str, Any] | None:
-        """Count one call; or, when a limit is reached (or ``force``), the 429 fields."""
+    def hit(
+        self, app: App, now: float, force: bool = False, forced: str = "minute"
+    ) -> dict[str, Any] | None:
+        """Count one call; or, when a limit is reached (or ``force``: the ``forced`` period's),
+        the 429 fields."""
         windows = (
             ("minute", minute_window(now), app.per_minute),
             ("month", month_window(now), app.per_month),
         )
         for period, (start, end), limit in windows:
-            if force or self.counts.get((app.client_id, period, start), 0) >= limit:
+            if (force and period == forced) or self.counts.get(
+                (app.client_id, period, start), 0
+            ) >= limit:
                 return {"period": period, "period_start": start, "period_end": end, "limit": limit}
         for period, (start, _), _ in windows:
             key = (app.client_id, period, start)

@@ -46,6 +46,7 @@ class Faults:
     timeout_rate: float = 0.0
     timeout_hang: float = 30.0
     force_429: bool = False
+    force_429_period: str = "minute"  # the limit a forced 429 names: "minute" or "month"
 
 
 @dataclass(frozen=True)

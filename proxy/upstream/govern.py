@@ -5,11 +5,13 @@ from __future__ import annotations
 import httpx2
 import orjson
 
+from proxy.cache import freshness
 from proxy.clock import SYSTEM, Clock
-from proxy.config import Tenant
+from proxy.config import Cache, Tenant
 from proxy.errors import QuotaRefused, Window
+from proxy.quota.cold import LEGACY_CLIENT
 from proxy.quota.governor import QuotaExhausted, QuotaGovernor
-from proxy.upstream.call import call_of
+from proxy.upstream.call import Call, call_of
 
 WRITE_CHARGED = "enphase_write_charged"  # request extension: this write spent its budget
 
@@ -17,15 +19,34 @@ WRITE_CHARGED = "enphase_write_charged"  # request extension: this write spent i
 class Govern(httpx2.AsyncBaseTransport):
     """Spends one call (and, once per write, one of the write budget) first; learns from 429s.
 
+    A legacy client's GET of past data spends from its own share too (``proxy.quota.cold``).
+
     A refused call raises QuotaRefused and never reaches the upstream.
     """
 
     def __init__(
-        self, inner: httpx2.AsyncBaseTransport, governor: QuotaGovernor, clock: Clock = SYSTEM
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        governor: QuotaGovernor,
+        clock: Clock = SYSTEM,
+        cache: Cache | None = None,
     ) -> None:
         self.inner = inner
         self.governor = governor
         self.clock = clock
+        self.cache = cache or Cache()
+
+    def _cold(self, request: httpx2.Request, call: Call) -> str:
+        """The legacy client whose share this call spends: a GET of past (final) data, which is
+        never refreshed, so always a cold miss ("": none)."""
+        client = LEGACY_CLIENT.get()
+        if not client or request.method != "GET":
+            return ""
+        return (
+            client
+            if freshness.final(call.endpoint, call.params, self.clock.now(), self.cache)
+            else ""
+        )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         """The reply to ``request``, if the tenant's budgets allow the call."""
@@ -37,7 +58,7 @@ class Govern(httpx2.AsyncBaseTransport):
             if write and not request.extensions.get(WRITE_CHARGED):
                 await self.governor.acquire_write(tenant, now=now)
                 request.extensions[WRITE_CHARGED] = True  # a resend after a 401 is the same write
-            await self.governor.acquire(tenant, now=now)
+            await self.governor.acquire(tenant, now=now, cold=self._cold(request, call))
         except QuotaExhausted as exc:
             window = Window(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
             raise QuotaRefused(window, now()) from exc

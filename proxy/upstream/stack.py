@@ -78,7 +78,7 @@ def layers(
 ) -> Caching:
     """The upstream stack over ``http``, top layer first."""
     wire = Wire(http, deadline=config.upstream.timeout)
-    governed = Govern(Meter(wire, clock), governor, clock)
+    governed = Govern(Meter(wire, clock), governor, clock, config.cache)
     return Caching(Authorize(governed, broker), cache, clock, pacer)
 
 

@@ -18,12 +18,14 @@ from proxy.errors import InternalError, ProxyError
 from proxy.http import renderers
 from proxy.upstream.stack import Reply, Upstream
 from proxy.v2 import system_lookup
+from proxy.v2.membership import UnknownIds
 
 log = logging.getLogger("proxy.legacy")
 
 MemoKey = tuple[Any, ...]  # (route, tenant, path parameters, query, minute)
 CACHE_RANK = {"HIT": 0, "STALE": 1, "MISS": 2}
 MAX_FOLLOW_ROUNDS = 50
+FOREIGN = (403, 404)  # v4's refusals of a system the user does not have
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Run:
         self.request_id = request_id
         self.replies: list[Reply] = []
         self.ages: list[int] = []  # of the replies whose age is the answer's
+        self.refused = 0  # the v4 status of the reply that failed the answer (0: none)
 
     async def bodies(self, calls: list[V4Call], *, aged: bool = True) -> list[Any]:
         """The 2xx bodies of ``calls``; the first failure becomes its v2 error.
@@ -115,6 +118,7 @@ class Run:
             self.ages.extend(reply.age for reply in replies)
         for call, reply in zip(calls, replies, strict=True):
             if not 200 <= reply.status < 300:
+                self.refused = reply.status
                 raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
         return [reply.body for reply in replies]
 
@@ -185,6 +189,22 @@ async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
     return run.outcome(endpoint.shape(req, system, replies))
 
 
+async def _answer_known(
+    endpoint: Endpoint, req: V2Request, run: Run, unknown: UnknownIds | None
+) -> Outcome:
+    """``_answer``, unless ``unknown`` answers the system id's 401 locally; it learns each
+    refusal of the system (v4 403 or 404; a 401 refuses the credentials, not the system)."""
+    if unknown is None:
+        return await _answer(endpoint, req, run)
+    await unknown.check(run.upstream, run.tenant, req, run.request_id)
+    try:
+        return await _answer(endpoint, req, run)
+    except V2Error as exc:
+        if exc.status == 401 and run.refused in FOREIGN:
+            await unknown.learn(run.upstream, run.tenant, req, run.request_id)
+        raise
+
+
 def failure(exc: Exception, tenant: str = "") -> V2Error:
     """The v2 error for anything that stopped a request (never a traceback)."""
     if not isinstance(exc, ProxyError | V2Error):
@@ -201,8 +221,10 @@ async def answer(
     tenant: Tenant,
     request_id: str = "",
     memo: Memo | None = None,
+    unknown: UnknownIds | None = None,
 ) -> Outcome:
-    """The v2 answer to one authenticated legacy request."""
+    """The v2 answer to one authenticated legacy request (``unknown``: the worker's ids
+    refused before, answered from the tenant's systems list)."""
     now = upstream.clock.now()
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
@@ -213,7 +235,7 @@ async def answer(
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:
-        outcome = await _answer(endpoint, req, run)
+        outcome = await _answer_known(endpoint, req, run, unknown)
     except Exception as exc:
         return run.outcome(failure(exc, tenant.name).response())
     if memo is not None:

@@ -145,12 +145,30 @@ function tenantCard(parent, tenant, now) {
     ["Refresh due", when(token.refresh_due)],
     ["Refresh token age", token.refresh_token_obtained == null ? "—"
       : `${duration(now - token.refresh_token_obtained)} (renewed after ${duration(window.keepAliveAge)} unused)`],
+    ["v4 app", budget.app_tenants.length > 1
+      ? `${budget.app}, budget shared by ${budget.app_tenants.join(", ")}` : budget.app],
     ["Month budget", `${number(budget.used)} of ${number(budget.limit)} used, ${number(budget.remaining)} left`],
     ["Forecast", budget.exhausts_at ? `runs out ${when(budget.exhausts_at)}`
       : `lasts the month (${number(monthEndCalls(budget, now))} calls by month end)`],
     ["Paced refresh interval", pacedText(budget.paced_interval)],
   ]);
+  for (const block of tenant.blocks) blockNotice(card, tenant.name, block);
   burndown(card, budget, now);
+}
+
+// An upstream 429 block of the tenant's app, with a button that clears it.
+function blockNotice(parent, tenantName, block) {
+  const notice = el("p", { class: "block" }, parent, `Blocked: ${block.text} `);
+  const button = el("button", { type: "button" }, notice, "Clear block");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const response = await fetch("/console/api/clear-block", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ tenant: tenantName }),
+    });
+    notice.textContent = response.ok ? "Block cleared" : `Clearing failed (${response.status})`;
+  });
 }
 
 function trafficChart(parent, hours) {
