@@ -17,10 +17,11 @@ from cachetools import TTLCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Quota, Tenant
 from proxy.observability import metrics
-from proxy.quota import pacing
+from proxy.quota import changes, pacing
 from proxy.quota.demand import DemandStore, MemoryDemandStore, RedisDemandStore, SqliteDemandStore
 from proxy.quota.governor import QuotaGovernor, call_windows
 from proxy.quota.pacing import MonthBudget
+from proxy.quota.sightings import Sightings
 from proxy.storage.redis_client import reachable
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Pacer:
         self._store = store
         self._clock = clock
         self._intervals: dict[str, tuple[float, float]] = {}  # tenant: (computed at, interval)
+        self.sightings = Sightings()  # what fetched replies told of each system (this process)
         # (tenant, key) this worker noted in the shared demand lately: bounded by count and age
         self.noted: TTLCache[tuple[str, str], bool] = TTLCache(
             max_noted, settings.demand_window / NOTE_EVERY, timer=clock.monotonic
@@ -89,7 +91,10 @@ class Pacer:
             return True
         now = self._clock.now()
         await self._ask(tenant.name, key, period, span, now)
-        return pacing.due(age, period, await self.interval(tenant))
+        interval = await self.interval(tenant)
+        return changes.due(
+            self.sightings, tenant.name, key, age, period, interval, now, tenant.daylight
+        )
 
     async def spent(self, tenant: Tenant, key: str) -> None:
         """Count one upstream call for ``key`` in this month's costs."""
@@ -104,7 +109,8 @@ class Pacer:
             return computed[1]
         budget = await self.budget(tenant)
         keys = await self._store.demand(tenant.name, now - self.settings.demand_window)
-        interval = pacing.refresh_interval(budget, self.settings.reserve, now, keys)
+        weighed = changes.weigh(self.sightings, tenant.name, keys, now, tenant.daylight)
+        interval = pacing.refresh_interval(budget, self.settings.reserve, now, weighed)
         self._intervals[tenant.name] = (now, interval)
         metrics.PACED_INTERVAL.labels(tenant.name).set(-1 if math.isinf(interval) else interval)
         return interval

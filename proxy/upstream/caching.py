@@ -107,11 +107,14 @@ class Caching(httpx2.AsyncBaseTransport):
         status = response.status_code
         endpoint = freshness.endpoint_name(call.path)
         success = 200 <= status < 300 and status != 204
-        if success and not shapes.usable(endpoint, _json(response)):
+        body = _json(response) if success else None
+        if success and not shapes.usable(endpoint, body):
             extra = {"endpoint": endpoint, "request_id": call.request_id}
             log.warning("upstream answered %s without %s data", status, endpoint, extra=extra)
             raise UpstreamGarbage(endpoint)
         now, settings = self.clock.now(), self.cache.settings
+        if self.pacer is not None and success:
+            self.pacer.sightings.observe(call.tenant.name, call.path, body, now)
         ttl = freshness.ttl(call.path, call.params, now, status, settings)
         final = success and freshness.final(call.path, call.params, now, settings)
         content_type = response.headers.get("content-type") or "application/json"
