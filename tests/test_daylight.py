@@ -13,9 +13,6 @@ from tests import support
 DEC_1_NOON_LA = 1_796_155_200  # 2026-12-01 20:00 UTC, 12:00 in Los Angeles
 HOUR = 3600
 AUTH = "key=demo-v2-key&user_id=demo-user"
-SUMMARY = f"/api/v2/systems/1001/summary?{AUTH}"
-STATS = f"/api/v2/systems/1001/stats?{AUTH}"  # its zone lookup tells the proxy 1001's zone
-UPSTREAM = "/api/v4/systems/1001/summary"
 
 
 async def settle() -> None:
@@ -24,10 +21,14 @@ async def settle() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def summary_fetches(data_dir: Path, hours: int, extra: str = "", **tenant: object) -> dict:
-    """Poll 1001's v2 summary every 5 minutes and its stats every 15 for ``hours`` from noon in
-    Los Angeles on Dec 1 on a Watt budget: the hours (from noon) of each upstream summary fetch
-    and the summary's X-Cache states."""
+async def summary_fetches(
+    data_dir: Path, hours: int, extra: str = "", system: int = 1001, **tenant: object
+) -> dict:
+    """Poll ``system``'s v2 summary every 5 minutes and its stats every 15 (whose zone lookup
+    tells the proxy the system's zone) for ``hours`` from noon in Los Angeles on Dec 1 on a Watt
+    budget: the hours (from noon) of each upstream summary fetch and the X-Cache states."""
+    summary = f"/api/v2/systems/{system}/summary?{AUTH}"
+    upstream = f"/api/v4/systems/{system}/summary"
     clock = VirtualClock(DEC_1_NOON_LA)
     config = support.proxy_config(
         SANDBOX_URL, data_dir, extra, per_month=1000, per_minute=10, plan="watt", **tenant
@@ -35,17 +36,18 @@ async def summary_fetches(data_dir: Path, hours: int, extra: str = "", **tenant:
     fetched: list[float] = []
     states: list[tuple[float, str]] = []
     async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:
-        stats = sandbox_state(stack.sandbox).stats
+        counts = sandbox_state(stack.sandbox).stats
         for step in range(hours * 12):
             if step % 3 == 0:
-                assert (await stack.proxy.get(STATS)).status_code == 200
-            before = stats.api_calls_by_path[UPSTREAM]
-            reply = await stack.proxy.get(SUMMARY)
+                stats = f"/api/v2/systems/{system}/stats?{AUTH}"
+                assert (await stack.proxy.get(stats)).status_code == 200
+            before = counts.api_calls_by_path[upstream]
+            reply = await stack.proxy.get(summary)
             assert reply.status_code == 200, reply.text
             await settle()
             hours_in = (clock.now() - DEC_1_NOON_LA) / HOUR
             states.append((hours_in, reply.headers["X-Cache"]))
-            if stats.api_calls_by_path[UPSTREAM] > before:
+            if counts.api_calls_by_path[upstream] > before:
                 fetched.append(hours_in)
             clock.advance(300)
     return {"fetched": fetched, "states": states}
@@ -73,3 +75,17 @@ def test_by_day_the_same_budget_refreshes_production_data_more_often(tmp_path: P
     flat_by_day = [h for h in without["fetched"] if h < 4.5 or h >= 19.5]
     assert len(by_day) >= 1.5 * len(flat_by_day), (by_day, flat_by_day)
     assert len(with_sun["fetched"]) <= len(without["fetched"]) + 2  # no more calls in all
+
+
+def test_a_system_uploading_every_3_hours_is_refreshed_after_its_uploads_only(
+    tmp_path: Path,
+) -> None:
+    # 1003 (cellular) uploads every 3 hours: a summary fetched in between holds nothing new.
+    figures = asyncio.run(summary_fetches(tmp_path, 24, system=1003))
+    learned = [h for h in figures["fetched"] if h >= 12]
+    assert 3 <= len(learned) <= 5, figures["fetched"]
+    # uploads at each 3-hour mark of UTC (noon in Los Angeles is 20:00 UTC: 1 h before one);
+    # besides, 1003's summary_date changes at midnight in Sydney, 13:00 UTC (17 h in)
+    since_upload = [(h * HOUR + 20 * HOUR) % (3 * HOUR) for h in learned if not 17 <= h < 17.25]
+    assert all(s <= 15 * 60 for s in since_upload), (learned, since_upload)
+    assert len(since_upload) >= len(learned) - 1

@@ -1,8 +1,8 @@
 """What fetched v4 replies told this process of each system: its zone, when it produced, when it
 uploaded.
 
-Read by ``proxy.quota.daylight`` (production windows) and, for upload times, by the rules
-to come. Kept in this process's memory, bounded: a worker learns from the replies it fetches,
+Read by ``proxy.quota.daylight`` (production windows) and ``proxy.quota.uploads`` (the next
+upload). Kept in this process's memory, bounded: a worker learns from the replies it fetches,
 and knows nothing of a system (paces it as before) until one of them tells it something.
 
 - ``/systems`` and ``/systems/{id}`` bodies give the ``timezone``;
