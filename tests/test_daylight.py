@@ -6,6 +6,8 @@ import asyncio
 from pathlib import Path
 
 from proxy.clock import VirtualClock
+from proxy.quota import daylight, uploads
+from proxy.quota.sightings import DAY, Sighting
 from proxy.sandbox import SandboxSettings, sandbox_state
 from proxy.simulation import SANDBOX_URL, in_process
 from tests import support
@@ -89,3 +91,32 @@ def test_a_system_uploading_every_3_hours_is_refreshed_after_its_uploads_only(
     since_upload = [(h * HOUR + 20 * HOUR) % (3 * HOUR) for h in learned if not 17 <= h < 17.25]
     assert all(s <= 15 * 60 for s in since_upload), (learned, since_upload)
     assert len(since_upload) >= len(learned) - 1
+
+
+def test_an_offline_system_is_not_taken_for_a_slow_uploader() -> None:
+    # a body fetched now whose last report is 3 years old: nothing known of when it uploads next
+    now = float(DEC_1_NOON_LA)
+    sighting = Sighting(reports={now - 3 * 365 * 86_400: 3 * 365 * 86_400})
+    assert not uploads.slow(sighting)
+    assert uploads.next_upload(sighting, now) is None
+    cellular = Sighting(reports={now - 2 * HOUR: 2 * HOUR + 58 * 60, now - 5 * HOUR: 600})
+    assert uploads.cadence(cellular) == 3 * HOUR
+    assert uploads.next_upload(cellular, now) == now + HOUR + uploads.SETTLE
+
+
+def test_the_window_is_learned_from_the_systems_own_intervals() -> None:
+    # a shaded system in Los Angeles produces from 10:00 to 14:00 (PST: 18:00 to 22:00 UTC)
+    sighting = Sighting(zone="America/Los_Angeles")
+    guess = daylight.window(sighting, DEC_1_NOON_LA)
+    assert guess is not None
+    sighting.see(DEC_1_NOON_LA - 2 * HOUR, DEC_1_NOON_LA + 2 * HOUR, producing=True)
+    sighting.see(DEC_1_NOON_LA - 2 * HOUR, DEC_1_NOON_LA + 2 * HOUR, producing=True)
+    half_learned = daylight.window(sighting, DEC_1_NOON_LA)
+    assert half_learned == guess  # no dark seen beyond either side: the sun still decides
+    sighting.see(DEC_1_NOON_LA - 4 * HOUR, DEC_1_NOON_LA - 2 * HOUR, producing=False)
+    sighting.see(DEC_1_NOON_LA + 2 * HOUR, DEC_1_NOON_LA + 3 * HOUR, producing=False)
+    learned = daylight.window(sighting, DEC_1_NOON_LA + DAY)  # the next day: learned from this
+    assert learned is not None
+    assert learned.start == DEC_1_NOON_LA + DAY - 2 * HOUR
+    assert learned.end == DEC_1_NOON_LA + DAY + 2 * HOUR + daylight.GRACE
+    assert learned.start > guess.start + DAY and learned.end < guess.end + DAY

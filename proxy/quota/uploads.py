@@ -6,7 +6,8 @@ bounded below by the oldest a report was seen at (a body fetched just before the
 shows a report nearly a cadence old) and above by the shortest gap between two reports; the
 lower bound is the estimate (it errs toward refreshing too often, never toward missing an
 upload). A reply stored after the latest known upload holds everything until the next
-predicted one, and is not refreshed before it.
+predicted one, and is not refreshed before it. A report older than ``MAXIMUM`` tells of an
+offline system, not of its cadence.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ SETTLE = 30  # seconds after a predicted upload before its data is asked
 
 def cadence(sighting: Sighting) -> float:
     """Seconds between two uploads of the system (MINIMUM until seen otherwise)."""
-    oldest = max(sighting.reports.values(), default=0.0)
+    oldest = max((age for age in sighting.reports.values() if age <= MAXIMUM), default=0.0)
     estimate = max(MINIMUM, math.ceil(oldest / ROUNDING) * ROUNDING)
     times = sorted(sighting.reports)
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -49,12 +50,15 @@ def cadence(sighting: Sighting) -> float:
 
 
 def next_upload(sighting: Sighting | None, stored_at: float) -> float | None:
-    """When the first upload after ``stored_at`` is expected (None: no upload seen yet)."""
+    """When the first upload after ``stored_at`` is expected (None: no upload seen yet, or
+    none for longer than any cadence: the system is offline, and when it is back is unknown)."""
     if sighting is None or not sighting.reports:
         return None
     latest = max(sighting.reports)
     if stored_at < latest:
         return latest
+    if stored_at - latest > MAXIMUM:
+        return None
     every = cadence(sighting)
     return latest + (math.floor((stored_at - latest) / every) + 1) * every + SETTLE
 
