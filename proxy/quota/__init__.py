@@ -1,5 +1,7 @@
 """Budgets against the v4 plan: minute, month and write counts, and month pacing.
 
 ``governor`` counts and refuses; ``pacing`` is the pure arithmetic of a month's budget;
-``pacer`` decides whether a stale reply may be refreshed now; ``demand`` records what clients ask.
+``pacer`` decides whether a stale reply may be refreshed now; ``demand`` records what clients ask;
+``changes`` applies, per key, ``daylight`` (production by day, from ``sun`` and the windows
+``sightings`` learns) and ``uploads`` (after the next predicted upload).
 """
