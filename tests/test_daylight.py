@@ -9,12 +9,15 @@ from proxy.clock import VirtualClock
 from proxy.quota import daylight, uploads
 from proxy.quota.sightings import DAY, Sighting
 from proxy.sandbox import SandboxSettings, sandbox_state
+from proxy.sandbox import create_app as create_sandbox
 from proxy.simulation import SANDBOX_URL, in_process
 from tests import support
 
 DEC_1_NOON_LA = 1_796_155_200  # 2026-12-01 20:00 UTC, 12:00 in Los Angeles
 HOUR = 3600
 AUTH = "key=demo-v2-key&user_id=demo-user"
+SUMMARY_1001 = f"/api/v2/systems/1001/summary?{AUTH}"
+STATS_1001 = f"/api/v2/systems/1001/stats?{AUTH}"
 
 
 async def settle() -> None:
@@ -120,3 +123,32 @@ def test_the_window_is_learned_from_the_systems_own_intervals() -> None:
     assert learned.start == DEC_1_NOON_LA + DAY - 2 * HOUR
     assert learned.end == DEC_1_NOON_LA + DAY + 2 * HOUR + daylight.GRACE
     assert learned.start > guess.start + DAY and learned.end < guess.end + DAY
+
+
+async def night_after_restart(data_dir: Path) -> list[float]:
+    """A proxy polls 1001 from noon to 16:00 in Los Angeles on Dec 1, then a new process on the
+    same file cache polls it until 23:00: the hours (from noon) of the second one's summary
+    fetches."""
+    clock = VirtualClock(DEC_1_NOON_LA)
+    config = support.proxy_config(SANDBOX_URL, data_dir, per_month=1000, per_minute=10, plan="watt")
+    sandbox = create_sandbox(SandboxSettings(clock=clock))
+    counts = sandbox_state(sandbox).stats.api_calls_by_path
+    fetched = []
+    for hours in (range(0, 4 * 12), range(4 * 12, 11 * 12)):
+        async with in_process(config, sandbox, clock=clock) as stack:
+            for step in hours:
+                before = counts["/api/v4/systems/1001/summary"]
+                for url in (SUMMARY_1001, STATS_1001) if step % 3 == 0 else (SUMMARY_1001,):
+                    assert (await stack.proxy.get(url)).status_code == 200
+                await settle()
+                if counts["/api/v4/systems/1001/summary"] > before and step >= 4 * 12:
+                    fetched.append(step / 12)
+                clock.advance(300)
+    return fetched
+
+
+def test_a_worker_learns_a_system_from_replies_another_one_fetched(tmp_path: Path) -> None:
+    # The first process fetched 1001's zone and its day's intervals into the shared cache; the
+    # second serves them from there and keeps to the night's one refresh after sunset (~5.1 h)
+    fetched = asyncio.run(night_after_restart(tmp_path))
+    assert len([h for h in fetched if h >= 5.1]) == 1, fetched

@@ -1,9 +1,9 @@
-"""What fetched v4 replies told this process of each system: its zone, when it produced, when it
-uploaded.
+"""What v4 replies told this process of each system: its zone, when it produced, when it uploaded.
 
 Read by ``proxy.quota.daylight`` (production windows) and ``proxy.quota.uploads`` (the next
-upload). Kept in this process's memory, bounded: a worker learns from the replies it fetches,
-and knows nothing of a system (paces it as before) until one of them tells it something.
+upload). Kept in this process's memory, bounded: a worker learns from each reply it serves
+(``learn``: once per stored reply, whoever fetched it into the shared cache), and knows nothing
+of a system (paces it as before) until one of them tells it something.
 
 - ``/systems`` and ``/systems/{id}`` bodies give the ``timezone``;
 - telemetry bodies (``intervals`` with ``end_at``) and summaries (``current_power`` at
@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cachetools import LRUCache
 
 from proxy.quota import sun
@@ -72,11 +73,34 @@ def solar_day(at: float, noon_offset: float) -> int:
     return math.floor((at - noon_offset + DAY / 2) / DAY)
 
 
+LEARNED_FROM = frozenset(
+    {"systems", "system", "summary", "production_micro", "production_meter", "rgm_stats"}
+)
+
+
 class Sightings:
-    """The sightings of every (tenant, system) this process fetched replies of."""
+    """The sightings of every (tenant, system) this process was served replies of."""
 
     def __init__(self, size: int = MAX_SYSTEMS) -> None:
         self._seen: LRUCache[tuple[str, str], Sighting] = LRUCache(size)
+        self._learned: LRUCache[str, float] = LRUCache(size)  # cache key: stored_at read
+
+    def learn(
+        self, tenant: str, key: str, path: str, status: int, stored_at: float, body: bytes
+    ) -> None:
+        """Learn from the reply stored at ``stored_at`` under cache ``key``, once per stored
+        reply, whether this process fetched it or another worker or replica did."""
+        if not 200 <= status < 300 or self._learned.get(key) == stored_at:
+            return
+        self._learned[key] = stored_at
+        found = v4paths.TABLE.find(v4paths.clean(path))
+        if found is None or found.endpoint.name not in LEARNED_FROM:
+            return
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return
+        self.observe(tenant, path, parsed, stored_at)
 
     def get(self, tenant: str, system_id: str) -> Sighting | None:
         """What is known of ``system_id`` of ``tenant`` (None: nothing yet)."""

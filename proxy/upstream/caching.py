@@ -92,6 +92,11 @@ class Caching(httpx2.AsyncBaseTransport):
         entry, state, age = await self.cache.get_or_fetch(
             key, fetch, refresh=self._paced(call, key), through=call.through, every=call.every
         )
+        if self.pacer is not None:
+            sightings = self.pacer.sightings
+            sightings.learn(
+                call.tenant.name, key, call.path, entry.status, entry.stored_at, entry.body
+            )
         return Found(entry, state, age, key)
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
@@ -107,14 +112,11 @@ class Caching(httpx2.AsyncBaseTransport):
         status = response.status_code
         endpoint = freshness.endpoint_name(call.path)
         success = 200 <= status < 300 and status != 204
-        body = _json(response) if success else None
-        if success and not shapes.usable(endpoint, body):
+        if success and not shapes.usable(endpoint, _json(response)):
             extra = {"endpoint": endpoint, "request_id": call.request_id}
             log.warning("upstream answered %s without %s data", status, endpoint, extra=extra)
             raise UpstreamGarbage(endpoint)
         now, settings = self.clock.now(), self.cache.settings
-        if self.pacer is not None and success:
-            self.pacer.sightings.observe(call.tenant.name, call.path, body, now)
         ttl = freshness.ttl(call.path, call.params, now, status, settings)
         final = success and freshness.final(call.path, call.params, now, settings)
         content_type = response.headers.get("content-type") or "application/json"
