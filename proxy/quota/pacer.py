@@ -74,7 +74,7 @@ class Pacer:
         self._store = store
         self._clock = clock
         self._intervals: dict[str, tuple[float, float]] = {}  # tenant: (computed at, interval)
-        self.sightings = Sightings()  # what fetched replies told of each system (this process)
+        self.sightings = Sightings()  # what served replies told of each system (this process)
         # (tenant, key) this worker noted in the shared demand lately: bounded by count and age
         self.noted: TTLCache[tuple[str, str], bool] = TTLCache(
             max_noted, settings.demand_window / NOTE_EVERY, timer=clock.monotonic
