@@ -80,6 +80,7 @@ def test_by_day_the_same_budget_refreshes_production_data_more_often(tmp_path: P
     flat_by_day = [h for h in without["fetched"] if h < 4.5 or h >= 19.5]
     assert len(by_day) >= 1.5 * len(flat_by_day), (by_day, flat_by_day)
     assert len(with_sun["fetched"]) <= len(without["fetched"]) + 2  # no more calls in all
+    assert len([h for h in without["fetched"] if 5.1 <= h < 18.5]) > 2  # opted out: all night
 
 
 def test_a_system_uploading_every_3_hours_is_refreshed_after_its_uploads_only(
