@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from proxy.clock import VirtualClock
 from proxy.quota import daylight, uploads
 from proxy.quota.sightings import DAY, Sighting
@@ -73,6 +75,7 @@ def test_at_night_a_production_key_is_refreshed_once_after_sunset_and_once_after
     assert stale_at_night and set(stale_at_night) <= {"STALE", "HIT"}, stale_at_night
 
 
+@pytest.mark.slow  # two simulated days (~2.5 s)
 def test_by_day_the_same_budget_refreshes_production_data_more_often(tmp_path: Path) -> None:
     with_sun = asyncio.run(summary_fetches(tmp_path / "sun", 24))
     without = asyncio.run(summary_fetches(tmp_path / "flat", 24, daylight=False))
