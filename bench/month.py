@@ -1,19 +1,30 @@
 """A calendar month of legacy traffic on a v4 plan, with and without budget pacing.
 
-Run from the checkout: python -m bench.month [--full] [--jobs N] [watt|kilowatt|megawatt ...]
+Run from the checkout:
+python -m bench.month [--full] [--jobs N] [--month june|december|both] [WORKLOAD ...]
 
-Each workload runs June 2026 (30 days) on a virtual clock with the sandbox and the proxy in
-one process (``proxy.simulation``); legacy requests go straight to the v2 runner
+Each workload runs a calendar month of 2026 (June by default, or December) on a virtual clock
+with the sandbox (each system uploading at its own phase, cellular ones every 3 to 6 hours) and
+the proxy in one process (``proxy.simulation``); legacy requests go straight to the v2 runner
 (``proxy.v2.runner.answer``), as the v2 routes call it. The tenant has the plan's limits: its
 month limit and its minute limit (10 calls for Watt and Kilowatt, 100 for Megawatt). Prints
 one line per figure:
 
-- upstream calls against the plan's month limit (final data and live data apart);
-- 409s served for a request after its first answer (goal 0), and 409s for the minute limit;
-- age of the data served (Age of every 200 of the polling clients) p50/p95/max;
+- upstream calls against the plan's month limit (final data and live data apart): only calls
+  that reached the upstream count;
+- every 409 served (first answers included), those for a request after its first answer
+  (goal 0), and 409s for the minute limit;
+- age of the data served (Age of every 200 of the polling clients) p50/p95/max, and the same
+  for the answers served while the sun was up at the system;
+- wasted refreshes: refreshes of a live key whose reply held nothing the previous one did not;
 - the achieved refresh interval of live keys as a ratio to the budget-implied minimum
   (month length x live keys in demand / budget left after final data);
 - with pacing off: the same, and the day the budget ran out.
+
+Workloads beyond the three plans: ``cron`` (Kilowatt's fleet polled by clients all started at
+the same second, as a cron fleet is), ``second-dashboard`` (Watt with a second dashboard on
+another system from day 20) and ``restart`` (Watt on the file cache and quota store, the proxy
+restarted mid-month).
 
 Each run (a workload, paced or not) is a process of its own, ``--jobs`` at a time (default:
 one per core). Without ``--full`` the Kilowatt and Megawatt fleets run at a tenth and a
@@ -25,16 +36,21 @@ legacy requests, 700,000 upstream calls). The scale is printed with the figures.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import datetime as dt
+import hashlib
 import heapq
 import logging
+import math
 import os
+import re
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -47,8 +63,9 @@ from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
 from proxy.config import PLAN_LIMITS, Config, Tenant, parse
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
+from proxy.sandbox import create_app as create_sandbox
 from proxy.sandbox.settings import FLEET_SYSTEM_IDS
-from proxy.sandbox.systems import build_systems
+from proxy.sandbox.systems import System, build_systems
 from proxy.simulation import SANDBOX_URL, in_process
 from proxy.upstream.caching import Caching
 from proxy.upstream.call import call_of
@@ -56,8 +73,9 @@ from proxy.upstream.stack import Params, Reply, Upstream
 from proxy.v2 import runner as legacy
 
 START = 1_780_272_000  # 2026-06-01 00:00 UTC
+DECEMBER = 1_796_083_200  # 2026-12-01 00:00 UTC
+MONTHS = {"june": START, "december": DECEMBER}
 DAY = 86_400
-MONTH = 30 * DAY
 HOUR = 3600
 DEMAND_WINDOW = HOUR  # a key asked in the last hour counts as in demand (as the pacer counts)
 
@@ -74,6 +92,7 @@ class Poll:
     offset: int = 0
     once: bool = False
     counted: bool = True  # its answers count in the served-age figures
+    # offsets are from the month's start; ``fixed`` URLs ignore it
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,14 @@ class Workload:
     fleet: bool
     polls: list[Poll]
     scale: str = "full size"
+    start: float = START  # the month's first second (UTC)
+    restart: bool = False  # the proxy restarts mid-month on its file cache and quota store
+
+    @property
+    def length(self) -> int:
+        """Seconds in the workload's calendar month."""
+        month = dt.datetime.fromtimestamp(self.start, dt.UTC)
+        return calendar.monthrange(month.year, month.month)[1] * DAY
 
     @property
     def per_minute(self) -> int:
@@ -115,9 +142,13 @@ def lifetime_last_week(system: int) -> Url:
 
 
 def past_day_stats(system: int, days_back: int) -> Url:
-    """stats of the UTC day ``days_back`` before the month starts."""
-    start = START - days_back * DAY
-    return fixed(f"/api/v2/systems/{system}/stats?start_at={start}&end_at={start + DAY}")
+    """stats of the UTC day ``days_back`` before the one asked on (the month's first)."""
+
+    def url(at: float) -> str:
+        start = int(at // DAY * DAY - days_back * DAY)
+        return f"/api/v2/systems/{system}/stats?start_at={start}&end_at={start + DAY}"
+
+    return url
 
 
 def spread(index: int, count: int, every: int) -> int:
@@ -125,14 +156,30 @@ def spread(index: int, count: int, every: int) -> int:
     return index * every // max(count, 1)
 
 
+def dashboard(system: int, offset: int = 0) -> list[Poll]:
+    """A dashboard from ``offset``: summary every 5 min, today's stats every 15 min, a nightly
+    7-day lifetime (02:00 in Los Angeles)."""
+    return [
+        Poll(fixed(f"/api/v2/systems/{system}/summary"), 300, offset),
+        Poll(fixed(f"/api/v2/systems/{system}/stats"), 900, offset + 60),
+        Poll(lifetime_last_week(system), DAY, offset + 9 * HOUR, counted=False),
+    ]
+
+
 def watt() -> Workload:
     """One system: summary every 5 min, today's stats every 15 min, a nightly 7-day lifetime."""
-    polls = [
-        Poll(fixed("/api/v2/systems/1001/summary"), 300),
-        Poll(fixed("/api/v2/systems/1001/stats"), 900, 60),
-        Poll(lifetime_last_week(1001), DAY, 9 * HOUR, counted=False),  # 02:00 in Los Angeles
-    ]
-    return Workload("watt", "watt", 1_000, False, polls)
+    return Workload("watt", "watt", 1_000, False, dashboard(1001))
+
+
+def second_dashboard() -> Workload:
+    """Watt's dashboard, and from day 20 a second one on another system of the same user."""
+    polls = dashboard(1001) + dashboard(1002, 19 * DAY)
+    return Workload("second-dashboard", "watt", 1_000, False, polls)
+
+
+def restart() -> Workload:
+    """Watt's dashboard on the file cache and quota store, the proxy restarted mid-month."""
+    return Workload("restart", "watt", 1_000, False, dashboard(1001), restart=True)
 
 
 def kilowatt(divisor: int = 1) -> Workload:
@@ -172,6 +219,13 @@ def megawatt(divisor: int = 1) -> Workload:
     return Workload("megawatt", "megawatt", 300_000 // divisor, True, polls, _scale(divisor))
 
 
+def cron(divisor: int = 1) -> Workload:
+    """Kilowatt's fleet polled by clients all started at the same second (a cron fleet)."""
+    fleet = kilowatt(divisor)
+    polls = [replace(poll, offset=0) for poll in fleet.polls]
+    return replace(fleet, name="cron", polls=polls)
+
+
 def _scale(divisor: int) -> str:
     return "full size" if divisor == 1 else f"1/{divisor} scale"
 
@@ -180,13 +234,18 @@ WORKLOADS: dict[str, Callable[[int], Workload]] = {
     "watt": lambda _: watt(),
     "kilowatt": kilowatt,
     "megawatt": megawatt,
+    "cron": cron,
+    "second-dashboard": lambda _: second_dashboard(),
+    "restart": lambda _: restart(),
 }
-DIVISORS = {"watt": 1, "kilowatt": 10, "megawatt": 50}  # without --full
-SIZE = {"watt": 1, "kilowatt": 50, "megawatt": 300}  # systems at full size
+DIVISORS = {"watt": 1, "kilowatt": 10, "megawatt": 50, "cron": 10}  # without --full
+SIZE = {"watt": 1, "kilowatt": 50, "megawatt": 300, "cron": 50}  # systems at full size
 
 
 def config(workload: Workload, data_dir: Path, pacing: bool) -> Config:
-    """The proxy configuration of one run: one tenant on the workload's plan."""
+    """The proxy configuration of one run: one tenant on the workload's plan (on the file
+    stores for a workload that restarts, to keep what it learned, else in memory)."""
+    backend = "file" if workload.restart else "memory"
     username = DEMO.fleet_username if workload.fleet else DEMO.username
     password = DEMO.fleet_password if workload.fleet else DEMO.password
     text = f"""
@@ -200,10 +259,10 @@ token_url = "{SANDBOX_URL}/oauth/token"
 authorize_url = "{SANDBOX_URL}/oauth/authorize"
 
 [cache]
-backend = "memory"  # one process: nothing to share with other workers, and the month runs faster
+backend = "{backend}"  # memory: one process, nothing to share, and the month runs faster
 
 [quota]
-backend = "memory"
+backend = "{backend}"
 pacing = {"true" if pacing else "false"}
 
 [[tenants]]
@@ -226,13 +285,23 @@ tenants = ["bench"]
     return parse(text, str(data_dir / "proxy.toml"))
 
 
+class Log:
+    """What the cache layer sent upstream in a run, across restarts."""
+
+    def __init__(self) -> None:
+        self.fetches: list[tuple[float, bool]] = []  # (when, final) of calls that reached it
+        self.asked: dict[str, float] = {}  # live key: last asked
+        self.replies: dict[str, bytes] = {}  # live key: digest of its latest reply
+        self.refreshes = 0  # fetches of a live key fetched before
+        self.wasted = 0  # of which the reply held nothing new
+
+
 class MeteredUpstream(Upstream):
     """An Upstream noting each upstream fetch (final or live) and each live key asked for."""
 
-    def __init__(self, root: str, stack: Caching, clock: Clock) -> None:
+    def __init__(self, root: str, stack: Caching, clock: Clock, log: Log) -> None:
         super().__init__(root, stack, clock)
-        self.fetches: list[tuple[float, bool]] = []  # (when, final)
-        self.asked: dict[str, float] = {}  # live key: last asked
+        self.log = log
         stack.inner = _Noting(stack.inner, self)  # every fetch the cache makes passes here
 
     async def get(
@@ -250,12 +319,13 @@ class MeteredUpstream(Upstream):
         """
         now, settings = self.clock.now(), self.stack.cache.settings
         if needs.get("every") is None and not freshness.final(path, params, now, settings):
-            self.asked[f"{path}?{params}"] = now
+            self.log.asked[f"{path}?{params}"] = now
         return await super().get(tenant, path, params, request_id, **needs)
 
 
 class _Noting(httpx2.AsyncBaseTransport):
-    """Notes each call the cache layer sends on (when, and whether its window is final)."""
+    """Notes each call the cache layer sent that reached the upstream (when, whether its window
+    is final) and whether a live key's reply held anything new."""
 
     def __init__(self, inner: httpx2.AsyncBaseTransport, upstream: MeteredUpstream) -> None:
         self.inner = inner
@@ -263,11 +333,19 @@ class _Noting(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         call = call_of(request)
-        up = self.upstream
+        up, log = self.upstream, self.upstream.log
         now = up.clock.now()
         final = freshness.final(call.path, call.params, now, up.stack.cache.settings)
-        up.fetches.append((now, final))
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)  # a refused call raises
+        log.fetches.append((now, final))
+        if not final:
+            key = f"{call.path}?{sorted(freshness.pairs(call.params))}"
+            digest = hashlib.sha256(await response.aread()).digest()
+            if key in log.replies:
+                log.refreshes += 1
+                log.wasted += log.replies[key] == digest
+            log.replies[key] = digest
+        return response
 
 
 @dataclass
@@ -275,12 +353,17 @@ class Figures:
     """What one run measured."""
 
     requests: int = 0
+    refused: int = 0  # every 409 (first answers included)
     refused_after_first: int = 0
     refused_minute: int = 0  # 409s for the plan's minute limit (first answers or not)
     ages: list[int] = field(default_factory=list)
+    daylight_ages: list[int] = field(default_factory=list)  # served while the sun was up there
     live_keys: list[int] = field(default_factory=list)  # in demand, sampled hourly
-    calls: int = 0
+    calls: int = 0  # counted by the sandbox
+    fetches: int = 0  # calls the proxy sent that reached the upstream
     final_calls: int = 0
+    refreshes: int = 0
+    wasted: int = 0
     ran_out: float | None = None
 
 
@@ -304,53 +387,80 @@ def _request(url: str) -> tuple[Any, dict[str, str], tuple[tuple[str, str], ...]
     raise ValueError(f"no v2 route for {url}")
 
 
+SYSTEM_IN_URL = re.compile(r"/systems/(\d+)/")
+
+
+def sun_up(system: System, at: float) -> bool:
+    """Whether the sun is above the horizon at ``system`` at ``at`` (the sandbox's sun)."""
+    lat, lon = math.radians(system.location.latitude), math.radians(system.location.longitude)
+    day = dt.datetime.fromtimestamp(at, dt.UTC).timetuple().tm_yday
+    declination = math.radians(23.44) * math.sin(2 * math.pi * (day - 81) / 365)
+    hour_angle = 2 * math.pi * (at % DAY / DAY - 0.5) + lon
+    elevation = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(
+        declination
+    ) * math.cos(hour_angle)
+    return elevation > 0
+
+
 async def run(workload: Workload, pacing: bool) -> Figures:
     """One simulated month of ``workload``."""
-    clock = VirtualClock(START)
-    figures = Figures()
+    start, end = workload.start, workload.start + workload.length
+    clock = VirtualClock(start)
+    figures, log = Figures(), Log()
+    systems = build_systems(start)
+    sandbox = create_sandbox(SandboxSettings(clock=clock, phased_uploads=True))
+    queue = [(start + poll.offset, i) for i, poll in enumerate(workload.polls)]
+    heapq.heapify(queue)
+    answered: set[str] = set()
+    parsed: dict[str, Any] = {}
+    # the proxy runs to the month's end, or stops mid-month and runs again on the same stores
+    stops = [start + workload.length // 2, end] if workload.restart else [end]
+    next_sample = start + HOUR
     with tempfile.TemporaryDirectory(prefix="enphase-month-") as work:
         cfg = config(workload, Path(work), pacing)
         tenant = cfg.tenants["bench"]
-        async with in_process(cfg, SandboxSettings(clock=clock), MeteredUpstream, clock) as stack:
-            upstream = stack.services.upstream
-            assert isinstance(upstream, MeteredUpstream)
-            memo = stack.services.memo
-            queue = [(START + poll.offset, i) for i, poll in enumerate(workload.polls)]
-            heapq.heapify(queue)
-            answered: set[str] = set()
-            parsed: dict[str, Any] = {}
-            next_sample = START + HOUR
-            while queue and queue[0][0] < START + MONTH:
-                at, index = heapq.heappop(queue)
-                clock.set(max(clock.now(), at))
-                poll = workload.polls[index]
-                if not poll.once:
-                    heapq.heappush(queue, (at + poll.every, index))
-                url = poll.url(at)
-                request = parsed.get(url) or parsed.setdefault(url, _request(url))
-                outcome = await legacy.answer(*request, upstream, tenant, "", memo)
-                figures.requests += 1
-                if outcome.status == 409:
-                    figures.refused_after_first += url in answered
-                    if MINUTE_REFUSAL in outcome.body:
-                        figures.refused_minute += 1
-                    else:  # the month's budget is spent
-                        figures.ran_out = figures.ran_out or clock.now()
-                elif outcome.status == 200:
-                    answered.add(url)
-                    if poll.counted:
-                        figures.ages.append(outcome.age)
-                if clock.now() >= next_sample:
-                    await settle()
-                    recent = clock.now() - DEMAND_WINDOW
-                    figures.live_keys.append(sum(t >= recent for t in upstream.asked.values()))
-                    next_sample += HOUR
-            await settle()
-            figures.calls = sandbox_state(stack.sandbox).stats.api_calls
-            figures.final_calls = sum(final for _, final in upstream.fetches)
-            month_calls = sorted(t for t, _ in upstream.fetches)
-            if len(month_calls) >= workload.per_month:
-                figures.ran_out = min(figures.ran_out or 1e18, month_calls[workload.per_month - 1])
+        for stop in stops:
+            metered = partial(MeteredUpstream, log=log)
+            async with in_process(cfg, sandbox, metered, clock) as stack:
+                upstream = stack.services.upstream
+                memo = stack.services.memo
+                while queue and queue[0][0] < stop:
+                    at, index = heapq.heappop(queue)
+                    clock.set(max(clock.now(), at))
+                    poll = workload.polls[index]
+                    if not poll.once:
+                        heapq.heappush(queue, (at + poll.every, index))
+                    url = poll.url(at)
+                    request = parsed.get(url) or parsed.setdefault(url, _request(url))
+                    outcome = await legacy.answer(*request, upstream, tenant, "", memo)
+                    figures.requests += 1
+                    if outcome.status == 409:
+                        figures.refused += 1
+                        figures.refused_after_first += url in answered
+                        if MINUTE_REFUSAL in outcome.body:
+                            figures.refused_minute += 1
+                        else:  # the month's budget is spent
+                            figures.ran_out = figures.ran_out or clock.now()
+                    elif outcome.status == 200:
+                        answered.add(url)
+                        if poll.counted:
+                            figures.ages.append(outcome.age)
+                            system = SYSTEM_IN_URL.search(url)
+                            if system and sun_up(systems[int(system[1])], clock.now()):
+                                figures.daylight_ages.append(outcome.age)
+                    if clock.now() >= next_sample:
+                        await settle()
+                        recent = clock.now() - DEMAND_WINDOW
+                        figures.live_keys.append(sum(t >= recent for t in log.asked.values()))
+                        next_sample += HOUR
+                await settle()
+    figures.calls = sandbox_state(sandbox).stats.api_calls
+    figures.fetches = len(log.fetches)
+    figures.final_calls = sum(final for _, final in log.fetches)
+    figures.refreshes, figures.wasted = log.refreshes, log.wasted
+    month_calls = sorted(t for t, _ in log.fetches)
+    if len(month_calls) >= workload.per_month:
+        figures.ran_out = min(figures.ran_out or 1e18, month_calls[workload.per_month - 1])
     return figures
 
 
@@ -360,61 +470,77 @@ def percentile(values: list[int], share: float) -> int:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0
 
 
+def _ages(ages: list[int]) -> str:
+    return f"{percentile(ages, 0.5)}/{percentile(ages, 0.95)}/{max(ages, default=0)} s"
+
+
 def report(workload: Workload, mode: str, figures: Figures) -> None:
     """Print one line per figure of one run."""
-    head = f"{workload.name} ({workload.per_month:,}/month, {workload.scale}) {mode}"
+    month = dt.datetime.fromtimestamp(workload.start, dt.UTC).strftime("%B").lower()
+    name = workload.name if workload.start == START else f"{workload.name} {month}"
+    head = f"{name} ({workload.per_month:,}/month, {workload.scale}) {mode}"
     live = figures.calls - figures.final_calls
     keys = sum(figures.live_keys) / max(1, len(figures.live_keys))
     left = workload.per_month - figures.final_calls
-    minimum = MONTH * keys / left if left > 0 else float("inf")
-    achieved = MONTH * keys / live if live else float("inf")
-    ages = figures.ages
+    length = workload.length
+    minimum = length * keys / left if left > 0 else float("inf")
+    achieved = length * keys / live if live else float("inf")
     print(f"{head}: legacy requests: {figures.requests}")
     print(
         f"{head}: upstream calls: {figures.calls} of {workload.per_month}"
         f" (final data {figures.final_calls}, live data {live})"
     )
+    print(f"{head}: 409s: {figures.refused}")
     print(f"{head}: 409s after a request's first answer: {figures.refused_after_first}")
     print(
         f"{head}: 409s for the plan's minute limit ({workload.per_minute} calls):"
         f" {figures.refused_minute}"
     )
+    print(f"{head}: served age p50/p95/max: {_ages(figures.ages)}")
+    print(f"{head}: daylight served age p50/p95/max: {_ages(figures.daylight_ages)}")
     print(
-        f"{head}: served age p50/p95/max: {percentile(ages, 0.5)}"
-        f"/{percentile(ages, 0.95)}/{max(ages, default=0)} s"
+        f"{head}: wasted refreshes: {figures.wasted} of {figures.refreshes}"
+        f" ({figures.wasted / max(1, figures.calls):.0%} of calls)"
     )
     print(f"{head}: live keys in demand (mean): {keys:.1f}")
     print(
         f"{head}: refresh interval achieved/minimum: {achieved:.0f}/{minimum:.0f} s"
         f" = {achieved / minimum:.2f}"
     )
-    ran_out = "never" if figures.ran_out is None else f"day {(figures.ran_out - START) / DAY:.1f}"
-    print(f"{head}: budget ran out: {ran_out}")
+    ran_out = figures.ran_out
+    when = "never" if ran_out is None else f"day {(ran_out - workload.start) / DAY:.1f}"
+    print(f"{head}: budget ran out: {when}")
 
 
-def measured(name: str, divisor: int, pacing: bool) -> tuple[Figures, float]:
-    """One run of workload ``name`` at ``1/divisor`` of its size, and its wall time (s)."""
+def measured(name: str, divisor: int, pacing: bool, start: float = START) -> tuple[Figures, float]:
+    """One run of workload ``name`` at ``1/divisor`` of its size from ``start``, and its wall
+    time (s)."""
     logging.disable(logging.WARNING)  # refused background refreshes are expected, not news
     started = time.perf_counter()
-    figures = asyncio.run(run(WORKLOADS[name](divisor), pacing))
+    figures = asyncio.run(run(replace(WORKLOADS[name](divisor), start=start), pacing))
     return figures, time.perf_counter() - started
 
 
-def measure(names: list[str], full: bool, jobs: int) -> None:
-    """Run each workload with and without pacing, ``jobs`` runs at a time, and print the figures
-    of each run as it ends."""
-    sizes = {name: 1 if full else DIVISORS[name] for name in names}
-    runs = [(name, sizes[name], pacing) for name in names for pacing in (True, False)]
+def measure(names: list[str], full: bool, jobs: int, starts: list[float]) -> None:
+    """Run each workload from each of ``starts`` with and without pacing, ``jobs`` runs at a
+    time, and print the figures of each run as it ends."""
+    sizes = {name: 1 if full else DIVISORS.get(name, 1) for name in names}
+    runs = [
+        (name, sizes[name], pacing, start)
+        for name in names
+        for start in starts
+        for pacing in (True, False)
+    ]
     started = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         # the longest runs (the largest fleets) first, so that the last to end is a short one
-        order = sorted(runs, key=lambda r: -SIZE[r[0]] // r[1])
+        order = sorted(runs, key=lambda r: -SIZE.get(r[0], 1) // r[1])
         pending = {pool.submit(measured, *r): r for r in order}
         for done in as_completed(pending):
-            name, divisor, pacing = pending[done]
+            name, divisor, pacing, start = pending[done]
             figures, wall = done.result()
             mode = "paced" if pacing else "unpaced"
-            report(WORKLOADS[name](divisor), mode, figures)
+            report(replace(WORKLOADS[name](divisor), start=start), mode, figures)
             print(f"{name} {mode}: wall time: {wall:.0f} s", flush=True)
     print(f"all runs: wall time: {time.perf_counter() - started:.0f} s ({jobs} at a time)")
 
@@ -424,10 +550,14 @@ def main() -> None:
     args = sys.argv[1:]
     full = "--full" in args
     jobs = int(args[args.index("--jobs") + 1]) if "--jobs" in args else os.cpu_count() or 1
-    names = [a for a in args if a in WORKLOADS] or list(WORKLOADS)
+    month = args[args.index("--month") + 1] if "--month" in args else "june"
+    starts = list(MONTHS.values()) if month == "both" else [MONTHS[month]]
+    names = [a for a in args if a in WORKLOADS] or ["watt", "kilowatt", "megawatt"]
     print(f"machine: {machine()}")
-    print(f"month: June 2026 ({MONTH // DAY} days), simulated")
-    measure(names, full, jobs)
+    for start in starts:
+        length = replace(watt(), start=start).length // DAY
+        print(f"month: {dt.datetime.fromtimestamp(start, dt.UTC):%B %Y} ({length} days), simulated")
+    measure(names, full, jobs, starts)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.month import DAY, MONTH, START, percentile, settle
+from bench.month import DAY, START, percentile, settle
 from bench.support import machine
 from proxy.clock import VirtualClock
 from proxy.config import parse
@@ -107,7 +107,9 @@ WORKLOADS = {"shared_app": shared_app, "wrong_id": wrong_id, "scanner": scanner}
 
 
 async def month(
-    text: str, asks: list[Asks], days: int = MONTH // DAY
+    text: str,
+    asks: list[Asks],
+    days: int = 30,  # June, the month START opens
 ) -> tuple[dict[str, Tally], int, int]:
     """A month (or ``days``) of ``asks``: each group's tally, the upstream calls and the
     sandbox's 429s."""

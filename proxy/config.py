@@ -219,6 +219,7 @@ class Tenant(_Table):
     redirect_uri: HttpUrl = "http://127.0.0.1:8080/oauth/callback"
     username: Str | None = None
     password: Secret | None = None
+    daylight: bool = True  # pace production-only data by the sun (proxy.quota.daylight)
     limits: Limits = FROM_PLAN
 
     @model_validator(mode="after")

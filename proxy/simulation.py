@@ -39,16 +39,17 @@ class InProcess:
 @asynccontextmanager
 async def in_process(
     config: Config,
-    sandbox: SandboxSettings,
+    sandbox: SandboxSettings | Starlette,
     upstream: UpstreamFactory = Upstream,
     clock: Clock = SYSTEM,
 ) -> AsyncIterator[InProcess]:
-    """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox at ``clock``.
+    """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox at ``clock``:
+    a new one for its settings, or a sandbox app that outlives this proxy (a restart).
 
     The services are opened as the proxy's lifespan opens them, and tokens are renewed
     in-process.
     """
-    sandbox_app = create_sandbox(sandbox)
+    sandbox_app = sandbox if isinstance(sandbox, Starlette) else create_sandbox(sandbox)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(sandbox_app))
     broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app), clock=clock)
     async with opened_services(config, http, broker, clock=clock, upstream=upstream) as services:

@@ -7,10 +7,11 @@ import asyncio
 import re
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
-from bench.month import Poll, Workload, fixed, run
+from bench.month import MONTHS, Poll, Workload, fixed, percentile, run, watt
 from tests import support
 
 
@@ -29,6 +30,19 @@ def test_a_paced_watt_month_stays_within_1000_calls_and_never_refuses_an_answere
     assert int(figures["unpaced: 409s after a request's first answer"]) > 0
 
 
+@pytest.mark.slow  # two simulated months in this process (~20 s each)
+@pytest.mark.parametrize(("month", "p50"), [("december", 22 * 60), ("june", 32 * 60)])
+def test_a_paced_watt_month_serves_daylight_data_within_its_target_age(
+    month: str, p50: int
+) -> None:
+    # Issue 20: 41% of calls refreshed production data at night; Watt's daylight p50 was ~45 min
+    workload = replace(watt(), start=MONTHS[month])
+    figures = asyncio.run(run(workload, pacing=True))
+    assert figures.refused == 0  # first answers included
+    assert figures.fetches == figures.calls <= 1000
+    assert percentile(figures.daylight_ages, 0.5) <= p50
+
+
 def test_a_minute_limit_409_is_not_the_month_budget_running_out() -> None:
     # twelve systems asked at once on a 10-a-minute plan: the minute limit refuses some, the
     # month's 50,000 calls are far from spent
@@ -38,3 +52,6 @@ def test_a_minute_limit_409_is_not_the_month_budget_running_out() -> None:
     assert figures.refused_minute > 0
     assert figures.calls < 50_000
     assert figures.ran_out is None
+    # every 409 is counted, first answers included, and a refused call is no fetch
+    assert figures.refused == figures.refused_minute
+    assert figures.fetches == figures.calls == 12 - figures.refused

@@ -33,8 +33,8 @@ class DemandStore(Protocol):
         """Note that ``key`` (natural ``period``, rolling ``span``) was asked for at ``at``."""
         ...
 
-    async def demand(self, tenant: str, since: float) -> list[tuple[int, int]]:
-        """(period, span) of the keys asked for since ``since``; older ones are dropped."""
+    async def demand(self, tenant: str, since: float) -> list[tuple[str, int, int]]:
+        """(key, period, span) of the keys asked for since ``since``; older ones are dropped."""
         ...
 
     async def spend(self, tenant: str, month: int, key: str) -> None:
@@ -61,12 +61,12 @@ class MemoryDemandStore:
         """Note that ``key`` was asked for at ``at``."""
         self._asked.setdefault(tenant, {})[key] = (at, period, span)
 
-    async def demand(self, tenant: str, since: float) -> list[tuple[int, int]]:
-        """(period, span) of the keys asked for since ``since``; older ones are dropped."""
+    async def demand(self, tenant: str, since: float) -> list[tuple[str, int, int]]:
+        """(key, period, span) of the keys asked for since ``since``; older ones are dropped."""
         asked = self._asked.get(tenant, {})
         for key in [k for k, (at, _, _) in asked.items() if at < since]:
             del asked[key]
-        return [(period, span) for _, period, span in asked.values()]
+        return [(key, period, span) for key, (_, period, span) in asked.items()]
 
     async def spend(self, tenant: str, month: int, key: str) -> None:
         """Count one call for ``key``."""
@@ -105,19 +105,19 @@ class SqliteDemandStore:
             (tenant, key, period, span, at),
         )
 
-    async def demand(self, tenant: str, since: float) -> list[tuple[int, int]]:
-        """(period, span) of the keys asked for since ``since``; older ones are dropped."""
+    async def demand(self, tenant: str, since: float) -> list[tuple[str, int, int]]:
+        """(key, period, span) of the keys asked for since ``since``; older ones are dropped."""
 
-        def read() -> list[tuple[int, int]]:
+        def read() -> list[tuple[str, int, int]]:
             self._file.db.execute(
                 "DELETE FROM demand WHERE tenant = ? AND asked < ?", (tenant, since)
             )
             rows = self._file.db.execute(
-                "SELECT period, span FROM demand WHERE tenant = ?", (tenant,)
+                "SELECT key, period, span FROM demand WHERE tenant = ?", (tenant,)
             )
-            return [(period, span) for period, span in rows]
+            return [(key, period, span) for key, period, span in rows]
 
-        result: list[tuple[int, int]] = await self._file.locked(read)
+        result: list[tuple[str, int, int]] = await self._file.locked(read)
         return result
 
     async def spend(self, tenant: str, month: int, key: str) -> None:
@@ -166,15 +166,15 @@ class RedisDemandStore:
             pipe.expire(name, KEEP)
             await pipe.execute()
 
-    async def demand(self, tenant: str, since: float) -> list[tuple[int, int]]:
-        """(period, span) of the keys asked for since ``since``; older ones are dropped."""
+    async def demand(self, tenant: str, since: float) -> list[tuple[str, int, int]]:
+        """(key, period, span) of the keys asked for since ``since``; older ones are dropped."""
         name = _name(tenant, "demand")
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.zremrangebyscore(name, "-inf", f"({since}")
             pipe.zrange(name, 0, -1)
             _, members = await pipe.execute()
-        found = [member.split(b" ", 2) for member in members]
-        return [(int(period), int(span)) for period, span, _ in found]
+        found = [member.decode().split(" ", 2) for member in members]
+        return [(key, int(period), int(span)) for period, span, key in found]
 
     async def spend(self, tenant: str, month: int, key: str) -> None:
         """Count one call for ``key``."""

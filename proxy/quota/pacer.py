@@ -17,10 +17,11 @@ from cachetools import TTLCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Quota, Tenant
 from proxy.observability import metrics
-from proxy.quota import pacing
+from proxy.quota import changes, pacing
 from proxy.quota.demand import DemandStore, MemoryDemandStore, RedisDemandStore, SqliteDemandStore
 from proxy.quota.governor import QuotaGovernor, call_windows
-from proxy.quota.pacing import MonthBudget
+from proxy.quota.pacing import MonthBudget, Paced
+from proxy.quota.sightings import Sightings
 from proxy.storage.redis_client import reachable
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class Pacer:
         self._store = store
         self._clock = clock
         self._intervals: dict[str, tuple[float, float]] = {}  # tenant: (computed at, interval)
+        self.sightings = Sightings()  # what served replies told of each system (this process)
         # (tenant, key) this worker noted in the shared demand lately: bounded by count and age
         self.noted: TTLCache[tuple[str, str], bool] = TTLCache(
             max_noted, settings.demand_window / NOTE_EVERY, timer=clock.monotonic
@@ -91,7 +93,10 @@ class Pacer:
             return True
         now = self._clock.now()
         await self._ask(tenant.name, key, period, span, now)
-        return pacing.due(age, period, await self.interval(tenant))
+        interval = await self.interval(tenant)
+        return changes.due(
+            self.sightings, tenant.name, key, age, period, interval, now, tenant.daylight
+        )
 
     async def spent(self, tenant: Tenant, key: str) -> None:
         """Count one upstream call for ``key`` in this month's costs."""
@@ -153,12 +158,14 @@ class Pacer:
         """Release the demand store."""
         await self._store.close()
 
-    async def _demand(self, tenant: Tenant, now: float) -> list[tuple[int, int]]:
-        """The keys in demand of every tenant spending from ``tenant``'s app."""
+    async def _demand(self, tenant: Tenant, now: float) -> list[Paced]:
+        """The keys in demand of every tenant spending from ``tenant``'s app, as the pacer counts
+        them (by each system's daylight and uploads; ``tenant``'s opt-out holds for its app)."""
         since = now - self.settings.demand_window
         keys = []
         for name in self.governor.app(tenant).tenants:
-            keys += await self._store.demand(name, since)
+            asked = await self._store.demand(name, since)
+            keys += changes.weigh(self.sightings, name, asked, now, tenant.daylight)
         return keys
 
     async def _ask(self, tenant: str, key: str, period: int, span: int, now: float) -> None:

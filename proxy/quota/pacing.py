@@ -16,6 +16,8 @@ is refreshed when its cached reply is older than both its natural freshness and 
 
 A live key whose window rolls over (today's telemetry: a new window every local day) also
 costs one cold miss per ``span``; that is set aside before the refreshes are paced.
+A key refreshed by ``T`` only part of the day (``Paced.share``: production-only data, by
+daylight) counts for that share, and its ``fixed`` night refreshes are set aside likewise.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 NEVER = math.inf
 
@@ -56,28 +59,46 @@ def refresh_budget(budget: MonthBudget, share: float, now: float) -> int:
     return max(0, budget.remaining - reserve(budget, share, now))
 
 
+class Paced(NamedTuple):
+    """A live key as the pacer weighs it: its natural ``period`` and rolling ``span`` (s), the
+    ``share`` of the day it is refreshed by the paced interval and the ``fixed`` calls per
+    second it costs besides (production-only data: a share of the day, two refreshes a night).
+    """
+
+    period: float
+    span: float
+    share: float = 1.0
+    fixed: float = 0.0
+
+
 def refresh_interval(
-    budget: MonthBudget, share: float, now: float, keys: Iterable[tuple[float, float]]
+    budget: MonthBudget,
+    share: float,
+    now: float,
+    keys: Iterable[tuple[float, float] | Paced],
 ) -> float:
     """Seconds between refreshes of each key in demand (0: no pacing needed, NEVER: none left).
 
     ``keys`` holds ``(period, span)`` of every live key clients ask for: its natural freshness
-    period and, for a window that rolls over, the window's length (0: it does not roll).
-    With no key in demand, 0 while any refresh is affordable: the next key asked is the only one.
+    period and, for a window that rolls over, the window's length (0: it does not roll), or a
+    ``Paced`` key refreshed only part of the day. With no key in demand, 0 while any refresh is
+    affordable: the next key asked is the only one.
     """
-    keys = list(keys)
-    ordered = sorted((max(1.0, period) for period, _ in keys), reverse=True)
+    paced = [Paced(*key) for key in keys]
+    ordered = sorted(((max(1.0, k.period), k.share) for k in paced), reverse=True)
     left = max(1.0, budget.end - now)
-    rollovers = sum(1 / span for _, span in keys if span > 0)
-    rate = refresh_budget(budget, share, now) / left - rollovers
+    fixed = sum(1 / k.span for k in paced if k.span > 0) + sum(k.fixed for k in paced)
+    rate = refresh_budget(budget, share, now) / left - fixed
     if rate <= 0:
         return NEVER
     natural_rate = 0.0  # calls per second of the keys whose own period is longer than T
-    for index, period in enumerate(ordered):
-        interval = (len(ordered) - index) / (rate - natural_rate)
+    weight = sum(shared for _, shared in ordered)  # of the keys refreshed every T
+    for period, shared in ordered:
+        interval = weight / (rate - natural_rate)
         if period <= interval:
             return interval
-        natural_rate += 1 / period
+        natural_rate += shared / period
+        weight -= shared
     return 0.0
 
 

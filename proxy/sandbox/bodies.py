@@ -15,9 +15,16 @@ REPORT_LAG = 37
 MICRO_PART = {"part_number": "800-01391-r03", "sku": "IQ8PLUS-72-2-US", "model": "IQ8+"}
 
 
+def last_upload(system: System, now: float) -> int:
+    """When the system last uploaded by ``now``: ``REPORT_LAG`` after each of its marks (every
+    ``report_every`` seconds, ``upload_phase`` after the epoch's multiples)."""
+    phase = system.upload_phase
+    return floor(now - REPORT_LAG - phase, system.report_every) + phase + REPORT_LAG
+
+
 def reported_until(system: System, now: float) -> int:
-    """End of the last interval the system has reported by ``now``."""
-    return floor(now - REPORT_LAG, system.report_every)
+    """End of the last interval the system has reported by ``now`` (its last upload's)."""
+    return floor(last_upload(system, now) - REPORT_LAG, data.MICRO_STEP)
 
 
 def meta(system: System, now: float) -> dict[str, Any]:
@@ -25,7 +32,7 @@ def meta(system: System, now: float) -> dict[str, Any]:
     until = reported_until(system, now)
     return {
         "status": system.status,
-        "last_report_at": until + REPORT_LAG,
+        "last_report_at": last_upload(system, now),
         "last_energy_at": until,
         "operational_at": system.operational_at,
     }

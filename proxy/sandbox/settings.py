@@ -93,3 +93,4 @@ class SandboxSettings:
     faults: Faults = field(default_factory=Faults)
     live_data_pace: float = 1.0  # real seconds between two live_data events (one a stream second)
     seed: int = 1
+    phased_uploads: bool = False  # each system uploads at its own phase (``build_systems``)

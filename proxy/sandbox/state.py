@@ -94,7 +94,7 @@ def new_state(settings: SandboxSettings) -> SandboxState:
     """A fresh state for ``settings``, with fixture systems dated from its clock."""
     return SandboxState(
         settings=settings,
-        systems=build_systems(settings.clock()),
+        systems=build_systems(settings.clock(), settings.phased_uploads),
         tokens=TokenStore(settings.access_token_ttl, settings.refresh_token_ttl),
         faults=replace(settings.faults),
         rng=random.Random(settings.seed),

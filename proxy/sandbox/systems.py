@@ -27,14 +27,14 @@ acb ``12{id:06d}6{n:03d}`` (n counts from 1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from .localtime import local_date, midnight
 from .settings import FLEET_SYSTEM_IDS
 
 NORMAL_REPORT_EVERY = 900
-SPARSE_REPORT_EVERY = 3 * 3600
+SPARSE_REPORT_EVERY = 3 * 3600  # the shortest cellular cadence; phased, 3 to 6 hours
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class System:
     reference: str | None = None
     other_references: tuple[str, ...] = ()
     attachment_type: str = "rack_mount"
+    upload_phase: int = 0  # seconds after each multiple of ``report_every`` that it uploads
+    cellular_hours: int = 3  # hours between a sparse system's uploads
 
     def __hash__(self) -> int:
         return hash((self.system_id, self.operational_date))
@@ -88,7 +90,7 @@ class System:
     @property
     def report_every(self) -> int:
         """Seconds between the gateway's reports."""
-        return SPARSE_REPORT_EVERY if self.sparse else NORMAL_REPORT_EVERY
+        return self.cellular_hours * 3600 if self.sparse else NORMAL_REPORT_EVERY
 
     @property
     def gateway(self) -> str:
@@ -222,8 +224,22 @@ def fleet_system(system_id: int, today: date) -> System:
     )
 
 
-def build_systems(now: float) -> dict[int, System]:
-    """Every fixture system by id, dated relative to ``now``."""
+def build_systems(now: float, phased: bool = False) -> dict[int, System]:
+    """Every fixture system by id, dated relative to ``now``.
+
+    ``phased``: each uploads at a phase of its own (whole minutes), sparse ones every 3 to 6
+    hours (1003: 3), as real gateways do; else all on the same 15-minute (3-hour) boundaries.
+    """
     today = local_date("UTC", now)
     systems = demo_systems(today) + [fleet_system(i, today) for i in FLEET_SYSTEM_IDS]
+    if phased:
+        systems = [_phased(s) for s in systems]
     return {s.system_id: s for s in systems}
+
+
+def _phased(system: System) -> System:
+    """``system`` uploading at its own phase and, if sparse, its own cadence."""
+    hours = 3 + system.system_id % 4 if system.system_id != 1003 else 3
+    every = hours * 3600 if system.sparse else NORMAL_REPORT_EVERY
+    phase = system.system_id * 7919 % (every // 60) * 60  # spread, the same at every start
+    return replace(system, upload_phase=phase, cellular_hours=hours)

@@ -93,6 +93,11 @@ class Caching(httpx2.AsyncBaseTransport):
         entry, state, age = await self.cache.get_or_fetch(
             key, fetch, refresh=self._paced(call, key), through=call.through, every=call.every
         )
+        if self.pacer is not None:
+            sightings = self.pacer.sightings
+            sightings.learn(
+                call.tenant.name, key, call.found, entry.status, entry.stored_at, entry.body
+            )
         return Lookup(entry, state, age, key)
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
