@@ -40,12 +40,14 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
+import orjson
 
 from bench.support import machine
 from mappings.registry import ENDPOINTS
 from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
 from proxy.config import PLAN_LIMITS, Config, Tenant, parse
+from proxy.http.renderers import v2 as v2_error
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox.settings import FLEET_SYSTEM_IDS
 from proxy.sandbox.systems import build_systems
@@ -330,9 +332,10 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                 request = parsed.get(url) or parsed.setdefault(url, _request(url))
                 outcome = await legacy.answer(*request, upstream, tenant, "", memo)
                 figures.requests += 1
-                if outcome.status == 409:
+                refusal = v2_error(outcome.error) if outcome.error else None
+                if refusal is not None and refusal.status == 409:
                     figures.refused_after_first += url in answered
-                    if MINUTE_REFUSAL in outcome.body:
+                    if MINUTE_REFUSAL in orjson.dumps(refusal.body):
                         figures.refused_minute += 1
                     else:  # the month's budget is spent
                         figures.ran_out = figures.ran_out or clock.now()

@@ -22,19 +22,24 @@ from proxy import console
 from proxy.cache.replies import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
-from proxy.console.history import open_history
-from proxy.console.recorder import Recorder
-from proxy.http import oauth_callback, renderers, v2_routes, v4_route
-from proxy.http.admin import bearer, is_admin_key, key_matches
-from proxy.http.middleware import RequestContext
-from proxy.http.v2_routes import LegacyDispatch
+from proxy.console import Recorder, open_history
+from proxy.http import (
+    HANDLERS,
+    LegacyDispatch,
+    RequestContext,
+    bearer,
+    broker_route,
+    callback_route,
+    is_admin_key,
+    key_matches,
+    legacy_routes,
+)
 from proxy.observability import logs, metrics
-from proxy.quota.governor import QuotaGovernor, open_governor
-from proxy.quota.pacer import Pacer, open_pacer
-from proxy.storage.redis_client import open_redis
+from proxy.quota import Pacer, QuotaGovernor, open_governor, open_pacer
+from proxy.storage import open_redis
 from proxy.tokens import TokenBroker
-from proxy.upstream.stack import Upstream, layers, open_http
-from proxy.v2 import runner
+from proxy.upstream import Upstream, layers, open_http
+from proxy.v2 import Memo
 
 log = logging.getLogger("proxy.app")
 
@@ -50,7 +55,7 @@ class Services:
     pacer: Pacer
     recorder: Recorder  # the console's history of this worker's counters
     clock: Clock = SYSTEM
-    memo: runner.Memo = field(default_factory=runner.Memo)
+    memo: Memo = field(default_factory=Memo)
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
 
@@ -137,10 +142,10 @@ def routes(legacy: list[Route]) -> list[BaseRoute]:
         Route("/metrics", metrics_endpoint),
         Route("/api/v2/openapi.json", openapi),
         Route("/admin/cache/purge", purge, methods=["POST"]),
-        Route("/oauth/callback", oauth_callback.oauth_callback),
+        callback_route(),
         *console.routes(),
     ]
-    return [*legacy, *fixed, v4_route.route()]
+    return [*legacy, *fixed, broker_route()]
 
 
 @contextlib.asynccontextmanager
@@ -207,7 +212,7 @@ def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
                 await asyncio.gather(flusher, recorder, return_exceptions=True)
                 logs.ACCESS.flush()
 
-    legacy = v2_routes.routes()
+    legacy = legacy_routes()
     app = Starlette(
         routes=routes(legacy),
         lifespan=lifespan,
@@ -219,7 +224,7 @@ def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
             ),
             Middleware(LegacyDispatch, legacy=legacy),
         ],
-        exception_handlers=renderers.HANDLERS,
+        exception_handlers=HANDLERS,
     )
     app.state.config = config
     app.state.clock = clock

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mappings.base import V2Response
 from mappings.errors import plan_name
 
 RETRY_AFTER = 30  # seconds a client is told to wait when the upstream cannot answer now
@@ -101,6 +102,21 @@ class HeadersTooLarge(ProxyError):
     status = 431
     title = "Request Header Fields Too Large"
     details = "Request header fields too large."
+
+
+class V2Refusal(ProxyError):
+    """A v2 mapping refused the request: ``answer`` is the v2 error it chose, status and body.
+
+    The mappings are pure and know nothing of the proxy, so they raise their own data error
+    (``mappings.base.V2Error``); the v2 runner turns it into this one.
+    """
+
+    title = "Refused"
+
+    def __init__(self, answer: V2Response) -> None:
+        super().__init__(reason=f"a v2 mapping answered {answer.status}")
+        self.status = answer.status
+        self.answer = answer
 
 
 class InternalError(ProxyError):

@@ -19,8 +19,7 @@ from proxy.config import Config
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
-from proxy.upstream.caching import Caching
-from proxy.upstream.stack import Upstream
+from proxy.upstream import Caching, Upstream
 
 SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
 

@@ -8,8 +8,7 @@ import datetime as dt
 from typing import Any
 
 from proxy.config import Config
-from proxy.quota.governor import open_governor
-from proxy.quota.pacer import BudgetSnapshot, open_pacer
+from proxy.quota import BudgetSnapshot, open_governor, open_pacer
 
 
 def register(sub: Any) -> None:

@@ -16,8 +16,8 @@ from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History
 from proxy.observability import metrics
-from proxy.quota.pacer import Pacer
-from proxy.tokens import TokenBroker, keepalive
+from proxy.quota import Pacer
+from proxy.tokens import TokenBroker, keep_alive, publish_token_health, token_health
 
 log = logging.getLogger("proxy.console")
 
@@ -119,8 +119,8 @@ class Recorder:
         """Record, keep tokens alive and publish the gauges; errors are logged, not raised."""
         try:
             await self.record()
-            await keepalive.keep_alive(self.broker, self.clock.now())
-            keepalive.publish(await keepalive.health(self.broker))
+            await keep_alive(self.broker, self.clock.now())
+            publish_token_health(await token_health(self.broker))
         except Exception as exc:  # a console problem must never stop the worker
             log.warning("console recording failed: %s", type(exc).__name__)
 

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from proxy.clock import Clock
 from proxy.config import Config
 from proxy.console.state import state
-from proxy.http.admin import bearer, is_admin_key
+from proxy.http import bearer, is_admin_key
 
 COOKIE = "console_session"
 SESSION_SECONDS = 8 * 3600

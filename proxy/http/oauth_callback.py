@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from proxy.tokens import TokenBroker, TokenError
-from proxy.tokens.login_state import PendingLogins
+from proxy.tokens import PendingLogins, TokenBroker, TokenError
 
 
 async def oauth_callback(request: Request) -> PlainTextResponse:
@@ -30,3 +30,8 @@ async def oauth_callback(request: Request) -> PlainTextResponse:
         return PlainTextResponse(f"Authorization failed: {exc}\n", 502)
     message = f"Tenant {tenant} is authorized; the proxy keeps its token fresh.\n"
     return PlainTextResponse(message + "You can close this page.\n")
+
+
+def route() -> Route:
+    """The OAuth callback route."""
+    return Route("/oauth/callback", oauth_callback)

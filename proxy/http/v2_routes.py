@@ -10,24 +10,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mappings import errors
 from mappings.base import Endpoint
 from mappings.registry import EMULATED, ENDPOINTS
 from proxy.config import Client
+from proxy.errors import NotAuthorized
 from proxy.http import renderers
 from proxy.http.clients import legacy_caller
 from proxy.observability import metrics
-from proxy.v2 import runner
+from proxy.v2 import Outcome, answer
 
 CREDENTIAL_PARAMS = ("key", "user_id")
 
 
-def v2_response(outcome: runner.Outcome) -> Response:
-    """An encoded v2 answer as an HTTP response with cache headers."""
-    headers = dict(outcome.headers)
-    if outcome.cache:
-        headers["X-Cache"] = outcome.cache
-        headers["Age"] = str(outcome.age)
+def v2_response(outcome: Outcome) -> Response:
+    """A v2 answer as an HTTP response with cache headers (an error rendered by the renderer)."""
+    cached = {"X-Cache": outcome.cache, "Age": str(outcome.age)} if outcome.cache else {}
+    if outcome.error is not None:
+        return renderers.v2_response(outcome.error, cached)
+    headers = {**dict(outcome.headers), **cached}
     return Response(outcome.body, outcome.status, headers, "application/json")
 
 
@@ -100,7 +100,7 @@ class LegacyEndpoint:
         key, user_id, query = parsed = kept or legacy_query(raw)
         caller = legacy_caller(state.config, key, user_id)
         if caller is None:
-            response = renderers.v2_response(errors.unauthorized())
+            response = renderers.v2_response(NotAuthorized())
         else:
             if kept is None:
                 self.queries.keep(raw, parsed)
@@ -109,7 +109,7 @@ class LegacyEndpoint:
             scope["state"]["client"] = client.name
             metrics.CALLER.set(client.name)
             services = state.services
-            outcome = await runner.answer(
+            outcome = await answer(
                 self._chosen(client),
                 scope["path_params"],
                 query,

@@ -23,8 +23,8 @@ from proxy.errors import (
 from proxy.http.clients import team_client
 from proxy.http.renderers import V4_PREFIX as PREFIX
 from proxy.observability import metrics
-from proxy.quota import governor
-from proxy.upstream.stack import Upstream
+from proxy.quota import spending_as, team_spender
+from proxy.upstream import Upstream
 from proxy.v4 import paths
 
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
@@ -138,7 +138,7 @@ async def _forward(
         raise Unprocessable(f"Invalid request because of '{problem}'.")
     query = paths.only_defined(path, asked)
     config: Config = request.app.state.config
-    with governor.spending_as(governor.team_spender(client, tenant, config.quota.team_share)):
+    with spending_as(team_spender(client, tenant, config.quota.team_share)):
         return await _call(request, upstream, tenant, method, path, query)
 
 

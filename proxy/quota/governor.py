@@ -24,9 +24,8 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
-from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED
-from proxy.storage.redis_client import reachable
-from proxy.storage.sqlitefile import SqliteFile
+from proxy.observability import metrics
+from proxy.storage import SqliteFile, reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -449,8 +448,8 @@ class QuotaGovernor:
         for win, count, block in zip(windows, used, blocks, strict=True):
             blocked = block is not None and block.end > moment
             left[win.name] = 0 if blocked else max(0, win.limit - count)
-            QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
-            QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
+            metrics.QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
+            metrics.QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
         return left
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from proxy.quota import pacing
 from proxy.quota.demand import DemandStore, MemoryDemandStore, RedisDemandStore, SqliteDemandStore
 from proxy.quota.governor import QuotaGovernor, call_windows
 from proxy.quota.pacing import MonthBudget
-from proxy.storage.redis_client import reachable
+from proxy.storage import reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

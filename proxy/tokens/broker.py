@@ -14,7 +14,7 @@ import httpx2
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
-from proxy.observability.metrics import REAUTH_NEEDED, TOKEN_REFRESH
+from proxy.observability import metrics
 from proxy.tokens import policy
 from proxy.tokens.errors import NeedsReauthorization, TokenError, TokenUnavailable, hint
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
@@ -238,15 +238,15 @@ class TokenBroker:
     def _report(self, tenant: str, renewal: Renewal) -> None:
         """Metrics and one log line for a renewal this process asked for."""
         if renewal.outcome is Outcome.OK:
-            TOKEN_REFRESH.labels(tenant, "ok").inc()
+            metrics.TOKEN_REFRESH.labels(tenant, "ok").inc()
             log.info("tenant %s: new token from the %s grant", tenant, renewal.grant)
         elif renewal.outcome is Outcome.REAUTHORIZE:
-            TOKEN_REFRESH.labels(tenant, "rejected").inc()
-            REAUTH_NEEDED.labels(tenant).inc()
+            metrics.TOKEN_REFRESH.labels(tenant, "rejected").inc()
+            metrics.REAUTH_NEEDED.labels(tenant).inc()
             what = self._hint(tenant)
             log.error("tenant %s needs re-authorization (%s); %s", tenant, renewal.reason, what)
         elif renewal.outcome is Outcome.ERROR:
-            TOKEN_REFRESH.labels(tenant, "error").inc()
+            metrics.TOKEN_REFRESH.labels(tenant, "error").inc()
             self._retry_at[tenant] = self.clock.now() + RETRY_DELAY
             log.warning("tenant %s: token renewal failed (%s); will retry", tenant, renewal.reason)
 

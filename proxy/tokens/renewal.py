@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.clock import Clock
-from proxy.observability.metrics import MULTIPROC_ENV
+from proxy.observability import metrics
 from proxy.tokens import policy
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
 from proxy.tokens.store import LockTimeout, StoreSettings, TokenRecord, TokenStore
@@ -148,7 +148,7 @@ async def _mark(
 
 async def detached(job: Job) -> Renewal:
     """Run ``job`` in a child process in its own session and return what it did."""
-    env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+    env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     child = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
-from proxy.storage.redis_client import connect
+from proxy.storage import connect
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -21,7 +21,7 @@ from proxy.cache import freshness
 from proxy.cache.replies import Entry, ReplyCache, cache_key
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
-from proxy.quota.pacer import Pacer
+from proxy.quota import Pacer
 from proxy.upstream.call import STREAM, Call, call_of
 from proxy.v4 import shapes
 

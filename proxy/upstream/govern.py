@@ -8,7 +8,7 @@ import orjson
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Tenant
 from proxy.errors import QuotaRefused, Window
-from proxy.quota.governor import QuotaExhausted, QuotaGovernor
+from proxy.quota import QuotaExhausted, QuotaGovernor
 from proxy.upstream.call import call_of
 from proxy.v4 import paths
 

@@ -22,8 +22,7 @@ from proxy.cache.replies import ReplyCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
 from proxy.errors import RETRY_AFTER
-from proxy.quota.governor import QuotaGovernor
-from proxy.quota.pacer import Pacer
+from proxy.quota import Pacer, QuotaGovernor
 from proxy.tokens import TokenBroker
 from proxy.upstream.authorize import Authorize
 from proxy.upstream.caching import Caching
