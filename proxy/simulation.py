@@ -7,7 +7,7 @@ transport; with a ``VirtualClock`` a month runs in minutes.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 import httpx2
@@ -44,15 +44,15 @@ async def in_process(
 ) -> AsyncIterator[InProcess]:
     """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox at ``clock``.
 
-    The services are opened as the proxy's lifespan opens them, and tokens are renewed
-    in-process.
+    The services are opened as a worker opens them, without its background tasks, and handed
+    to one app on the same clock; tokens are renewed in-process.
     """
     sandbox_app = create_sandbox(sandbox)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(sandbox_app))
     broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app), clock=clock)
     async with opened_services(config, http, broker, clock=clock, upstream=upstream) as services:
-        app = create_app(config)
-        app.state.services = services
+        app = create_app(config, clock, lambda: nullcontext(services))
         transport = httpx2.ASGITransport(app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
-            yield InProcess(sandbox_app, services, proxy)
+        async with app.router.lifespan_context(app):
+            async with httpx2.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
+                yield InProcess(sandbox_app, services, proxy)

@@ -8,14 +8,12 @@ import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 import pytest
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from proxy.app import opened_services
@@ -23,7 +21,7 @@ from proxy.cli.auth import authorize_url
 from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.errors import Reauthorization
-from proxy.http.oauth_callback import oauth_callback
+from proxy.http import callback_route
 from proxy.sandbox import DEMO, Running, SandboxSettings, serve_in_thread
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
@@ -283,9 +281,7 @@ def code_and_state(url: str, **extra: str) -> tuple[str, str]:
 
 def callback_app(broker: TokenBroker) -> Starlette:
     """The callback route alone, on ``broker``."""
-    app = Starlette(routes=[Route("/oauth/callback", oauth_callback)])
-    app.state.services = SimpleNamespace(broker=broker)
-    return app
+    return Starlette(routes=[callback_route(lambda: broker)])
 
 
 def test_oauth_callback_completes_a_pending_login_once(make_config, sandbox: Running) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from cachetools import LRUCache
@@ -12,12 +14,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mappings.base import Endpoint
 from mappings.registry import EMULATED, ENDPOINTS
-from proxy.config import Client
+from proxy.config import Client, Config
 from proxy.errors import NotAuthorized
 from proxy.http import renderers
 from proxy.http.clients import legacy_caller
 from proxy.observability import metrics
-from proxy.v2 import Outcome, answer
+from proxy.upstream import Upstream
+from proxy.v2 import Memo, Outcome, answer
 
 CREDENTIAL_PARAMS = ("key", "user_id")
 
@@ -71,6 +74,13 @@ class QueryCache:
             self.parsed[raw] = (parsed, query_bytes(raw, parsed))
 
 
+class Answering(Protocol):
+    """What a v2 route answers with: the worker's upstream and its memo of rendered answers."""
+
+    upstream: Upstream
+    memo: Memo
+
+
 class LegacyEndpoint:
     """The ASGI app answering one v2 route through its mapping.
 
@@ -80,10 +90,14 @@ class LegacyEndpoint:
 
     def __init__(
         self,
+        config: Config,
+        services: Callable[[], Answering],
         endpoint: Endpoint,
         emulated: Endpoint | None = None,
         queries: QueryCache | None = None,
     ) -> None:
+        self.config = config
+        self.services = services
         self.endpoint = endpoint
         self.emulated = emulated
         self.queries = queries or QueryCache()
@@ -94,11 +108,10 @@ class LegacyEndpoint:
         return self.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state
         raw = scope["query_string"]
         kept = self.queries.get(raw)
         key, user_id, query = parsed = kept or legacy_query(raw)
-        caller = legacy_caller(state.config, key, user_id)
+        caller = legacy_caller(self.config, key, user_id)
         if caller is None:
             response = renderers.v2_response(NotAuthorized())
         else:
@@ -108,7 +121,7 @@ class LegacyEndpoint:
             scope["state"]["tenant"] = tenant.name
             scope["state"]["client"] = client.name
             metrics.CALLER.set(client.name)
-            services = state.services
+            services = self.services()
             outcome = await answer(
                 self._chosen(client),
                 scope["path_params"],
@@ -124,13 +137,14 @@ class LegacyEndpoint:
         await response(scope, receive, send)
 
 
-def routes() -> list[Route]:
-    """One GET route per v2 endpoint, sharing one cache of parsed queries."""
+def routes(config: Config, services: Callable[[], Answering]) -> list[Route]:
+    """One GET route per v2 endpoint, sharing one cache of parsed queries; each answers with
+    the worker's ``services`` (read per request)."""
     queries = QueryCache()
     return [
         Route(
             e.route,
-            LegacyEndpoint(e, EMULATED.get(e.route), queries),
+            LegacyEndpoint(config, services, e, EMULATED.get(e.route), queries),
             methods=["GET"],
             name=e.route,
         )
