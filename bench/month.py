@@ -46,15 +46,13 @@ from bench.support import machine
 from mappings.registry import ENDPOINTS
 from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
-from proxy.config import PLAN_LIMITS, Config, Tenant, parse
+from proxy.config import PLAN_LIMITS, Cache, Config, parse
 from proxy.http.renderers import v2 as v2_error
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox.settings import FLEET_SYSTEM_IDS
 from proxy.sandbox.systems import build_systems
 from proxy.simulation import SANDBOX_URL, in_process
-from proxy.upstream.caching import Caching
-from proxy.upstream.call import call_of
-from proxy.upstream.stack import Params, Reply, Upstream
+from proxy.upstream import Call, Taps, call_of
 from proxy.v2 import runner as legacy
 
 START = 1_780_272_000  # 2026-06-01 00:00 UTC
@@ -228,48 +226,35 @@ tenants = ["bench"]
     return parse(text, str(data_dir / "proxy.toml"))
 
 
-class MeteredUpstream(Upstream):
-    """An Upstream noting each upstream fetch (final or live) and each live key asked for."""
+class Meter:
+    """Notes each upstream fetch (final or live) and each live key asked for, through the
+    upstream's taps."""
 
-    def __init__(self, root: str, stack: Caching, clock: Clock) -> None:
-        super().__init__(root, stack, clock)
+    def __init__(self, clock: Clock, settings: Cache) -> None:
+        self.clock = clock
+        self.settings = settings
         self.fetches: list[tuple[float, bool]] = []  # (when, final)
         self.asked: dict[str, float] = {}  # live key: last asked
-        stack.inner = _Noting(stack.inner, self)  # every fetch the cache makes passes here
 
-    async def get(
-        self,
-        tenant: Tenant,
-        path: str,
-        params: Params,
-        request_id: str = "",
-        **needs: int | None,
-    ) -> Reply:
-        """Note the live keys asked for, then answer as Upstream does.
+    def taps(self) -> Taps:
+        """The taps noting what this meter counts."""
+        return Taps(asked=self.ask, fetched=self.fetch)
+
+    def ask(self, call: Call) -> None:
+        """Note a live key asked for.
 
         A lookup that takes a reply ``every`` seconds old (a time zone's) is not paced, so it
         is no live key.
         """
-        now, settings = self.clock.now(), self.stack.cache.settings
-        if needs.get("every") is None and not freshness.final(path, params, now, settings):
-            self.asked[f"{path}?{params}"] = now
-        return await super().get(tenant, path, params, request_id, **needs)
+        now = self.clock.now()
+        if call.every is None and not freshness.final(call.path, call.params, now, self.settings):
+            self.asked[f"{call.path}?{call.params}"] = now
 
-
-class _Noting(httpx2.AsyncBaseTransport):
-    """Notes each call the cache layer sends on (when, and whether its window is final)."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport, upstream: MeteredUpstream) -> None:
-        self.inner = inner
-        self.upstream = upstream
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+    def fetch(self, request: httpx2.Request) -> None:
+        """Note a call the cache layer sends on (when, and whether its window is final)."""
         call = call_of(request)
-        up = self.upstream
-        now = up.clock.now()
-        final = freshness.final(call.path, call.params, now, up.stack.cache.settings)
-        up.fetches.append((now, final))
-        return await self.inner.handle_async_request(request)
+        now = self.clock.now()
+        self.fetches.append((now, freshness.final(call.path, call.params, now, self.settings)))
 
 
 @dataclass
@@ -313,9 +298,10 @@ async def run(workload: Workload, pacing: bool) -> Figures:
     with tempfile.TemporaryDirectory(prefix="enphase-month-") as work:
         cfg = config(workload, Path(work), pacing)
         tenant = cfg.tenants["bench"]
-        async with in_process(cfg, SandboxSettings(clock=clock), MeteredUpstream, clock) as stack:
+        meter = Meter(clock, cfg.cache)
+        sandbox = SandboxSettings(clock=clock)
+        async with in_process(cfg, sandbox, clock, meter.taps()) as stack:
             upstream = stack.services.upstream
-            assert isinstance(upstream, MeteredUpstream)
             memo = stack.services.memo
             queue = [(START + poll.offset, i) for i, poll in enumerate(workload.polls)]
             heapq.heapify(queue)
@@ -346,12 +332,12 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                 if clock.now() >= next_sample:
                     await settle()
                     recent = clock.now() - DEMAND_WINDOW
-                    figures.live_keys.append(sum(t >= recent for t in upstream.asked.values()))
+                    figures.live_keys.append(sum(t >= recent for t in meter.asked.values()))
                     next_sample += HOUR
             await settle()
             figures.calls = sandbox_state(stack.sandbox).stats.api_calls
-            figures.final_calls = sum(final for _, final in upstream.fetches)
-            month_calls = sorted(t for t, _ in upstream.fetches)
+            figures.final_calls = sum(final for _, final in meter.fetches)
+            month_calls = sorted(t for t, _ in meter.fetches)
             if len(month_calls) >= workload.per_month:
                 figures.ran_out = min(figures.ran_out or 1e18, month_calls[workload.per_month - 1])
     return figures

@@ -38,7 +38,7 @@ from proxy.observability import logs, metrics
 from proxy.quota import Pacer, QuotaGovernor, open_governor, open_pacer
 from proxy.storage import open_redis
 from proxy.tokens import TokenBroker
-from proxy.upstream import Upstream, layers, open_http
+from proxy.upstream import UNTAPPED, Taps, Upstream, layers, open_http
 from proxy.v2 import Memo
 
 log = logging.getLogger("proxy.app")
@@ -164,14 +164,13 @@ async def opened_services(
     broker: TokenBroker,
     *,
     clock: Clock = SYSTEM,
-    upstream: Callable[..., Upstream] = Upstream,
+    taps: Taps = UNTAPPED,
     redis: Any = None,
 ) -> AsyncIterator[Services]:
     """A worker's services, sending upstream through ``http``, its token ``broker`` and
     ``redis`` (the worker's one Redis client, closed by the caller); all of them closed on exit.
 
-    ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls); every
-    service reads time from ``clock``.
+    ``taps`` watch the upstream calls (benchmarks); every service reads time from ``clock``.
     """
     async with contextlib.AsyncExitStack() as opened:  # closes what opened, even on a failure
         opened.push_async_callback(broker.close)
@@ -184,9 +183,9 @@ async def opened_services(
         opened.push_async_callback(pacer.close)
         history = await open_history(config, clock.now, redis)
         opened.push_async_callback(history.close)
-        stack = layers(config, http, broker, cache, governor, pacer, clock)
+        stack = layers(config, http, broker, cache, governor, pacer, clock, taps)
         yield Services(
-            upstream(config.upstream.api_root, stack, clock),
+            Upstream(config.upstream.api_root, stack, clock, taps),
             broker,
             cache,
             governor,

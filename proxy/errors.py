@@ -34,6 +34,14 @@ class ProxyError(Exception):
             self.retry_after = retry_after
 
 
+class BadRequest(ProxyError):
+    """The request cannot be read (its head was refused before it reached the app)."""
+
+    status = 400
+    title = "Bad Request"
+    details = "Bad request."
+
+
 class NotAuthorized(ProxyError):
     """The caller's credentials do not allow this request."""
 
@@ -117,6 +125,14 @@ class V2Refusal(ProxyError):
         super().__init__(reason=f"a v2 mapping answered {answer.status}")
         self.status = answer.status
         self.answer = answer
+
+
+class CodingNotImplemented(ProxyError):
+    """The request uses a transfer coding the server does not implement."""
+
+    status = 501
+    title = "Not Implemented"
+    details = "Transfer coding not implemented."
 
 
 class InternalError(ProxyError):

@@ -6,7 +6,7 @@ transport; with a ``VirtualClock`` a month runs in minutes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
@@ -19,11 +19,9 @@ from proxy.config import Config
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
-from proxy.upstream import Caching, Upstream
+from proxy.upstream import UNTAPPED, Taps
 
 SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
-
-UpstreamFactory = Callable[[str, Caching, Clock], Upstream]
 
 
 @dataclass(frozen=True)
@@ -39,18 +37,19 @@ class InProcess:
 async def in_process(
     config: Config,
     sandbox: SandboxSettings,
-    upstream: UpstreamFactory = Upstream,
     clock: Clock = SYSTEM,
+    taps: Taps = UNTAPPED,
 ) -> AsyncIterator[InProcess]:
     """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox at ``clock``.
 
     The services are opened as a worker opens them, without its background tasks, and handed
-    to one app on the same clock; tokens are renewed in-process.
+    to one app on the same clock; tokens are renewed in-process. ``taps`` watch the upstream
+    calls.
     """
     sandbox_app = create_sandbox(sandbox)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(sandbox_app))
     broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app), clock=clock)
-    async with opened_services(config, http, broker, clock=clock, upstream=upstream) as services:
+    async with opened_services(config, http, broker, clock=clock, taps=taps) as services:
         app = create_app(config, clock, lambda: nullcontext(services))
         transport = httpx2.ASGITransport(app)
         async with app.router.lifespan_context(app):

@@ -200,3 +200,29 @@ def test_every_module_of_the_proxy_imports_in_a_fresh_interpreter() -> None:
         command = [sys.executable, "-c", f"import {module}"]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"{module}: {result.stderr}"
+
+
+def test_the_benches_watch_the_upstream_through_its_taps_not_by_subclassing() -> None:
+    found = []
+    for path in (ROOT / "bench").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        from_proxy = {
+            alias.asname or alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("proxy")
+            for alias in node.names
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                found += [
+                    f"{path.name}: {node.name}({base.id})"
+                    for base in node.bases
+                    if isinstance(base, ast.Name) and base.id in from_proxy
+                ]
+            if isinstance(node, ast.Assign):
+                found += [
+                    f"{path.name}: sets .{target.attr}"
+                    for target in node.targets
+                    if isinstance(target, ast.Attribute) and target.attr == "inner"
+                ]
+    assert found == []

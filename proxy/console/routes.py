@@ -21,6 +21,7 @@ from proxy.clock import Clock
 from proxy.config import Config
 from proxy.console.recorder import Recorder
 from proxy.console.state import state
+from proxy.errors import NotAuthorized
 from proxy.http import bearer, is_admin_key
 
 COOKIE = "console_session"
@@ -102,7 +103,7 @@ class Console:
     async def api_state(self, request: Request) -> Response:
         """The console state as JSON; 401 without a session or the admin key."""
         if not self.signed_in(request):
-            return JSONResponse({"error": "sign in with the admin key"}, 401, HEADERS)
+            raise NotAuthorized("Sign in with the admin key.")
         recorder = self.recorder()
         await recorder.record()  # this worker's latest counts, so a reload shows them
         body = await state(

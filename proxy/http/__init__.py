@@ -7,13 +7,14 @@ Depends on ``v2``, ``upstream``, ``tokens``, ``quota``, ``observability``; nothi
 
 Public API: ``RequestContext`` and ``LegacyDispatch`` (middleware), ``legacy_routes``,
 ``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
-``is_admin_key`` (operator keys), ``HANDLERS`` (the exception handlers).
+``is_admin_key`` (operator keys), ``HANDLERS`` (the exception handlers) and ``render`` (any
+error as the answer of its surface, for what answers outside the app).
 """
 
 from proxy.http.admin import bearer, is_admin_key, key_matches
 from proxy.http.middleware import RequestContext
 from proxy.http.oauth_callback import route as callback_route
-from proxy.http.renderers import HANDLERS
+from proxy.http.renderers import HANDLERS, render
 from proxy.http.v2_routes import LegacyDispatch
 from proxy.http.v2_routes import routes as legacy_routes
 from proxy.http.v4_route import route as broker_route
@@ -28,4 +29,5 @@ __all__ = [
     "is_admin_key",
     "key_matches",
     "legacy_routes",
+    "render",
 ]

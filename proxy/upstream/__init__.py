@@ -8,11 +8,20 @@ its layers use. ``stack`` builds the stack and wraps it in ``Upstream``, what ca
 
 Public API: ``Upstream`` (``get`` one v4 call, answered as a ``Reply``; ``send`` a team
 client's request), ``layers`` and ``open_http`` (the stack and its client), ``Params``,
-``Call`` / ``call_of`` (the call a request carries) and the top layer's class ``Caching``.
+``Call`` / ``call_of`` (the call a request carries) and ``Taps`` (watching calls, for benches).
 """
 
-from proxy.upstream.caching import Caching
 from proxy.upstream.call import Call, call_of
-from proxy.upstream.stack import Params, Reply, Upstream, layers, open_http
+from proxy.upstream.stack import UNTAPPED, Params, Reply, Taps, Upstream, layers, open_http
 
-__all__ = ["Caching", "Call", "Params", "Reply", "Upstream", "call_of", "layers", "open_http"]
+__all__ = [
+    "UNTAPPED",
+    "Call",
+    "Params",
+    "Reply",
+    "Taps",
+    "Upstream",
+    "call_of",
+    "layers",
+    "open_http",
+]

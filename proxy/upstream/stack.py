@@ -7,10 +7,14 @@ each call that reaches the upstream; Govern spends the tenant's quota first and 
 Authorize adds the key and bearer token and retries once after a 401 (each try is governed and
 metered, as each reaches the upstream); Caching answers GETs from the reply cache, refuses a 2xx
 without its endpoint's data, and lets the pacer decide when a stale reply is refreshed.
+
+``Taps`` are the public seam for watching calls (benchmarks): each GET asked of ``Upstream``,
+and each call the cache layer sends on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
@@ -31,7 +35,7 @@ from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
 from proxy.upstream.wire import Wire, open_client
 
-__all__ = ["Params", "Reply", "Upstream", "layers", "open_http"]
+__all__ = ["UNTAPPED", "Params", "Reply", "Taps", "Upstream", "layers", "open_http"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,34 @@ class Reply:
         return RETRY_AFTER if self.status >= 500 else None
 
 
+@dataclass(frozen=True)
+class Taps:
+    """Watchers of the upstream that change nothing: ``asked`` sees each GET a caller asks
+    ``Upstream`` for, cached or not; ``fetched`` each request the cache layer sends on (a miss or
+    a refresh, before quota and token), whose call is ``call_of(request)``."""
+
+    asked: Callable[[Call], None] | None = None
+    fetched: Callable[[httpx2.Request], None] | None = None
+
+
+class Tapped(httpx2.AsyncBaseTransport):
+    """A transport showing each request to ``fetched``, then sending it on to ``inner``."""
+
+    def __init__(
+        self, inner: httpx2.AsyncBaseTransport, fetched: Callable[[httpx2.Request], None]
+    ) -> None:
+        self.inner = inner
+        self.fetched = fetched
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """``inner``'s reply to ``request``, once ``fetched`` saw it."""
+        self.fetched(request)
+        return await self.inner.handle_async_request(request)
+
+
+UNTAPPED = Taps()
+
+
 def open_http(config: Config) -> httpx2.AsyncClient:
     """The pooled httpx2 client a worker sends every upstream call through."""
     up = config.upstream
@@ -74,20 +106,28 @@ def layers(
     governor: QuotaGovernor,
     pacer: Pacer | None = None,
     clock: Clock = SYSTEM,
+    taps: Taps = UNTAPPED,
 ) -> Caching:
-    """The upstream stack over ``http``, top layer first."""
+    """The upstream stack over ``http``, top layer first; ``taps.fetched`` watches what the
+    cache layer sends on."""
     wire = Wire(http, deadline=config.upstream.timeout)
     governed = Govern(Meter(wire, clock), governor, clock)
-    return Caching(Authorize(governed, broker), cache, clock, pacer)
+    authorized: httpx2.AsyncBaseTransport = Authorize(governed, broker)
+    if taps.fetched is not None:
+        authorized = Tapped(authorized, taps.fetched)
+    return Caching(authorized, cache, clock, pacer)
 
 
 class Upstream:
     """The v4 API for one worker: cached GETs and uncached writes, per tenant."""
 
-    def __init__(self, root: str, stack: Caching, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self, root: str, stack: Caching, clock: Clock = SYSTEM, taps: Taps = UNTAPPED
+    ) -> None:
         self.root = root
         self.stack = stack
         self.clock = clock
+        self.asked = taps.asked
 
     async def get(
         self,
@@ -101,6 +141,8 @@ class Upstream:
     ) -> Reply:
         """A cached GET of ``path`` for ``tenant``, needing ``through``/``every`` (``Call``)."""
         call = Call(tenant, path, params, request_id, through, every)
+        if self.asked is not None:
+            self.asked(call)
         found = await self.stack.lookup(call, partial(request, self.root, call))
         entry = found.entry
         return Reply(
