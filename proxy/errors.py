@@ -179,7 +179,7 @@ class UpstreamGarbage(BadUpstreamReply):
 
 
 @dataclass(frozen=True)
-class Window:
+class SpentWindow:
     """A spent quota window: the plan, its period and bounds, and its limit."""
 
     plan: str
@@ -195,7 +195,7 @@ class QuotaRefused(UpstreamUnavailable):
     status = 429
     title = "Too Many Requests"
 
-    def __init__(self, window: Window, now: float) -> None:
+    def __init__(self, window: SpentWindow, now: float) -> None:
         super().__init__(
             f"Usage limit exceeded for plan {plan_name(window.plan)}",
             retry_after=max(0, window.period_end - int(now)),

@@ -226,3 +226,12 @@ def test_the_benches_watch_the_upstream_through_its_taps_not_by_subclassing() ->
                     if isinstance(target, ast.Attribute) and target.attr == "inner"
                 ]
     assert found == []
+
+
+def test_no_two_public_classes_of_the_proxy_share_a_name() -> None:
+    where: dict[str, list[str]] = {}
+    for path in [*proxy_modules(), *sorted((ROOT / "mappings").rglob("*.py"))]:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                where.setdefault(node.name, []).append(module_name(path))
+    assert {name: found for name, found in where.items() if len(found) > 1} == {}

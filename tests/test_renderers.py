@@ -19,9 +19,9 @@ from proxy.errors import (
     ProxyError,
     QuotaRefused,
     Reauthorization,
+    SpentWindow,
     UpstreamTimeout,
     V2Refusal,
-    Window,
 )
 from proxy.http import renderers
 from proxy.http.middleware import RequestContext
@@ -112,7 +112,7 @@ def test_a_crash_is_a_500_in_each_surface_shape() -> None:
 
 
 def test_quota_refusals_carry_the_window_in_both_shapes() -> None:
-    refused = QuotaRefused(Window("Watt", "minute", 1000, 1060, 10), now=1030)
+    refused = QuotaRefused(SpentWindow("Watt", "minute", 1000, 1060, 10), now=1030)
     v4 = renderers.render("/api/v4/systems", refused)
     assert v4.status_code == 429 and v4.headers["Retry-After"] == "30"
     assert httpx2.Response(429, content=v4.body).json() == {

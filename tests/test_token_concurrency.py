@@ -19,7 +19,7 @@ import redis
 
 from proxy.config import Config
 from proxy.tokens import TokenBroker
-from proxy.tokens.store import REDIS_PREFIX, FileStore, open_store
+from proxy.tokens.store import REDIS_PREFIX, TokenFileStore, open_store
 from tests import support
 from tests.support import results_of
 
@@ -59,7 +59,7 @@ def raw_record(config: Config, tenant: str) -> dict:
         with redis.Redis.from_url(config.redis_url) as client:
             raw = client.get(REDIS_PREFIX + tenant)
     else:
-        raw = FileStore(config.data_path(config.tokens.path), 1.0).file(tenant).read_bytes()
+        raw = TokenFileStore(config.data_path(config.tokens.path), 1.0).file(tenant).read_bytes()
     return json.loads(raw)
 
 

@@ -16,7 +16,7 @@ from proxy.config import Cache
 from proxy.sandbox import api, create_app
 from proxy.sandbox.gate import Caller
 from proxy.v4 import paths
-from proxy.v4.paths import TABLE, Freshness, V4Endpoint, Window, WindowKind
+from proxy.v4.paths import TABLE, Freshness, V4Endpoint, WindowKind, WindowRule
 from tests import support
 
 TEAM = {"Authorization": "Bearer demo-team-key"}
@@ -26,7 +26,7 @@ WIDGETS = V4Endpoint(
     "widgets",
     "/systems/{system_id}/widgets/{serial_no}",
     freshness=Freshness(ttl=1234),
-    window=Window(WindowKind.RANGE, max_age=3 * DAY, max_span=DAY),
+    window=WindowRule(WindowKind.RANGE, max_age=3 * DAY, max_span=DAY),
     params=("start_at", "end_at"),
 )
 

@@ -18,7 +18,7 @@ from proxy.observability import metrics
 from proxy.tokens import maintenance, policy
 from proxy.tokens.errors import NeedsReauthorization, TokenError, TokenUnavailable, hint
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
-from proxy.tokens.renewal import Job, Outcome, Renewal, detached, renew
+from proxy.tokens.renewal import Job, Renewal, RenewalOutcome, detached, renew
 from proxy.tokens.store import StoreSettings, TokenRecord, TokenStore
 
 if TYPE_CHECKING:
@@ -241,15 +241,15 @@ class TokenBroker:
 
     def _report(self, tenant: str, renewal: Renewal) -> None:
         """Metrics and one log line for a renewal this process asked for."""
-        if renewal.outcome is Outcome.OK:
+        if renewal.outcome is RenewalOutcome.OK:
             metrics.TOKEN_REFRESH.labels(tenant, "ok").inc()
             log.info("tenant %s: new token from the %s grant", tenant, renewal.grant)
-        elif renewal.outcome is Outcome.REAUTHORIZE:
+        elif renewal.outcome is RenewalOutcome.REAUTHORIZE:
             metrics.TOKEN_REFRESH.labels(tenant, "rejected").inc()
             metrics.REAUTH_NEEDED.labels(tenant).inc()
             what = self._hint(tenant)
             log.error("tenant %s needs re-authorization (%s); %s", tenant, renewal.reason, what)
-        elif renewal.outcome is Outcome.ERROR:
+        elif renewal.outcome is RenewalOutcome.ERROR:
             metrics.TOKEN_REFRESH.labels(tenant, "error").inc()
             self._retry_at[tenant] = self.clock.now() + RETRY_DELAY
             log.warning("tenant %s: token renewal failed (%s); will retry", tenant, renewal.reason)

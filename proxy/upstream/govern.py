@@ -7,7 +7,7 @@ import orjson
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Tenant
-from proxy.errors import QuotaRefused, Window
+from proxy.errors import QuotaRefused, SpentWindow
 from proxy.quota import QuotaExhausted, QuotaGovernor
 from proxy.upstream.call import call_of
 from proxy.v4 import paths
@@ -40,7 +40,7 @@ class Govern(httpx2.AsyncBaseTransport):
                 request.extensions[WRITE_CHARGED] = True  # a resend after a 401 is the same write
             await self.governor.acquire(tenant, now=now)
         except QuotaExhausted as exc:
-            window = Window(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
+            window = SpentWindow(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
             raise QuotaRefused(window, now()) from exc
         response = await self.inner.handle_async_request(request)
         if response.status_code == 429:
