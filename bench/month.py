@@ -36,13 +36,13 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
 import orjson
 
 from bench.support import machine
+from mappings.base import Endpoint
 from mappings.registry import ENDPOINTS
 from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
@@ -277,7 +277,10 @@ async def settle() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def _request(url: str) -> tuple[Any, dict[str, str], tuple[tuple[str, str], ...]]:
+V2Call = tuple[Endpoint, dict[str, str], tuple[tuple[str, str], ...]]
+
+
+def _request(url: str) -> V2Call:
     """The v2 endpoint, path parameters and query of ``url``."""
     parts = urlsplit(url)
     for endpoint in ENDPOINTS:
@@ -306,7 +309,7 @@ async def run(workload: Workload, pacing: bool) -> Figures:
             queue = [(START + poll.offset, i) for i, poll in enumerate(workload.polls)]
             heapq.heapify(queue)
             answered: set[str] = set()
-            parsed: dict[str, Any] = {}
+            parsed: dict[str, V2Call] = {}
             next_sample = START + HOUR
             while queue and queue[0][0] < START + MONTH:
                 at, index = heapq.heappop(queue)
