@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,7 @@ SCRAPE = {"Authorization": "Bearer test-scrape-key"}  # the scrape key config_te
 #: otherwise, loading the CA bundle (~35 ms of CPU for a loopback call).
 TLS = ssl.create_default_context()
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 SERVE_LOGS: list[Path] = []  # everything `enphase-proxy serve` printed during the session
 
 
@@ -193,17 +194,23 @@ def token_config_text(
 
 def grants(url: str) -> dict[str, int]:
     """The sandbox's successful token grants by type."""
-    return httpx2.get(f"{url}/_sandbox/stats", verify=TLS).json()["token_grants"]
+    counts: dict[str, int] = httpx2.get(f"{url}/_sandbox/stats", verify=TLS).json()["token_grants"]
+    return counts
 
 
-def fresh_tokens(url: str) -> dict:
+def fresh_tokens(url: str) -> dict[str, Any]:
     """A token set straight from the sandbox's password grant."""
     form = {"grant_type": "password", "username": "demo@example.com", "password": "demo-password"}
-    return httpx2.post(f"{url}/oauth/token", data=form, auth=CLIENT, verify=TLS).json()
+    tokens: dict[str, Any] = httpx2.post(
+        f"{url}/oauth/token", data=form, auth=CLIENT, verify=TLS
+    ).json()
+    return tokens
 
 
-def token_works(url: str, access_token: str) -> bool:
-    """Whether the sandbox v4 API accepts the access token."""
+def token_works(url: str, access_token: str | None) -> bool:
+    """Whether the sandbox v4 API accepts the access token (there is one)."""
+    if access_token is None:
+        return False
     response = httpx2.get(
         f"{url}/api/v4/systems",
         params={"key": "sandbox-api-key"},
@@ -211,6 +218,13 @@ def token_works(url: str, access_token: str) -> bool:
         verify=TLS,
     )
     return response.status_code == 200
+
+
+def present(value: T | None) -> T:
+    """``value``, which the test needs to be there (a stored record, a match)."""
+    if value is None:
+        raise AssertionError("expected a value, found None")
+    return value
 
 
 def stored(config: Config, tenant: str) -> TokenRecord | None:
@@ -226,7 +240,9 @@ def stored(config: Config, tenant: str) -> TokenRecord | None:
     return asyncio.run(read())
 
 
-async def import_tokens(config: Config, tenant: str, tokens: dict, expires_at: int) -> None:
+async def import_tokens(
+    config: Config, tenant: str, tokens: dict[str, Any], expires_at: int
+) -> None:
     """Store ``tokens`` (a token response) for ``tenant`` as an import would."""
     broker = TokenBroker(config, detached=False)
     await broker.import_tokens(tenant, tokens["access_token"], tokens["refresh_token"], expires_at)
@@ -311,7 +327,8 @@ def _read_request(stream: Any) -> bytes | None:
         ),
         0,
     )
-    return head + stream.read(length)
+    body: bytes = stream.read(length)
+    return head + body
 
 
 @contextmanager
