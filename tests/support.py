@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -277,7 +277,7 @@ def redis_server() -> Iterator[str]:
             proc.wait(10)
 
 
-def results_of(processes: list[BaseProcess], results: Any, timeout: float) -> list[Any]:
+def results_of(processes: Sequence[BaseProcess], results: Any, timeout: float) -> list[Any]:
     """Start ``processes``, gather the list each puts on ``results``, and see each exit cleanly."""
     for process in processes:
         process.start()
