@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -37,9 +38,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     return TestClient(create_app(config))
 
 
-def v4_error(response: httpx2.Response, status: int) -> dict:
+def v4_error(response: httpx2.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == V4_BODY_KEYS and body["code"] == status
     return body
 
@@ -55,7 +56,7 @@ def v4_error(response: httpx2.Response, status: int) -> dict:
     ],
 )
 def test_v4_clients_get_v4_shaped_refusals(
-    client: TestClient, method: str, path: str, kwargs: dict, status: int
+    client: TestClient, method: str, path: str, kwargs: dict[str, Any], status: int
 ) -> None:
     v4_error(client.request(method, path, **kwargs), status)
 
@@ -85,7 +86,7 @@ def test_v4_clients_get_v4_shaped_refusals(
     ],
 )
 def test_v2_clients_keep_the_v2_bodies(
-    client: TestClient, method: str, path: str, kwargs: dict, body: dict
+    client: TestClient, method: str, path: str, kwargs: dict[str, Any], body: dict[str, Any]
 ) -> None:
     response = client.request(method, path, **kwargs)
     assert (response.status_code, response.json()) == (int(body["reason"]), body)
@@ -115,7 +116,7 @@ def test_quota_refusals_carry_the_window_in_both_shapes() -> None:
     refused = QuotaRefused(SpentWindow("Watt", "minute", 1000, 1060, 10), now=1030)
     v4 = renderers.render("/api/v4/systems", refused)
     assert v4.status_code == 429 and v4.headers["Retry-After"] == "30"
-    assert httpx2.Response(429, content=v4.body).json() == {
+    assert httpx2.Response(429, content=bytes(v4.body)).json() == {
         "message": "Too Many Requests",
         "details": "Usage limit exceeded for plan Watt",
         "code": 429,
