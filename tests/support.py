@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -89,7 +89,14 @@ def emulating_client(name: str, key: str) -> str:
 
 
 #: Tenant limits (proxy side) no test reaches.
-UNMETERED = {"per_minute": 10**6, "per_month": 10**9}
+class PlanLimits(TypedDict):
+    """A tenant's call limits, as config_text takes them."""
+
+    per_minute: int
+    per_month: int
+
+
+UNMETERED: PlanLimits = {"per_minute": 10**6, "per_month": 10**9}
 
 
 @contextmanager
@@ -952,6 +959,7 @@ def shaped(
     step: int,
     fields: tuple[str, ...],
     devices: int = 3,
+    /,
     **query: str,
 ) -> tuple[list[V4Call], dict[str, Any]]:
     """Plan, answer each call as v4 would, shape; the body is checked against the v2 schema."""
@@ -964,6 +972,6 @@ def shaped(
     return calls, response.body
 
 
-def ends(body: dict[str, Any]) -> list[int]:
+def ends(body: dict[str, Any]) -> list[int | str]:
     """The end_at of every interval in a v2 body."""
     return [interval["end_at"] for interval in body["intervals"]]

@@ -123,7 +123,7 @@ def public_api(package: str) -> set[str]:
         if isinstance(node, ast.AnnAssign):
             targets = [node.target]
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
-            assert node.value is not None
+            assert isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None
             return set(ast.literal_eval(node.value))
     return set()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -70,7 +70,8 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
                 assert await asyncio.to_thread(support.token_works, sandbox_url, token)
                 (item,) = await health(broker)
                 assert not item.needs_reauthorization
-                assert clock.now() - item.refresh_token_obtained < KEEP_ALIVE_AGE + TICK
+                obtained = support.present(item.refresh_token_obtained)
+                assert clock.now() - obtained < KEEP_ALIVE_AGE + TICK
                 gauge = REGISTRY.get_sample_value(
                     "enphase_proxy_refresh_token_obtained_timestamp_seconds", {"tenant": "demo"}
                 )
@@ -106,7 +107,7 @@ class BrokenHistory(MemoryHistory):
     ) -> None:
         raise OSError("console history unavailable")
 
-    async def note_errors(self, errors: list[dict[str, Any]]) -> None:
+    async def note_errors(self, errors: Sequence[Mapping[str, Any]]) -> None:
         raise OSError("console history unavailable")
 
 

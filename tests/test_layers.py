@@ -40,7 +40,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def recording(*statuses: int, body: bytes = b"{}") -> tuple[httpx2.MockTransport, list]:
+def recording(
+    *statuses: int, body: bytes = b"{}"
+) -> tuple[httpx2.MockTransport, list[httpx2.Request]]:
     """A MockTransport answering ``statuses`` in turn (the last one repeats); and its requests."""
     seen: list[httpx2.Request] = []
 

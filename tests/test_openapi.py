@@ -152,7 +152,7 @@ def test_v2s_documented_examples_validate() -> None:
 
 
 STATS = "/api/v2/systems/{system_id}/stats"
-GOOD_STATS = {
+GOOD_STATS: dict[str, Any] = {
     "system_id": 1,
     "total_devices": 0,
     "meta": {
@@ -176,7 +176,7 @@ GOOD_STATS = {
         {k: v for k, v in GOOD_STATS.items() if k != "meta"},
     ],
 )
-def test_validate_rejects_bodies_v2_clients_would_not_parse(body: dict) -> None:
+def test_validate_rejects_bodies_v2_clients_would_not_parse(body: dict[str, Any]) -> None:
     validate(STATS, 200, GOOD_STATS)
     with pytest.raises(ValidationError):
         validate(STATS, 200, body)
