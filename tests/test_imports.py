@@ -1,4 +1,6 @@
-"""Tests share helpers only through tests/support.py; the benches do not import the tests."""
+"""Structure rules: the proxy's packages meet only through their public API, with no cycle, and
+no two public classes share a name; tests share helpers only through tests/support.py; benches
+neither import the tests nor subclass the proxy."""
 
 from __future__ import annotations
 
