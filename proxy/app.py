@@ -54,7 +54,6 @@ class Services:
     governor: QuotaGovernor
     pacer: Pacer
     recorder: Recorder  # the console's history of this worker's counters
-    clock: Clock = SYSTEM
     memo: Memo = field(default_factory=Memo)
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
@@ -191,7 +190,6 @@ async def opened_services(
             governor,
             pacer,
             Recorder(config, history, broker, pacer, clock),
-            clock,
             redis=redis,
         )
 
