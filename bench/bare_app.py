@@ -5,7 +5,8 @@ intervals), so the payload's own cost can be told apart from the proxy's.
 """
 
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 SMALL = {"system_id": 1001, "total_devices": 12, "intervals": []}
@@ -20,12 +21,12 @@ DAY = {
 }
 
 
-async def small(request):
+async def small(request: Request) -> Response:
     """A small JSON answer."""
     return JSONResponse(SMALL)
 
 
-async def stats(request):
+async def stats(request: Request) -> Response:
     """A day-of-stats-sized JSON answer."""
     return JSONResponse(DAY)
 

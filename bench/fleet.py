@@ -16,16 +16,15 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
 
 from bench.support import machine
 from proxy.cache import freshness
-from proxy.clock import VirtualClock
-from proxy.config import Cache, Tenant
+from proxy.clock import Clock, VirtualClock
+from proxy.config import Cache
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox.demo import proxy_config
 from proxy.simulation import SANDBOX_URL, in_process
-from proxy.upstream.stack import Params, Reply, Upstream
+from proxy.upstream import Call, Taps
 
 START = 1_781_542_800  # 2026-06-15 17:00 UTC: daytime in the Americas; no fleet zone hits midnight
 CLIENTS = 500
@@ -39,24 +38,13 @@ FLEET_USER = "fleet-user"
 Demands = defaultdict[tuple[str, tuple[tuple[str, str], ...]], list[float]]
 
 
-class RecordingUpstream(Upstream):
-    """An Upstream that notes when each v4 GET is asked for, whether cached or not."""
+def recording(demands: Demands, clock: Clock) -> Taps:
+    """Taps noting in ``demands`` when each v4 GET is asked for, whether cached or not."""
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.demands: Demands = defaultdict(list)
+    def asked(call: Call) -> None:
+        demands[(call.path, tuple(call.params))].append(clock.now())
 
-    async def get(
-        self,
-        tenant: Tenant,
-        path: str,
-        params: Params,
-        request_id: str = "",
-        **needs: int | None,
-    ) -> Reply:
-        """Record the demand, then answer as Upstream does."""
-        self.demands[(path, tuple(params))].append(self.clock.now())
-        return await super().get(tenant, path, params, request_id, **needs)
+    return Taps(asked=asked)
 
 
 def minimum_calls(demands: Demands, settings: Cache) -> Counter[str]:
@@ -103,7 +91,8 @@ async def replay(minutes: int) -> None:
             password=DEMO.fleet_password,
         )
         sandbox = SandboxSettings(clock=clock)
-        async with in_process(config, sandbox, RecordingUpstream, clock) as stack:
+        demands: Demands = defaultdict(list)
+        async with in_process(config, sandbox, clock, recording(demands, clock)) as stack:
             auth = f"key=demo-v2-key&user_id={FLEET_USER}"
             urls = [
                 f"/api/v2/systems/{3000 + client % SYSTEMS}/{route}?{auth}"
@@ -125,7 +114,6 @@ async def replay(minutes: int) -> None:
                 clock.advance(POLL)
             elapsed = time.perf_counter() - started
             services = stack.services
-            demands = services.upstream.demands
             minimum = minimum_calls(demands, config.cache)
             calls = by_endpoint(stats.api_calls_by_path)
             cache = services.cache.stats()

@@ -30,10 +30,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def timed(client: httpx2.Client, url: str, **kwargs: object) -> float:
+def timed(
+    client: httpx2.Client,
+    url: str,
+    params: dict[str, str | int],
+    headers: dict[str, str] | None = None,
+) -> float:
     """Milliseconds one GET took; it must succeed."""
     started = time.perf_counter()
-    response = client.get(url, **kwargs)
+    response = client.get(url, params=params, headers=headers)
     elapsed = (time.perf_counter() - started) * 1000
     assert response.status_code == 200, response.text
     return elapsed
@@ -72,14 +77,18 @@ def main() -> None:
         with httpx2.Client(timeout=30) as client:
 
             def direct(start: int) -> float:
-                params = {"key": "sandbox-api-key", "start_at": start, "granularity": "day"}
+                params: dict[str, str | int] = {
+                    "key": "sandbox-api-key",
+                    "start_at": start,
+                    "granularity": "day",
+                }
                 return timed(client, v4, params=params, headers=headers)
 
             proxied = s["proxy"] + "/api/v2/systems/1002/stats"
             legacy = dict(parse_qsl(AUTH))
 
             def through_proxy(start: int) -> float:
-                params = {**legacy, "start_at": start, "end_at": start + DAY}
+                params: dict[str, str | int] = {**legacy, "start_at": start, "end_at": start + DAY}
                 return timed(client, proxied, params=params)
 
             for start in starts:

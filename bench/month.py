@@ -50,26 +50,25 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
+import orjson
 
 from bench.support import machine
+from mappings.base import Endpoint
 from mappings.registry import ENDPOINTS
 from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
-from proxy.config import PLAN_LIMITS, Config, Tenant, parse
+from proxy.config import PLAN_LIMITS, Cache, Config, parse
+from proxy.http.renderers import v2 as v2_error
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox import create_app as create_sandbox
 from proxy.sandbox.settings import FLEET_SYSTEM_IDS
 from proxy.sandbox.systems import System, build_systems
 from proxy.simulation import SANDBOX_URL, in_process
-from proxy.upstream.caching import Caching
-from proxy.upstream.call import call_of
-from proxy.upstream.stack import Params, Reply, Upstream
+from proxy.upstream import Call, Taps, call_of
 from proxy.v2 import runner as legacy
 
 START = 1_780_272_000  # 2026-06-01 00:00 UTC
@@ -285,67 +284,48 @@ tenants = ["bench"]
     return parse(text, str(data_dir / "proxy.toml"))
 
 
-class Log:
-    """What the cache layer sent upstream in a run, across restarts."""
+class CallLog:
+    """Notes, through the upstream's taps and across restarts, each live key asked for, each
+    call that reached the upstream (final or live), and whether a live key's reply held
+    anything new."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock, settings: Cache) -> None:
+        self.clock = clock
+        self.settings = settings
         self.fetches: list[tuple[float, bool]] = []  # (when, final) of calls that reached it
         self.asked: dict[str, float] = {}  # live key: last asked
         self.replies: dict[str, bytes] = {}  # live key: digest of its latest reply
         self.refreshes = 0  # fetches of a live key fetched before
         self.wasted = 0  # of which the reply held nothing new
 
+    def taps(self) -> Taps:
+        """The taps noting what this meter counts."""
+        return Taps(asked=self.ask, fetched=self.fetch)
 
-class MeteredUpstream(Upstream):
-    """An Upstream noting each upstream fetch (final or live) and each live key asked for."""
-
-    def __init__(self, root: str, stack: Caching, clock: Clock, log: Log) -> None:
-        super().__init__(root, stack, clock)
-        self.log = log
-        stack.inner = _Noting(stack.inner, self)  # every fetch the cache makes passes here
-
-    async def get(
-        self,
-        tenant: Tenant,
-        path: str,
-        params: Params,
-        request_id: str = "",
-        **needs: int | None,
-    ) -> Reply:
-        """Note the live keys asked for, then answer as Upstream does.
+    def ask(self, call: Call) -> None:
+        """Note a live key asked for.
 
         A lookup that takes a reply ``every`` seconds old (a time zone's) is not paced, so it
         is no live key.
         """
-        now, settings = self.clock.now(), self.stack.cache.settings
-        if needs.get("every") is None and not freshness.final(path, params, now, settings):
-            self.log.asked[f"{path}?{params}"] = now
-        return await super().get(tenant, path, params, request_id, **needs)
+        now = self.clock.now()
+        if call.every is None and not freshness.final(call.path, call.params, now, self.settings):
+            self.asked[f"{call.path}?{call.params}"] = now
 
-
-class _Noting(httpx2.AsyncBaseTransport):
-    """Notes each call the cache layer sent that reached the upstream (when, whether its window
-    is final) and whether a live key's reply held anything new."""
-
-    def __init__(self, inner: httpx2.AsyncBaseTransport, upstream: MeteredUpstream) -> None:
-        self.inner = inner
-        self.upstream = upstream
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+    async def fetch(self, request: httpx2.Request, response: httpx2.Response) -> None:
+        """Note a call that reached the upstream (when, whether its window is final) and, for a
+        live key, whether its reply held anything new."""
         call = call_of(request)
-        up, log = self.upstream, self.upstream.log
-        now = up.clock.now()
-        final = freshness.final(call.path, call.params, now, up.stack.cache.settings)
-        response = await self.inner.handle_async_request(request)  # a refused call raises
-        log.fetches.append((now, final))
+        now = self.clock.now()
+        final = freshness.final(call.path, call.params, now, self.settings)
+        self.fetches.append((now, final))
         if not final:
             key = f"{call.path}?{sorted(freshness.pairs(call.params))}"
             digest = hashlib.sha256(await response.aread()).digest()
-            if key in log.replies:
-                log.refreshes += 1
-                log.wasted += log.replies[key] == digest
-            log.replies[key] = digest
-        return response
+            if key in self.replies:
+                self.refreshes += 1
+                self.wasted += self.replies[key] == digest
+            self.replies[key] = digest
 
 
 @dataclass
@@ -373,7 +353,10 @@ async def settle() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-def _request(url: str) -> tuple[Any, dict[str, str], tuple[tuple[str, str], ...]]:
+V2Call = tuple[Endpoint, dict[str, str], tuple[tuple[str, str], ...]]
+
+
+def _request(url: str) -> V2Call:
     """The v2 endpoint, path parameters and query of ``url``."""
     parts = urlsplit(url)
     for endpoint in ENDPOINTS:
@@ -406,22 +389,22 @@ async def run(workload: Workload, pacing: bool) -> Figures:
     """One simulated month of ``workload``."""
     start, end = workload.start, workload.start + workload.length
     clock = VirtualClock(start)
-    figures, log = Figures(), Log()
+    figures = Figures()
     systems = build_systems(start)
     sandbox = create_sandbox(SandboxSettings(clock=clock, phased_uploads=True))
     queue = [(start + poll.offset, i) for i, poll in enumerate(workload.polls)]
     heapq.heapify(queue)
     answered: set[str] = set()
-    parsed: dict[str, Any] = {}
+    parsed: dict[str, V2Call] = {}
     # the proxy runs to the month's end, or stops mid-month and runs again on the same stores
     stops = [start + workload.length // 2, end] if workload.restart else [end]
     next_sample = start + HOUR
     with tempfile.TemporaryDirectory(prefix="enphase-month-") as work:
         cfg = config(workload, Path(work), pacing)
         tenant = cfg.tenants["bench"]
+        meter = CallLog(clock, cfg.cache)
         for stop in stops:
-            metered = partial(MeteredUpstream, log=log)
-            async with in_process(cfg, sandbox, metered, clock) as stack:
+            async with in_process(cfg, sandbox, clock, meter.taps()) as stack:
                 upstream = stack.services.upstream
                 memo = stack.services.memo
                 while queue and queue[0][0] < stop:
@@ -434,10 +417,11 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                     request = parsed.get(url) or parsed.setdefault(url, _request(url))
                     outcome = await legacy.answer(*request, upstream, tenant, "", memo)
                     figures.requests += 1
-                    if outcome.status == 409:
+                    refusal = v2_error(outcome.error) if outcome.error else None
+                    if refusal is not None and refusal.status == 409:
                         figures.refused += 1
                         figures.refused_after_first += url in answered
-                        if MINUTE_REFUSAL in outcome.body:
+                        if MINUTE_REFUSAL in orjson.dumps(refusal.body):
                             figures.refused_minute += 1
                         else:  # the month's budget is spent
                             figures.ran_out = figures.ran_out or clock.now()
@@ -451,14 +435,14 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                     if clock.now() >= next_sample:
                         await settle()
                         recent = clock.now() - DEMAND_WINDOW
-                        figures.live_keys.append(sum(t >= recent for t in log.asked.values()))
+                        figures.live_keys.append(sum(t >= recent for t in meter.asked.values()))
                         next_sample += HOUR
                 await settle()
     figures.calls = sandbox_state(sandbox).stats.api_calls
-    figures.fetches = len(log.fetches)
-    figures.final_calls = sum(final for _, final in log.fetches)
-    figures.refreshes, figures.wasted = log.refreshes, log.wasted
-    month_calls = sorted(t for t, _ in log.fetches)
+    figures.fetches = len(meter.fetches)
+    figures.final_calls = sum(final for _, final in meter.fetches)
+    figures.refreshes, figures.wasted = meter.refreshes, meter.wasted
+    month_calls = sorted(t for t, _ in meter.fetches)
     if len(month_calls) >= workload.per_month:
         figures.ran_out = min(figures.ran_out or 1e18, month_calls[workload.per_month - 1])
     return figures
@@ -521,7 +505,7 @@ def measured(name: str, divisor: int, pacing: bool, start: float = START) -> tup
     return figures, time.perf_counter() - started
 
 
-def measure(names: list[str], full: bool, jobs: int, starts: list[float]) -> None:
+def measure(names: list[str], full: bool, jobs: int, starts: list[int]) -> None:
     """Run each workload from each of ``starts`` with and without pacing, ``jobs`` runs at a
     time, and print the figures of each run as it ends."""
     sizes = {name: 1 if full else DIVISORS.get(name, 1) for name in names}

@@ -12,9 +12,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from proxy.sandbox.demo import config_text
-from proxy.serving.server import free_port, running
+from proxy.serving import free_port, running
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +40,7 @@ def child(command: list[str], port: int, log: Path) -> AbstractContextManager[in
 @contextmanager
 def stack(
     workers: int = 1, worker_class: str = "asgi", extra: str = "", server: str = ""
-) -> Iterator[dict]:
+) -> Iterator[dict[str, Any]]:
     """Sandbox and proxy (gunicorn) as child processes; yields their URLs and the data dir."""
     work = Path(tempfile.mkdtemp(prefix="enphase-bench-"))
     sandbox_port, proxy_port = free_port(), free_port()
@@ -67,12 +68,20 @@ def wrk(url: str, seconds: int = 10, connections: int = 50, threads: int = 2) ->
     """Requests/s and p50/p99 latency (ms) of ``url`` under wrk."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    rps = float(_found(r"Requests/sec:\s+([\d.]+)", out).group(1))
     return {"rps": rps, "p50": _latency(out, "50%"), "p99": _latency(out, "99%")}
 
 
+def _found(pattern: str, out: str) -> re.Match[str]:
+    """The first match of ``pattern`` in wrk's output (wrk always prints it)."""
+    match = re.search(pattern, out)
+    if match is None:
+        raise ValueError(f"wrk printed no {pattern!r}")
+    return match
+
+
 def _latency(out: str, label: str) -> float:
-    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+    value, unit = _found(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 

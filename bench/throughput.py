@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx2
 
-from bench.support import AUTH, child, free_port, have_wrk, machine, stack, wrk
+from bench.support import AUTH, child, have_wrk, machine, stack, wrk
 from proxy.clock import SYSTEM
+from proxy.serving import free_port
 
 DAY = 86400
 WORKERS = {"asgi": "asgi"}  # the proxy runs only under gunicorn's own ASGI worker

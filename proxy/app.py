@@ -1,4 +1,4 @@
-"""create_app(config) -> the proxy's Starlette application: routes, lifespan, middleware."""
+"""The composition root: builds the services and hands them to the routes (``create_app``)."""
 
 from __future__ import annotations
 
@@ -16,26 +16,30 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mappings import errors
 from mappings.openapi import OPENAPI
-from proxy import console
 from proxy.cache import ReplyCache, open_cache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
-from proxy.console.history import open_history
-from proxy.console.recorder import Recorder
-from proxy.http import oauth_callback, renderers, v2_routes, v4_route
-from proxy.http.admin import bearer, is_admin_key, key_matches
-from proxy.http.middleware import RequestContext
-from proxy.http.v2_routes import LegacyDispatch
+from proxy.console import Recorder, open_history
+from proxy.console import routes as console_routes
+from proxy.errors import NotAuthorized, Unprocessable
+from proxy.http import (
+    HANDLERS,
+    LegacyDispatch,
+    RequestContext,
+    bearer,
+    broker_route,
+    callback_route,
+    is_admin_key,
+    key_matches,
+    legacy_routes,
+)
 from proxy.observability import logs, metrics
-from proxy.quota.governor import QuotaGovernor, open_governor
-from proxy.quota.pacer import Pacer, open_pacer
-from proxy.storage.redis_client import open_redis
+from proxy.quota import Pacer, QuotaGovernor, open_governor, open_pacer
+from proxy.storage import open_redis
 from proxy.tokens import TokenBroker
-from proxy.upstream.stack import Upstream, layers, open_http
-from proxy.v2 import runner
-from proxy.v2.membership import UnknownIds
+from proxy.upstream import UNTAPPED, Taps, Upstream, layers, open_http
+from proxy.v2 import Memo, UnknownIds
 
 log = logging.getLogger("proxy.app")
 
@@ -50,38 +54,32 @@ class Services:
     governor: QuotaGovernor
     pacer: Pacer
     recorder: Recorder  # the console's history of this worker's counters
-    clock: Clock = SYSTEM
-    memo: runner.Memo = field(default_factory=runner.Memo)
+    memo: Memo = field(default_factory=Memo)
     unknown_ids: UnknownIds = field(default_factory=UnknownIds)  # answered from systems lists
     redis: Any = None  # the worker's Redis client, when Redis is configured
 
 
 REDIS_PROBE_TIMEOUT = 2.0  # seconds a readiness ping may take
 
+ServicesOpener = Callable[[], contextlib.AbstractAsyncContextManager[Services]]
 
-def services(request: Request) -> Services:
-    """The worker's open services."""
-    opened: Services = request.app.state.services
-    return opened
+
+class Worker:
+    """The worker's services once its lifespan opened them: what every route reads them from."""
+
+    def __init__(self) -> None:
+        self.opened: Services | None = None
+
+    def services(self) -> Services:
+        """The open services (a request never arrives before the lifespan opened them)."""
+        if self.opened is None:
+            raise RuntimeError("the proxy's services are not open")
+        return self.opened
 
 
 async def healthz(request: Request) -> Response:
     """200 while the process lives."""
     return JSONResponse({"status": "ok"})
-
-
-async def readyz(request: Request) -> Response:
-    """200 when every tenant has (or can get itself) a usable token and Redis answers; else 503.
-
-    Why not is shown only to a caller with the scrape key: it names tenants.
-    """
-    svc = services(request)
-    problems = [f"tenant {s.tenant}: {s.state}" for s in await svc.broker.status() if s.needs_human]
-    problems += await redis_problems(svc.redis)
-    status = 503 if problems else 200
-    if not key_matches(request.app.state.config.server.scrape_key, bearer(request)):
-        return JSONResponse({"ready": not problems}, status)
-    return JSONResponse({"ready": not problems, "problems": problems}, status)
 
 
 async def redis_problems(client: Any) -> list[str]:
@@ -95,54 +93,68 @@ async def redis_problems(client: Any) -> list[str]:
         return [f"redis unreachable: {type(exc).__name__}"]
 
 
-def unauthorized() -> Response:
-    """The v2-shaped 401 of the operator routes."""
-    return JSONResponse({"reason": "401", "message": [errors.NOT_AUTHORIZED]}, 401)
-
-
-async def metrics_endpoint(request: Request) -> Response:
-    """Prometheus exposition of every worker's metrics, for a caller with the scrape key."""
-    if not key_matches(request.app.state.config.server.scrape_key, bearer(request)):
-        return unauthorized()
-    pacer = services(request).pacer
-    for tenant in request.app.state.config.tenants.values():
-        try:
-            await pacer.snapshot(tenant)
-        except Exception:  # a quota store that cannot answer leaves the last figures
-            log.warning("budget figures unavailable", extra={"tenant": tenant.name})
-    body, content_type = metrics.render()
-    return Response(body, headers={"Content-Type": content_type})
-
-
 async def openapi(request: Request) -> Response:
     """The OpenAPI description of the v2 surface."""
     return JSONResponse(OPENAPI)
 
 
-async def purge(request: Request) -> Response:
-    """Drop cached upstream replies: all, per tenant, or per tenant and system."""
-    if not is_admin_key(request.app.state.config.server.admin_key, bearer(request)):
-        return unauthorized()
-    tenant = request.query_params.get("tenant")
-    system_id = request.query_params.get("system_id")
-    if system_id and not tenant:
-        return JSONResponse({"reason": "422", "message": "system_id needs tenant"}, 422)
-    removed = await services(request).cache.purge(tenant, system_id)
-    return JSONResponse({"purged": removed, "tenant": tenant, "system_id": system_id})
+def operator_routes(config: Config, worker: Worker) -> list[BaseRoute]:
+    """Health, readiness, metrics and the cache purge, reading ``worker``'s services."""
 
+    async def readyz(request: Request) -> Response:
+        """200 when every tenant has (or can get itself) a usable token and Redis answers; else
+        503. Why not is shown only to a caller with the scrape key: it names tenants."""
+        svc = worker.services()
+        needs = [s for s in await svc.broker.status() if s.needs_human]
+        problems = [f"tenant {s.tenant}: {s.state}" for s in needs]
+        problems += await redis_problems(svc.redis)
+        status = 503 if problems else 200
+        if not key_matches(config.server.scrape_key, bearer(request)):
+            return JSONResponse({"ready": not problems}, status)
+        return JSONResponse({"ready": not problems, "problems": problems}, status)
 
-def routes(legacy: list[Route]) -> list[BaseRoute]:
-    """Every route the proxy serves, ``legacy`` (the v2 routes) first."""
-    fixed: list[BaseRoute] = [
+    async def metrics_endpoint(request: Request) -> Response:
+        """Prometheus exposition of every worker's metrics, for a caller with the scrape key."""
+        if not key_matches(config.server.scrape_key, bearer(request)):
+            raise NotAuthorized()
+        pacer = worker.services().pacer
+        for tenant in config.tenants.values():
+            try:
+                await pacer.snapshot(tenant)
+            except Exception:  # a quota store that cannot answer leaves the last figures
+                log.warning("budget figures unavailable", extra={"tenant": tenant.name})
+        body, content_type = metrics.render()
+        return Response(body, headers={"Content-Type": content_type})
+
+    async def purge(request: Request) -> Response:
+        """Drop cached upstream replies: all, per tenant, or per tenant and system."""
+        if not is_admin_key(config.server.admin_key, bearer(request)):
+            raise NotAuthorized()
+        tenant = request.query_params.get("tenant")
+        system_id = request.query_params.get("system_id")
+        if system_id and not tenant:
+            raise Unprocessable("system_id needs tenant")
+        removed = await worker.services().cache.purge(tenant, system_id)
+        return JSONResponse({"purged": removed, "tenant": tenant, "system_id": system_id})
+
+    return [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),
         Route("/api/v2/openapi.json", openapi),
         Route("/admin/cache/purge", purge, methods=["POST"]),
-        Route("/oauth/callback", oauth_callback.oauth_callback),
-        *console.routes(),
     ]
-    return [*legacy, *fixed, v4_route.route()]
+
+
+def routes(config: Config, clock: Clock, worker: Worker, legacy: list[Route]) -> list[BaseRoute]:
+    """Every route the proxy serves, ``legacy`` (the v2 routes) first, each handed what it uses."""
+    return [
+        *legacy,
+        *operator_routes(config, worker),
+        callback_route(lambda: worker.services().broker),
+        *console_routes(config, clock, lambda: worker.services().recorder),
+        broker_route(config, lambda: worker.services().upstream),
+    ]
 
 
 @contextlib.asynccontextmanager
@@ -152,14 +164,13 @@ async def opened_services(
     broker: TokenBroker,
     *,
     clock: Clock = SYSTEM,
-    upstream: Callable[..., Upstream] = Upstream,
+    taps: Taps = UNTAPPED,
     redis: Any = None,
 ) -> AsyncIterator[Services]:
     """A worker's services, sending upstream through ``http``, its token ``broker`` and
     ``redis`` (the worker's one Redis client, closed by the caller); all of them closed on exit.
 
-    ``upstream`` builds the Upstream (benchmarks pass a subclass that records calls); every
-    service reads time from ``clock``.
+    ``taps`` watch the upstream calls (benchmarks); every service reads time from ``clock``.
     """
     async with contextlib.AsyncExitStack() as opened:  # closes what opened, even on a failure
         opened.push_async_callback(broker.close)
@@ -172,46 +183,65 @@ async def opened_services(
         opened.push_async_callback(pacer.close)
         history = await open_history(config, clock.now, redis)
         opened.push_async_callback(history.close)
-        stack = layers(config, http, broker, cache, governor, pacer, clock)
+        stack = layers(config, http, broker, cache, governor, pacer, clock, taps)
         yield Services(
-            upstream(config.upstream.api_root, stack, clock),
+            Upstream(config.upstream.api_root, stack, clock, taps),
             broker,
             cache,
             governor,
             pacer,
             Recorder(config, history, broker, pacer, clock),
-            clock,
             redis=redis,
         )
 
 
-def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
-    """The proxy as an ASGI application (each worker opens its own connections at startup)."""
+@contextlib.asynccontextmanager
+async def worker_services(config: Config, clock: Clock = SYSTEM) -> AsyncIterator[Services]:
+    """A gunicorn worker's services and its background tasks: its Redis client, its token
+    broker, the metrics flush and the console recorder; all stopped and closed on exit."""
+    async with contextlib.AsyncExitStack() as opened:
+        redis = open_redis(config)
+        if redis is not None:
+            opened.push_async_callback(redis.aclose)
+        broker = TokenBroker(config, redis=redis, clock=clock)
+        await broker.start()
+        services = await opened.enter_async_context(
+            opened_services(config, open_http(config), broker, redis=redis, clock=clock)
+        )
+        flusher = asyncio.create_task(metrics.flush_periodically())
+        recorder = asyncio.create_task(services.recorder.run())
+        try:
+            yield services
+        finally:
+            flusher.cancel()
+            recorder.cancel()
+            await asyncio.gather(flusher, recorder, return_exceptions=True)
+            logs.ACCESS.flush()
+
+
+def create_app(
+    config: Config, clock: Clock = SYSTEM, services: ServicesOpener | None = None
+) -> Starlette:
+    """The proxy as an ASGI application on ``clock``; its lifespan opens ``services``.
+
+    By default each worker opens its own (``worker_services``); a simulation hands in the
+    services it opened on its own clock.
+    """
+    worker = Worker()
+    opener = services or (lambda: worker_services(config, clock))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with contextlib.AsyncExitStack() as opened:
-            redis = open_redis(config)
-            if redis is not None:
-                opened.push_async_callback(redis.aclose)
-            broker = TokenBroker(config, redis=redis, clock=clock)
-            await broker.start()
-            app.state.services = await opened.enter_async_context(
-                opened_services(config, open_http(config), broker, redis=redis, clock=clock)
-            )
-            flusher = asyncio.create_task(metrics.flush_periodically())
-            recorder = asyncio.create_task(app.state.services.recorder.run())
+        async with opener() as opened:
+            worker.opened = opened
             try:
                 yield
             finally:
-                flusher.cancel()
-                recorder.cancel()
-                await asyncio.gather(flusher, recorder, return_exceptions=True)
-                logs.ACCESS.flush()
+                worker.opened = None
 
-    legacy = v2_routes.routes()
-    app = Starlette(
-        routes=routes(legacy),
+    legacy = legacy_routes(config, worker.services)
+    return Starlette(
+        routes=routes(config, clock, worker, legacy),
         lifespan=lifespan,
         middleware=[
             Middleware(
@@ -221,8 +251,5 @@ def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
             ),
             Middleware(LegacyDispatch, legacy=legacy),
         ],
-        exception_handlers=renderers.HANDLERS,
+        exception_handlers=HANDLERS,
     )
-    app.state.config = config
-    app.state.clock = clock
-    return app

@@ -1,7 +1,7 @@
 """TOML configuration to typed, validated settings; secrets may come from the environment.
 
 Adding a setting is one line: a field (type, constraint, default) on the class of its table:
-Server for ``[server]``, Upstream, Sandbox, Tokens, Cache, Quota, Tenant for each
+Server for ``[server]``, UpstreamSettings, Sandbox, Tokens, Cache, Quota, Tenant for each
 ``[[tenants]]``, Client for each ``[[legacy_clients]]`` and ``[[team_clients]]``. The TOML key
 is the field name; a missing, mistyped, out-of-range or unknown key is reported with its line.
 Type a secret ``Secret`` (or ``Secret | None``): the file may then name an environment variable
@@ -169,7 +169,7 @@ class Server(_Table):
 
 
 @dataclass(frozen=True, config=_TABLE)
-class Upstream(_Table):
+class UpstreamSettings(_Table):
     """The v4-compatible server the proxy calls."""
 
     api_root: HttpUrl = f"https://{ENPHASE_HOST}/api/v4"
@@ -347,7 +347,7 @@ class Document(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     server: Server = Server()
-    upstream: Upstream = Upstream()
+    upstream: UpstreamSettings = UpstreamSettings()
     sandbox: Sandbox = Sandbox()
     tokens: Tokens = Tokens()
     cache: Cache = Cache()
@@ -363,7 +363,7 @@ class Config:
     """The whole validated configuration."""
 
     server: Server = dataclasses.field(default_factory=Server)
-    upstream: Upstream = dataclasses.field(default_factory=Upstream)
+    upstream: UpstreamSettings = dataclasses.field(default_factory=UpstreamSettings)
     sandbox: Sandbox = dataclasses.field(default_factory=Sandbox)
     tokens: Tokens = dataclasses.field(default_factory=Tokens)
     cache: Cache = dataclasses.field(default_factory=Cache)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mappings.base import V2Response
 from mappings.errors import plan_name
 
 RETRY_AFTER = 30  # seconds a client is told to wait when the upstream cannot answer now
@@ -31,6 +32,14 @@ class ProxyError(Exception):
             self.details = details
         if retry_after is not None:
             self.retry_after = retry_after
+
+
+class BadRequest(ProxyError):
+    """The request cannot be read (its head was refused before it reached the app)."""
+
+    status = 400
+    title = "Bad Request"
+    details = "Bad request."
 
 
 class NotAuthorized(ProxyError):
@@ -103,6 +112,29 @@ class HeadersTooLarge(ProxyError):
     details = "Request header fields too large."
 
 
+class V2Refusal(ProxyError):
+    """A v2 mapping refused the request: ``answer`` is the v2 error it chose, status and body.
+
+    The mappings are pure and know nothing of the proxy, so they raise their own data error
+    (``mappings.base.V2Error``); the v2 runner turns it into this one.
+    """
+
+    title = "Refused"
+
+    def __init__(self, answer: V2Response) -> None:
+        super().__init__(reason=f"a v2 mapping answered {answer.status}")
+        self.status = answer.status
+        self.answer = answer
+
+
+class CodingNotImplemented(ProxyError):
+    """The request uses a transfer coding the server does not implement."""
+
+    status = 501
+    title = "Not Implemented"
+    details = "Transfer coding not implemented."
+
+
 class InternalError(ProxyError):
     """A defect in the proxy: logged, and answered without a traceback."""
 
@@ -147,7 +179,7 @@ class UpstreamGarbage(BadUpstreamReply):
 
 
 @dataclass(frozen=True)
-class Window:
+class SpentWindow:
     """A spent quota window: the plan, its period and bounds, and its limit."""
 
     plan: str
@@ -163,7 +195,7 @@ class QuotaRefused(UpstreamUnavailable):
     status = 429
     title = "Too Many Requests"
 
-    def __init__(self, window: Window, now: float) -> None:
+    def __init__(self, window: SpentWindow, now: float) -> None:
         super().__init__(
             f"Usage limit exceeded for plan {plan_name(window.plan)}",
             retry_after=max(0, window.period_end - int(now)),

@@ -6,8 +6,8 @@ transport; with a ``VirtualClock`` a month runs in minutes.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 
 import httpx2
@@ -19,12 +19,9 @@ from proxy.config import Config
 from proxy.sandbox import SandboxSettings
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import TokenBroker
-from proxy.upstream.caching import Caching
-from proxy.upstream.stack import Upstream
+from proxy.upstream import UNTAPPED, Taps
 
 SANDBOX_URL = "http://sandbox"  # the in-process sandbox's base URL (any host reaches it)
-
-UpstreamFactory = Callable[[str, Caching, Clock], Upstream]
 
 
 @dataclass(frozen=True)
@@ -40,21 +37,22 @@ class InProcess:
 async def in_process(
     config: Config,
     sandbox: SandboxSettings | Starlette,
-    upstream: UpstreamFactory = Upstream,
     clock: Clock = SYSTEM,
+    taps: Taps = UNTAPPED,
 ) -> AsyncIterator[InProcess]:
     """The proxy for ``config`` (upstream at SANDBOX_URL) on an in-process sandbox at ``clock``:
     a new one for its settings, or a sandbox app that outlives this proxy (a restart).
 
-    The services are opened as the proxy's lifespan opens them, and tokens are renewed
-    in-process.
+    The services are opened as a worker opens them, without its background tasks, and handed
+    to one app on the same clock; tokens are renewed in-process. ``taps`` watch the upstream
+    calls.
     """
     sandbox_app = sandbox if isinstance(sandbox, Starlette) else create_sandbox(sandbox)
     http = httpx2.AsyncClient(transport=httpx2.ASGITransport(sandbox_app))
     broker = TokenBroker(config, httpx2.ASGITransport(sandbox_app), clock=clock)
-    async with opened_services(config, http, broker, clock=clock, upstream=upstream) as services:
-        app = create_app(config)
-        app.state.services = services
+    async with opened_services(config, http, broker, clock=clock, taps=taps) as services:
+        app = create_app(config, clock, lambda: nullcontext(services))
         transport = httpx2.ASGITransport(app)
-        async with httpx2.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
-            yield InProcess(sandbox_app, services, proxy)
+        async with app.router.lifespan_context(app):
+            async with httpx2.AsyncClient(transport=transport, base_url="http://proxy") as proxy:
+                yield InProcess(sandbox_app, services, proxy)

@@ -25,5 +25,5 @@ python3 -m venv .venv
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy  # strict on proxy/ and mappings/ ([tool.mypy] in pyproject.toml)
+.venv/bin/mypy  # strict on proxy/, mappings/, tests/ and bench/ ([tool.mypy] in pyproject.toml)
 .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

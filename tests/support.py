@@ -18,13 +18,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import cache, partial
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -61,6 +61,7 @@ SCRAPE = {"Authorization": "Bearer test-scrape-key"}  # the scrape key config_te
 #: otherwise, loading the CA bundle (~35 ms of CPU for a loopback call).
 TLS = ssl.create_default_context()
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 SERVE_LOGS: list[Path] = []  # everything `enphase-proxy serve` printed during the session
 
 
@@ -89,7 +90,14 @@ def emulating_client(name: str, key: str) -> str:
 
 
 #: Tenant limits (proxy side) no test reaches.
-UNMETERED = {"per_minute": 10**6, "per_month": 10**9}
+class PlanLimits(TypedDict):
+    """A tenant's call limits, as config_text takes them."""
+
+    per_minute: int
+    per_month: int
+
+
+UNMETERED: PlanLimits = {"per_minute": 10**6, "per_month": 10**9}
 
 
 @contextmanager
@@ -194,17 +202,23 @@ def token_config_text(
 
 def grants(url: str) -> dict[str, int]:
     """The sandbox's successful token grants by type."""
-    return httpx2.get(f"{url}/_sandbox/stats", verify=TLS).json()["token_grants"]
+    counts: dict[str, int] = httpx2.get(f"{url}/_sandbox/stats", verify=TLS).json()["token_grants"]
+    return counts
 
 
-def fresh_tokens(url: str) -> dict:
+def fresh_tokens(url: str) -> dict[str, Any]:
     """A token set straight from the sandbox's password grant."""
     form = {"grant_type": "password", "username": "demo@example.com", "password": "demo-password"}
-    return httpx2.post(f"{url}/oauth/token", data=form, auth=CLIENT, verify=TLS).json()
+    tokens: dict[str, Any] = httpx2.post(
+        f"{url}/oauth/token", data=form, auth=CLIENT, verify=TLS
+    ).json()
+    return tokens
 
 
-def token_works(url: str, access_token: str) -> bool:
-    """Whether the sandbox v4 API accepts the access token."""
+def token_works(url: str, access_token: str | None) -> bool:
+    """Whether the sandbox v4 API accepts the access token (there is one)."""
+    if access_token is None:
+        return False
     response = httpx2.get(
         f"{url}/api/v4/systems",
         params={"key": "sandbox-api-key"},
@@ -212,6 +226,13 @@ def token_works(url: str, access_token: str) -> bool:
         verify=TLS,
     )
     return response.status_code == 200
+
+
+def present(value: T | None) -> T:
+    """``value``, which the test needs to be there (a stored record, a match)."""
+    if value is None:
+        raise AssertionError("expected a value, found None")
+    return value
 
 
 def stored(config: Config, tenant: str) -> TokenRecord | None:
@@ -227,7 +248,9 @@ def stored(config: Config, tenant: str) -> TokenRecord | None:
     return asyncio.run(read())
 
 
-async def import_tokens(config: Config, tenant: str, tokens: dict, expires_at: int) -> None:
+async def import_tokens(
+    config: Config, tenant: str, tokens: dict[str, Any], expires_at: int
+) -> None:
     """Store ``tokens`` (a token response) for ``tenant`` as an import would."""
     broker = TokenBroker(config, detached=False)
     await broker.import_tokens(tenant, tokens["access_token"], tokens["refresh_token"], expires_at)
@@ -262,7 +285,7 @@ def redis_server() -> Iterator[str]:
             proc.wait(10)
 
 
-def results_of(processes: list[BaseProcess], results: Any, timeout: float) -> list[Any]:
+def results_of(processes: Sequence[BaseProcess], results: Any, timeout: float) -> list[Any]:
     """Start ``processes``, gather the list each puts on ``results``, and see each exit cleanly."""
     for process in processes:
         process.start()
@@ -312,7 +335,8 @@ def _read_request(stream: Any) -> bytes | None:
         ),
         0,
     )
-    return head + stream.read(length)
+    body: bytes = stream.read(length)
+    return head + body
 
 
 @contextmanager
@@ -936,6 +960,7 @@ def shaped(
     step: int,
     fields: tuple[str, ...],
     devices: int = 3,
+    /,
     **query: str,
 ) -> tuple[list[V4Call], dict[str, Any]]:
     """Plan, answer each call as v4 would, shape; the body is checked against the v2 schema."""
@@ -948,6 +973,6 @@ def shaped(
     return calls, response.body
 
 
-def ends(body: dict[str, Any]) -> list[int]:
+def ends(body: dict[str, Any]) -> list[int | str]:
     """The end_at of every interval in a v2 body."""
     return [interval["end_at"] for interval in body["intervals"]]

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -102,7 +103,7 @@ def test_state_agrees_with_metrics_and_the_quota_count(servers: tuple[str, str])
             metrics_before.text, name, **labels
         )
 
-    def traffic(answer: dict, series: str) -> int:
+    def traffic(answer: dict[str, Any], series: str) -> int:
         return sum(hour[series] for hour in answer["traffic"])
 
     upstream = gained("enphase_proxy_upstream_requests_total")

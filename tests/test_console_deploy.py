@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -42,7 +43,7 @@ def exported(client: httpx2.Client) -> set[str]:
     }
 
 
-def panels(dashboard: dict) -> list[dict]:
+def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
     """Every panel of the dashboard, rows' nested panels included."""
     found = []
     for panel in dashboard["panels"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ async def settle() -> None:
 
 async def summary_fetches(
     data_dir: Path, hours: int, extra: str = "", system: int = 1001, **tenant: object
-) -> dict:
+) -> dict[str, Any]:
     """Poll ``system``'s v2 summary every 5 minutes and its stats every 15 (whose zone lookup
     tells the proxy the system's zone) for ``hours`` from noon in Los Angeles on Dec 1 on a Watt
     budget: the hours (from noon) of each upstream summary fetch and the X-Cache states."""

@@ -41,7 +41,8 @@ TEAM = bearer(TEAM_KEY)
 
 def api_calls(sandbox_url: str) -> int:
     """How many /api/v4 calls the sandbox has received."""
-    return httpx2.get(sandbox_url + "/_sandbox/stats", verify=support.TLS).json()["api_calls"]
+    calls: int = httpx2.get(sandbox_url + "/_sandbox/stats", verify=support.TLS).json()["api_calls"]
+    return calls
 
 
 @contextmanager
@@ -55,7 +56,7 @@ def no_upstream_call(sandbox_url: str) -> Iterator[None]:
 def assert_v4_error(response: httpx2.Response, status: int) -> dict[str, Any]:
     """``response`` is a v4-shaped error with ``status``; returns its body."""
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["code"] == status
     assert isinstance(body["message"], str)
     assert isinstance(body["details"], str)
@@ -350,7 +351,7 @@ def test_writes_the_proxy_refuses_are_audited(writable: tuple[str, Config]) -> N
     ]
 
 
-TEAM_SHARE_TENANT = {"per_minute": 1000, "per_month": 20}
+TEAM_SHARE_TENANT: support.PlanLimits = {"per_minute": 1000, "per_month": 20}
 
 
 def test_a_team_client_cannot_drain_the_tenants_month(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx2
@@ -19,10 +20,11 @@ V2_401 = {"reason": "401", "message": ["Not authorized to access requested resou
 
 
 def sandbox_calls(servers: tuple[str, str]) -> int:
-    return httpx2.get(servers[1] + "/_sandbox/stats").json()["api_calls"]
+    calls: int = httpx2.get(servers[1] + "/_sandbox/stats").json()["api_calls"]
+    return calls
 
 
-def get(client: httpx2.Client, path: str, **params: object) -> httpx2.Response:
+def get(client: httpx2.Client, path: str, **params: Any) -> httpx2.Response:
     return client.get(path, params={**AUTH, **params})
 
 
@@ -37,7 +39,9 @@ def get(client: httpx2.Client, path: str, **params: object) -> httpx2.Response:
         {"key": "demo-v2-key ", "user_id": "demo-user"},
     ],
 )
-def test_unauthorized_requests_get_the_v2_401_body(client: httpx2.Client, params: dict) -> None:
+def test_unauthorized_requests_get_the_v2_401_body(
+    client: httpx2.Client, params: dict[str, Any]
+) -> None:
     response = client.get("/api/v2/systems/1001/summary", params=params)
     assert response.status_code == 401
     assert response.json() == V2_401
@@ -77,7 +81,11 @@ ENDPOINTS = [
 @pytest.mark.parametrize(("template", "path", "params"), ENDPOINTS)
 @pytest.mark.parametrize("datetime_format", [None, "iso8601"])
 def test_every_endpoint_answers_a_valid_v2_body(
-    client: httpx2.Client, template: str, path: str, params: dict, datetime_format: str | None
+    client: httpx2.Client,
+    template: str,
+    path: str,
+    params: dict[str, Any],
+    datetime_format: str | None,
 ) -> None:
     if datetime_format:
         params = {**params, "datetime_format": datetime_format}
@@ -134,7 +142,9 @@ def test_deprecated_endpoints_answer_410_without_upstream_calls(
         ("/api/v2/systems/1002/consumption_stats", {"end_at": "1e9"}),
     ],
 )
-def test_bad_parameters_are_v2_422(client: httpx2.Client, path: str, params: dict) -> None:
+def test_bad_parameters_are_v2_422(
+    client: httpx2.Client, path: str, params: dict[str, Any]
+) -> None:
     response = get(client, path, **params)
     assert response.status_code == 422
     body = response.json()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -18,9 +19,10 @@ DAY = 86400
 SUMMARY = "/api/v2/systems/1003/summary"
 
 
-def sandbox_stats(sandbox_url: str) -> dict:
+def sandbox_stats(sandbox_url: str) -> dict[str, Any]:
     """The sandbox's call counters."""
-    return httpx2.get(sandbox_url + "/_sandbox/stats").json()
+    stats: dict[str, Any] = httpx2.get(sandbox_url + "/_sandbox/stats").json()
+    return stats
 
 
 def burst(call: Callable[[int], httpx2.Response], count: int) -> list[httpx2.Response]:
@@ -68,7 +70,7 @@ def test_100_identical_requests_across_4_workers_share_one_call_through_redis(
 
 
 @pytest.fixture
-def watt_tenant(tmp_path: Path):
+def watt_tenant(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """A proxy whose tenant is on the sandbox's Watt app: 10 calls a minute, no waiting."""
     with support.sandbox() as (sandbox_url, _):
         config = support.proxy_config(
@@ -88,13 +90,19 @@ def watt_tenant(tmp_path: Path):
             yield proxy_url, sandbox_url
 
 
-def test_minute_budget_of_10_under_a_burst_of_50_never_draws_a_429(watt_tenant) -> None:
+def test_minute_budget_of_10_under_a_burst_of_50_never_draws_a_429(
+    watt_tenant: tuple[str, str],
+) -> None:
     proxy_url, sandbox_url = watt_tenant
     day = (int(time.time()) // DAY - 2) * DAY
 
     def call(i: int) -> httpx2.Response:
         # distinct days: shared windows cannot answer two of them from one call
-        params = {**AUTH, "start_at": day - i * DAY, "end_at": day - i * DAY + DAY}
+        params: dict[str, str | int] = {
+            **AUTH,
+            "start_at": day - i * DAY,
+            "end_at": day - i * DAY + DAY,
+        }
         return client.get("/api/v2/systems/1002/stats", params=params)
 
     started = time.time()

@@ -50,7 +50,7 @@ def page(client: httpx2.Client, params: Params) -> dict[str, Any]:
     """One v2 page of the systems list: 200 and a documented body."""
     response = client.get(ROUTE, params=[*AUTH, *params])
     assert response.status_code == 200, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     validate(ROUTE, 200, body)
     return body
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mappings import errors
+from mappings.base import V2Error
 from tests.support import validate
 
 ROUTE = "/api/v2/systems/{system_id}/stats"
@@ -17,7 +18,7 @@ RUBY_422 = (
 )
 
 
-def translate(status: int, body: object, retry_after: int | None = None) -> errors.V2Error:
+def translate(status: int, body: object, retry_after: int | None = None) -> V2Error:
     """from_v4, checked against the v2 schema of the status it answers."""
     error = errors.from_v4(status, body, retry_after)
     validate(ROUTE, error.status, error.body)

@@ -18,7 +18,7 @@ MICRO = "/api/v4/systems/1002/telemetry/production_micro"
 @pytest.mark.slow  # two runs of serve with gunicorn workers
 def test_a_restart_with_the_same_data_dir_fetches_no_final_window_again(tmp_path: Path) -> None:
     day = (int(time.time()) // DAY - 3) * DAY  # a UTC day three days ago: long past the lag
-    params = {**AUTH, "start_at": day, "end_at": day + DAY}
+    params: dict[str, str | int] = {**AUTH, "start_at": day, "end_at": day + DAY}
     with support.sandbox() as (sandbox_url, _):
         path = tmp_path / "proxy.toml"
         path.write_text(support.config_text(sandbox_url, tmp_path / "var"))

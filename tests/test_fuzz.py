@@ -37,7 +37,7 @@ writes = true
 """
 BROKER_WRITE = "/api/v4/systems/search"
 
-Pairs = list[tuple[str, str]]
+Pairs = list[tuple[str, str | int | float | bool | None]]
 
 T = TypeVar("T")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -47,7 +48,9 @@ def only_worker(config_path: Path) -> int:
     return pid
 
 
-def get(url: str, path: str, query: object = (), headers: dict | None = None) -> tuple[int, dict]:
+def get(
+    url: str, path: str, query: Any = (), headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str]]:
     """One GET on a new connection: (status, headers)."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
@@ -60,7 +63,7 @@ def get(url: str, path: str, query: object = (), headers: dict | None = None) ->
         conn.close()
 
 
-def post(url: str, path: str, headers: dict) -> int:
+def post(url: str, path: str, headers: dict[str, str]) -> int:
     """One POST on a new connection: its status."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
@@ -101,7 +104,9 @@ def test_head_flood_does_not_grow_a_worker(tmp_path: Path) -> None:
         assert get(url, "/healthz")[0] == 200
 
 
-def hold_idle_sockets(port: int, count: int, ready: multiprocessing.Queue, stop: object) -> None:
+def hold_idle_sockets(
+    port: int, count: int, ready: multiprocessing.Queue[Any], stop: object
+) -> None:
     """Open ``count`` connections that never send a byte and hold them until ``stop`` is set."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this child needs > 2,200 sockets

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx2
@@ -21,7 +23,7 @@ from proxy.quota.governor import MemoryQuotaStore, QuotaGovernor
 from proxy.quota.pacer import Pacer
 from proxy.sandbox import SandboxSettings
 from proxy.tokens import NeedsReauthorization, TokenBroker
-from proxy.tokens.keepalive import KEEP_ALIVE_AGE, aging, health, refresh_due
+from proxy.tokens.keepalive import KEEP_ALIVE_AGE, aging, health, keep_alive, publish, refresh_due
 from proxy.tokens.store import TokenRecord
 from tests import support
 
@@ -50,15 +52,13 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
 
         async def idle_for_40_days() -> None:
             broker = TokenBroker(config, clock=clock)
-            governor = QuotaGovernor(MemoryQuotaStore(), 5.0, clock=clock)
-            pacer = Pacer(governor, MemoryDemandStore(), config.quota, clock)
-            recorder = Recorder(config, MemoryHistory(clock.now), broker, pacer, clock)
             try:
                 await broker.authorize("demo", authorization_code(config))
                 for _ in range(IDLE_DAYS * DAY // TICK):  # no request at all
                     clock.advance(TICK)
-                    if kept_alive:
-                        await recorder.tend()
+                    if kept_alive:  # the keep-alive half of the maintenance round
+                        await keep_alive(broker, clock.now())
+                        publish(await health(broker))
                 if not kept_alive:
                     with pytest.raises(NeedsReauthorization):
                         await broker.access_token("demo")
@@ -70,7 +70,8 @@ def test_a_tenant_idle_for_40_days_still_has_a_working_token(
                 assert await asyncio.to_thread(support.token_works, sandbox_url, token)
                 (item,) = await health(broker)
                 assert not item.needs_reauthorization
-                assert clock.now() - item.refresh_token_obtained < KEEP_ALIVE_AGE + TICK
+                obtained = support.present(item.refresh_token_obtained)
+                assert clock.now() - obtained < KEEP_ALIVE_AGE + TICK
                 gauge = REGISTRY.get_sample_value(
                     "enphase_proxy_refresh_token_obtained_timestamp_seconds", {"tenant": "demo"}
                 )
@@ -96,3 +97,56 @@ def test_renewal_is_due_before_expiry_or_when_the_refresh_token_ages() -> None:
     assert aging(record, KEEP_ALIVE_AGE)
     assert not aging(TokenRecord("a", None, None, 0), KEEP_ALIVE_AGE)
     assert not aging(None, KEEP_ALIVE_AGE)
+
+
+class BrokenHistory(MemoryHistory):
+    """A console history whose every write fails, as a full disk or a lost Redis would."""
+
+    async def update(
+        self, bucket: str, added: Mapping[str, float], raised: Mapping[str, float], until: float
+    ) -> None:
+        raise OSError("console history unavailable")
+
+    async def note_errors(self, errors: Sequence[Mapping[str, Any]]) -> None:
+        raise OSError("console history unavailable")
+
+
+def test_keep_alive_renews_a_3_day_old_refresh_token_while_console_history_fails(
+    tmp_path: Path,
+) -> None:
+    start = time.time()
+    clock = VirtualClock(start)
+    # Access tokens outlive the test, so only the keep-alive trigger can renew.
+    settings = SandboxSettings(clock=clock, access_token_ttl=30 * DAY)
+    with support.sandbox(settings) as (sandbox_url, _):
+        config = support.proxy_config(
+            sandbox_url, tmp_path, grant="authorization_code", username=None, password=None
+        )
+
+        async def three_days_on() -> float:
+            """When the stored refresh token was obtained, once the worker's loops ran a while."""
+            broker = TokenBroker(config, clock=clock)
+            governor = QuotaGovernor(MemoryQuotaStore(), 5.0, clock=clock)
+            pacer = Pacer(governor, MemoryDemandStore(), config.quota, clock)
+            recorder = Recorder(config, BrokenHistory(clock.now), broker, pacer, clock)
+            await broker.authorize("demo", authorization_code(config))
+            clock.advance(KEEP_ALIVE_AGE)
+            await broker.start()  # the worker's background tasks, as its lifespan runs them
+            console = asyncio.create_task(recorder.run())
+            try:
+                deadline = time.monotonic() + 10
+                while clock.now() < start + KEEP_ALIVE_AGE + DAY and time.monotonic() < deadline:
+                    record = await broker.store.load("demo")
+                    if record is not None and record.obtained_at > start:
+                        break
+                    await asyncio.sleep(0.01)
+                record = await broker.store.load("demo")
+                assert record is not None
+                return record.obtained_at
+            finally:
+                console.cancel()
+                await asyncio.gather(console, return_exceptions=True)
+                await broker.close()
+
+        obtained = asyncio.run(three_days_on())
+    assert start + KEEP_ALIVE_AGE <= obtained < start + KEEP_ALIVE_AGE + DAY

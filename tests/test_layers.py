@@ -30,7 +30,7 @@ from proxy.upstream.call import Call, request
 from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
 from proxy.upstream.stack import Upstream, layers
-from proxy.v4.paths import Found, V4Table
+from proxy.v4.paths import PathMatch, V4Table
 
 pytestmark = pytest.mark.anyio
 
@@ -45,7 +45,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def recording(*statuses: int, body: bytes = b"{}") -> tuple[httpx2.MockTransport, list]:
+def recording(
+    *statuses: int, body: bytes = b"{}"
+) -> tuple[httpx2.MockTransport, list[httpx2.Request]]:
     """A MockTransport answering ``statuses`` in turn (the last one repeats); and its requests."""
     seen: list[httpx2.Request] = []
 
@@ -295,7 +297,7 @@ async def test_a_miss_resolves_its_v4_endpoint_once_for_every_layer(
     lookups = []
     find = V4Table.find
 
-    def counted_find(table: V4Table, path: str) -> Found | None:
+    def counted_find(table: V4Table, path: str) -> PathMatch | None:
         lookups.append(path)
         return find(table, path)
 

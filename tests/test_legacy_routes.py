@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from mappings import stats
-from proxy.http.v2_routes import LegacyDispatch, LegacyEndpoint, routes
+from proxy.http.v2_routes import Answering, LegacyDispatch, LegacyEndpoint, routes
+from tests import support
 
 
-def test_every_v2_route_is_in_the_dispatch_table() -> None:
-    legacy = routes()
-    dispatch = LegacyDispatch(lambda *_: None, legacy)
+async def nowhere(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app behind the dispatcher, which no request reaches here."""
+
+
+def unused() -> Answering:
+    """The services of routes that answer no request here."""
+    raise AssertionError("no request is answered")
+
+
+def test_every_v2_route_is_in_the_dispatch_table(tmp_path: Path) -> None:
+    legacy = routes(support.proxy_config("http://127.0.0.1:9", tmp_path), unused)
+    dispatch = LegacyDispatch(nowhere, legacy)
     assert sorted(r.path for r in dispatch.by_last_segment.values()) == sorted(
         r.path for r in legacy
     )
@@ -24,7 +37,10 @@ def test_every_v2_route_is_in_the_dispatch_table() -> None:
         ["/api/v2/systems/{system_id}"],
     ],
 )
-def test_routes_it_cannot_tell_apart_are_refused(templates: list[str]) -> None:
-    legacy = [Route(t, LegacyEndpoint(stats), methods=["GET"]) for t in templates]
+def test_routes_it_cannot_tell_apart_are_refused(templates: list[str], tmp_path: Path) -> None:
+    config = support.proxy_config("http://127.0.0.1:9", tmp_path)
+    legacy = [
+        Route(t, LegacyEndpoint(config, unused, stats.ENDPOINT), methods=["GET"]) for t in templates
+    ]
     with pytest.raises(ValueError, match="literal segment"):
-        LegacyDispatch(lambda *_: None, legacy)
+        LegacyDispatch(nowhere, legacy)

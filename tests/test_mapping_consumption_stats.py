@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -30,9 +31,9 @@ PATH = f"/systems/{SYSTEM_ID}/telemetry/consumption_meter"
 WEEK = 7 * 86400
 
 
-def answer(now: int, tz: str = LA, **query: str) -> tuple[list[V4Call], dict]:
+def answer(now: int, tz: str = LA, **query: str) -> tuple[list[V4Call], dict[str, Any]]:
     """The consumption_stats body for ``query`` at ``now``, each call answered as v4 would."""
-    return shaped(consumption_stats, ROUTE, now, tz, 900, ("enwh",), devices=1, **query)
+    return shaped(consumption_stats, ROUTE, now, tz, 900, ("enwh",), 1, **query)
 
 
 def test_a_month_is_five_local_week_calls_merged_in_order_without_duplicates() -> None:
@@ -146,7 +147,9 @@ replies = st.lists(
 
 
 @given(windows, replies)
-def test_merge_never_duplicates_reorders_or_leaks(window: list[int], bodies: list[dict]) -> None:
+def test_merge_never_duplicates_reorders_or_leaks(
+    window: list[int], bodies: list[dict[str, Any]]
+) -> None:
     start, end = window
     merged = [item["end_at"] for item in merge(bodies, start, end)]
     expected = {i["end_at"] for b in bodies for i in b["intervals"] if start < i["end_at"] <= end}

@@ -99,7 +99,12 @@ def test_a_named_meter_manufacturer_is_kept() -> None:
 
 
 def test_no_devices_or_a_malformed_reply_gives_empty_lists() -> None:
-    for reply in ({"system_id": SYSTEM_ID, "devices": {}}, {"devices": {"micros": "x"}}, []):
+    replies: tuple[object, ...] = (
+        {"system_id": SYSTEM_ID, "devices": {}},
+        {"devices": {"micros": "x"}},
+        [],
+    )
+    for reply in replies:
         body = inventory.shape(request(NOW), system(), [reply]).body
         validate(ROUTE, 200, body)
         assert (body["envoys"], body["inverters"], body["meters"]) == ([], [], [])

@@ -23,7 +23,7 @@ SYSTEM = {
 }
 
 
-def request(path: dict[str, str] | None = None, **query: str) -> V2Request:
+def request(path: dict[str, str] | None = None, /, **query: str) -> V2Request:
     return V2Request(path or {"system_id": "66"}, tuple(query.items()), NOW)
 
 
@@ -196,7 +196,7 @@ def test_v4_only_status_maps_onto_v2_enum() -> None:
 
 
 def test_never_produced_system_keeps_null_start_date_and_empty_series() -> None:
-    reply = {"system_id": 66, "start_date": None, "production": [], "meta": meta()}
+    reply: dict[str, Any] = {"system_id": 66, "start_date": None, "production": [], "meta": meta()}
     body = energy_lifetime.shape(request(), SYSTEM, [reply]).body
     assert body["start_date"] is None
     assert body["production"] == []
@@ -235,7 +235,8 @@ def test_consumption_lifetime_plan_and_shape() -> None:
 
 
 def test_consumption_lifetime_without_meter_is_204() -> None:
-    for empty in (None, "", {}):
+    empties: tuple[object, ...] = (None, "", {})
+    for empty in empties:
         response = consumption_lifetime.shape(request(), SYSTEM, [empty])
         assert (response.status, response.body) == (204, None)
         validate(consumption_lifetime.ROUTE, 204, response.body)

@@ -64,13 +64,14 @@ def run(mapping: Any, req: V2Request, system: Any, draw: Any) -> V2Response:
     known = system if needs_system is not None and needs_system(req) else None
     calls = mapping.plan(req, known)
     replies = [draw(body_for(call.path)) for call in calls]
-    follow = getattr(mapping, "follow", None)
+    follow: Any = getattr(mapping, "follow", None)
     for _ in range(MAX_FOLLOW_ROUNDS if follow else 0):
         more: list[V4Call] = follow(req, known, replies)
         if not more:
             break
         replies += [draw(body_for(call.path)) for call in more]
-    return mapping.shape(req, known, replies)
+    shaped: V2Response = mapping.shape(req, known, replies)
+    return shaped
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES))

@@ -26,8 +26,8 @@ STEP = 900
 METERS = (("1218676784", "1218347675"), ("1218676791", "1218347675"))
 
 
-def at(*args: int) -> int:
-    return int(dt.datetime(*args, tzinfo=BERLIN).timestamp())
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(dt.datetime(year, month, day, hour, minute, tzinfo=BERLIN).timestamp())
 
 
 def request(now: int, **query: int | str) -> V2Request:

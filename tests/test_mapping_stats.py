@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +18,7 @@ LA = "America/Los_Angeles"
 PATH = f"/systems/{SYSTEM_ID}/telemetry/production_micro"
 
 
-def answer(tz: str, now: int, **query: str) -> tuple[list[V4Call], dict]:
+def answer(tz: str, now: int, **query: str) -> tuple[list[V4Call], dict[str, Any]]:
     """The stats body for ``query`` at ``now``, each call answered as v4 would."""
     return shaped(stats, ROUTE, now, tz, 300, ("powr", "enwh"), **query)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mappings import summary
@@ -48,7 +50,7 @@ V4_STATUSES = (
     "grid_unknown",
 )
 
-V4_SUMMARY = {
+V4_SUMMARY: dict[str, Any] = {
     "system_id": SYSTEM_ID,
     "current_power": 3322,
     "energy_lifetime": 19050353,
@@ -168,7 +170,10 @@ def test_a_day_before_the_lifetime_began_is_v4s_422() -> None:
 
 
 def test_a_system_that_never_produced_has_nothing_on_any_day() -> None:
-    reply = {"production": [], "start_date": None}  # v4: start_date null, no production
+    reply: dict[str, Any] = {
+        "production": [],
+        "start_date": None,
+    }  # v4: start_date null, no production
     body = summary.shape(request(NOW, summary_date="2026-01-02"), system(), [reply]).body
     validate(ROUTE, 200, body)
     assert (body["energy_today"], body["energy_lifetime"]) == (0, 0)

@@ -93,7 +93,7 @@ def fetch(v4: FakeV4, req: V2Request) -> tuple[V2Response, int]:
 
 
 def walk(
-    v4: FakeV4, token: str | None = None, **query: str | list[str]
+    v4: FakeV4, token: str | None = None, /, **query: str | list[str]
 ) -> list[list[dict[str, Any]]]:
     """Every v2 page of a query (from ``token``), following ``next`` until it is absent."""
     pages = []
@@ -148,7 +148,8 @@ def test_any_limit_and_status_filter_walks_each_match_once(
 
 
 def test_repeated_status_filter_matches_mapped_v4_statuses() -> None:
-    pages = walk(FakeV4(list(ACCOUNT)), **{"status[]": ["comm", "battery"], "limit": "1000"})
+    query: dict[str, str | list[str]] = {"status[]": ["comm", "battery"], "limit": "1000"}
+    pages = walk(FakeV4(list(ACCOUNT)), **query)
     statuses = {item["status"] for page in pages for item in page}
     assert statuses == {"comm", "battery"}
     raw = {i["status"] for i in ACCOUNT if i["system_id"] in set(ids(pages))}
@@ -159,7 +160,8 @@ def test_filters_combine_and_accept_bracket_forms() -> None:
     v4 = FakeV4(list(ACCOUNT))
     wanted = ["1000", "1007", "1035", "1070"]
     assert ids(walk(v4, **{"system_id[]": wanted})) == [1000, 1007, 1035, 1070]
-    assert ids(walk(v4, **{"system_id[]": wanted, "connection_type": "ethernet"})) == [1000]
+    ethernet: dict[str, str | list[str]] = {"system_id[]": wanted, "connection_type": "ethernet"}
+    assert ids(walk(v4, **ethernet)) == [1000]
     named = [item["system_id"] for item in ACCOUNT if "residence 5" in item["name"].lower()]
     assert ids(walk(v4, system_name="residence 5")) == named  # any part of the name, as v2
     assert ids(walk(v4, system_name="Residence 5")) == named

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from proxy.clock import VirtualClock
 from proxy.sandbox import SandboxSettings, sandbox_state
@@ -18,7 +19,7 @@ V4_READINGS = "/api/v4/systems/1002/production_meter_readings"
 
 async def poll(
     data_dir: Path, every: int, count: int, lag: int, start: int = NOW
-) -> tuple[list[dict], int]:
+) -> tuple[list[dict[str, Any]], int]:
     """(bodies, upstream readings calls) of ``count`` polls ``every`` s, end_at = now - lag."""
     clock = VirtualClock(start)
     config = support.proxy_config(SANDBOX_URL, data_dir)

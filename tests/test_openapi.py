@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import openapi_spec_validator
@@ -16,7 +17,7 @@ from mappings.openapi import OPENAPI, document
 from mappings.registry import ENDPOINTS, ROUTES
 from mappings.schema import INTEGER, array, obj
 from proxy.http import v2_routes
-from tests.support import as_json_schema, validate
+from tests.support import as_json_schema, proxy_config, validate
 
 ERROR_STATUSES = {"401", "404", "409", "422", "503"}
 
@@ -40,9 +41,15 @@ def resolve(pointer: str) -> Any:
     return node
 
 
-def test_the_document_and_the_service_routes_are_the_registered_endpoints() -> None:
+def unused() -> v2_routes.Answering:
+    """The services of routes that answer no request here."""
+    raise AssertionError("no request is answered")
+
+
+def test_the_document_and_the_service_routes_are_the_registered_endpoints(tmp_path: Path) -> None:
     assert set(OPENAPI["paths"]) == set(ROUTES)
-    assert {route.path for route in v2_routes.routes()} == set(ROUTES)
+    config = proxy_config("http://127.0.0.1:9", tmp_path)
+    assert {route.path for route in v2_routes.routes(config, unused)} == set(ROUTES)
 
 
 def test_an_endpoint_added_to_the_registry_is_documented_with_its_schema() -> None:
@@ -145,7 +152,7 @@ def test_v2s_documented_examples_validate() -> None:
 
 
 STATS = "/api/v2/systems/{system_id}/stats"
-GOOD_STATS = {
+GOOD_STATS: dict[str, Any] = {
     "system_id": 1,
     "total_devices": 0,
     "meta": {
@@ -169,7 +176,7 @@ GOOD_STATS = {
         {k: v for k, v in GOOD_STATS.items() if k != "meta"},
     ],
 )
-def test_validate_rejects_bodies_v2_clients_would_not_parse(body: dict) -> None:
+def test_validate_rejects_bodies_v2_clients_would_not_parse(body: dict[str, Any]) -> None:
     validate(STATS, 200, GOOD_STATS)
     with pytest.raises(ValidationError):
         validate(STATS, 200, body)

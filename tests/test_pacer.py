@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -33,7 +34,10 @@ def tenant(per_month: int) -> Tenant:
     )
 
 
-def config(backend: str, data_dir: Path, redis_url: str) -> Config:
+Backend = Literal["file", "memory", "redis"]
+
+
+def config(backend: Backend, data_dir: Path, redis_url: str) -> Config:
     quota = Quota(backend=backend, reserve=0.1, demand_window=3600)
     return Config(server=Server(data_dir=str(data_dir)), quota=quota, redis_url=redis_url)
 
@@ -55,7 +59,7 @@ async def close(pacers: list[Pacer]) -> None:
 
 @pytest.mark.parametrize("backend", ["file", "redis"])
 def test_two_workers_pace_against_one_budget_and_one_demand(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else ""
     who = tenant(per_month=1000)
@@ -90,7 +94,7 @@ def test_two_workers_pace_against_one_budget_and_one_demand(
 
 @pytest.mark.parametrize("backend", ["memory", "file", "redis"])
 def test_keys_nobody_asked_for_within_the_demand_window_drop_out(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else ""
     who = tenant(per_month=1000)

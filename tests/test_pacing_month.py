@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,9 @@ async def settle() -> None:
         await asyncio.gather(*pending, return_exceptions=True)
 
 
-async def poll(data_dir: Path, per_month: int, days: int, every: int, extra: str = "") -> dict:
+async def poll(
+    data_dir: Path, per_month: int, days: int, every: int, extra: str = ""
+) -> dict[str, Any]:
     """Poll ``POLLED`` every ``every`` seconds for ``days`` days from June 1; the figures."""
     clock = VirtualClock(JUNE_1)
     config = support.proxy_config(

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 
@@ -60,7 +61,7 @@ def test_one_month_429_whose_probe_succeeds_does_not_block_the_tenant(
     clock = VirtualClock(1_780_272_000 + 5 * DAY)
     config = support.proxy_config(SANDBOX_URL, tmp_path, per_month=None, per_minute=1000)
 
-    async def run() -> list[tuple[int, dict]]:
+    async def run() -> list[tuple[int, dict[str, Any]]]:
         replies = []
         async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:
             replies.append(await stack.proxy.get(summary(1001)))
@@ -116,7 +117,9 @@ def test_the_console_shows_and_clears_a_confirmed_block(tmp_path: Path) -> None:
     config = support.proxy_config(SANDBOX_URL, tmp_path)
     admin = {"Authorization": "Bearer test-admin-key"}
 
-    async def run() -> tuple[list[int], list[dict], dict, list[dict], int]:
+    async def run() -> tuple[
+        list[int], list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], int
+    ]:
         async with in_process(config, SandboxSettings(clock=clock), clock=clock) as stack:
             statuses = await confirm_month_block(stack, clock)
             before = (await stack.proxy.get("/console/api/state", headers=admin)).json()
@@ -162,7 +165,7 @@ def test_only_a_probe_after_the_provisional_block_confirms_it() -> None:
 
 @pytest.mark.parametrize("backend", ["memory", "file", "redis"])
 def test_each_store_keeps_and_clears_a_confirmed_block(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: Literal["file", "memory", "redis"], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     redis_url = request.getfixturevalue("redis_url") if backend == "redis" else None
     clock = VirtualClock(1_780_272_000 + 5 * DAY)

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from prometheus_client import REGISTRY
@@ -78,7 +78,10 @@ def tenant(
     )
 
 
-def config(backend: str, data_dir: Path, redis_url: str, max_wait: float = 0.0) -> Config:
+Backend = Literal["file", "memory", "redis"]
+
+
+def config(backend: Backend, data_dir: Path, redis_url: str, max_wait: float = 0.0) -> Config:
     return Config(
         server=Server(data_dir=str(data_dir)),
         quota=Quota(backend=backend, max_wait=max_wait),
@@ -88,7 +91,7 @@ def config(backend: str, data_dir: Path, redis_url: str, max_wait: float = 0.0) 
 
 @asynccontextmanager
 async def governed(
-    backend: str,
+    backend: Backend,
     data_dir: Path,
     redis_url: str,
     max_wait: float = 0.0,
@@ -131,7 +134,7 @@ def test_period_bounds() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_burst_without_waiting(backend: str, tmp_path: Path, redis_url: str) -> None:
+async def test_burst_without_waiting(backend: Backend, tmp_path: Path, redis_url: str) -> None:
     who = tenant(per_minute=10)
     async with governed(backend, tmp_path, redis_url) as governor:
         replies = await outcomes(governor, who, 50, FakeTime())
@@ -152,7 +155,7 @@ async def test_burst_without_waiting(backend: str, tmp_path: Path, redis_url: st
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_burst_waits_for_the_next_minute(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     offset = 60 - time.time() % 60 - 0.3  # the real clock, shifted to 0.3 s before a minute ends
     shifted: Callable[[], float] = lambda: time.time() + offset  # noqa: E731
@@ -169,7 +172,7 @@ async def test_burst_waits_for_the_next_minute(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_waits_spread_calls_over_minutes(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     clock, who = FakeTime(), tenant(per_minute=10)
     granted: Counter[int] = Counter()
@@ -186,7 +189,7 @@ async def test_waits_spread_calls_over_minutes(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_month_exhaustion_raises_at_once(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     clock, who = FakeTime(), tenant(per_minute=10, per_month=5)
     async with governed(backend, tmp_path, redis_url, 3600.0, clock.sleep) as governor:
@@ -200,7 +203,7 @@ async def test_month_exhaustion_raises_at_once(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_observed_429_blocks_until_period_end(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     clock, who = FakeTime(), tenant(per_minute=10)
     body = {"period": "minute", "period_start": T0 - 30, "period_end": T0 + 45, "limit": 10}
@@ -219,7 +222,7 @@ async def test_observed_429_blocks_until_period_end(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 async def test_observed_429_is_waited_out_within_max_wait(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     clock, who = FakeTime(), tenant()
     async with governed(backend, tmp_path, redis_url, 60.0, clock.sleep) as governor:
@@ -237,7 +240,7 @@ async def test_observed_429_is_waited_out_within_max_wait(
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("period", ["minute", "month"])
 async def test_a_429_from_an_upstream_clock_25_hours_ahead_blocks_only_its_period(
-    backend: str, period: str, tmp_path: Path, redis_url: str
+    backend: Backend, period: str, tmp_path: Path, redis_url: str
 ) -> None:
     """period_end is clamped to the period the 429 names, also once stored (issue 15, 7)."""
     clock, who = FakeTime(), tenant()
@@ -266,7 +269,7 @@ async def test_observed_429_defaults_and_stale_bodies(tmp_path: Path, redis_url:
 
 @pytest.mark.parametrize("backend", ["file", "redis"])
 async def test_write_budget_survives_a_restart(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     clock, who = FakeTime(), tenant(writes=3)
     async with governed(backend, tmp_path, redis_url) as governor:
@@ -297,7 +300,9 @@ async def test_remaining_is_published(tmp_path: Path, redis_url: str) -> None:
     assert REGISTRY.get_sample_value("enphase_proxy_quota_remaining", labels) == 7
 
 
-def _burst(backend: str, data_dir: str, url: str, name: str, barrier: Any, results: Any) -> None:
+def _burst(
+    backend: Backend, data_dir: str, url: str, name: str, barrier: Any, results: Any
+) -> None:
     """One process: its own governor on the shared store; 10 concurrent acquires at T0."""
 
     async def main() -> int:
@@ -314,7 +319,7 @@ def _burst(backend: str, data_dir: str, url: str, name: str, barrier: Any, resul
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["file", "redis"])
 async def test_processes_sharing_a_store_never_over_grant(
-    backend: str, tmp_path: Path, redis_url: str
+    backend: Backend, tmp_path: Path, redis_url: str
 ) -> None:
     name = f"shared-{uuid.uuid4().hex[:8]}"
     context = multiprocessing.get_context("spawn")

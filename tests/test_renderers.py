@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import Any
+
 import httpx2
 import pytest
 from starlette.applications import Starlette
@@ -9,8 +13,17 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from mappings.base import V2Error
 from proxy.app import create_app
-from proxy.errors import QuotaRefused, Reauthorization, UpstreamTimeout, Window
+from proxy.errors import (
+    InternalError,
+    ProxyError,
+    QuotaRefused,
+    Reauthorization,
+    SpentWindow,
+    UpstreamTimeout,
+    V2Refusal,
+)
 from proxy.http import renderers
 from proxy.http.middleware import RequestContext
 from tests import support
@@ -25,9 +38,9 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     return TestClient(create_app(config))
 
 
-def v4_error(response: httpx2.Response, status: int) -> dict:
+def v4_error(response: httpx2.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == V4_BODY_KEYS and body["code"] == status
     return body
 
@@ -43,7 +56,7 @@ def v4_error(response: httpx2.Response, status: int) -> dict:
     ],
 )
 def test_v4_clients_get_v4_shaped_refusals(
-    client: TestClient, method: str, path: str, kwargs: dict, status: int
+    client: TestClient, method: str, path: str, kwargs: dict[str, Any], status: int
 ) -> None:
     v4_error(client.request(method, path, **kwargs), status)
 
@@ -73,7 +86,7 @@ def test_v4_clients_get_v4_shaped_refusals(
     ],
 )
 def test_v2_clients_keep_the_v2_bodies(
-    client: TestClient, method: str, path: str, kwargs: dict, body: dict
+    client: TestClient, method: str, path: str, kwargs: dict[str, Any], body: dict[str, Any]
 ) -> None:
     response = client.request(method, path, **kwargs)
     assert (response.status_code, response.json()) == (int(body["reason"]), body)
@@ -100,10 +113,10 @@ def test_a_crash_is_a_500_in_each_surface_shape() -> None:
 
 
 def test_quota_refusals_carry_the_window_in_both_shapes() -> None:
-    refused = QuotaRefused(Window("Watt", "minute", 1000, 1060, 10), now=1030)
+    refused = QuotaRefused(SpentWindow("Watt", "minute", 1000, 1060, 10), now=1030)
     v4 = renderers.render("/api/v4/systems", refused)
     assert v4.status_code == 429 and v4.headers["Retry-After"] == "30"
-    assert httpx2.Response(429, content=v4.body).json() == {
+    assert httpx2.Response(429, content=bytes(v4.body)).json() == {
         "message": "Too Many Requests",
         "details": "Usage limit exceeded for plan Watt",
         "code": 429,
@@ -124,3 +137,25 @@ def test_upstream_failures_are_503_for_v2_and_say_so_for_v4() -> None:
     assert renderers.render("/api/v4/x", UpstreamTimeout()).status_code == 503
     reauth = renderers.v2(Reauthorization("run: enphase-proxy auth login --tenant t"))
     assert reauth.status == 401 and "auth login --tenant t" in reauth.body["message"][1]
+
+
+def test_only_the_renderers_write_error_bodies() -> None:
+    # The sandbox is the simulated v4 API: the bodies it writes are Enphase's, not the proxy's.
+    root = Path(__file__).resolve().parent.parent / "proxy"
+    writers = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "renderers.py"
+        and "sandbox" not in path.parts
+        and re.search(r"""\{"(reason|errorCode|errorMessages|error)":""", path.read_text())
+    ]
+    assert writers == []
+
+
+def test_a_mapping_error_is_no_second_root_of_the_renderers() -> None:
+    assert set(renderers.HANDLERS) == {ProxyError, 404, 405}
+    # a mapping's V2Error reaching a renderer is a defect: the v2 runner converts it first
+    assert isinstance(renderers.lift(V2Error(409, {"reason": "409"})), InternalError)
+    refusal = V2Refusal(V2Error(410, {"reason": "410"}, (("Deprecation", "@1"),)).response())
+    response = renderers.render("/api/v2/systems", refusal)
+    assert (response.status_code, response.headers["Deprecation"]) == (410, "@1")

@@ -39,7 +39,11 @@ def test_four_workers_refresh_once_for_200_concurrent_requests(
             time.sleep(max(0.0, expires_at - margin - time.time() + 0.2))
 
             def call(i: int) -> httpx2.Response:
-                params = {**AUTH, "start_at": day - i * 300, "end_at": day - i * 300 + DAY}
+                params: dict[str, str | int] = {
+                    **AUTH,
+                    "start_at": day - i * 300,
+                    "end_at": day - i * 300 + DAY,
+                }
                 return httpx2.get(f"{proxy}/api/v2/systems/1002/stats", params=params, timeout=60)
 
             with concurrent.futures.ThreadPoolExecutor(50) as pool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from mappings import consumption_stats, rgm_stats, stats
 from mappings.base import V4Call
@@ -19,8 +20,9 @@ METER = f"/systems/{SYSTEM_ID}/telemetry/consumption_meter"
 NOW = at("2026-06-10T13:02", LA)  # a Wednesday
 
 
-def calls(mapping: object, **query: str) -> list[V4Call]:
-    return mapping.plan(request(NOW, **query), system(LA))  # type: ignore[attr-defined]
+def calls(mapping: Any, **query: str) -> list[V4Call]:
+    planned: list[V4Call] = mapping.plan(request(NOW, **query), system(LA))
+    return planned
 
 
 def test_stats_for_any_start_and_end_within_a_local_day_share_one_call_for_that_day() -> None:

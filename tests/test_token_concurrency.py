@@ -10,8 +10,10 @@ import random
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -19,13 +21,14 @@ import redis
 
 from proxy.config import Config
 from proxy.tokens import TokenBroker
-from proxy.tokens.store import REDIS_PREFIX, FileStore, open_store
+from proxy.tokens.store import REDIS_PREFIX, TokenFileStore, open_store
 from tests import support
 from tests.support import results_of
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT = ("sandbox-client-id", "sandbox-client-secret")
 FORK = multiprocessing.get_context("fork")
+ConfigFor = Callable[..., Config]  # a config for the sandbox at a URL, on the test's store
 
 
 async def seed(config: Config, tenant: str) -> None:
@@ -38,32 +41,34 @@ async def seed(config: Config, tenant: str) -> None:
 @pytest.fixture(params=["file", "redis"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     """Which token store a test runs against."""
-    return request.param
+    kind: str = request.param
+    return kind
 
 
 @pytest.fixture
-def config_for(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest):
+def config_for(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> ConfigFor:
     """Builds a proxy_config over the parametrized store (a unique tenant per test)."""
     redis_url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
     tenant = f"demo-{secrets.token_hex(4)}"
 
-    def build(url: str, **kwargs: object) -> Config:
+    def build(url: str, **kwargs: Any) -> Config:
         return support.token_config(url, tmp_path, tenant=tenant, redis_url=redis_url, **kwargs)
 
     return build
 
 
-def raw_record(config: Config, tenant: str) -> dict:
+def raw_record(config: Config, tenant: str) -> dict[str, Any]:
     """The tenant's record exactly as persisted, parsed as JSON."""
     if config.redis_url:
         with redis.Redis.from_url(config.redis_url) as client:
             raw = client.get(REDIS_PREFIX + tenant)
     else:
-        raw = FileStore(config.data_path(config.tokens.path), 1.0).file(tenant).read_bytes()
-    return json.loads(raw)
+        raw = TokenFileStore(config.data_path(config.tokens.path), 1.0).file(tenant).read_bytes()
+    record: dict[str, Any] = json.loads(raw)
+    return record
 
 
-def _burst(config: Config, tenant: str, start_at: float, calls: int, results) -> None:
+def _burst(config: Config, tenant: str, start_at: float, calls: int, results: Any) -> None:
     """Child process: a broker making ``calls`` concurrent access_token() calls at ``start_at``."""
 
     async def run() -> list[str]:
@@ -80,7 +85,9 @@ def _burst(config: Config, tenant: str, start_at: float, calls: int, results) ->
 
 
 @pytest.mark.slow
-def test_one_refresh_for_four_processes_of_fifty_calls(config_for, store_kind: str) -> None:
+def test_one_refresh_for_four_processes_of_fifty_calls(
+    config_for: ConfigFor, store_kind: str
+) -> None:
     with support.sandbox_process() as url:
         config = config_for(url)
         tenant = next(iter(config.tenants))
@@ -136,7 +143,7 @@ async def _check_and_continue(http: httpx2.Client, config: Config, tenant: str) 
 
 
 @pytest.mark.slow
-def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
+def test_sigkill_never_loses_a_rotated_refresh_token(config_for: ConfigFor) -> None:
     with support.sandbox_process() as url, httpx2.Client(base_url=url) as http:
         config = config_for(url)
         tenant = next(iter(config.tenants))
@@ -146,7 +153,7 @@ def test_sigkill_never_loses_a_rotated_refresh_token(config_for) -> None:
             child = FORK.Process(target=_refresh_forever, args=(config, tenant))
             child.start()
             time.sleep(rng.uniform(0.05, 0.3))
-            os.kill(child.pid, signal.SIGKILL)
+            os.kill(support.present(child.pid), signal.SIGKILL)
             child.join(5)
             asyncio.run(_check_and_continue(http, config, tenant))
         time.sleep(1.0)

@@ -6,16 +6,15 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 import pytest
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
-from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from proxy.app import opened_services
@@ -23,7 +22,7 @@ from proxy.cli.auth import authorize_url
 from proxy.clock import VirtualClock
 from proxy.config import Config
 from proxy.errors import Reauthorization
-from proxy.http.oauth_callback import oauth_callback
+from proxy.http import callback_route
 from proxy.sandbox import DEMO, Running, SandboxSettings, serve_in_thread
 from proxy.sandbox import create_app as create_sandbox
 from proxy.tokens import NeedsReauthorization, TokenBroker, TokenError, TokenUnavailable
@@ -32,6 +31,7 @@ from proxy.upstream.authorize import VERIFY_PAUSE
 from tests import support
 
 pytestmark = pytest.mark.anyio
+MakeConfig = Callable[..., Config]  # a one-tenant config against the sandbox
 SECRETS = ("sandbox-client-secret", "demo-password", "sandbox-api-key")
 
 
@@ -49,10 +49,10 @@ def sandbox() -> Iterator[Running]:
 
 
 @pytest.fixture
-def make_config(sandbox: Running, tmp_path: Path):
+def make_config(sandbox: Running, tmp_path: Path) -> MakeConfig:
     """A one-tenant config (unique tenant name) against the sandbox."""
 
-    def make(**kwargs: object) -> Config:
+    def make(**kwargs: Any) -> Config:
         kwargs.setdefault("tenant", f"t-{secrets.token_hex(4)}")
         return support.token_config(sandbox.url, tmp_path, **kwargs)
 
@@ -76,7 +76,9 @@ def reauth_count(tenant: str) -> float:
     return REGISTRY.get_sample_value(sample, {"tenant": tenant}) or 0.0
 
 
-async def test_password_tenant_obtains_a_token_by_itself(make_config, sandbox: Running) -> None:
+async def test_password_tenant_obtains_a_token_by_itself(
+    make_config: MakeConfig, sandbox: Running
+) -> None:
     config = make_config()
     tenant = tenant_of(config)
     broker = TokenBroker(config, detached=False)
@@ -93,7 +95,9 @@ async def test_password_tenant_obtains_a_token_by_itself(make_config, sandbox: R
 
 
 @pytest.mark.slow
-async def test_refresh_runs_in_a_detached_process(make_config, sandbox: Running) -> None:
+async def test_refresh_runs_in_a_detached_process(
+    make_config: MakeConfig, sandbox: Running
+) -> None:
     config = make_config()
     tenant = tenant_of(config)
     broker = TokenBroker(config)
@@ -109,7 +113,7 @@ async def test_refresh_runs_in_a_detached_process(make_config, sandbox: Running)
 
 
 async def test_401_uses_a_newer_stored_token_else_refreshes_once(
-    make_config, sandbox: Running
+    make_config: MakeConfig, sandbox: Running
 ) -> None:
     config = make_config()
     tenant = tenant_of(config)
@@ -140,10 +144,10 @@ async def test_background_refresh_ahead(tmp_path: Path) -> None:
         try:
             first = await broker.access_token(tenant)
             deadline = time.monotonic() + 6
-            while (await broker.store.load(tenant)).access_token == first:
+            while support.present(await broker.store.load(tenant)).access_token == first:
                 assert time.monotonic() < deadline, "no refresh ahead of expiry"
                 await asyncio.sleep(0.2)
-            record = await broker.store.load(tenant)
+            record = support.present(await broker.store.load(tenant))
             assert support.token_works(sandbox.url, record.access_token)
             assert support.grants(sandbox.url)["refresh_token"] >= 1
         finally:
@@ -151,7 +155,7 @@ async def test_background_refresh_ahead(tmp_path: Path) -> None:
 
 
 async def test_import_without_refresh_token_serves_until_expiry(
-    make_config, sandbox: Running, caplog: pytest.LogCaptureFixture
+    make_config: MakeConfig, sandbox: Running, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
@@ -166,7 +170,7 @@ async def test_import_without_refresh_token_serves_until_expiry(
             *(broker.access_token(tenant) for _ in range(20)), return_exceptions=True
         )
         assert all(isinstance(f, NeedsReauthorization) for f in failures)
-        assert f"auth login --tenant {tenant}" in failures[0].hint
+        assert f"auth login --tenant {tenant}" in cast(NeedsReauthorization, failures[0]).hint
         with pytest.raises(NeedsReauthorization):
             await other.access_token(tenant)
         await other.start()
@@ -183,7 +187,7 @@ async def test_import_without_refresh_token_serves_until_expiry(
 
 
 async def test_invalid_grant_needs_reauthorization_logged_once(
-    make_config, caplog: pytest.LogCaptureFixture
+    make_config: MakeConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
@@ -205,7 +209,7 @@ async def test_invalid_grant_needs_reauthorization_logged_once(
         [status] = await broker.status()
         assert status.state == "needs_reauthorization" and "auth login" in status.detail
         assert broker.needs_reauthorization(tenant)
-        assert (await broker.store.load(tenant)).refresh_token == bogus
+        assert support.present(await broker.store.load(tenant)).refresh_token == bogus
         text = caplog.text + "".join(map(str, failures)) + str(status)
         assert_secret_free(text, bogus, "expired-access")
     finally:
@@ -213,7 +217,7 @@ async def test_invalid_grant_needs_reauthorization_logged_once(
 
 
 async def test_password_tenant_falls_back_to_password_on_invalid_grant(
-    make_config, sandbox: Running
+    make_config: MakeConfig, sandbox: Running
 ) -> None:
     config = make_config()
     tenant = tenant_of(config)
@@ -227,7 +231,7 @@ async def test_password_tenant_falls_back_to_password_on_invalid_grant(
 
 
 async def test_upstream_trouble_keeps_a_valid_token_and_backs_off(
-    make_config, caplog: pytest.LogCaptureFixture
+    make_config: MakeConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[httpx2.Request] = []
 
@@ -256,7 +260,9 @@ async def test_upstream_trouble_keeps_a_valid_token_and_backs_off(
         await broker.close()
 
 
-async def test_code_tenant_without_token(make_config, caplog: pytest.LogCaptureFixture) -> None:
+async def test_code_tenant_without_token(
+    make_config: MakeConfig, caplog: pytest.LogCaptureFixture
+) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
     broker = TokenBroker(config)
@@ -283,12 +289,12 @@ def code_and_state(url: str, **extra: str) -> tuple[str, str]:
 
 def callback_app(broker: TokenBroker) -> Starlette:
     """The callback route alone, on ``broker``."""
-    app = Starlette(routes=[Route("/oauth/callback", oauth_callback)])
-    app.state.services = SimpleNamespace(broker=broker)
-    return app
+    return Starlette(routes=[callback_route(lambda: broker)])
 
 
-def test_oauth_callback_completes_a_pending_login_once(make_config, sandbox: Running) -> None:
+def test_oauth_callback_completes_a_pending_login_once(
+    make_config: MakeConfig, sandbox: Running
+) -> None:
     config = make_config(grant="authorization_code", password=False)
     tenant = tenant_of(config)
     broker = TokenBroker(config, detached=False)
@@ -301,7 +307,7 @@ def test_oauth_callback_completes_a_pending_login_once(make_config, sandbox: Run
     with TestClient(callback_app(broker)) as client:
         done = client.get("/oauth/callback", params={"code": code, "state": state})
         assert done.status_code == 200 and tenant in done.text
-        record = support.stored(config, tenant)
+        record = support.present(support.stored(config, tenant))
         assert support.token_works(sandbox.url, record.access_token)
         assert_secret_free(done.text, record.access_token, record.refresh_token, code, state)
         again = client.get("/oauth/callback", params={"code": code, "state": state})
@@ -313,7 +319,7 @@ def test_oauth_callback_completes_a_pending_login_once(make_config, sandbox: Run
 
 
 def test_oauth_callback_cannot_rebind_a_tenant_to_another_account(
-    make_config, sandbox: Running
+    make_config: MakeConfig, sandbox: Running
 ) -> None:
     """``state=<tenant>`` with a code of another account changes nothing (issue 15, finding 2).
 
@@ -340,7 +346,7 @@ def test_oauth_callback_cannot_rebind_a_tenant_to_another_account(
     assert support.stored(config, tenant) == before
 
 
-async def test_unknown_tenant_is_a_programming_error(make_config) -> None:
+async def test_unknown_tenant_is_a_programming_error(make_config: MakeConfig) -> None:
     broker = TokenBroker(make_config(), detached=False)
     try:
         with pytest.raises(ValueError):
@@ -389,7 +395,7 @@ async def test_an_idle_tenant_keeps_a_working_token_for_40_days_on_a_virtual_clo
 
 @pytest.mark.parametrize(("answers", "marked"), [((401, 200), False), ((401, 401), True)])
 async def test_a_401_on_a_token_without_refresh_token_is_verified_before_marking(
-    make_config, answers: tuple[int, int], marked: bool
+    make_config: MakeConfig, answers: tuple[int, int], marked: bool
 ) -> None:
     """One 401 is asked again after a pause; only a second one marks the tenant (issue 15, 9).
 
@@ -406,7 +412,9 @@ async def test_a_401_on_a_token_without_refresh_token_is_verified_before_marking
     def upstream(request: httpx2.Request) -> httpx2.Response:
         seen.append((clock.now(), request.headers["authorization"]))
         status = next(replies)
-        body = {"systems": []} if status == 200 else {"message": "Not Authorized"}
+        body: dict[str, object] = (
+            {"systems": []} if status == 200 else {"message": "Not Authorized"}
+        )
         return httpx2.Response(status, json=body)
 
     client = httpx2.AsyncClient(transport=httpx2.MockTransport(upstream))
@@ -423,7 +431,7 @@ async def test_a_401_on_a_token_without_refresh_token_is_verified_before_marking
 
 
 def test_a_code_for_another_account_than_the_configured_user_is_refused(
-    make_config, sandbox: Running
+    make_config: MakeConfig, sandbox: Running
 ) -> None:
     """After the exchange the token's user (v4 puts it in the token) must be the tenant's."""
     config = make_config(grant="authorization_code", password=False)  # user: demo@example.com
@@ -441,4 +449,6 @@ def test_a_code_for_another_account_than_the_configured_user_is_refused(
         state = asyncio.run(pending.begin(tenant))
         accepted = client.get("/oauth/callback", params={"code": own, "state": state})
         assert accepted.status_code == 200
-    assert support.token_works(sandbox.url, support.stored(config, tenant).access_token)
+    assert support.token_works(
+        sandbox.url, support.present(support.stored(config, tenant)).access_token
+    )

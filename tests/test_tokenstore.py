@@ -9,17 +9,21 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.storage.redis_client import connect
-from proxy.tokens.store import FileStore, LockTimeout, RedisStore, TokenRecord, TokenStore
+from proxy.tokens.store import LockTimeout, TokenFileStore, TokenRecord, TokenRedisStore, TokenStore
+from tests import support
 
 pytestmark = pytest.mark.anyio
+
+MakeStore = Callable[..., TokenStore]  # a store over the test's one shared location
 
 
 @pytest.fixture
@@ -49,17 +53,17 @@ def test_record_repr_hides_tokens() -> None:
 
 
 @pytest.fixture(params=["file", "redis"])
-async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator:
+async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeStore]:
     """A factory of stores over one shared location (file path or Redis key prefix)."""
     opened: list[TokenStore] = []
     prefix = f"test-{secrets.token_hex(4)}:"
 
     def make(lock_timeout: float = 1.0) -> TokenStore:
         if request.param == "file":
-            store: TokenStore = FileStore(tmp_path / "tokens.json", lock_timeout)
+            store: TokenStore = TokenFileStore(tmp_path / "tokens.json", lock_timeout)
         else:
             client = connect(request.getfixturevalue("redis_url"))
-            store = RedisStore(client, lock_timeout, prefix, owned=True)
+            store = TokenRedisStore(client, lock_timeout, prefix, owned=True)
         opened.append(store)
         return store
 
@@ -68,17 +72,17 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         await store.close()
 
 
-async def test_load_save_replace(make_store) -> None:
+async def test_load_save_replace(make_store: MakeStore) -> None:
     store = make_store()
     assert await store.load("demo") is None
     first = TokenRecord("a1", "r1", 100, 50)
     await store.save("demo", first)
     assert await make_store().load("demo") == first
     await store.save("demo", TokenRecord("a2", None, None, 60, "refresh grant rejected"))
-    assert (await store.load("demo")).reauthorize == "refresh grant rejected"
+    assert support.present(await store.load("demo")).reauthorize == "refresh grant rejected"
 
 
-async def test_lock_is_exclusive_and_times_out(make_store) -> None:
+async def test_lock_is_exclusive_and_times_out(make_store: MakeStore) -> None:
     holder, waiter = make_store(), make_store(lock_timeout=0.2)
     async with holder.lock("demo"):
         with pytest.raises(LockTimeout):
@@ -88,7 +92,7 @@ async def test_lock_is_exclusive_and_times_out(make_store) -> None:
         pass
 
 
-async def test_waiter_gets_the_lock_when_it_is_released(make_store) -> None:
+async def test_waiter_gets_the_lock_when_it_is_released(make_store: MakeStore) -> None:
     holder, waiter = make_store(), make_store(lock_timeout=5)
     order: list[str] = []
 
@@ -106,7 +110,7 @@ async def test_waiter_gets_the_lock_when_it_is_released(make_store) -> None:
 
 
 def test_file_is_private_and_no_temp_file_is_left(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "tokens.json", 1.0)
+    store = TokenFileStore(tmp_path / "tokens.json", 1.0)
     asyncio.run(store.save("demo", TokenRecord("a", "r", 1, 1)))
     asyncio.run(store.save("demo", TokenRecord("b", "r", 2, 2)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tokens.demo.json"]
@@ -121,12 +125,12 @@ def test_file_is_private_and_no_temp_file_is_left(tmp_path: Path) -> None:
 
 
 def test_file_name_quotes_the_tenant(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "tokens.json", 1.0)
+    store = TokenFileStore(tmp_path / "tokens.json", 1.0)
     assert store.file("../x").parent == tmp_path
 
 
-def test_failed_write_keeps_the_old_record(tmp_path: Path, monkeypatch) -> None:
-    store = FileStore(tmp_path / "tokens.json", 1.0)
+def test_failed_write_keeps_the_old_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = TokenFileStore(tmp_path / "tokens.json", 1.0)
     old = TokenRecord("old-access", "old-refresh", 1, 1)
     asyncio.run(store.save("demo", old))
 
@@ -142,7 +146,7 @@ def test_failed_write_keeps_the_old_record(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_readers_never_see_a_partial_record(tmp_path: Path) -> None:
-    store = FileStore(tmp_path / "tokens.json", 1.0)
+    store = TokenFileStore(tmp_path / "tokens.json", 1.0)
     written = [TokenRecord(f"access-{i}" * 200, f"refresh-{i}", i, i) for i in range(2)]
     asyncio.run(store.save("demo", written[0]))
     seen: list[TokenRecord] = []
@@ -161,11 +165,11 @@ def test_readers_never_see_a_partial_record(tmp_path: Path) -> None:
     assert seen and set(seen) <= set(written)
 
 
-def _hold_flock(path: Path, ready) -> None:
+def _hold_flock(path: Path, ready: Any) -> None:
     """Child process: hold the tenant's file lock until killed."""
 
     async def hold() -> None:
-        async with FileStore(path, 1.0).lock("demo"):
+        async with TokenFileStore(path, 1.0).lock("demo"):
             ready.set()
             await asyncio.sleep(60)
 
@@ -179,7 +183,7 @@ def test_file_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
     child = context.Process(target=_hold_flock, args=(tmp_path / "tokens.json", ready))
     child.start()
     assert ready.wait(10)
-    waiter = FileStore(tmp_path / "tokens.json", 0.2)
+    waiter = TokenFileStore(tmp_path / "tokens.json", 0.2)
 
     async def take() -> None:
         async with waiter.lock("demo"):
@@ -193,10 +197,10 @@ def test_file_lock_is_released_when_its_holder_dies(tmp_path: Path) -> None:
     asyncio.run(take())
 
 
-async def test_redis_lock_expires_and_owner_check_protects_the_next_owner(redis_url) -> None:
+async def test_redis_lock_expires_and_owner_check_protects_the_next_owner(redis_url: str) -> None:
     prefix = f"test-{secrets.token_hex(4)}:"
-    first = RedisStore(connect(redis_url), 0.2, prefix, owned=True)
-    second = RedisStore(connect(redis_url), 5.0, prefix, owned=True)
+    first = TokenRedisStore(connect(redis_url), 0.2, prefix, owned=True)
+    second = TokenRedisStore(connect(redis_url), 5.0, prefix, owned=True)
     try:
         held = first.lock("demo")
         await held.__aenter__()
@@ -213,10 +217,11 @@ async def test_redis_lock_expires_and_owner_check_protects_the_next_owner(redis_
         await second.close()
 
 
-async def test_redis_record_is_json_under_one_key(redis_url) -> None:
-    store = RedisStore(connect(redis_url), 1.0, f"test-{secrets.token_hex(4)}:", owned=True)
+async def test_redis_record_is_json_under_one_key(redis_url: str) -> None:
+    store = TokenRedisStore(connect(redis_url), 1.0, f"test-{secrets.token_hex(4)}:", owned=True)
     try:
         await store.save("demo", TokenRecord("a", "r", 5, 4))
-        assert json.loads(await store.redis.get(store.key("demo")))["expires_at"] == 5
+        raw = cast(bytes, await store.redis.get(store.key("demo")))
+        assert json.loads(raw)["expires_at"] == 5
     finally:
         await store.close()

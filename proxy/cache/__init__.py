@@ -10,6 +10,7 @@ Used by the ``Caching`` upstream layer; depends only on ``v4``, ``storage``, ``o
 and the clock.
 """
 
+from proxy.cache import freshness
 from proxy.cache.decision import Decision, Needs, decide, settle
 from proxy.cache.entry import Entry, decode, encode
 from proxy.cache.file_store import FileReplyStore
@@ -31,6 +32,7 @@ __all__ = [
     "decide",
     "decode",
     "encode",
+    "freshness",
     "open_cache",
     "purge_pattern",
     "settle",

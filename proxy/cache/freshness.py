@@ -37,7 +37,6 @@ from collections.abc import Iterable, Mapping
 
 from proxy.config import Cache
 from proxy.v4 import paths as v4paths
-from proxy.v4.paths import DAY, GRANULARITY, WEEK, V4Endpoint, WindowKind
 
 HOUR = 3600
 LATEST_UTC_OFFSET = 12 * HOUR  # local midnight of a date begins no later than 12:00 UTC (UTC-12)
@@ -46,10 +45,10 @@ OTHER = v4paths.Freshness()  # paths outside the table (never asked for: the bro
 Params = Mapping[str, str] | Iterable[tuple[str, str]]
 #: What a GET asks: its v4 path below the API root (looked up in the table), or the endpoint row
 #: it was already resolved to (None: outside the table), so a call resolves its path once.
-Route = str | V4Endpoint | None
+Route = str | v4paths.V4Endpoint | None
 
 
-def endpoint_of(route: Route) -> V4Endpoint | None:
+def endpoint_of(route: Route) -> v4paths.V4Endpoint | None:
     """The endpoint row of ``route`` (None: outside the table)."""
     if isinstance(route, str):
         found = v4paths.find(route)
@@ -102,33 +101,33 @@ def span(route: Route, params: Params) -> int:
     endpoint = endpoint_of(route)
     kind = endpoint.window.kind if endpoint and endpoint.window else None
     values = _first_values(params)
-    if kind is WindowKind.GRANULAR and ("start_at" in values or "start_date" in values):
-        return GRANULARITY.get(values.get("granularity") or "day", DAY)
-    if kind is WindowKind.DAYS and "end_date" not in values:
-        return DAY  # up to yesterday: a new day at each local midnight
+    if kind is v4paths.WindowKind.GRANULAR and ("start_at" in values or "start_date" in values):
+        return v4paths.GRANULARITY.get(values.get("granularity") or "day", v4paths.DAY)
+    if kind is v4paths.WindowKind.DAYS and "end_date" not in values:
+        return v4paths.DAY  # up to yesterday: a new day at each local midnight
     start, end = _epoch(values.get("start_at")), _epoch(values.get("end_at"))
-    return end - start if kind is WindowKind.RANGE and start is not None and end else 0
+    return end - start if kind is v4paths.WindowKind.RANGE and start is not None and end else 0
 
 
-def window_end(window: v4paths.Window | None, params: Mapping[str, str]) -> int | None:
+def window_end(window: v4paths.WindowRule | None, params: Mapping[str, str]) -> int | None:
     """The latest epoch the data asked with ``params`` can cover, under the ``window`` rule.
 
     None when the window runs up to now (no explicit start or end).
     """
     kind = window.kind if window else None
-    if kind is WindowKind.GRANULAR:
+    if kind is v4paths.WindowKind.GRANULAR:
         start = _epoch(params.get("start_at")) or _date_start(params.get("start_date"))
-        span = GRANULARITY.get(params.get("granularity") or "day", DAY)
+        span = v4paths.GRANULARITY.get(params.get("granularity") or "day", v4paths.DAY)
         return None if start is None else start + span
-    if kind is WindowKind.RANGE:
+    if kind is v4paths.WindowKind.RANGE:
         start = _epoch(params.get("start_at"))
         end = _epoch(params.get("end_at"))
-        return end if end is not None else (None if start is None else start + WEEK)
-    if kind is WindowKind.UNTIL:
+        return end if end is not None else (None if start is None else start + v4paths.WEEK)
+    if kind is v4paths.WindowKind.UNTIL:
         return _epoch(params.get("end_at"))
-    if kind is WindowKind.DAYS:
+    if kind is v4paths.WindowKind.DAYS:
         end_day = _date_start(params.get("end_date"))
-        return None if end_day is None else end_day + DAY
+        return None if end_day is None else end_day + v4paths.DAY
     return None
 
 

@@ -27,8 +27,8 @@ from proxy.cache.stores import MemoryReplyStore, ReplyStore
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Config
 from proxy.errors import UpstreamUnavailable
-from proxy.observability.metrics import CACHE, CACHE_BYTES, CACHE_ENTRIES, TALLY
-from proxy.storage.redis_client import reachable
+from proxy.observability import metrics
+from proxy.storage import reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -66,7 +66,7 @@ class ReplyCache:
         self._flight = SingleFlight()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._counts = {"HIT": 0, "MISS": 0, "STALE": 0}
-        self._counters = {result: CACHE.labels(result.lower()) for result in self._counts}
+        self._counters = {result: metrics.CACHE.labels(result.lower()) for result in self._counts}
         self._plain = needs_of(settings, None, None)
 
     async def get_or_fetch(
@@ -261,13 +261,13 @@ class ReplyCache:
 
     def _record(self, result: str) -> None:
         self._counts[result] += 1
-        TALLY.inc(self._counters[result])
+        metrics.TALLY.inc(self._counters[result])
 
     def _update_gauges(self) -> None:
         usage = self._store.usage()
         if usage is not None:
-            TALLY.set(CACHE_ENTRIES, usage[0])
-            TALLY.set(CACHE_BYTES, usage[1])
+            metrics.TALLY.set(metrics.CACHE_ENTRIES, usage[0])
+            metrics.TALLY.set(metrics.CACHE_BYTES, usage[1])
 
 
 def needs_of(settings: Cache, through: float | None, every: float | None) -> Needs:

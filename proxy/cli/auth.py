@@ -12,9 +12,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from proxy.config import Config, ConfigError, Tenant, load
-from proxy.tokens import TokenBroker, TokenError, hint
-from proxy.tokens.login_state import PendingLogins
-from proxy.tokens.policy import State, jwt_claims
+from proxy.tokens import PendingLogins, State, TokenBroker, TokenError, hint, jwt_claims
 
 DEFAULT_CONFIG = "config.example.toml"
 ACCESS_ENV = "ENPHASE_ACCESS_TOKEN"

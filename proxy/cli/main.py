@@ -25,12 +25,12 @@ def load_or_exit(path: str) -> Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the proxy under gunicorn (and the embedded sandbox when configured)."""
     from proxy.observability import logs
-    from proxy.serving import server
+    from proxy.serving import serve
 
     config = load_or_exit(args.config)
     logs.configure(config.server.log_level)
     overrides = {k: v for k in ("host", "port", "workers") if (v := getattr(args, k)) is not None}
-    return server.serve(args.config, overrides, args.worker_class)
+    return serve(args.config, overrides, args.worker_class)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

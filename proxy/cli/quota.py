@@ -10,10 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from proxy.config import Config, Tenant
-from proxy.quota.blocks import describe
-from proxy.quota.governor import open_governor
-from proxy.quota.pacer import BudgetSnapshot, open_pacer
-from proxy.quota.windows import Window
+from proxy.quota import BudgetSnapshot, Window, describe, open_governor, open_pacer
 
 
 def register(sub: Any) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from proxy.config import Tenant
-from proxy.quota.pacer import BudgetSnapshot, Pacer
+from proxy.quota import BudgetSnapshot, Pacer
 
 
 @dataclass(frozen=True)

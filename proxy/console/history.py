@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from proxy.config import Config
-from proxy.storage.redis_client import reachable
-from proxy.storage.sqlitefile import SqliteFile
+from proxy.storage import SqliteFile, reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

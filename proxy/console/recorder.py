@@ -3,7 +3,7 @@
 Every RECORD_EVERY seconds a worker adds what its counters gained since the last time to the
 shared history (so the history agrees with ``/metrics``, summed over workers and replicas),
 snapshots each tenant's month count (the pacer's snapshot, which also sets the budget
-gauges), keeps tokens alive and publishes the token gauges.
+gauges). Tokens are kept alive by the token package's own loop, whatever happens here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History
 from proxy.observability import metrics
-from proxy.quota.pacer import Pacer
-from proxy.tokens import TokenBroker, keepalive
+from proxy.quota import Pacer
+from proxy.tokens import TokenBroker
 
 log = logging.getLogger("proxy.console")
 
@@ -116,11 +116,9 @@ class Recorder:
             await self.history.note_errors(errors)
 
     async def tend(self) -> None:
-        """Record, keep tokens alive and publish the gauges; errors are logged, not raised."""
+        """Record; errors are logged, not raised."""
         try:
             await self.record()
-            await keepalive.keep_alive(self.broker, self.clock.now())
-            keepalive.publish(await keepalive.health(self.broker))
         except Exception as exc:  # a console problem must never stop the worker
             log.warning("console recording failed: %s", type(exc).__name__)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -18,9 +19,11 @@ from starlette.staticfiles import StaticFiles
 
 from proxy.clock import Clock
 from proxy.config import Config
+from proxy.console.recorder import Recorder
 from proxy.console.state import state
-from proxy.http.admin import bearer, is_admin_key
-from proxy.quota.blocks import describe
+from proxy.errors import NotAuthorized, NotFound
+from proxy.http import bearer, is_admin_key
+from proxy.quota import describe
 
 COOKIE = "console_session"
 SESSION_SECONDS = 8 * 3600
@@ -52,54 +55,80 @@ def session_valid(admin_key: str | None, token: str, now: float) -> bool:
     return hmac.compare_digest(token.encode(), session_token(admin_key, int(expires)).encode())
 
 
-def _admin_key(request: Request) -> str | None:
-    config: Config = request.app.state.config
-    return config.server.admin_key
-
-
-def _clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
-
-
-def signed_in(request: Request) -> bool:
-    """Whether the request carries a valid session cookie or the admin key as a bearer."""
-    admin_key = _admin_key(request)
-    cookie = request.cookies.get(COOKIE, "")
-    return session_valid(admin_key, cookie, _clock(request).now()) or is_admin_key(
-        admin_key, bearer(request)
-    )
-
-
 def _html(text: str, status: int = 200) -> Response:
     return Response(text, status, HEADERS, "text/html; charset=utf-8")
 
 
-async def page(request: Request) -> Response:
-    """The console when signed in, else the login form."""
-    return _html(CONSOLE_PAGE if signed_in(request) else LOGIN_PAGE)
+class Console:
+    """The console's endpoints, on the proxy's ``config`` and ``clock``, reading the worker's
+    ``recorder`` (its history, broker and pacer) per request."""
 
+    def __init__(self, config: Config, clock: Clock, recorder: Callable[[], Recorder]) -> None:
+        self.admin_key = config.server.admin_key
+        self.config = config
+        self.clock = clock
+        self.recorder = recorder
 
-async def login(request: Request) -> Response:
-    """Check the admin key from the form; on success set the session cookie."""
-    admin_key = _admin_key(request)
-    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    if not is_admin_key(admin_key, form.get("key", "")):
-        refused = LOGIN_PAGE.replace('<p class="error" hidden>', '<p class="error">')
-        return _html(refused, 401)
-    assert admin_key is not None
-    expires = int(_clock(request).now()) + SESSION_SECONDS
-    response = RedirectResponse("/console", 303, HEADERS)
-    response.set_cookie(
-        COOKIE,
-        session_token(admin_key, expires),
-        max_age=SESSION_SECONDS,
-        path="/console",
-        secure=request.url.scheme == "https",
-        httponly=True,
-        samesite="strict",
-    )
-    return response
+    def signed_in(self, request: Request) -> bool:
+        """Whether the request carries a valid session cookie or the admin key as a bearer."""
+        cookie = request.cookies.get(COOKIE, "")
+        return session_valid(self.admin_key, cookie, self.clock.now()) or is_admin_key(
+            self.admin_key, bearer(request)
+        )
+
+    async def page(self, request: Request) -> Response:
+        """The console when signed in, else the login form."""
+        return _html(CONSOLE_PAGE if self.signed_in(request) else LOGIN_PAGE)
+
+    async def login(self, request: Request) -> Response:
+        """Check the admin key from the form; on success set the session cookie."""
+        admin_key = self.admin_key
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        if not is_admin_key(admin_key, form.get("key", "")):
+            refused = LOGIN_PAGE.replace('<p class="error" hidden>', '<p class="error">')
+            return _html(refused, 401)
+        assert admin_key is not None
+        expires = int(self.clock.now()) + SESSION_SECONDS
+        response = RedirectResponse("/console", 303, HEADERS)
+        response.set_cookie(
+            COOKIE,
+            session_token(admin_key, expires),
+            max_age=SESSION_SECONDS,
+            path="/console",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    async def api_state(self, request: Request) -> Response:
+        """The console state as JSON; 401 without a session or the admin key."""
+        if not self.signed_in(request):
+            raise NotAuthorized("Sign in with the admin key.")
+        recorder = self.recorder()
+        await recorder.record()  # this worker's latest counts, so a reload shows them
+        body = await state(
+            self.config, recorder.broker, recorder.pacer, recorder.history, self.clock.now()
+        )
+        return JSONResponse(body, headers=HEADERS)
+
+    async def clear_block(self, request: Request) -> Response:
+        """Forget the upstream 429 blocks of the form's ``tenant``'s v4 app; 401 unless signed in.
+
+        The session cookie is SameSite=strict: another site cannot post here with it.
+        """
+        if not self.signed_in(request):
+            raise NotAuthorized("Sign in with the admin key.")
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        tenant = self.config.tenants.get(form.get("tenant", ""))
+        if tenant is None:
+            raise NotFound("No such tenant.")
+        governor = self.recorder().pacer.governor
+        blocks = await governor.blocks(tenant)
+        await governor.clear_blocks(tenant)
+        return JSONResponse(
+            {"tenant": tenant.name, "cleared": [describe(b) for b in blocks]}, headers=HEADERS
+        )
 
 
 async def logout(request: Request) -> Response:
@@ -109,49 +138,14 @@ async def logout(request: Request) -> Response:
     return response
 
 
-async def api_state(request: Request) -> Response:
-    """The console state as JSON; 401 without a session or the admin key."""
-    if not signed_in(request):
-        return JSONResponse({"error": "sign in with the admin key"}, 401, HEADERS)
-    services = request.app.state.services
-    await services.recorder.record()  # this worker's latest counts, so a reload shows them
-    body = await state(
-        request.app.state.config,
-        services.broker,
-        services.pacer,
-        services.recorder.history,
-        _clock(request).now(),
-    )
-    return JSONResponse(body, headers=HEADERS)
-
-
-async def clear_block(request: Request) -> Response:
-    """Forget the upstream 429 blocks of the form's ``tenant``'s v4 app; 401 unless signed in.
-
-    The session cookie is SameSite=strict: another site cannot post here with it.
-    """
-    if not signed_in(request):
-        return JSONResponse({"error": "sign in with the admin key"}, 401, HEADERS)
-    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    config: Config = request.app.state.config
-    tenant = config.tenants.get(form.get("tenant", ""))
-    if tenant is None:
-        return JSONResponse({"error": "no such tenant"}, 404, HEADERS)
-    governor = request.app.state.services.governor
-    blocks = await governor.blocks(tenant)
-    await governor.clear_blocks(tenant)
-    return JSONResponse(
-        {"tenant": tenant.name, "cleared": [describe(b) for b in blocks]}, headers=HEADERS
-    )
-
-
-def routes() -> list[BaseRoute]:
-    """The console's routes under /console."""
+def routes(config: Config, clock: Clock, recorder: Callable[[], Recorder]) -> list[BaseRoute]:
+    """The console's routes under /console, on ``clock``, reading the worker's ``recorder``."""
+    console = Console(config, clock, recorder)
     return [
-        Route("/console", page),
-        Route("/console/login", login, methods=["POST"]),
+        Route("/console", console.page),
+        Route("/console/login", console.login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
-        Route("/console/api/state", api_state),
-        Route("/console/api/clear-block", clear_block, methods=["POST"]),
+        Route("/console/api/state", console.api_state),
+        Route("/console/api/clear-block", console.clear_block, methods=["POST"]),
         Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
     ]

@@ -9,10 +9,8 @@ from proxy.config import Config
 from proxy.console import budget
 from proxy.console.history import History, Values
 from proxy.console.recorder import hour_name
-from proxy.quota.blocks import describe
-from proxy.quota.pacer import Pacer
-from proxy.quota.windows import period_bounds
-from proxy.tokens import TokenBroker, keepalive
+from proxy.quota import Pacer, describe, period_bounds
+from proxy.tokens import KEEP_ALIVE_AGE, TokenBroker, token_health
 
 HOURS = 24
 
@@ -62,7 +60,7 @@ async def state(
     this_hour = int(now) - int(now) % 3600
     hours = [this_hour - 3600 * back for back in range(HOURS - 1, -1, -1)]
     seen = await history.read([*days, *[hour_name(h) for h in hours], "seen"])
-    tokens = {h.tenant: h for h in await keepalive.health(broker)}
+    tokens = {h.tenant: h for h in await token_health(broker)}
     tenants = []
     for tenant in config.tenants.values():
         month = budget.budget(await budget.snapshot(pacer, tenant), seen, now)
@@ -78,7 +76,7 @@ async def state(
         )
     return {
         "now": int(now),
-        "keep_alive_age": keepalive.KEEP_ALIVE_AGE,
+        "keep_alive_age": KEEP_ALIVE_AGE,
         "tenants": tenants,
         "traffic": traffic(hours, seen),
         "clients": clients(config, seen[budget.day_name(now)], seen["seen"]),

@@ -1,7 +1,33 @@
 """Inbound surfaces, the top of the house: what a client's request meets first.
 
 ASGI middleware (request context, limits, access log), the v2 routes and their dispatcher, the
-v4 broker route, the admin purge, the OAuth callback, and the renderers that shape every
+v4 broker route, the admin key check, the OAuth callback, and the renderers that shape every
 ``proxy.errors`` error for its surface (v2 bodies on legacy routes, v4 on ``/api/v4``).
 Depends on ``v2``, ``upstream``, ``tokens``, ``quota``, ``observability``; nothing below imports it.
+
+Public API: ``RequestContext`` and ``LegacyDispatch`` (middleware), ``legacy_routes``,
+``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
+``is_admin_key`` (operator keys), ``HANDLERS`` (the exception handlers) and ``render`` (any
+error as the answer of its surface, for what answers outside the app).
 """
+
+from proxy.http.admin import bearer, is_admin_key, key_matches
+from proxy.http.middleware import RequestContext
+from proxy.http.oauth_callback import route as callback_route
+from proxy.http.renderers import HANDLERS, render
+from proxy.http.v2_routes import LegacyDispatch
+from proxy.http.v2_routes import routes as legacy_routes
+from proxy.http.v4_route import route as broker_route
+
+__all__ = [
+    "HANDLERS",
+    "LegacyDispatch",
+    "RequestContext",
+    "bearer",
+    "broker_route",
+    "callback_route",
+    "is_admin_key",
+    "key_matches",
+    "legacy_routes",
+    "render",
+]

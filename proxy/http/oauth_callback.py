@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
-from proxy.tokens import TokenBroker, TokenError
-from proxy.tokens.login_state import PendingLogins
+from proxy.tokens import PendingLogins, TokenBroker, TokenError
 
 
-async def oauth_callback(request: Request) -> PlainTextResponse:
+async def oauth_callback(request: Request, broker: TokenBroker) -> PlainTextResponse:
     """Completes the code login of a pending ``auth login``, whose ``state`` it claims (once).
 
-    A callback without such a state changes nothing. The broker is the app's
-    ``state.services.broker``.
+    A callback without such a state changes nothing.
     """
-    broker: TokenBroker = request.app.state.services.broker
     params = request.query_params
     tenant = await PendingLogins(broker.config, broker.clock).claim(params.get("state", ""))
     if tenant is None or tenant not in broker.config.tenants:
@@ -30,3 +30,12 @@ async def oauth_callback(request: Request) -> PlainTextResponse:
         return PlainTextResponse(f"Authorization failed: {exc}\n", 502)
     message = f"Tenant {tenant} is authorized; the proxy keeps its token fresh.\n"
     return PlainTextResponse(message + "You can close this page.\n")
+
+
+def route(broker: Callable[[], TokenBroker]) -> Route:
+    """The OAuth callback route, completing logins with the worker's ``broker``."""
+
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return await oauth_callback(request, broker())
+
+    return Route("/oauth/callback", endpoint)

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mappings import errors as v2_errors
-from mappings.base import V2Error
+from mappings.base import V2Response
 from proxy.errors import (
     InternalError,
     MethodNotAllowed,
@@ -22,15 +22,16 @@ from proxy.errors import (
     Unavailable,
     Unprocessable,
     UpstreamUnavailable,
+    V2Refusal,
 )
 
 V4_PREFIX = "/api/v4"
 ROUTER_ERRORS = {404: NotFound, 405: MethodNotAllowed}
 
 
-def lift(exc: Exception) -> ProxyError | V2Error:
+def lift(exc: Exception) -> ProxyError:
     """``exc`` as one of the proxy's errors (a router's 404/405, or an internal error)."""
-    if isinstance(exc, ProxyError | V2Error):
+    if isinstance(exc, ProxyError):
         return exc
     if isinstance(exc, HTTPException):
         return ROUTER_ERRORS.get(exc.status_code, InternalError)()
@@ -38,65 +39,66 @@ def lift(exc: Exception) -> ProxyError | V2Error:
 
 
 @singledispatch
-def v2(exc: ProxyError | V2Error) -> V2Error:
+def v2(exc: ProxyError) -> V2Response:
     """The v2 error a legacy client gets for ``exc``."""
-    assert isinstance(exc, ProxyError)  # V2Error has its own registration
-    return V2Error(exc.status, {"reason": str(exc.status), "message": [exc.details]})
+    return V2Response({"reason": str(exc.status), "message": [exc.details]}, exc.status)
 
 
 @v2.register
-def _(exc: V2Error) -> V2Error:
-    return exc
+def _(exc: V2Refusal) -> V2Response:
+    return exc.answer
 
 
 @v2.register
-def _(exc: InternalError) -> V2Error:
-    return V2Error(500, {"errorCode": 1, "errorMessages": [exc.details]})
+def _(exc: InternalError) -> V2Response:
+    return V2Response({"errorCode": 1, "errorMessages": [exc.details]}, 500)
 
 
 @v2.register
-def _(exc: NotAuthorized) -> V2Error:
-    return v2_errors.unauthorized()
+def _(exc: NotAuthorized) -> V2Response:
+    return v2_errors.unauthorized().response()
 
 
 @v2.register
-def _(exc: Reauthorization) -> V2Error:
+def _(exc: Reauthorization) -> V2Response:
     return v2_errors.unauthorized(
         "The proxy's Enphase authorization for this account has expired or was revoked; "
         f"an administrator must re-authorize it ({exc.hint})."
-    )
+    ).response()
 
 
 @v2.register
-def _(exc: NotFound) -> V2Error:
-    return v2_errors.not_found(exc.details)
+def _(exc: NotFound) -> V2Response:
+    return v2_errors.not_found(exc.details).response()
 
 
 @v2.register
-def _(exc: Unprocessable) -> V2Error:
-    return v2_errors.unprocessable(exc.details)
+def _(exc: Unprocessable) -> V2Response:
+    return v2_errors.unprocessable(exc.details).response()
 
 
 @v2.register
-def _(exc: Unavailable) -> V2Error:
-    return v2_errors.unavailable(exc.details, exc.retry_after)
+def _(exc: Unavailable) -> V2Response:
+    return v2_errors.unavailable(exc.details, exc.retry_after).response()
 
 
 @v2.register
-def _(exc: UpstreamUnavailable) -> V2Error:  # v2 never told a broken reply from a missing one
-    return v2_errors.unavailable(Unavailable.details, exc.retry_after)
+def _(exc: UpstreamUnavailable) -> V2Response:  # v2 never told a broken reply from a missing one
+    return v2_errors.unavailable(Unavailable.details, exc.retry_after).response()
 
 
 @v2.register
-def _(exc: QuotaRefused) -> V2Error:
+def _(exc: QuotaRefused) -> V2Response:
     w = exc.window
     window = (w.plan, w.period, w.period_start, w.period_end, w.limit)
-    return v2_errors.usage_limit(*window, exc.retry_after)
+    return v2_errors.usage_limit(*window, exc.retry_after).response()
 
 
-def v2_response(error: V2Error) -> Response:
-    """A v2 error as an HTTP response."""
-    return Response(orjson.dumps(error.body), error.status, dict(error.headers), "application/json")
+def v2_response(exc: ProxyError, headers: dict[str, str] | None = None) -> Response:
+    """``exc`` in v2's shape as an HTTP response, with ``headers`` besides its own."""
+    error = v2(exc)
+    sent = {**dict(error.headers), **(headers or {})}
+    return Response(orjson.dumps(error.body), error.status, sent, "application/json")
 
 
 def v4_response(exc: ProxyError) -> Response:
@@ -119,9 +121,7 @@ def is_v4(path: str) -> bool:
 def render(path: str, exc: Exception) -> Response:
     """The answer to a request for ``path`` that ``exc`` stopped, in that surface's shape."""
     error = lift(exc)
-    if is_v4(path) and isinstance(error, ProxyError):
-        return v4_response(error)
-    return v2_response(v2(error))
+    return v4_response(error) if is_v4(path) else v2_response(error)
 
 
 async def handle(request: Request, exc: Exception) -> Response:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import parse_qsl
 
 from cachetools import LRUCache
@@ -10,25 +12,26 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mappings import errors
 from mappings.base import Endpoint
 from mappings.registry import EMULATED, ENDPOINTS
-from proxy.config import Client
+from proxy.config import Client, Config
+from proxy.errors import NotAuthorized
 from proxy.http import renderers
 from proxy.http.clients import legacy_caller
 from proxy.observability import metrics
-from proxy.quota import cold
-from proxy.v2 import runner
+from proxy.quota import LEGACY_CLIENT
+from proxy.upstream import Upstream
+from proxy.v2 import Memo, Outcome, UnknownIds, answer
 
 CREDENTIAL_PARAMS = ("key", "user_id")
 
 
-def v2_response(outcome: runner.Outcome) -> Response:
-    """An encoded v2 answer as an HTTP response with cache headers."""
-    headers = dict(outcome.headers)
-    if outcome.cache:
-        headers["X-Cache"] = outcome.cache
-        headers["Age"] = str(outcome.age)
+def v2_response(outcome: Outcome) -> Response:
+    """A v2 answer as an HTTP response with cache headers (an error rendered by the renderer)."""
+    cached = {"X-Cache": outcome.cache, "Age": str(outcome.age)} if outcome.cache else {}
+    if outcome.error is not None:
+        return renderers.v2_response(outcome.error, cached)
+    headers = {**dict(outcome.headers), **cached}
     return Response(outcome.body, outcome.status, headers, "application/json")
 
 
@@ -72,6 +75,15 @@ class QueryCache:
             self.parsed[raw] = (parsed, query_bytes(raw, parsed))
 
 
+class Answering(Protocol):
+    """What a v2 route answers with: the worker's upstream, its memo of rendered answers and
+    the system ids it answers locally."""
+
+    upstream: Upstream
+    memo: Memo
+    unknown_ids: UnknownIds
+
+
 class LegacyEndpoint:
     """The ASGI app answering one v2 route through its mapping.
 
@@ -81,10 +93,14 @@ class LegacyEndpoint:
 
     def __init__(
         self,
+        config: Config,
+        services: Callable[[], Answering],
         endpoint: Endpoint,
         emulated: Endpoint | None = None,
         queries: QueryCache | None = None,
     ) -> None:
+        self.config = config
+        self.services = services
         self.endpoint = endpoint
         self.emulated = emulated
         self.queries = queries or QueryCache()
@@ -95,13 +111,12 @@ class LegacyEndpoint:
         return self.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope["app"].state
         raw = scope["query_string"]
         kept = self.queries.get(raw)
         key, user_id, query = parsed = kept or legacy_query(raw)
-        caller = legacy_caller(state.config, key, user_id)
+        caller = legacy_caller(self.config, key, user_id)
         if caller is None:
-            response = renderers.v2_response(errors.unauthorized())
+            response = renderers.v2_response(NotAuthorized())
         else:
             if kept is None:
                 self.queries.keep(raw, parsed)
@@ -109,9 +124,9 @@ class LegacyEndpoint:
             scope["state"]["tenant"] = tenant.name
             scope["state"]["client"] = client.name
             metrics.CALLER.set(client.name)
-            cold.LEGACY_CLIENT.set(client.name)  # its calls on past data spend its own share
-            services = state.services
-            outcome = await runner.answer(
+            LEGACY_CLIENT.set(client.name)  # its calls on past data spend its own share
+            services = self.services()
+            outcome = await answer(
                 self._chosen(client),
                 scope["path_params"],
                 query,
@@ -127,13 +142,14 @@ class LegacyEndpoint:
         await response(scope, receive, send)
 
 
-def routes() -> list[Route]:
-    """One GET route per v2 endpoint, sharing one cache of parsed queries."""
+def routes(config: Config, services: Callable[[], Answering]) -> list[Route]:
+    """One GET route per v2 endpoint, sharing one cache of parsed queries; each answers with
+    the worker's ``services`` (read per request)."""
     queries = QueryCache()
     return [
         Route(
             e.route,
-            LegacyEndpoint(e, EMULATED.get(e.route), queries),
+            LegacyEndpoint(config, services, e, EMULATED.get(e.route), queries),
             methods=["GET"],
             name=e.route,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx2
 from starlette.requests import Request
@@ -23,8 +23,8 @@ from proxy.errors import (
 from proxy.http.clients import team_client
 from proxy.http.renderers import V4_PREFIX as PREFIX
 from proxy.observability import metrics
-from proxy.quota import governor
-from proxy.upstream.stack import Upstream
+from proxy.quota import spending_as, team_spender
+from proxy.upstream import Upstream
 from proxy.v4 import paths
 
 METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
@@ -74,34 +74,29 @@ def _audit(
     )
 
 
-async def forward(request: Request) -> Response:
+async def forward(request: Request, config: Config, upstream: Callable[[], Upstream]) -> Response:
     """Forward one published v4 call for an authenticated team client; audit every write.
 
     Refusals and upstream failures are raised (the v4 renderer answers them); a write is
-    audited whatever its outcome, refusals by the proxy itself included.
+    audited whatever its outcome, refusals by the proxy itself included. ``upstream`` is read
+    only once the request passed the checks that need no service.
     """
-    config: Config = request.app.state.config
     client = team_client(config, _credentials(request))
     tenant = _tenant(config, client, request) if client is not None else None
     raw = request.scope.get("raw_path", b"").decode("latin-1")
     path = raw.removeprefix(PREFIX)
     audited = _audited(path, request.method)
     try:
-        response = await _forward(request, client, tenant, raw)
+        response = await _forward(request, config, upstream, client, tenant, raw)
     except ProxyError as exc:
         if audited:
-            _audit(config, client, tenant, request.method, path, exc.status, _now(request))
+            now = upstream().clock.now()
+            _audit(config, client, tenant, request.method, path, exc.status, now)
         raise
     if audited:
         status = response.status_code
-        _audit(config, client, tenant, request.method, path, status, _now(request))
+        _audit(config, client, tenant, request.method, path, status, upstream().clock.now())
     return response
-
-
-def _now(request: Request) -> float:
-    """The time on the upstream's clock."""
-    upstream: Upstream = request.app.state.services.upstream
-    return upstream.clock.now()
 
 
 def _audited(path: str, method: str) -> bool:
@@ -112,7 +107,12 @@ def _audited(path: str, method: str) -> bool:
 
 
 async def _forward(
-    request: Request, client: Client | None, tenant: Tenant | None, raw: str
+    request: Request,
+    config: Config,
+    upstream: Callable[[], Upstream],
+    client: Client | None,
+    tenant: Tenant | None,
+    raw: str,
 ) -> Response:
     """The answer to one checked call, spent from the team client's own budget too."""
     if client is None:
@@ -132,14 +132,12 @@ async def _forward(
     if paths.is_write(path, method) and not client.writes:
         raise Forbidden("This proxy client is read-only")
     asked = request.query_params.multi_items()
-    upstream: Upstream = request.app.state.services.upstream
-    problem = paths.date_problem(path, asked, upstream.clock.now())
+    problem = paths.date_problem(path, asked, upstream().clock.now())
     if problem:
         raise Unprocessable(f"Invalid request because of '{problem}'.")
     query = paths.only_defined(path, asked)
-    config: Config = request.app.state.config
-    with governor.spending_as(governor.team_spender(client, tenant, config.quota.team_share)):
-        return await _call(request, upstream, tenant, method, path, query)
+    with spending_as(team_spender(client, tenant, config.quota.team_share)):
+        return await _call(request, upstream(), tenant, method, path, query)
 
 
 async def _call(
@@ -202,6 +200,10 @@ async def _relay(reply: httpx2.Response) -> AsyncIterator[bytes]:
         await reply.aclose()
 
 
-def route() -> Route:
-    """The broker route."""
-    return Route(PREFIX + "/{path:path}", forward, methods=METHODS)
+def route(config: Config, upstream: Callable[[], Upstream]) -> Route:
+    """The broker route, forwarding through the worker's ``upstream`` (read per request)."""
+
+    async def endpoint(request: Request) -> Response:
+        return await forward(request, config, upstream)
+
+    return Route(PREFIX + "/{path:path}", endpoint, methods=METHODS)

@@ -14,7 +14,7 @@ from proxy.config import Limits, Tenant
 
 
 @dataclass(frozen=True)
-class App:
+class AppBudget:
     """One v4 application: its client id, plan and limits, and the tenants spending from it."""
 
     client_id: str
@@ -28,12 +28,12 @@ class App:
         return self.tenants[0]
 
 
-def alone(tenant: Tenant) -> App:
+def alone(tenant: Tenant) -> AppBudget:
     """The app of a tenant that shares it with no other tenant."""
-    return App(tenant.client_id, tenant.plan, tenant.limits, (tenant.name,))
+    return AppBudget(tenant.client_id, tenant.plan, tenant.limits, (tenant.name,))
 
 
-def apps_by_tenant(tenants: Iterable[Tenant]) -> dict[str, App]:
+def apps_by_tenant(tenants: Iterable[Tenant]) -> dict[str, AppBudget]:
     """Each tenant's app, by tenant name (the configuration checks that an app's tenants agree
     on its plan: the first tenant's is the app's)."""
     members: dict[str, list[Tenant]] = {}
@@ -42,6 +42,6 @@ def apps_by_tenant(tenants: Iterable[Tenant]) -> dict[str, App]:
     by_tenant = {}
     for client_id, group in members.items():
         first = group[0]
-        app = App(client_id, first.plan, first.limits, tuple(t.name for t in group))
+        app = AppBudget(client_id, first.plan, first.limits, tuple(t.name for t in group))
         by_tenant.update(dict.fromkeys(app.tenants, app))
     return by_tenant

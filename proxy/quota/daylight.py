@@ -43,14 +43,14 @@ NIGHT_CALLS = 2  # refreshes of a production-only key between two windows
 
 
 @dataclass(frozen=True)
-class Window:
+class ProductionWindow:
     """A solar day's production from ``start`` to ``end`` (epochs, the upload grace included)."""
 
     start: float
     end: float
 
 
-def window(sighting: Sighting, now: float) -> Window | None:
+def window(sighting: Sighting, now: float) -> ProductionWindow | None:
     """The production window of the solar day nearest ``now`` (None: the zone is not known)."""
     if sighting.zone is None:
         return None
@@ -65,7 +65,7 @@ def window(sighting: Sighting, now: float) -> Window | None:
     half = sun.half_day(sighting.zone, noon)
     start = min([min(starts, default=noon - half), *(first for first, _ in produced.values())])
     end = max([max(ends, default=noon + half), *(last for _, last in produced.values())])
-    return Window(start, end + GRACE)
+    return ProductionWindow(start, end + GRACE)
 
 
 def _recent(spans: dict[int, tuple[float, float]], today: int) -> dict[int, tuple[float, float]]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 from urllib.parse import quote
 
-from proxy.storage.sqlitefile import SqliteFile
+from proxy.storage import SqliteFile
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -26,13 +26,12 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
-from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED, TENANT_APP
-from proxy.quota.apps import App, alone, apps_by_tenant
+from proxy.observability import metrics
+from proxy.quota.apps import AppBudget, alone, apps_by_tenant
 from proxy.quota.blocks import month_block, provisional
 from proxy.quota.cold import cold_window
 from proxy.quota.windows import Window, latest_end, window
-from proxy.storage.redis_client import reachable
-from proxy.storage.sqlitefile import SqliteFile
+from proxy.storage import SqliteFile, reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -372,7 +371,7 @@ class QuotaGovernor:
         *,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         clock: Clock = SYSTEM,
-        apps: Mapping[str, App] | None = None,
+        apps: Mapping[str, AppBudget] | None = None,
         reserve: float = 0.0,
         cold_share: float = 0.0,
     ) -> None:
@@ -432,7 +431,7 @@ class QuotaGovernor:
             raise WriteBudgetExhausted.of(tenant, refused)
         await self.remaining(tenant, now=now)
 
-    def app(self, tenant: Tenant) -> App:
+    def app(self, tenant: Tenant) -> AppBudget:
         """The v4 app whose budget ``tenant`` spends."""
         return self.apps.get(tenant.name) or alone(tenant)
 
@@ -505,9 +504,9 @@ class QuotaGovernor:
         for win, count, block in zip(windows, used, blocks, strict=True):
             blocked = block is not None and block.end > moment
             left[win.name] = 0 if blocked else max(0, win.limit - count)
-            QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
-            QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
-        TENANT_APP.labels(tenant.name, tenant.client_id).set(1)
+            metrics.QUOTA_REMAINING.labels(tenant.name, win.name).set(left[win.name])
+            metrics.QUOTA_USED.labels(tenant.name, win.name).set(win.limit - left[win.name])
+        metrics.TENANT_APP.labels(tenant.name, tenant.client_id).set(1)
         return left
 
     async def close(self) -> None:

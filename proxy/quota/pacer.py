@@ -22,7 +22,7 @@ from proxy.quota.demand import DemandStore, MemoryDemandStore, RedisDemandStore,
 from proxy.quota.governor import QuotaGovernor, call_windows
 from proxy.quota.pacing import MonthBudget, Paced
 from proxy.quota.sightings import Sightings
-from proxy.storage.redis_client import reachable
+from proxy.storage import reachable
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -89,7 +89,7 @@ class Sightings:
         self,
         tenant: str,
         key: str,
-        found: v4paths.Found | None,
+        found: v4paths.PathMatch | None,
         status: int,
         stored_at: float,
         body: bytes,
@@ -112,7 +112,7 @@ class Sightings:
         """What is known of ``system_id`` of ``tenant`` (None: nothing yet)."""
         return self._seen.get((tenant, system_id))
 
-    def observe(self, tenant: str, found: v4paths.Found, body: object, now: float) -> None:
+    def observe(self, tenant: str, found: v4paths.PathMatch, body: object, now: float) -> None:
         """Learn from the 2xx ``body`` of a GET of the v4 row ``found`` fetched at ``now``."""
         if not isinstance(body, Mapping):
             return

@@ -12,7 +12,7 @@ from proxy.config import Config, parse
 from proxy.sandbox.settings import DEMO
 
 #: A tenant's fields on the sandbox's Watt app: its plan's limits (10 a minute, 1,000 a month).
-WATT_APP = {
+WATT_APP: dict[str, Any] = {
     "api_key": DEMO.watt_api_key,
     "client_id": DEMO.watt_client_id,
     "client_secret": DEMO.watt_client_secret,

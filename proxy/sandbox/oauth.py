@@ -55,7 +55,7 @@ def _b64(data: bytes) -> str:
 
 
 @dataclass
-class TokenStore:
+class IssuedTokens:
     """Authorization codes, access tokens and rotating refresh tokens, safe across threads."""
 
     access_ttl: int

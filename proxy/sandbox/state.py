@@ -9,7 +9,7 @@ from typing import Any
 
 from .faults import updated
 from .limits import Limiter
-from .oauth import GRANT_TYPES, TokenStore
+from .oauth import GRANT_TYPES, IssuedTokens
 from .settings import App, Faults, SandboxSettings, User
 from .systems import System, build_systems
 
@@ -49,7 +49,7 @@ class SandboxState:
 
     settings: SandboxSettings
     systems: dict[int, System]
-    tokens: TokenStore
+    tokens: IssuedTokens
     faults: Faults
     rng: random.Random
     limiter: Limiter = field(default_factory=Limiter)
@@ -95,7 +95,7 @@ def new_state(settings: SandboxSettings) -> SandboxState:
     return SandboxState(
         settings=settings,
         systems=build_systems(settings.clock(), settings.phased_uploads),
-        tokens=TokenStore(settings.access_token_ttl, settings.refresh_token_ttl),
+        tokens=IssuedTokens(settings.access_token_ttl, settings.refresh_token_ttl),
         faults=replace(settings.faults),
         rng=random.Random(settings.seed),
     )

@@ -16,7 +16,14 @@ from .errors import not_found
 from .gate import Caller
 from .localtime import days, floor, local_date
 from .systems import System
-from .window import WEEK, Window, granularity_span, lifetime_range, parse_epoch, telemetry_window
+from .window import (
+    WEEK,
+    TelemetryWindow,
+    granularity_span,
+    lifetime_range,
+    parse_epoch,
+    telemetry_window,
+)
 
 
 def _aggregate_soc(system: System, until: int) -> dict[str, Any]:
@@ -76,7 +83,7 @@ KINDS = {
 
 def _rows(
     system: System,
-    window: Window,
+    window: TelemetryWindow,
     until: int,
     rows: Callable[..., list[dict[str, Any]]],
     *args: str,

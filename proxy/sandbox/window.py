@@ -49,7 +49,7 @@ def granularity_span(query: Mapping[str, str]) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class Window:
+class TelemetryWindow:
     """A validated telemetry window: intervals ending in (start, end] are returned."""
 
     start: int
@@ -85,7 +85,7 @@ def _requested_end(system: System, query: Mapping[str, str]) -> int | None:
 
 def telemetry_window(
     system: System, query: Mapping[str, str], now: float, step: int, span: int, cutoff: int
-) -> Window:
+) -> TelemetryWindow:
     """The window of a telemetry request, or 422 with the Ruby-hash details.
 
     start defaults to local midnight today, is floored to ``step`` and raised to the first
@@ -100,7 +100,7 @@ def telemetry_window(
     if requested < now - MAX_AGE or too_long or start > end:
         shown_end = end if requested_end is None else requested_end
         raise invalid_range(requested, shown_end, system.operational_at + step, floor(cutoff, step))
-    return Window(
+    return TelemetryWindow(
         start,
         end,
         "start_date" if "start_at" not in query and "start_date" in query else "start_at",

@@ -14,7 +14,6 @@ does it enforce ``worker_connections``; this worker adds both, reading the same 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
@@ -22,10 +21,14 @@ from typing import Any
 from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
-REFUSALS = {
-    414: "Request URI too long.",
-    431: "Request header fields too large.",
-    501: "Transfer coding not implemented.",
+from proxy.errors import BadRequest, CodingNotImplemented, HeadersTooLarge, ProxyError, UrlTooLong
+from proxy.http import render
+
+# gunicorn's message may quote the request: the refusal's own text is sent instead
+REFUSALS: dict[int, type[ProxyError]] = {
+    414: UrlTooLong,
+    431: HeadersTooLarge,
+    501: CodingNotImplemented,
 }
 
 
@@ -48,11 +51,11 @@ class BoundedProtocol(ASGIProtocol):  # type: ignore[misc]
         self, status: int, message: str, extra_headers: Iterable[tuple[str, str]] = ()
     ) -> None:
         """A request refused while its head is read, in the v2 error shape (not plain text)."""
-        text = REFUSALS.get(status, "Bad request.")  # gunicorn's message may quote the request
-        body = json.dumps({"reason": str(status), "message": [text]}).encode()
+        response = render("/", REFUSALS.get(status, BadRequest)())
+        body, status = response.body, response.status_code
         lines = [
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}",
-            "Content-Type: application/json",
+            f"Content-Type: {response.media_type}",
             f"Content-Length: {len(body)}",
             *(f"{name}: {value}" for name, value in extra_headers),
             "Connection: close",

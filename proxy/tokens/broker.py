@@ -14,11 +14,11 @@ import httpx2
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
-from proxy.observability.metrics import REAUTH_NEEDED, TOKEN_REFRESH
-from proxy.tokens import policy
+from proxy.observability import metrics
+from proxy.tokens import maintenance, policy
 from proxy.tokens.errors import NeedsReauthorization, TokenError, TokenUnavailable, hint
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
-from proxy.tokens.renewal import Job, Outcome, Renewal, detached, renew
+from proxy.tokens.renewal import Job, Renewal, RenewalOutcome, detached, renew
 from proxy.tokens.store import StoreSettings, TokenRecord, TokenStore
 
 if TYPE_CHECKING:
@@ -79,10 +79,10 @@ class TokenBroker:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Read every tenant's state and start refreshing tokens ahead of expiry."""
+        """Read every tenant's state and start the token maintenance (``maintenance.run``)."""
         for name in self.config.tenants:
             await self._load(name)
-        self._task = asyncio.create_task(self._refresh_ahead())
+        self._task = asyncio.create_task(maintenance.run(self))
 
     async def close(self) -> None:
         """Stop the background task and release connections."""
@@ -117,6 +117,10 @@ class TokenBroker:
         """Whether a refused token can be replaced with no human: a refresh token or a password."""
         record = await self._load(tenant)
         return bool(record and record.refresh_token) or self._credentials(tenant).can_password
+
+    async def renew_if_due(self, tenant: str) -> None:
+        """Renew the tenant's token if it is within the refresh margin of its expiry."""
+        await self._token(tenant)
 
     async def refresh(self, tenant: str) -> str:
         """Refresh the tenant's token now, whatever its expiry."""
@@ -237,16 +241,16 @@ class TokenBroker:
 
     def _report(self, tenant: str, renewal: Renewal) -> None:
         """Metrics and one log line for a renewal this process asked for."""
-        if renewal.outcome is Outcome.OK:
-            TOKEN_REFRESH.labels(tenant, "ok").inc()
+        if renewal.outcome is RenewalOutcome.OK:
+            metrics.TOKEN_REFRESH.labels(tenant, "ok").inc()
             log.info("tenant %s: new token from the %s grant", tenant, renewal.grant)
-        elif renewal.outcome is Outcome.REAUTHORIZE:
-            TOKEN_REFRESH.labels(tenant, "rejected").inc()
-            REAUTH_NEEDED.labels(tenant).inc()
+        elif renewal.outcome is RenewalOutcome.REAUTHORIZE:
+            metrics.TOKEN_REFRESH.labels(tenant, "rejected").inc()
+            metrics.REAUTH_NEEDED.labels(tenant).inc()
             what = self._hint(tenant)
             log.error("tenant %s needs re-authorization (%s); %s", tenant, renewal.reason, what)
-        elif renewal.outcome is Outcome.ERROR:
-            TOKEN_REFRESH.labels(tenant, "error").inc()
+        elif renewal.outcome is RenewalOutcome.ERROR:
+            metrics.TOKEN_REFRESH.labels(tenant, "error").inc()
             self._retry_at[tenant] = self.clock.now() + RETRY_DELAY
             log.warning("tenant %s: token renewal failed (%s); will retry", tenant, renewal.reason)
 
@@ -309,18 +313,6 @@ class TokenBroker:
             detail=detail,
             needs_human=policy.needs_human(current, has_refresh, can_password),
         )
-
-    async def _refresh_ahead(self) -> None:
-        """Forever: renew each tenant's token once it is within the refresh margin."""
-        while True:
-            for tenant in self.config.tenants:
-                try:
-                    await self._token(tenant)
-                except TokenError:
-                    pass
-                except Exception as exc:
-                    log.warning("tenant %s: refresh check failed: %s", tenant, type(exc).__name__)
-            await self.clock.sleep(self.config.tokens.check_interval)
 
     @asynccontextmanager
     async def _exclusive(self, tenant: str) -> AsyncIterator[None]:

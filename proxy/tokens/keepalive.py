@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from proxy.observability import metrics
-from proxy.tokens import TokenBroker, TokenError, hint
+from proxy.tokens.errors import TokenError, hint
 from proxy.tokens.store import TokenRecord
+
+if TYPE_CHECKING:
+    from proxy.tokens.broker import TokenBroker
 
 log = logging.getLogger("proxy.keepalive")
 

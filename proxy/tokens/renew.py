@@ -11,7 +11,7 @@ from contextlib import suppress
 
 from proxy.clock import SYSTEM
 from proxy.tokens.oauth import TokenEndpoint
-from proxy.tokens.renewal import Job, Outcome, Renewal, renew
+from proxy.tokens.renewal import Job, Renewal, RenewalOutcome, renew
 
 
 async def _run(job: Job) -> Renewal:
@@ -29,7 +29,9 @@ def main() -> None:
     try:
         renewal = asyncio.run(_run(Job.from_json(sys.stdin.buffer.read())))
     except Exception as exc:
-        renewal = Renewal(Outcome.ERROR, reason=f"renewal process failed: {type(exc).__name__}")
+        renewal = Renewal(
+            RenewalOutcome.ERROR, reason=f"renewal process failed: {type(exc).__name__}"
+        )
     with suppress(BrokenPipeError):
         print(renewal.to_json(), flush=True)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from proxy.clock import Clock
-from proxy.observability.metrics import MULTIPROC_ENV
+from proxy.observability import metrics
 from proxy.tokens import policy
 from proxy.tokens.oauth import TRANSIENT, Credentials, OAuthError, TokenEndpoint
 from proxy.tokens.store import LockTimeout, StoreSettings, TokenRecord, TokenStore
@@ -26,7 +26,7 @@ from proxy.tokens.store import LockTimeout, StoreSettings, TokenRecord, TokenSto
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
-class Outcome(enum.StrEnum):
+class RenewalOutcome(enum.StrEnum):
     """What a renewal attempt did."""
 
     OK = "ok"  # a new set is stored
@@ -39,7 +39,7 @@ class Outcome(enum.StrEnum):
 class Renewal:
     """What one renewal attempt did, with the grant tried and a secret-free reason."""
 
-    outcome: Outcome
+    outcome: RenewalOutcome
     grant: str = ""
     reason: str = ""
 
@@ -51,7 +51,7 @@ class Renewal:
     def from_json(cls, text: str | bytes) -> Renewal:
         """A renewal from :meth:`to_json` output; raises ValueError or TypeError if malformed."""
         data = json.loads(text)
-        return cls(Outcome(data["outcome"]), str(data["grant"]), str(data["reason"]))
+        return cls(RenewalOutcome(data["outcome"]), str(data["grant"]), str(data["reason"]))
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,10 @@ async def renew(
                 force=force,
             )
             if action.settled:
-                return Renewal(Outcome.KEPT)
+                return Renewal(RenewalOutcome.KEPT)
             return await _perform(store, endpoint, record, action)
     except LockTimeout:
-        return Renewal(Outcome.ERROR, reason="token lock busy")
+        return Renewal(RenewalOutcome.ERROR, reason="token lock busy")
 
 
 async def _perform(
@@ -123,19 +123,21 @@ async def _perform(
                 await store.save(
                     tenant, await endpoint.grant(grant, refresh_token=record.refresh_token)
                 )
-                return Renewal(Outcome.OK, grant)
+                return Renewal(RenewalOutcome.OK, grant)
             except OAuthError as exc:
                 if exc.error != "invalid_grant" or not endpoint.credentials.can_password:
                     raise
             grant = "password"
         await store.save(tenant, await endpoint.password_grant())
-        return Renewal(Outcome.OK, grant)
+        return Renewal(RenewalOutcome.OK, grant)
     except OAuthError as exc:
         if exc.error == "invalid_grant":
             return await _mark(store, tenant, record, grant, f"{grant} grant rejected")
-        return Renewal(Outcome.ERROR, grant, f"token endpoint answered {str(exc.error)[:40]}")
+        return Renewal(
+            RenewalOutcome.ERROR, grant, f"token endpoint answered {str(exc.error)[:40]}"
+        )
     except TRANSIENT as exc:
-        return Renewal(Outcome.ERROR, grant, f"token request failed: {type(exc).__name__}")
+        return Renewal(RenewalOutcome.ERROR, grant, f"token request failed: {type(exc).__name__}")
 
 
 async def _mark(
@@ -143,12 +145,12 @@ async def _mark(
 ) -> Renewal:
     """Persist that the tenant needs re-authorization, keeping the old set."""
     await store.save(tenant, replace(record or TokenRecord(), reauthorize=reason))
-    return Renewal(Outcome.REAUTHORIZE, grant, reason)
+    return Renewal(RenewalOutcome.REAUTHORIZE, grant, reason)
 
 
 async def detached(job: Job) -> Renewal:
     """Run ``job`` in a child process in its own session and return what it did."""
-    env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+    env = {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     child = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -163,4 +165,6 @@ async def detached(job: Job) -> Renewal:
     try:
         return Renewal.from_json(answer)
     except (ValueError, TypeError, KeyError):
-        return Renewal(Outcome.ERROR, reason=f"renewal process exited with {child.returncode}")
+        return Renewal(
+            RenewalOutcome.ERROR, reason=f"renewal process exited with {child.returncode}"
+        )

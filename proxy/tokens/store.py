@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config
-from proxy.storage.redis_client import connect
+from proxy.storage import connect
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -73,7 +73,7 @@ class TokenStore(ABC):
         """Release connections."""
 
 
-class FileStore(TokenStore):
+class TokenFileStore(TokenStore):
     """One 0600 JSON file per tenant beside ``path``, replaced atomically; flock for the lock."""
 
     def __init__(self, path: Path, lock_timeout: float, clock: Clock = SYSTEM) -> None:
@@ -142,7 +142,7 @@ class FileStore(TokenStore):
         pass
 
 
-class RedisStore(TokenStore):
+class TokenRedisStore(TokenStore):
     """A Redis key per tenant; the lock is redis-py's Lock (owner-checked, expiring).
 
     ``client`` is closed by :meth:`close` only when ``owned``.
@@ -214,9 +214,9 @@ class StoreSettings:
         """A store over these settings; a Redis store uses ``redis``, else a client of its own."""
         if self.kind == "redis" and self.redis_url:
             if redis is not None:
-                return RedisStore(redis, self.lock_timeout)
-            return RedisStore(connect(self.redis_url), self.lock_timeout, owned=True)
-        return FileStore(Path(self.path), self.lock_timeout, clock)
+                return TokenRedisStore(redis, self.lock_timeout)
+            return TokenRedisStore(connect(self.redis_url), self.lock_timeout, owned=True)
+        return TokenFileStore(Path(self.path), self.lock_timeout, clock)
 
 
 def open_store(config: Config, clock: Clock = SYSTEM, redis: Redis | None = None) -> TokenStore:

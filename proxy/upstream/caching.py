@@ -20,7 +20,7 @@ import orjson
 from proxy.cache import Entry, ReplyCache, cache_key, freshness
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
-from proxy.quota.pacer import Pacer
+from proxy.quota import Pacer
 from proxy.upstream.call import STREAM, Call, call_of
 from proxy.v4 import shapes
 

@@ -31,7 +31,7 @@ class Call:
     request_id: str = ""
     through: int | None = None
     every: int | None = None
-    found: paths.Found | None = field(init=False, repr=False, compare=False)
+    found: paths.PathMatch | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "found", paths.find(self.path))

@@ -8,9 +8,8 @@ import orjson
 from proxy.cache import freshness
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Tenant
-from proxy.errors import QuotaRefused, Window
-from proxy.quota.cold import LEGACY_CLIENT
-from proxy.quota.governor import QuotaExhausted, QuotaGovernor
+from proxy.errors import QuotaRefused, SpentWindow
+from proxy.quota import LEGACY_CLIENT, QuotaExhausted, QuotaGovernor
 from proxy.upstream.call import Call, call_of
 
 WRITE_CHARGED = "enphase_write_charged"  # request extension: this write spent its budget
@@ -60,7 +59,7 @@ class Govern(httpx2.AsyncBaseTransport):
                 request.extensions[WRITE_CHARGED] = True  # a resend after a 401 is the same write
             await self.governor.acquire(tenant, now=now, cold=self._cold(request, call))
         except QuotaExhausted as exc:
-            window = Window(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
+            window = SpentWindow(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
             raise QuotaRefused(window, now()) from exc
         response = await self.inner.handle_async_request(request)
         if response.status_code == 429:

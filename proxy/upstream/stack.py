@@ -7,10 +7,14 @@ each call that reaches the upstream; Govern spends the tenant's quota first and 
 Authorize adds the key and bearer token and retries once after a 401 (each try is governed and
 metered, as each reaches the upstream); Caching answers GETs from the reply cache, refuses a 2xx
 without its endpoint's data, and lets the pacer decide when a stale reply is refreshed.
+
+``Taps`` are the public seam for watching calls (benchmarks): each GET asked of ``Upstream``,
+and each call the cache layer sends on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
@@ -22,8 +26,7 @@ from proxy.cache import ReplyCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
 from proxy.errors import RETRY_AFTER
-from proxy.quota.governor import QuotaGovernor
-from proxy.quota.pacer import Pacer
+from proxy.quota import Pacer, QuotaGovernor
 from proxy.tokens import TokenBroker
 from proxy.upstream.authorize import Authorize
 from proxy.upstream.caching import Caching
@@ -32,7 +35,7 @@ from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
 from proxy.upstream.wire import Wire, open_client
 
-__all__ = ["Params", "Reply", "Upstream", "layers", "open_http"]
+__all__ = ["UNTAPPED", "Params", "Reply", "Taps", "Upstream", "layers", "open_http"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,38 @@ class Reply:
         return RETRY_AFTER if self.status >= 500 else None
 
 
+Fetched = Callable[[httpx2.Request, httpx2.Response], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Taps:
+    """Watchers of the upstream that change nothing: ``asked`` sees each GET a caller asks
+    ``Upstream`` for, cached or not; ``fetched`` each call the cache layer sent on (a miss or a
+    refresh) that quota and token let through, with its reply (whose call is
+    ``call_of(request)``; a tap may read the reply's body, which stays readable)."""
+
+    asked: Callable[[Call], None] | None = None
+    fetched: Fetched | None = None
+
+
+class Tapped(httpx2.AsyncBaseTransport):
+    """A transport sending each request on to ``inner``, then showing it and its reply to
+    ``fetched`` (a refused call raises before)."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, fetched: Fetched) -> None:
+        self.inner = inner
+        self.fetched = fetched
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        """``inner``'s reply to ``request``, once ``fetched`` saw both."""
+        response = await self.inner.handle_async_request(request)
+        await self.fetched(request, response)
+        return response
+
+
+UNTAPPED = Taps()
+
+
 def open_http(config: Config) -> httpx2.AsyncClient:
     """The pooled httpx2 client a worker sends every upstream call through."""
     up = config.upstream
@@ -75,20 +110,28 @@ def layers(
     governor: QuotaGovernor,
     pacer: Pacer | None = None,
     clock: Clock = SYSTEM,
+    taps: Taps = UNTAPPED,
 ) -> Caching:
-    """The upstream stack over ``http``, top layer first."""
+    """The upstream stack over ``http``, top layer first; ``taps.fetched`` watches what the
+    cache layer sends on."""
     wire = Wire(http, deadline=config.upstream.timeout)
     governed = Govern(Meter(wire, clock), governor, clock, config.cache)
-    return Caching(Authorize(governed, broker), cache, clock, pacer)
+    authorized: httpx2.AsyncBaseTransport = Authorize(governed, broker)
+    if taps.fetched is not None:
+        authorized = Tapped(authorized, taps.fetched)
+    return Caching(authorized, cache, clock, pacer)
 
 
 class Upstream:
     """The v4 API for one worker: cached GETs and uncached writes, per tenant."""
 
-    def __init__(self, root: str, stack: Caching, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self, root: str, stack: Caching, clock: Clock = SYSTEM, taps: Taps = UNTAPPED
+    ) -> None:
         self.root = root
         self.stack = stack
         self.clock = clock
+        self.asked = taps.asked
 
     async def get(
         self,
@@ -102,6 +145,8 @@ class Upstream:
     ) -> Reply:
         """A cached GET of ``path`` for ``tenant``, needing ``through``/``every`` (``Call``)."""
         call = Call(tenant, path, params, request_id, through, every)
+        if self.asked is not None:
+            self.asked(call)
         found = await self.stack.lookup(call, partial(request, self.root, call))
         entry = found.entry
         return Reply(

@@ -1,5 +1,15 @@
 """The v2 runner: a mapping's plan of v4 calls, run through the upstream, answered as v2.
 
 Sits between the inbound routes (``proxy.http``) and the upstream stack; the mappings
-(``mappings/``) hold the pure v4 -> v2 conversions it applies.
+(``mappings/``) hold the pure v4 -> v2 conversions it applies. ``system_lookup`` chooses the
+system body a mapping plans with.
+
+Public API: ``answer`` (one authenticated v2 request, answered as an ``Outcome``), ``Memo``
+(recent rendered answers) and ``UnknownIds`` (system ids a tenant's systems list answers
+locally).
 """
+
+from proxy.v2.membership import UnknownIds
+from proxy.v2.runner import Memo, Outcome, answer
+
+__all__ = ["Memo", "Outcome", "UnknownIds", "answer"]

@@ -22,7 +22,7 @@ from mappings.errors import unauthorized
 from mappings.systems import list_page, listed
 from proxy.config import Tenant
 from proxy.errors import ProxyError
-from proxy.upstream.stack import Upstream
+from proxy.upstream import Upstream
 
 LIST_EVERY = DAY
 MAX_IDS = 4096  # refused ids a worker remembers; one forgotten costs one more lookup

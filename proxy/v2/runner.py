@@ -14,9 +14,8 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy.config import Tenant
-from proxy.errors import InternalError, ProxyError
-from proxy.http import renderers
-from proxy.upstream.stack import Reply, Upstream
+from proxy.errors import InternalError, ProxyError, V2Refusal
+from proxy.upstream import Reply, Upstream
 from proxy.v2 import system_lookup
 from proxy.v2.membership import UnknownIds
 
@@ -30,13 +29,18 @@ FOREIGN = (403, 404)  # v4's refusals of a system the user does not have
 
 @dataclass(frozen=True)
 class Outcome:
-    """An encoded v2 answer plus the cache state and age of the upstream replies behind it."""
+    """An encoded v2 answer plus the cache state and age of the upstream replies behind it.
+
+    When ``error`` stopped the request, it is the answer (for the v2 renderer to shape), and
+    ``status`` is its status, ``body`` empty.
+    """
 
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
     cache: str | None = None
     age: int = 0
+    error: ProxyError | None = None
 
 
 def encode(response: V2Response) -> bytes:
@@ -129,12 +133,18 @@ class Run:
 
     def outcome(self, response: V2Response) -> Outcome:
         """``response`` encoded, with the combined cache state of the replies used."""
-        body = encode(response)
+        return Outcome(response.status, encode(response), response.headers, *self._cache())
+
+    def failed(self, error: ProxyError) -> Outcome:
+        """The request stopped by ``error``, with the combined cache state of the replies used."""
+        return Outcome(error.status, b"", (), *self._cache(), error=error)
+
+    def _cache(self) -> tuple[str | None, int]:
+        """(the cache state of the replies used, their age): HIT < STALE < MISS wins."""
         if not self.replies:
-            return Outcome(response.status, body, response.headers)
+            return None, 0
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
-        age = max(self.ages, default=0)
-        return Outcome(response.status, body, response.headers, state, age)
+        return state, max(self.ages, default=0)
 
 
 # Systems in the earliest and the latest time zone: a plan refused in both is refused in any.
@@ -205,12 +215,14 @@ async def _answer_known(
         raise
 
 
-def failure(exc: Exception, tenant: str = "") -> V2Error:
-    """The v2 error for anything that stopped a request (never a traceback)."""
-    if not isinstance(exc, ProxyError | V2Error):
-        log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
-        exc = InternalError()
-    return renderers.v2(exc)
+def failure(exc: Exception, tenant: str = "") -> ProxyError:
+    """The proxy's error for anything that stopped a request (never a traceback)."""
+    if isinstance(exc, ProxyError):
+        return exc
+    if isinstance(exc, V2Error):  # the mapping's own refusal
+        return V2Refusal(exc.response())
+    log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
+    return InternalError()
 
 
 async def answer(
@@ -237,7 +249,7 @@ async def answer(
     try:
         outcome = await _answer_known(endpoint, req, run, unknown)
     except Exception as exc:
-        return run.outcome(failure(exc, tenant.name).response())
+        return run.failed(failure(exc, tenant.name))
     if memo is not None:
         memo.put(key, outcome, run.replies)
     return outcome

@@ -51,7 +51,7 @@ class WindowKind(Enum):
 
 
 @dataclass(frozen=True)
-class Window:
+class WindowRule:
     """An endpoint's time window rule, and the limits v4 puts on it.
 
     ``step``: seconds between data points. ``canonical``: the ``granularity`` whose windows
@@ -80,7 +80,7 @@ class V4Endpoint:
     reads: tuple[str, ...] = ("GET",)
     writes: tuple[str, ...] = ()
     freshness: Freshness = Freshness()
-    window: Window | None = None
+    window: WindowRule | None = None
     params: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()  # request headers the spec defines, passed to the upstream
     stream: bool = False  # the reply is a stream, passed on as it arrives and never cached
@@ -106,7 +106,7 @@ class V4Endpoint:
 
 
 @dataclass(frozen=True)
-class Found:
+class PathMatch:
     """A path matched to its endpoint, with the values of the template's parameters."""
 
     endpoint: V4Endpoint
@@ -137,12 +137,12 @@ class V4Table:
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 
-    def find(self, path: str) -> Found | None:
+    def find(self, path: str) -> PathMatch | None:
         """The endpoint of ``path`` (below the API root, no query), or None."""
         for endpoint in self._candidates.get(_shape(path), ()):
             match = endpoint.pattern.match(path)
             if match:
-                return Found(endpoint, match.groupdict())
+                return PathMatch(endpoint, match.groupdict())
         return None
 
     def with_endpoints(self, *extra: V4Endpoint) -> V4Table:
@@ -168,14 +168,14 @@ _ACTIVATION_FILTERS = (
     *("next", "limit", "stage", "reference", "installer_id"),
     *("system_name", "address", "region", "search"),
 )
-_MICRO_DATA = Window(WindowKind.GRANULAR, 5 * MINUTE, "day", TWO_YEARS, WEEK)
-_METER_DATA = Window(WindowKind.GRANULAR, 15 * MINUTE, "week", TWO_YEARS, WEEK)
-_LIFETIME = Window(WindowKind.DAYS)
+_MICRO_DATA = WindowRule(WindowKind.GRANULAR, 5 * MINUTE, "day", TWO_YEARS, WEEK)
+_METER_DATA = WindowRule(WindowKind.GRANULAR, 15 * MINUTE, "week", TWO_YEARS, WEEK)
+_LIFETIME = WindowRule(WindowKind.DAYS)
 _INTERVALS = Freshness(every=15 * MINUTE)
 _HOURLY = Freshness(every=HOUR)
 
 
-def _telemetry(name: str, template: str, window: Window) -> V4Endpoint:
+def _telemetry(name: str, template: str, window: WindowRule) -> V4Endpoint:
     every = Freshness(every=window.step)
     return V4Endpoint(name, template, freshness=every, window=window, params=_TELEMETRY)
 
@@ -206,14 +206,14 @@ ENDPOINTS: tuple[V4Endpoint, ...] = (
         "production_meter_readings",
         f"{S}/production_meter_readings",
         freshness=_INTERVALS,
-        window=Window(WindowKind.UNTIL, 15 * MINUTE),
+        window=WindowRule(WindowKind.UNTIL, 15 * MINUTE),
         params=("end_at",),
     ),
     V4Endpoint(
         "rgm_stats",
         f"{S}/rgm_stats",
         freshness=_INTERVALS,
-        window=Window(WindowKind.RANGE, 15 * MINUTE, "week", TWO_YEARS),
+        window=WindowRule(WindowKind.RANGE, 15 * MINUTE, "week", TWO_YEARS),
         params=("start_at", "end_at"),
     ),
     V4Endpoint(
@@ -253,13 +253,13 @@ ENDPOINTS: tuple[V4Endpoint, ...] = (
     V4Endpoint(
         "energy_import_telemetry",
         f"{S}/energy_import_telemetry",
-        window=Window(WindowKind.GRANULAR, 15 * MINUTE),
+        window=WindowRule(WindowKind.GRANULAR, 15 * MINUTE),
         params=_TELEMETRY,
     ),
     V4Endpoint(
         "energy_export_telemetry",
         f"{S}/energy_export_telemetry",
-        window=Window(WindowKind.GRANULAR, 15 * MINUTE),
+        window=WindowRule(WindowKind.GRANULAR, 15 * MINUTE),
         params=_TELEMETRY,
     ),
     V4Endpoint("live_data", f"{S}/live_data", headers=("duration",), stream=True),
@@ -322,7 +322,7 @@ ENDPOINTS: tuple[V4Endpoint, ...] = (
 TABLE = V4Table(ENDPOINTS)
 
 
-def find(path: str) -> Found | None:
+def find(path: str) -> PathMatch | None:
     """The endpoint of a v4 path below the API root (its query is ignored), or None."""
     return TABLE.find(clean(path))
 

@@ -65,32 +65,39 @@ class Enlighten:
             if not cursor:
                 return found
 
-    def summary(self, system_id: int, summary_date: str | None = None) -> dict[str, Any]:
+    def summary(self, system_id: int, summary_date: str | None = None) -> Any:
         """The system summary (optionally for a past day)."""
         return self._get(f"systems/{system_id}/summary", summary_date=summary_date)
 
-    def stats(self, system_id: int, start_at: int | None = None, end_at: int | None = None):
+    def stats(self, system_id: int, start_at: int | None = None, end_at: int | None = None) -> Any:
         """5-minute production intervals."""
         return self._get(f"systems/{system_id}/stats", start_at=start_at, end_at=end_at)
 
-    def consumption_stats(self, system_id: int, start_at: int | None = None, end_at=None):
+    def consumption_stats(
+        self, system_id: int, start_at: int | None = None, end_at: int | None = None
+    ) -> Any:
         """15-minute consumption intervals."""
         return self._get(f"systems/{system_id}/consumption_stats", start_at=start_at, end_at=end_at)
 
-    def energy_lifetime(self, system_id: int, start_date: str | None = None, end_date=None):
+    def energy_lifetime(
+        self, system_id: int, start_date: str | None = None, end_date: str | None = None
+    ) -> Any:
         """Daily production over the system's life."""
         return self._get(
             f"systems/{system_id}/energy_lifetime", start_date=start_date, end_date=end_date
         )
 
-    def inventory(self, system_id: int) -> dict[str, Any]:
+    def inventory(self, system_id: int) -> Any:
         """Envoys, inverters and meters."""
         return self._get(f"systems/{system_id}/inventory")
 
-    def rgm_stats(self, system_id: int, start_at: int | None = None, end_at=None):
+    def rgm_stats(
+        self, system_id: int, start_at: int | None = None, end_at: int | None = None
+    ) -> Any:
         """Revenue-grade meter intervals."""
         return self._get(f"systems/{system_id}/rgm_stats", start_at=start_at, end_at=end_at)
 
     def search_system_id(self, serial_num: str) -> int:
         """The system id of an Envoy serial number."""
-        return self._get("systems/search_system_id", serial_num=serial_num)["system_id"]
+        system_id: int = self._get("systems/search_system_id", serial_num=serial_num)["system_id"]
+        return system_id

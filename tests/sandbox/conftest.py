@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx2
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from proxy.sandbox import DEMO, SandboxSettings, serve_in_thread
 from tests.support import TLS
 
+Api = Callable[..., httpx2.Response]  # GET (or POST with json=) an /api/v4 path as the demo user
 NOW = int(datetime(2026, 6, 21, 18, 0, tzinfo=UTC).timestamp())
 
 
@@ -39,34 +41,39 @@ def password_token(
     username: str = DEMO.username,
     password: str = DEMO.password,
     app: tuple[str, str] = (DEMO.client_id, DEMO.client_secret),
-) -> dict:
+) -> dict[str, Any]:
     """A token response from the password grant."""
     params = {"grant_type": "password", "username": username, "password": password}
     response = client.post("/oauth/token", params=params, auth=app)
     response.raise_for_status()
-    return response.json()
+    tokens: dict[str, Any] = response.json()
+    return tokens
 
 
 @pytest.fixture(scope="session")
 def demo_token(base_url: str) -> str:
     """An access token of the demo user for the Kilowatt app."""
     with httpx2.Client(base_url=base_url) as client:
-        return password_token(client)["access_token"]
+        token: str = password_token(client)["access_token"]
+        return token
 
 
 @pytest.fixture(scope="session")
 def fleet_token(base_url: str) -> str:
     """An access token of the fleet installer for the Kilowatt app."""
     with httpx2.Client(base_url=base_url) as client:
-        return password_token(client, DEMO.fleet_username, DEMO.fleet_password)["access_token"]
+        token: str = password_token(client, DEMO.fleet_username, DEMO.fleet_password)[
+            "access_token"
+        ]
+        return token
 
 
 @pytest.fixture
-def api(http: httpx2.Client, demo_token: str):
+def api(http: httpx2.Client, demo_token: str) -> Api:
     """GET (or POST with ``json=``) an /api/v4 path as the demo user with the demo key."""
 
     def call(
-        path: str, token: str = demo_token, key: str = DEMO.api_key, **kwargs
+        path: str, token: str = demo_token, key: str = DEMO.api_key, **kwargs: Any
     ) -> httpx2.Response:
         params = {"key": key, **kwargs.pop("params", {})}
         headers = {"Authorization": f"Bearer {token}"}

@@ -9,7 +9,7 @@ import pytest
 
 from proxy.sandbox import DEMO
 
-from .conftest import NOW, password_token
+from .conftest import NOW, Api, password_token
 
 DAY_1001 = date(2026, 6, 1)
 
@@ -28,7 +28,9 @@ def midnight_la(day: date) -> int:
         (DEMO.watt_api_key, True, "Access token was not issued to this API key's application"),
     ],
 )
-def test_key_and_bearer_are_both_required(http, demo_token, key, auth, details) -> None:
+def test_key_and_bearer_are_both_required(
+    http: httpx2.Client, demo_token: str, key: str | None, auth: bool, details: str
+) -> None:
     params = {"key": key} if key else {}
     headers = {"Authorization": f"Bearer {demo_token}"} if auth else {}
     response = http.get("/api/v4/systems", params=params, headers=headers)
@@ -36,7 +38,7 @@ def test_key_and_bearer_are_both_required(http, demo_token, key, auth, details) 
     assert response.json() == {"message": "Not Authorized", "details": details, "code": 401}
 
 
-def test_strangers_get_404(api, fleet_token) -> None:
+def test_strangers_get_404(api: Api, fleet_token: str) -> None:
     response = api("/systems/1001/summary", token=fleet_token)
     assert response.status_code == 404
     assert response.json() == {
@@ -47,7 +49,7 @@ def test_strangers_get_404(api, fleet_token) -> None:
     assert api("/systems/abc").status_code == 404
 
 
-def test_systems_paging_and_fields(api, fleet_token) -> None:
+def test_systems_paging_and_fields(api: Api, fleet_token: str) -> None:
     first = api("/systems", params={"size": 100}).json()
     assert [s["system_id"] for s in first["systems"]] == [1004, 1003, 1002, 1001]
     assert {"reference", "energy_lifetime", "energy_today", "system_size"} - set(
@@ -63,7 +65,7 @@ def test_systems_paging_and_fields(api, fleet_token) -> None:
     assert by_name[0]["name"] == "Big Commercial"
 
 
-def test_search_filters_and_rejects_bad_bodies(api, fleet_token) -> None:
+def test_search_filters_and_rejects_bad_bodies(api: Api, fleet_token: str) -> None:
     body = {"system": {"statuses": ["retired"], "connection_type": "wifi"}, "sort_by": "id"}
     found = api("/systems/search", token=fleet_token, json=body).json()
     assert found["total"] > 0
@@ -75,7 +77,7 @@ def test_search_filters_and_rejects_bad_bodies(api, fleet_token) -> None:
     assert [s["system_id"] for s in named["systems"]] == [1003]
 
 
-def test_devices_shape(api) -> None:
+def test_devices_shape(api: Api) -> None:
     body = api("/systems/1002/devices").json()
     devices = body["devices"]
     assert set(devices) == {"micros", "meters", "gateways", "encharges", "acbs"}
@@ -91,7 +93,7 @@ def test_devices_shape(api) -> None:
     assert "cellular_modem" in cellular
 
 
-def test_retrieve_system_id(api) -> None:
+def test_retrieve_system_id(api: Api) -> None:
     assert api("/systems/retrieve_system_id", params={"serial_num": "122100001004"}).json() == {
         "system_id": 1004
     }
@@ -101,7 +103,7 @@ def test_retrieve_system_id(api) -> None:
     assert api("/systems/retrieve_system_id").status_code == 422
 
 
-def test_summary_matches_today_and_lifetime(api) -> None:
+def test_summary_matches_today_and_lifetime(api: Api) -> None:
     summary = api("/systems/1001/summary").json()
     today = api("/systems/1001/telemetry/production_micro").json()
     assert today["start_at"] == midnight_la(date(2026, 6, 21))
@@ -114,7 +116,7 @@ def test_summary_matches_today_and_lifetime(api) -> None:
     assert listed[1001]["energy_lifetime"] == summary["energy_lifetime"]
 
 
-def test_energy_lifetime_day_equals_production_micro_day(api) -> None:
+def test_energy_lifetime_day_equals_production_micro_day(api: Api) -> None:
     day = DAY_1001.isoformat()
     lifetime = api("/systems/1001/energy_lifetime", params={"start_date": day, "end_date": day})
     micro = api(
@@ -124,7 +126,7 @@ def test_energy_lifetime_day_equals_production_micro_day(api) -> None:
     assert lifetime.json()["production"] == [sum(i["enwh"] for i in micro["intervals"])]
 
 
-def test_meter_system_merged_series_and_readings(api) -> None:
+def test_meter_system_merged_series_and_readings(api: Api) -> None:
     body = api("/systems/1004/energy_lifetime", params={"production": "all"}).json()
     assert body["production"] == body["meter_production"]
     assert len(body["micro_production"]) == len(body["production"])
@@ -136,7 +138,7 @@ def test_meter_system_merged_series_and_readings(api) -> None:
     assert summary["source"] == "meter"
 
 
-def test_week_of_meter_intervals(api) -> None:
+def test_week_of_meter_intervals(api: Api) -> None:
     start = NOW - 10 * 86400
     for kind in ("production_meter", "consumption_meter"):
         body = api(
@@ -148,7 +150,7 @@ def test_week_of_meter_intervals(api) -> None:
     assert len(short.json()["intervals"]) == 3
 
 
-def test_consumption_lifetime_matches_meter_intervals(api) -> None:
+def test_consumption_lifetime_matches_meter_intervals(api: Api) -> None:
     day = date(2026, 6, 10)
     series = api(
         "/systems/1002/consumption_lifetime", params={"start_date": str(day), "end_date": str(day)}
@@ -160,7 +162,7 @@ def test_consumption_lifetime_matches_meter_intervals(api) -> None:
     assert series["consumption"] == [sum(i["enwh"] for i in intervals["intervals"])]
 
 
-def test_battery_and_device_telemetry(api) -> None:
+def test_battery_and_device_telemetry(api: Api) -> None:
     battery = api("/systems/1002/telemetry/battery").json()
     assert battery["total_devices"] == 3
     assert battery["last_reported_aggregate_soc"].endswith("%")
@@ -176,7 +178,7 @@ def test_battery_and_device_telemetry(api) -> None:
     assert missing.json()["details"] == 'Device not found for {:serial_no=>"000"}'
 
 
-def test_invalid_ranges_answer_422_with_ruby_hash(api) -> None:
+def test_invalid_ranges_answer_422_with_ruby_hash(api: Api) -> None:
     old = NOW - 3 * 365 * 86400
     response = api("/systems/1001/telemetry/production_micro", params={"start_at": old})
     assert response.status_code == 422
@@ -195,7 +197,7 @@ def test_invalid_ranges_answer_422_with_ruby_hash(api) -> None:
     assert api("/systems/1004/telemetry/battery", params={"granularity": "hour"}).status_code == 422
 
 
-def test_start_before_first_report_moves_to_first_day(api) -> None:
+def test_start_before_first_report_moves_to_first_day(api: Api) -> None:
     summary = api("/systems/1003").json()
     early = NOW - 300 * 86400
     body = api("/systems/1003/telemetry/production_micro", params={"start_at": early}).json()
@@ -204,7 +206,7 @@ def test_start_before_first_report_moves_to_first_day(api) -> None:
     assert lifetime["start_date"] == summary["interconnect_date"]
 
 
-def test_sparse_system_misses_intervals(api) -> None:
+def test_sparse_system_misses_intervals(api: Api) -> None:
     start = NOW - 5 * 86400
     body = api("/systems/1003/telemetry/production_micro", params={"start_at": start}).json()
     assert 150 < len(body["intervals"]) < 260
@@ -212,7 +214,7 @@ def test_sparse_system_misses_intervals(api) -> None:
     assert len(reporting) > 1
 
 
-def test_rgm_stats_shape(api) -> None:
+def test_rgm_stats_shape(api: Api) -> None:
     body = api("/systems/1002/rgm_stats", params={"start_at": NOW - 86400}).json()
     assert body["total_devices"] == 1
     assert len(body["intervals"]) == len(body["meter_intervals"][0]["intervals"]) > 0
@@ -220,7 +222,7 @@ def test_rgm_stats_shape(api) -> None:
     assert api("/systems/1001/rgm_stats").json()["intervals"] == []
 
 
-def test_lifetime_dates(api) -> None:
+def test_lifetime_dates(api: Api) -> None:
     future = api("/systems/1001/energy_lifetime", params={"start_date": "2030-01-01"})
     assert future.json()["details"] == "Requested date is in the future"
     assert (
@@ -230,7 +232,7 @@ def test_lifetime_dates(api) -> None:
     assert len(capped["production"]) == 2
 
 
-def test_inverters_summary(api) -> None:
+def test_inverters_summary(api: Api) -> None:
     body = api("/systems/inverters_summary_by_envoy_or_site", params={"site_id": 1001}).json()
     micros = body[0]["micro_inverters"]
     assert len(micros) == 12
@@ -244,13 +246,13 @@ def test_inverters_summary(api) -> None:
     assert api("/systems/inverters_summary_by_envoy_or_site").status_code == 422
 
 
-def test_unknown_v4_path_is_404_json(api) -> None:
+def test_unknown_v4_path_is_404_json(api: Api) -> None:
     response = api("/systems/1001/nonsense")
     assert response.status_code == 404
     assert response.json()["code"] == 404
 
 
-def test_stats_count_api_calls(http: httpx2.Client, api) -> None:
+def test_stats_count_api_calls(http: httpx2.Client, api: Api) -> None:
     api("/systems/1001")
     api("/systems/1001")
     stats = http.get("/_sandbox/stats").json()
@@ -259,7 +261,7 @@ def test_stats_count_api_calls(http: httpx2.Client, api) -> None:
     assert stats["recent_calls"][-1]["status"] == 200
 
 
-def test_fleet_user_cannot_see_demo_serials(http: httpx2.Client, api) -> None:
+def test_fleet_user_cannot_see_demo_serials(http: httpx2.Client, api: Api) -> None:
     fleet = password_token(http, DEMO.fleet_username, DEMO.fleet_password)["access_token"]
     response = api(
         "/systems/retrieve_system_id", token=fleet, params={"serial_num": "122100001001"}

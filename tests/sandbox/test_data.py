@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import httpx2
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from proxy.sandbox import DEMO, SandboxSettings, create_app, data
 from proxy.sandbox.localtime import zone
-from proxy.sandbox.systems import build_systems
+from proxy.sandbox.systems import System, build_systems
 
 from .conftest import NOW, fixed_clock
 
@@ -21,21 +22,21 @@ TODAY = date(2026, 6, 21)
 
 
 @st.composite
-def system_days(draw: st.DrawFn) -> tuple:
+def system_days(draw: st.DrawFn) -> tuple[System, date]:
     """A demo or fleet system and one of its reported days within the last two years."""
     system = SYSTEMS[draw(st.sampled_from(sorted(SYSTEMS)))]
     first = max(system.operational_date, TODAY - timedelta(729))
     return system, first + timedelta(draw(st.integers(0, (TODAY - first).days - 1)))
 
 
-def local_hour(system, epoch: int) -> float:
+def local_hour(system: System, epoch: int) -> float:
     moment = datetime.fromtimestamp(epoch, zone(system.timezone))
     return moment.hour + moment.minute / 60
 
 
 @settings(max_examples=150, deadline=None)
 @given(system_days())
-def test_micro_intervals_sum_to_the_day_and_are_dark_at_night(case) -> None:
+def test_micro_intervals_sum_to_the_day_and_are_dark_at_night(case: tuple[System, date]) -> None:
     system, day = case
     rows = data.production_micro_day(system, day)
     assert sum(r["enwh"] for r in rows) == data.day_energy(system, day, data.MICRO)
@@ -49,7 +50,7 @@ def test_micro_intervals_sum_to_the_day_and_are_dark_at_night(case) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(system_days())
-def test_meters_sum_to_their_day_totals(case) -> None:
+def test_meters_sum_to_their_day_totals(case: tuple[System, date]) -> None:
     system, day = case
     produced = data.production_meter_day(system, day)
     consumed = data.consumption_meter_day(system, day)
@@ -65,7 +66,7 @@ def test_meters_sum_to_their_day_totals(case) -> None:
 
 @settings(max_examples=50, deadline=None)
 @given(st.sampled_from([s for s in SYSTEMS.values() if s.encharge_count]), st.integers(0, 700))
-def test_battery_is_plausible(system, back: int) -> None:
+def test_battery_is_plausible(system: System, back: int) -> None:
     day = max(system.operational_date, TODAY - timedelta(back))
     for row in data.battery_day(system, day):
         assert 0 <= row["soc"]["percent"] <= 100
@@ -95,7 +96,7 @@ def test_data_is_deterministic_across_apps() -> None:
 def test_http_energy_lifetime_matches_production_micro(system_id: int, back: int) -> None:
     app = create_app(SandboxSettings(clock=fixed_clock))
 
-    async def fetch() -> tuple[dict, dict]:
+    async def fetch() -> tuple[dict[str, Any], dict[str, Any]]:
         transport = httpx2.ASGITransport(app=app)
         async with httpx2.AsyncClient(transport=transport, base_url="http://sandbox") as client:
             grant = {"grant_type": "password", "username": DEMO.username, "password": DEMO.password}

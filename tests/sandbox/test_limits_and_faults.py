@@ -10,12 +10,12 @@ import pytest
 
 from proxy.sandbox import DEMO, App, SandboxSettings, create_app, sandbox_state
 
-from .conftest import NOW, fixed_clock, password_token
+from .conftest import NOW, Api, fixed_clock, password_token
 
 WATT = (DEMO.watt_client_id, DEMO.watt_client_secret)
 
 
-def test_watt_plan_minute_limit(http: httpx2.Client, api) -> None:
+def test_watt_plan_minute_limit(http: httpx2.Client, api: Api) -> None:
     token = password_token(http, app=WATT)["access_token"]
     statuses = [api("/systems", token=token, key=DEMO.watt_api_key).status_code for _ in range(11)]
     assert statuses == [200] * 10 + [429]
@@ -35,7 +35,7 @@ def test_watt_plan_minute_limit(http: httpx2.Client, api) -> None:
     assert api("/systems", token=token, key=DEMO.watt_api_key).status_code == 200
 
 
-def test_force_429_and_reset(http: httpx2.Client, api) -> None:
+def test_force_429_and_reset(http: httpx2.Client, api: Api) -> None:
     http.post("/_sandbox/faults", json={"force_429": True})
     limited = api("/systems")
     assert limited.status_code == 429
@@ -46,11 +46,11 @@ def test_force_429_and_reset(http: httpx2.Client, api) -> None:
 
 
 @pytest.mark.parametrize("fields", [{"colour": 1}, {"latency": "slow"}, {"force_429": 1}])
-def test_bad_fault_fields_are_refused(http: httpx2.Client, fields: dict) -> None:
+def test_bad_fault_fields_are_refused(http: httpx2.Client, fields: dict[str, object]) -> None:
     assert http.post("/_sandbox/faults", json=fields).status_code == 400
 
 
-def test_error_rate_gives_v4_5xx_bodies_but_spares_oauth(http: httpx2.Client, api) -> None:
+def test_error_rate_gives_v4_5xx_bodies_but_spares_oauth(http: httpx2.Client, api: Api) -> None:
     http.post("/_sandbox/faults", json={"error_rate": 1.0})
     bodies = [api("/systems/1001") for _ in range(20)]
     assert {r.status_code for r in bodies} == {500, 503}
@@ -67,7 +67,7 @@ def test_error_rate_gives_v4_5xx_bodies_but_spares_oauth(http: httpx2.Client, ap
     assert http.get("/_sandbox/stats").status_code == 200
 
 
-def test_latency_and_timeouts(http: httpx2.Client, api) -> None:
+def test_latency_and_timeouts(http: httpx2.Client, api: Api) -> None:
     http.post("/_sandbox/faults", json={"latency": 0.2})
     started = time.monotonic()
     assert api("/systems/1001").status_code == 200

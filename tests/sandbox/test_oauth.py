@@ -9,7 +9,7 @@ import httpx2
 
 from proxy.sandbox import DEMO
 
-from .conftest import password_token
+from .conftest import Api, password_token
 
 APP = (DEMO.client_id, DEMO.client_secret)
 
@@ -99,7 +99,7 @@ def test_refresh_token_expires(http: httpx2.Client) -> None:
     assert refresh(http, token).json()["error"] == "invalid_grant"
 
 
-def test_access_token_expires(http: httpx2.Client, api) -> None:
+def test_access_token_expires(http: httpx2.Client, api: Api) -> None:
     token = password_token(http)["access_token"]
     assert api("/systems/1001", token=token).status_code == 200
     http.post("/_sandbox/clock", json={"offset": 86401})
