@@ -29,7 +29,7 @@ from mappings.common import (
 )
 from mappings.errors import unprocessable
 from mappings.passthrough import lacks_live_meta, respond, v2_meta
-from mappings.shaping import records, whole
+from mappings.shaping import missing, records, required
 
 
 def local_shift(ts: int, tz: ZoneInfo, days: int = 0, months: int = 0) -> int:
@@ -127,7 +127,9 @@ def merge(
     for reply in replies:
         for item in records(reply, key):
             at = item.get("end_at")
-            if type(at) is int and start < at <= end and at not in by_end:
+            if type(at) is not int:
+                raise missing("end time of an interval")
+            if start < at <= end and at not in by_end:
                 by_end[at] = item
     return [by_end[at] for at in sorted(by_end)]
 
@@ -146,11 +148,11 @@ def _in_order(items: list[dict[str, Any]], start: int, end: int) -> list[dict[st
 
 
 def project(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """A v2 interval: ``end_at`` then ``fields`` as integers."""
+    """A v2 interval: ``end_at`` then ``fields``; v2 503 when v4 left one out."""
     interval = {"end_at": item["end_at"]}
     for name in fields:
         value = item.get(name)
-        interval[name] = value if type(value) is int else whole(value)
+        interval[name] = value if type(value) is int else required(item, name)
     return interval
 
 
@@ -221,7 +223,7 @@ class Telemetry:
         first = _first(replies)
         body = {
             "system_id": system_id(req),
-            "total_devices": whole(first.get("total_devices")),
+            "total_devices": required(first, "total_devices") if replies else 0,
             "meta": v2_meta(first.get("meta"), system),
             "intervals": self.intervals(replies, start, end),
         }

@@ -106,6 +106,7 @@ def test_meter_intervals_are_merged_per_meter() -> None:
 def test_channels_of_one_meter_are_not_collapsed() -> None:
     req = request(at(2024, 6, 15), start_at=at(2024, 6, 1), end_at=at(2024, 6, 1, 1))
     reply = {
+        "total_devices": 1,
         "meter_intervals": [
             {
                 "meter_serial_number": "m",
@@ -115,7 +116,7 @@ def test_channels_of_one_meter_are_not_collapsed() -> None:
                     for ch in (1, 2, 1)
                 ],
             }
-        ]
+        ],
     }
     body = rgm_stats.shape(req, SYSTEM, [reply]).body
     assert [row["channel"] for row in body["meter_intervals"][0]["intervals"]] == [1, 2]

@@ -34,6 +34,9 @@ GARBAGE = [
     (b"{}", "application/json"),
     (b"[1,2]", "application/json"),
     (b'"ok"', "application/json"),
+    # an item of the wrong type: never a 0 in its place
+    (SUMMARY.replace(b'"energy_lifetime":5000', b'"energy_lifetime":"many"'), "application/json"),
+    (SUMMARY.replace(b'"energy_lifetime":5000', b'"energy_lifetime":null'), "application/json"),
 ]
 V2 = "/api/v2/systems/1001/summary?key=demo-v2-key&user_id=demo-user"
 V4 = "/api/v4/systems/1001/summary"
