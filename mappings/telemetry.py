@@ -54,21 +54,24 @@ def window(
 ) -> tuple[int, int]:
     """``(S, E]``: start_at (default local midnight) floored, end_at (default now) capped.
 
-    ``reported``: a start_at after the system's last reported interval is a v2 422 with the
-    date fields, as v2 documented for stats and rgm_stats.
+    ``reported``: as v2 documented for stats and rgm_stats, a start_at after the system's last
+    reported interval is a v2 422 with the date fields, and one before its operational date
+    begins at that date. A 422 echoes start_at as used: floored.
     """
     tz = zone(system)
+    known = system if isinstance(system, dict) else {}
     requested = epoch_param(req, "start_at")
     start = local_midnight(req.now, tz) if requested is None else requested
     end = epoch_param(req, "end_at")
     end = req.now if end is None else end
-    last = _epoch(system.get("last_energy_at")) if isinstance(system, dict) else None
+    first, last = _epoch(known.get("operational_at")), _epoch(known.get("last_energy_at"))
+    if reported and requested is not None and first is not None:
+        start = max(start, first)
     late = reported and requested is not None and last is not None and start > last
     if start > min(end, req.now) or late:
-        first = _epoch(system.get("operational_at")) if isinstance(system, dict) else None
         raise unprocessable(
             "Requested date range is invalid for this system",
-            start_at=start,
+            start_at=floor_to(start, step),
             end_at=end,
             first_interval=first,
             last_interval=last,

@@ -207,3 +207,10 @@ def test_iso8601_renders_interval_ends_across_the_dst_change() -> None:
     assert ends[-1] == "2024-04-01T00:00:00+02:00"
     assert body["meter_intervals"][0]["intervals"][0]["end_at"] == ends[0]
     assert isinstance(body["meta"]["last_report_at"], str)
+
+
+def test_a_start_before_the_operational_date_begins_at_it() -> None:
+    operational = at(2024, 6, 12, 10)
+    known = SYSTEM | {"operational_at": operational}
+    _, body = run(request(at(2024, 6, 15, 12), start_at=operational - 8 * 86400), known)
+    assert body["intervals"][0]["end_at"] == operational + STEP

@@ -10,6 +10,7 @@ import pytest
 from mappings import stats
 from mappings.base import V2Error, V4Call
 from proxy.v4 import shapes
+from tests import support
 from tests.support import SYSTEM_ID, at, ends, meta, request, shaped, system, validate, value
 
 ROUTE = "/api/v2/systems/{system_id}/stats"
@@ -156,7 +157,7 @@ def test_malformed_reversed_or_future_windows_are_v2_422(query: dict[str, str]) 
 def test_reversed_window_names_the_dates() -> None:
     with pytest.raises(V2Error) as raised:
         stats.plan(request(1_781_100_000, start_at="1781000600", end_at="1781000000"), system())
-    assert raised.value.body["start_at"] == 1_781_000_600
+    assert raised.value.body["start_at"] == 1_781_000_400  # as used: floored to 5 minutes
     assert raised.value.body["end_at"] == 1_781_000_000
 
 
@@ -214,3 +215,14 @@ def test_intervals_nothing_reported_in_are_left_out_as_v2_did() -> None:
     body = stats.shape(req, system(), [{"total_devices": 2, "intervals": [dark, lit]}]).body
     validate(ROUTE, 200, body)
     assert ends(body) == [start + 600]
+
+
+def test_a_start_before_the_operational_date_begins_at_it() -> None:
+    operational = at("2026-06-10T09:00", LA)
+    now, start = operational + 6 * 3600, operational - 8 * 86400
+    req, known = request(now, start_at=str(start)), system() | {"operational_at": operational}
+    calls = stats.plan(req, known)
+    assert [dict(call.params)["start_at"] for call in calls] == [str(at("2026-06-10T00:00", LA))]
+    replies = [support.telemetry(call, now, 300, ("powr", "enwh")) for call in calls]
+    body = stats.shape(req, known, replies).body
+    assert ends(body) == list(range(operational + 300, now + 1, 300))
