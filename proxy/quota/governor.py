@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -137,6 +137,13 @@ def refusal(
         if count >= win.limit:
             return win
     return None
+
+
+def _named(refused: Window, windows: Sequence[Window]) -> Window:
+    """The window a refusal names: the configured one, whatever blocked it (an upstream 429
+    names its own limit and bounds); a minute keeps the block's end, when calls resume."""
+    own = next(w for w in windows if w.name == refused.name)
+    return own if refused.period == "month" else replace(refused, limit=own.limit)
 
 
 class QuotaExhausted(Exception):
@@ -401,7 +408,7 @@ class QuotaGovernor:
                 return
             delay = refused.end - moment
             if refused.period != "minute" or waited + delay > self.max_wait:
-                raise QuotaExhausted.of(tenant, refused)
+                raise QuotaExhausted.of(tenant, _named(refused, windows))
             await self._sleep(delay)
             waited += delay
 
