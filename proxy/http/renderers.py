@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import singledispatch
+from html.parser import HTMLParser
+from http import HTTPStatus
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -25,6 +27,9 @@ from proxy.errors import (
 )
 
 V4_PREFIX = "/api/v4"
+V4_ERROR = frozenset({"message", "details", "code"})
+SUMMARY = 300  # characters of an upstream error body kept in a v4 error's details
+JSON = "application/json"
 ROUTER_ERRORS = {404: NotFound, 405: MethodNotAllowed}
 
 
@@ -108,6 +113,63 @@ def v4_response(exc: ProxyError) -> Response:
         )
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return Response(orjson.dumps(body), exc.status, headers, "application/json")
+
+
+def v4_upstream_error(status: int, raw: bytes, retry_after: int | None) -> Response:
+    """An upstream error reply in v4's shape, its status kept: a v4 error body as it came,
+    anything else (HTML, text, an empty body, a v2-style body) summarised in ``details``."""
+    body = _json(raw)
+    if not (isinstance(body, dict) and body.keys() >= V4_ERROR):
+        details = summary(body, raw) or f"The upstream answered {status} without a body"
+        body = {"message": _title(status), "details": details, "code": status}
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(orjson.dumps(body), status, headers, JSON)
+
+
+def summary(body: object, raw: bytes) -> str:
+    """What an error body says, in at most ``SUMMARY`` characters of plain text."""
+    if isinstance(body, dict):
+        said = body.get("errorMessages") or body.get("message") or body.get("details")
+        text = " ".join(map(str, said)) if isinstance(said, list) else str(said or "")
+    else:
+        parser = _Text()
+        parser.feed(raw.decode("utf-8", "replace"))
+        parser.close()
+        text = " ".join(parser.parts)
+    return " ".join(text.split())[:SUMMARY]
+
+
+class _Text(HTMLParser):
+    """The text of an HTML (or plain text) body, without its markup, scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style") and self._hidden > 0
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Upstream Error"
+
+
+def _json(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw) if raw else None
+    except ValueError:
+        return None
 
 
 def is_v4(path: str) -> bool:

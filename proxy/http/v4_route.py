@@ -20,6 +20,7 @@ from proxy.errors import (
     ProxyError,
     Unprocessable,
 )
+from proxy.http import renderers
 from proxy.http.clients import team_client
 from proxy.http.renderers import V4_PREFIX as PREFIX
 from proxy.observability import metrics
@@ -157,6 +158,8 @@ async def _call(
     if method == "GET":
         reply = await upstream.get(tenant, path, query, request.state.request_id)
         metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v4"), reply.age)
+        if reply.status >= 400:
+            return renderers.v4_upstream_error(reply.status, reply.raw, reply.retry_after)
         headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
         return Response(reply.raw, reply.status, headers, reply.content_type)
     reply = await upstream.send(
@@ -168,6 +171,8 @@ async def _call(
         headers={"Content-Type": request.headers.get("content-type", "application/json")},
         request_id=request.state.request_id,
     )
+    if reply.status >= 400:
+        return renderers.v4_upstream_error(reply.status, reply.raw, reply.retry_after)
     return Response(reply.raw, reply.status, media_type=reply.content_type or "application/json")
 
 

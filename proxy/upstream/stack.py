@@ -26,7 +26,7 @@ from proxy.quota.governor import QuotaGovernor
 from proxy.quota.pacer import Pacer
 from proxy.tokens import TokenBroker
 from proxy.upstream.authorize import Authorize
-from proxy.upstream.caching import Caching
+from proxy.upstream.caching import Caching, retry_after
 from proxy.upstream.call import Call, Params, request
 from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
@@ -46,6 +46,7 @@ class Reply:
     age: int = 0
     key: str = ""
     stored_at: float = 0.0
+    upstream_retry_after: int | None = None  # the upstream's own Retry-After
 
     @cached_property
     def body(self) -> Any:
@@ -57,7 +58,10 @@ class Reply:
 
     @property
     def retry_after(self) -> int | None:
-        """Seconds a client should wait before retrying a failed call."""
+        """Seconds a client should wait before retrying a failed call: the upstream's, else
+        the proxy's own for a 5xx."""
+        if self.upstream_retry_after is not None:
+            return self.upstream_retry_after
         return RETRY_AFTER if self.status >= 500 else None
 
 
@@ -112,6 +116,7 @@ class Upstream:
             found.age,
             found.key,
             entry.stored_at,
+            entry.retry_after,
         )
 
     async def send(
@@ -129,8 +134,10 @@ class Upstream:
         call = Call(tenant, path, params, request_id)
         sent = request(self.root, call, method, content=content, headers=headers)
         response = await self.stack.handle_async_request(sent)
+        content_type = response.headers.get("content-type", "")
+        retry = retry_after(response.headers)
         return Reply(
-            response.status_code, response.content, response.headers.get("content-type", "")
+            response.status_code, response.content, content_type, upstream_retry_after=retry
         )
 
     async def stream(
