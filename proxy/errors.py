@@ -65,11 +65,15 @@ class NotFound(ProxyError):
 
 
 class MethodNotAllowed(ProxyError):
-    """The path does not take this method."""
+    """The path does not take this method; ``allow``: the methods it takes (its Allow header)."""
 
     status = 405
     title = "Method Not Allowed"
     details = "Method not allowed"
+
+    def __init__(self, details: str | None = None, *, allow: tuple[str, ...] = ()) -> None:
+        super().__init__(details)
+        self.allow = allow
 
 
 class PayloadTooLarge(ProxyError):

@@ -29,14 +29,17 @@ from proxy.errors import (
 V4_PREFIX = "/api/v4"
 V4_ERROR = frozenset({"message", "details", "code"})
 SUMMARY = 300  # characters of an upstream error body kept in a v4 error's details
-JSON = "application/json"
-ROUTER_ERRORS = {404: NotFound, 405: MethodNotAllowed}
+JSON = "application/json; charset=utf-8"  # as v2 (a Rails app) sent it
+ROUTER_ERRORS = {404: NotFound}
 
 
 def lift(exc: Exception) -> ProxyError | V2Error:
     """``exc`` as one of the proxy's errors (a router's 404/405, or an internal error)."""
     if isinstance(exc, ProxyError | V2Error):
         return exc
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return MethodNotAllowed(allow=tuple(m.strip() for m in allow.split(",") if m.strip()))
     if isinstance(exc, HTTPException):
         return ROUTER_ERRORS.get(exc.status_code, InternalError)()
     return InternalError()
@@ -100,7 +103,7 @@ def _(exc: QuotaRefused) -> V2Error:
 
 def v2_response(error: V2Error) -> Response:
     """A v2 error as an HTTP response."""
-    return Response(orjson.dumps(error.body), error.status, dict(error.headers), "application/json")
+    return Response(orjson.dumps(error.body), error.status, dict(error.headers), JSON)
 
 
 def v4_response(exc: ProxyError) -> Response:
@@ -112,7 +115,7 @@ def v4_response(exc: ProxyError) -> Response:
             period=w.period, period_start=w.period_start, period_end=w.period_end, limit=w.limit
         )
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return Response(orjson.dumps(body), exc.status, headers, "application/json")
+    return Response(orjson.dumps(body), exc.status, headers, JSON)
 
 
 def v4_upstream_error(status: int, raw: bytes, retry_after: int | None) -> Response:
@@ -181,8 +184,12 @@ def render(path: str, exc: Exception) -> Response:
     """The answer to a request for ``path`` that ``exc`` stopped, in that surface's shape."""
     error = lift(exc)
     if is_v4(path) and isinstance(error, ProxyError):
-        return v4_response(error)
-    return v2_response(v2(error))
+        response = v4_response(error)
+    else:
+        response = v2_response(v2(error))
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.allow)
+    return response
 
 
 async def handle(request: Request, exc: Exception) -> Response:

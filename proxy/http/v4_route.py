@@ -127,9 +127,10 @@ async def _forward(
     methods = paths.allowed_methods(path) if raw.startswith(PREFIX + "/") else ()
     if not methods:
         raise NotFound("Not a published Enphase v4 API path")
-    method = request.method
+    method = "GET" if request.method == "HEAD" and "GET" in methods else request.method
     if method not in methods:
-        raise MethodNotAllowed(f"{method} is not allowed on this path")
+        allow = (*methods, "HEAD") if "GET" in methods else methods
+        raise MethodNotAllowed(f"{method} is not allowed on this path", allow=allow)
     if paths.is_write(path, method) and not client.writes:
         raise Forbidden("This proxy client is read-only")
     asked = request.query_params.multi_items()
