@@ -98,3 +98,17 @@ def test_a_composite_fetched_now_is_aged_0_and_an_error_has_no_cache_headers() -
     for status in (401, 409, 503):
         error = v2_routes.v2_response(runner.Outcome(status, b"{}", (), "HIT", 725))
         assert "x-cache" not in error.headers and "age" not in error.headers
+
+
+def test_cache_control_says_how_long_the_proxy_holds_the_answer_fresh(
+    client: httpx2.Client,
+) -> None:
+    summary_ttl = 300  # the v4 table's freshness of a live summary
+    for path, kwargs in (
+        ("/api/v4/systems/1002/summary", {"headers": TEAM}),
+        ("/api/v2/systems/1002/summary", {"params": V2}),
+    ):
+        for _ in range(2):  # fetched, then from the cache
+            answer = client.get(path, **kwargs)
+            directive, _, seconds = answer.headers["Cache-Control"].partition("=")
+            assert directive == "max-age" and 0 < int(seconds) <= summary_ttl, answer.headers

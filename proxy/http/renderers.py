@@ -175,6 +175,11 @@ def _json(raw: bytes) -> object:
         return None
 
 
+def max_age(fresh_for: int) -> str:
+    """The Cache-Control of an answer the proxy itself holds fresh ``fresh_for`` more seconds."""
+    return f"max-age={fresh_for}"
+
+
 def is_v4(path: str) -> bool:
     """Whether ``path`` belongs to the v4 surface."""
     return path == V4_PREFIX or path.startswith(V4_PREFIX + "/")

@@ -30,6 +30,8 @@ def v2_response(outcome: runner.Outcome) -> Response:
     if outcome.cache and 200 <= outcome.status < 300:
         headers["X-Cache"] = outcome.cache
         headers["Age"] = "0" if outcome.cache == "MISS" else str(outcome.age)
+        if outcome.fresh_for is not None:
+            headers["Cache-Control"] = renderers.max_age(outcome.fresh_for)
     media = None if outcome.status == 204 else renderers.JSON
     return Response(outcome.body, outcome.status, headers, media)
 

@@ -162,6 +162,8 @@ async def _call(
         if reply.status >= 400:
             return renderers.v4_upstream_error(reply.status, reply.raw, reply.retry_after)
         headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
+        if reply.fresh_for is not None:
+            headers["Cache-Control"] = renderers.max_age(reply.fresh_for)
         return Response(reply.raw, reply.status, headers, reply.content_type)
     reply = await upstream.send(
         tenant,

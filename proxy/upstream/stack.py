@@ -47,6 +47,7 @@ class Reply:
     key: str = ""
     stored_at: float = 0.0
     upstream_retry_after: int | None = None  # the upstream's own Retry-After
+    fresh_for: int | None = None  # seconds the cached reply stays fresh (None: not cached)
 
     @cached_property
     def body(self) -> Any:
@@ -107,7 +108,7 @@ class Upstream:
         """A cached GET of ``path`` for ``tenant``, needing ``through``/``every`` (``Call``)."""
         call = Call(tenant, path, params, request_id, through, every)
         found = await self.stack.lookup(call, partial(request, self.root, call))
-        entry = found.entry
+        entry, now = found.entry, self.clock.now()
         return Reply(
             entry.status,
             entry.body,
@@ -117,6 +118,7 @@ class Upstream:
             found.key,
             entry.stored_at,
             entry.retry_after,
+            entry.ttl if entry.final else max(0, int(entry.stored_at + entry.ttl - now)),
         )
 
     async def send(

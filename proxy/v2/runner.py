@@ -35,6 +35,7 @@ class Outcome:
     headers: tuple[tuple[str, str], ...] = ()
     cache: str | None = None
     age: int = 0
+    fresh_for: int | None = None  # seconds until the first reply behind it is due a refresh
 
 
 def encode(response: V2Response) -> bytes:
@@ -130,7 +131,10 @@ class Run:
             return Outcome(response.status, body, response.headers)
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
         age = max(self.ages, default=0)
-        return Outcome(response.status, body, response.headers, state, age)
+        fresh = [r.fresh_for for r in self.replies if r.fresh_for is not None]
+        return Outcome(
+            response.status, body, response.headers, state, age, min(fresh, default=None)
+        )
 
 
 # Systems in the earliest and the latest time zone: a plan refused in both is refused in any.
@@ -209,7 +213,8 @@ async def answer(
     if rendered is not None and await upstream.unchanged(rendered.sources, now):
         age = int(now - min(stored_at for _, stored_at in rendered.sources))
         hit = rendered.outcome
-        return Outcome(hit.status, hit.body, hit.headers, "HIT", age)
+        fresh = None if hit.fresh_for is None else max(0, hit.fresh_for - (age - hit.age))
+        return Outcome(hit.status, hit.body, hit.headers, "HIT", age, fresh)
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:
