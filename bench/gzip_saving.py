@@ -13,6 +13,7 @@ import httpx2
 
 from bench.support import machine, stack
 from bench.throughput import past_day_stats
+from proxy.clock import SYSTEM
 
 
 def sizes(url: str) -> tuple[int, int]:
@@ -28,7 +29,7 @@ def sizes(url: str) -> tuple[int, int]:
 
 def main() -> None:
     """Print the sizes and the share saved."""
-    print(machine(), dt.date.today().isoformat())
+    print(machine(), dt.datetime.fromtimestamp(SYSTEM.now(), dt.UTC).date().isoformat())
     with stack() as urls:
         plain, wire = sizes(past_day_stats(urls["proxy"]))
     print(f"stats, one day: {plain} bytes, {wire} gzipped: {1 - wire / plain:.0%} saved")
