@@ -117,6 +117,9 @@ def iso8601(ts: int, tz: ZoneInfo) -> str:
     local = local_time(ts, tz)
     if local is None or not 1 <= local.year <= 9999:
         raise unavailable(f"Enphase sent a time no calendar date matches ({ts}).", RETRY)
+    offset = local.utcoffset()
+    if offset is not None and offset.seconds % 60:  # local mean time before zones (1883)
+        local = local.astimezone(dt.UTC)  # the same instant in an offset RFC 3339 can write
     return local.isoformat()
 
 

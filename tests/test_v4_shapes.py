@@ -7,12 +7,14 @@ the item dropped.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
 from mappings import summary, systems
 from mappings.base import V2Error
+from mappings.common import iso8601
 from proxy.v4 import shapes
 from tests.support import request, system
 
@@ -77,3 +79,8 @@ def test_iso8601_of_an_epoch_no_calendar_date_matches_is_a_503() -> None:
         summary.shape(req, system(), [reply])
     assert refused.value.status == 503
     assert summary.shape(request(NOW), system(), [reply]).body["last_report_at"] == 1796013037000
+
+
+def test_a_time_in_local_mean_time_is_rendered_with_an_offset_rfc_3339_can_write() -> None:
+    before_zones = -2_717_640_001  # 1883-11-18 in Los Angeles: offset -07:52:58
+    assert iso8601(before_zones, ZoneInfo("America/Los_Angeles")) == "1883-11-18T19:59:59+00:00"
