@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
+import orjson
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -155,3 +156,26 @@ def test_upstream_errors_are_v4_shaped_with_their_status_and_retry_after(
     assert team.headers["Retry-After"] == "120"
     if legacy is not None:
         assert legacy.status_code == 503 and legacy.headers["Retry-After"] == "120"
+
+
+# Last in the module: it leaves the tenant's month blocked.
+def test_a_409_after_an_upstream_429_names_one_plan_limit_and_month(
+    served: tuple[str, Upstream],
+) -> None:
+    url, upstream = served
+    v4_429 = {"message": "Too Many Requests", "details": "Usage limit exceeded for plan Watt"}
+    v4_429 |= {"code": 429, "period": "month", "period_start": 0, "limit": 1000}
+    v4_429 |= {"period_end": 4_102_444_799}  # one second before a month ends, as v4 sends
+    upstream.body, upstream.status = orjson.dumps(v4_429), 429
+    try:
+        with httpx2.Client(base_url=url) as client:
+            client.post("/admin/cache/purge", headers=ADMIN).raise_for_status()
+            first = client.get(V2)  # the upstream's 429
+            again = client.get(V2)  # the proxy's own refusal: the month is blocked now
+    finally:
+        upstream.status = 200
+    assert first.status_code == again.status_code == 409
+    assert first.json() == again.json()
+    assert first.json()["message"] == ["Usage limit exceeded for plan Kilowatt"]
+    assert first.json()["limit"] == 1_000_000  # the configured month, not the upstream's 1000
+    assert first.json()["period_end"] % 3600 == 0  # the proxy's own month ends on the hour

@@ -14,8 +14,9 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy.config import Tenant
-from proxy.errors import InternalError, ProxyError
+from proxy.errors import InternalError, ProxyError, QuotaRefused, Window
 from proxy.http import renderers
+from proxy.quota import governor
 from proxy.upstream.stack import Reply, Upstream
 from proxy.v2 import system_lookup
 
@@ -115,6 +116,8 @@ class Run:
         if aged:
             self.ages.extend(reply.age for reply in replies)
         for call, reply in zip(calls, replies, strict=True):
+            if reply.status == 429:
+                raise refusal(self.tenant, reply.body, self.upstream.clock.now())
             if not 200 <= reply.status < 300:
                 raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
         return [reply.body for reply in replies]
@@ -135,6 +138,15 @@ class Run:
         return Outcome(
             response.status, body, response.headers, state, age, min(fresh, default=None)
         )
+
+
+def refusal(tenant: Tenant, body: Any, now: float) -> QuotaRefused:
+    """An upstream 429 as the proxy's own refusal of the period it names: the configured plan
+    and limit, the proxy's window (never the upstream's limit and bounds beside our plan)."""
+    named = body.get("period") if isinstance(body, dict) else None
+    period = named if named in governor.PERIODS else "minute"
+    own = next(w for w in governor.call_windows(tenant, now) if w.period == period)
+    return QuotaRefused(Window(tenant.plan, period, own.start, own.end, own.limit), now)
 
 
 # Systems in the earliest and the latest time zone: a plan refused in both is refused in any.
