@@ -7,7 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mappings.base import V2Request
-from mappings.errors import unauthorized, unprocessable
+from mappings.errors import unauthorized, unavailable, unprocessable
+from mappings.shaping import RETRY
 
 DAY = 86400
 WEEK = 7 * DAY
@@ -108,13 +109,18 @@ def wants_iso8601(req: V2Request) -> bool:
     return req.get("datetime_format") == "iso8601"
 
 
-def iso8601(ts: int, tz: ZoneInfo) -> str | int:
+def iso8601(ts: int, tz: ZoneInfo) -> str:
     """``ts`` as ISO 8601 with the offset of ``tz``, as v2 rendered datetimes.
 
-    An epoch no calendar date matches (v4 allows any int64) stays the number it was.
+    An epoch no calendar date matches (v4 allows any int64) is no time v2 can render: v2 503.
     """
     local = local_time(ts, tz)
-    return ts if local is None else local.isoformat()
+    if local is None or not 1 <= local.year <= 9999:
+        raise unavailable(f"Enphase sent a time no calendar date matches ({ts}).", RETRY)
+    offset = local.utcoffset()
+    if offset is not None and offset.seconds % 60:  # local mean time before zones (1883)
+        local = local.astimezone(dt.UTC)  # the same instant in an offset RFC 3339 can write
+    return local.isoformat()
 
 
 def render_datetimes(body: Any, tz: ZoneInfo, keys: frozenset[str] = frozenset()) -> Any:

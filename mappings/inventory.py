@@ -13,7 +13,7 @@ from mappings.base import Endpoint, V2Request, V2Response, V4Call, always_live
 from mappings.common import system_id
 from mappings.passthrough import respond, v2_meta
 from mappings.schema import INTEGER, META, STRING, array, nullable, obj
-from mappings.shaping import records
+from mappings.shaping import records, required
 
 METER_MANUFACTURER = "Enphase"
 
@@ -28,42 +28,37 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
     return [V4Call(f"/systems/{system_id(req)}/devices")]
 
 
-def _text(device: dict[str, Any], name: str) -> str | None:
-    value = device.get(name)
+def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
 def _unit(device: dict[str, Any]) -> dict[str, Any]:
     return {
-        "sn": device["serial_number"],
-        "model": _text(device, "model"),
-        "sku": _text(device, "sku"),
+        "sn": required(device, "serial_number"),
+        "model": device.get("model"),
+        "sku": device.get("sku"),
     }
 
 
 def _meter(device: dict[str, Any]) -> dict[str, Any]:
     return {
-        "sn": device["serial_number"],
-        "manufacturer": _text(device, "manufacturer") or METER_MANUFACTURER,
-        "model": _text(device, "model"),
-        "status": _text(device, "status"),
-        "state": _text(device, "state"),
+        "sn": required(device, "serial_number"),
+        # the v4 spec names no manufacturer: its meters are Enphase's
+        "manufacturer": _text(device.get("manufacturer")) or METER_MANUFACTURER,
+        "model": device.get("model"),
+        "status": device.get("status"),
+        "state": device.get("state"),
     }
-
-
-def _listed(devices: Any, kind: str) -> list[dict[str, Any]]:
-    """The devices of ``kind`` with a serial number (v2 listed every device by it)."""
-    return [d for d in records(devices, kind) if isinstance(d.get("serial_number"), str)]
 
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> V2Response:
     """``{system_id, envoys, inverters, meters, meta}`` from v4 gateways, micros and meters."""
-    devices = replies[0].get("devices") if isinstance(replies[0], dict) else None
+    devices = required(replies[0], "devices")
     body = {
         "system_id": system_id(req),
-        "envoys": [_unit(device) for device in _listed(devices, "gateways")],
-        "inverters": [_unit(device) for device in _listed(devices, "micros")],
-        "meters": [_meter(device) for device in _listed(devices, "meters")],
+        "envoys": [_unit(device) for device in records(devices, "gateways")],
+        "inverters": [_unit(device) for device in records(devices, "micros")],
+        "meters": [_meter(device) for device in records(devices, "meters")],
         "meta": v2_meta(None, system),
     }
     return respond(req, system, body)

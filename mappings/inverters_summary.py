@@ -10,7 +10,8 @@ from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import is_id, wants_iso8601
 from mappings.errors import unprocessable
 from mappings.passthrough import query
-from mappings.schema import INTEGER, NULLABLE_EPOCH, STRING, array, nullable, obj, param
+from mappings.schema import INTEGER, JSON, NULLABLE_EPOCH, STRING, array, nullable, obj, param
+from mappings.shaping import missing, records, required
 
 ROUTE = "/api/v2/systems/inverters_summary_by_envoy_or_site"
 PATH = "/systems/inverters_summary_by_envoy_or_site"
@@ -25,7 +26,11 @@ TEXTS = (
     "envoy_serial_number",
     "grid_profile",
 )
+#: v4 microinverter statuses beyond v2's, and the v2 status each becomes.
 MICRO_STATUS = {"comm": "micro", "error": "power", "warning": "power", "deactivated": "retired"}
+#: v2's enums of units; a bare v4 number is in the first.
+POWER_UNITS = ("W",)
+ENERGY_UNITS = ("Wh", "kJ")
 
 
 def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
@@ -41,84 +46,71 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
 
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
     """v2's list of envoys with their microinverters, report dates as epochs; v2 fields only."""
-    body = replies[0] if replies else None
-    envoys = body if isinstance(body, list) else []
     iso = wants_iso8601(req)
     return V2Response(
         [
             {
-                "signal_strength": _int(envoy.get("signal_strength")),
+                "signal_strength": required(envoy, "signal_strength"),
                 "micro_inverters": [
-                    _micro(micro, iso)
-                    for micro in _list(envoy.get("micro_inverters"))
-                    if isinstance(micro, dict)
+                    _micro(micro, iso) for micro in records(envoy, "micro_inverters")
                 ],
             }
-            for envoy in envoys
-            if isinstance(envoy, dict)
+            for envoy in replies[0]
         ]
     )
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
 def _micro(micro: dict[str, Any], iso: bool) -> dict[str, Any]:
-    status = str(micro.get("status"))
-    ident = micro.get("id")
+    status = required(micro, "status")
+    if status not in V2_MICRO_STATUSES and status not in MICRO_STATUS:
+        raise missing(f"microinverter status v2 knows (Enphase sent {status[:20]!r})")
     return {
-        "id": ident if type(ident) is int else None,
-        **{name: _text(micro.get(name)) for name in TEXTS},
-        "status": status if status in V2_MICRO_STATUSES else MICRO_STATUS.get(status, "normal"),
-        "power_produced": _quantity(micro.get("power_produced"), "W"),
-        "energy": _quantity(micro.get("energy"), "Wh"),
+        "id": micro.get("id"),
+        **{name: micro.get(name) for name in TEXTS},
+        "status": MICRO_STATUS.get(status, status),
+        "power_produced": _quantity(required(micro, "power_produced"), POWER_UNITS),
+        "energy": _quantity(required(micro, "energy"), ENERGY_UNITS),
         "last_report_date": _report_date(micro.get("last_report_date"), iso),
     }
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _quantity(value: dict[str, Any] | int, units: tuple[str, ...]) -> dict[str, Any]:
+    """v2's ``{value, units, precision}`` from v4's, or from a bare number in v2's first unit;
+    v2 503 for a unit v2 does not have. A value without a precision is a whole number: 0."""
+    if isinstance(value, int):
+        return {"value": value, "units": units[0], "precision": 0}
+    unit = required(value, "units")
+    if unit not in units:
+        raise missing(f"{'/'.join(units)} value v2 knows (Enphase sent {unit[:20]!r})")
+    return {
+        "value": required(value, "value"),
+        "units": unit,
+        "precision": value.get("precision", 0),
+    }
 
 
-def _quantity(value: Any, units: str) -> dict[str, Any]:
-    """v2's ``{value, units, precision}`` from a v4 object or a bare number."""
-    if isinstance(value, dict):
-        given = value.get("units")
-        return {
-            "value": _int(value.get("value")),
-            "units": given if isinstance(given, str) and given else units,
-            "precision": _int(value.get("precision")),
-        }
-    return {"value": _int(value), "units": units, "precision": 0}
-
-
-def _int(value: Any) -> int:
-    try:
-        return round(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return 0
-
-
-def _report_date(value: Any, iso: bool) -> int | str | None:
-    """An epoch from v4's ISO 8601 report date (kept as v4's ISO text when iso8601 is asked)."""
-    if type(value) is int:
-        return value
-    if not isinstance(value, str):
+def _report_date(value: str | None, iso: bool) -> int | str | None:
+    """An epoch from v4's ISO 8601 report date (kept as v4's ISO text when iso8601 is asked);
+    null when v4 sent none, as v2's was for a device that never reported."""
+    if value is None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
-        return None
+        raise missing(f"microinverter report date (Enphase sent {value[:40]!r})") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.isoformat() if iso else int(parsed.timestamp())
 
 
-QUANTITY = obj(
-    {"value": INTEGER, "units": STRING, "precision": INTEGER},
-    ("value", "units", "precision"),
-)
+def quantity(units: tuple[str, ...]) -> JSON:
+    """The v2 schema of a ``{value, units, precision}`` in ``units``."""
+    unit = {"type": "string", "enum": list(units)}
+    return obj(
+        {"value": INTEGER, "units": unit, "precision": INTEGER}, ("value", "units", "precision")
+    )
+
+
 RESPONSE = array(
     obj(
         {
@@ -135,11 +127,11 @@ RESPONSE = array(
                             "type": "string",
                             "enum": ["normal", "power", "micro", "retired"],
                         },
-                        "power_produced": QUANTITY,
+                        "power_produced": quantity(POWER_UNITS),
                         "proc_load": nullable(STRING),
                         "param_table": nullable(STRING),
                         "envoy_serial_number": nullable(STRING),
-                        "energy": QUANTITY,
+                        "energy": quantity(ENERGY_UNITS),
                         "grid_profile": nullable(STRING),
                         "last_report_date": NULLABLE_EPOCH,
                     },

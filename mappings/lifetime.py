@@ -23,6 +23,7 @@ from mappings.base import V2Request, V2Response, V4Call
 from mappings.common import date_param, day_start, local_time, system_id, zone
 from mappings.errors import unprocessable
 from mappings.passthrough import lacks_body_meta, only_body, respond, v2_meta
+from mappings.shaping import missing
 
 FUTURE = "Requested date is in the future"
 INVALID_RANGE = "Requested date range is invalid for this system"
@@ -86,17 +87,15 @@ def cut(
     """
     origin = _date(body.get("start_date"))
     if origin is None:
-        return (first.isoformat() if first else body.get("start_date")), {k: [] for k in series}
+        if any(body.get(key) for key in series):
+            raise missing("first day of the lifetime series (start_date)")
+        return (first.isoformat() if first else None), {k: [] for k in series if k in body}
     begin = max(first, origin) if first else origin
     if last < begin:
         raise unprocessable(INVALID_RANGE)
     skip, stop = (begin - origin).days, (last - origin).days + 1
-    values = {key: _series(body.get(key))[skip:stop] for key in series}
+    values = {key: body[key][skip:stop] for key in series if key in body}
     return begin.isoformat(), values
-
-
-def _series(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else []
 
 
 def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> bool:

@@ -18,8 +18,9 @@ from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import date_param, day_start, system_id, zone
 from mappings.errors import unprocessable
 from mappings.passthrough import lacks_body_meta, only_body, query, respond, v2_meta
+from mappings.production_meter_readings import readings
 from mappings.schema import DATE, INTEGER, META, STRING, array, obj, param
-from mappings.shaping import records, whole
+from mappings.shaping import required
 from mappings.telemetry import local_shift
 
 ROUTE = "/api/v2/systems/{system_id}/monthly_production"
@@ -59,11 +60,7 @@ def plan(req: V2Request, system: dict[str, Any] | None) -> list[V4Call]:
 
 
 def _values(body: Any) -> dict[str, int]:
-    return {
-        reading["serial_number"]: whole(reading.get("value"))
-        for reading in records(body, "meter_readings")
-        if isinstance(reading.get("serial_number"), str)
-    }
+    return {reading["serial_number"]: reading["value"] for reading in readings(body)}
 
 
 def live_system(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> bool:
@@ -81,7 +78,7 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) -> 
         "system_id": system_id(req),
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
-        "production_wh": sum(whole(v) for v in days["production"]),
+        "production_wh": sum(required(days, "production")),
         "meter_readings": [
             {"serial_number": serial, "start": start[serial], "end": end[serial]}
             for serial in start

@@ -7,6 +7,7 @@ from typing import Any
 
 from mappings.base import V2Request, V2Response
 from mappings.common import render_datetimes, wants_iso8601, zone
+from mappings.shaping import missing
 from mappings.status import v2_status
 
 META_TIMES = ("last_report_at", "last_energy_at", "operational_at")
@@ -24,7 +25,10 @@ def v2_meta(meta: Any, system: dict[str, Any] | None = None) -> dict[str, Any]:
     """v2's ``meta`` object from a v4 ``meta`` (falling back to the v4 system body)."""
     source = meta if isinstance(meta, dict) else {}
     fallback = system if isinstance(system, dict) else {}
-    out: dict[str, Any] = {"status": v2_status(source.get("status") or fallback.get("status"))}
+    status = source.get("status") or fallback.get("status")
+    if status is None:
+        raise missing("system status")
+    out: dict[str, Any] = {"status": v2_status(status)}
     for key in META_TIMES:
         value = _epoch(source.get(key))
         out[key] = value if value is not None else _epoch(fallback.get(key))

@@ -17,7 +17,7 @@ from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import epoch_param, system_id, wants_iso8601
 from mappings.passthrough import lacks_body_meta, only_body, query, respond, v2_meta
 from mappings.schema import EPOCH, INTEGER, META, STRING, array, obj
-from mappings.shaping import records, whole
+from mappings.shaping import records, required
 
 ROUTE = "/api/v2/systems/{system_id}/production_meter_readings"
 needs_system = wants_iso8601
@@ -46,18 +46,23 @@ def follow(req: V2Request, system: dict[str, Any] | None, replies: list[Any]) ->
     end_at = epoch_param(req, "end_at")
     if end_at is None or _planned_end(req) is not None or len(replies) != 1:
         return []
-    later = any(r.get("read_at", 0) > end_at for r in _readings(only_body(replies) or {}))
+    later = any(r["read_at"] > end_at for r in readings(only_body(replies)))
     return [_call(req, end_at)] if later else []
 
 
-def _readings(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The readings that name their meter and their time (v4's older serial name: serial_num)."""
-    return [
-        reading | {"serial_number": serial}
-        for reading in records(body, "meter_readings")
-        if isinstance(serial := reading.get("serial_number", reading.get("serial_num")), str)
-        and type(reading.get("read_at")) is int
-    ]
+def readings(body: Any) -> list[dict[str, Any]]:
+    """Each reading as ``{serial_number, value, read_at}`` (v4's older serial name: serial_num);
+    v2 503 when v4 left one of them out."""
+    return [_reading(reading) for reading in records(body, "meter_readings")]
+
+
+def _reading(reading: dict[str, Any]) -> dict[str, Any]:
+    serial = reading.get("serial_number", reading.get("serial_num"))
+    return {
+        "serial_number": required({"serial_number": serial}, "serial_number"),
+        "value": required(reading, "value"),
+        "read_at": required(reading, "read_at"),
+    }
 
 
 def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> bool:
@@ -68,17 +73,9 @@ def live_system(req: V2Request, system: dict[str, Any] | None, replies: Sequence
 def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any]) -> V2Response:
     """v2's meter readings body: ``serial_number``, ``value``, ``read_at`` per meter."""
     body = only_body(replies[-1:]) or {}  # the exact call's, when one followed
-    readings = [
-        {
-            "serial_number": reading["serial_number"],
-            "value": whole(reading.get("value")),
-            "read_at": reading["read_at"],
-        }
-        for reading in _readings(body)
-    ]
     out = {
         "system_id": system_id(req),
-        "meter_readings": readings,
+        "meter_readings": readings(body),
         "meta": v2_meta(body.get("meta"), system),
     }
     return respond(req, system, out)

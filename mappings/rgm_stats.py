@@ -6,7 +6,6 @@ midnight), end_at default now, at most one local calendar month, 422 when start 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,7 +13,7 @@ from mappings.base import Endpoint, V2Request, V2Response, V4Call
 from mappings.common import WEEK, system_id, too_old, zone
 from mappings.passthrough import lacks_live_meta, query, respond, v2_meta
 from mappings.schema import EPOCH, INTEGER, META, STRING, array, nullable, obj
-from mappings.shaping import records, whole
+from mappings.shaping import records, required
 from mappings.telemetry import canonical_windows, project, window
 
 ROUTE = "/api/v2/systems/{system_id}/rgm_stats"
@@ -65,12 +64,11 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
     bodies = _bodies(replies)
     meters: dict[str, list[dict[str, Any]]] = {}
     for meter in (meter for body in bodies for meter in records(body, "meter_intervals")):
-        serial = meter.get("meter_serial_number")
-        if isinstance(serial, str):  # readings of no named meter are no meter's
-            meters.setdefault(serial, []).append(meter)
+        meters.setdefault(required(meter, "meter_serial_number"), []).append(meter)
     out = {
         "system_id": system_id(req),
-        "total_devices": max((whole(body.get("total_devices")) for body in bodies), default=0),
+        # no body: a start too old for v4, answered without a call as v2 answered it
+        "total_devices": max((required(body, "total_devices") for body in bodies), default=0),
         "meta": v2_meta(_meta(bodies), system),
         "intervals": [
             project(row, ("wh_del", "devices_reporting"))
@@ -80,11 +78,7 @@ def shape(req: V2Request, system: dict[str, Any] | None, replies: Sequence[Any])
             {
                 "meter_serial_number": serial,
                 "envoy_serial_number": _text(parts[0].get("envoy_serial_number")),
-                "intervals": [
-                    _meter_row(row)
-                    for row in _merge(_rows(parts), start, end)
-                    if type(row.get("channel")) is int
-                ],
+                "intervals": [_meter_row(row) for row in _merge(_rows(parts), start, end)],
             }
             for serial, parts in meters.items()
         ],
@@ -98,14 +92,11 @@ def _text(value: Any) -> str | None:
 
 def _meter_row(row: dict[str, Any]) -> dict[str, Any]:
     """A v2 meter interval: channel, end_at, Wh delivered and current W (null when not sent)."""
-    wh_del, curr_w = row.get("wh_del"), row.get("curr_w")
-    if isinstance(wh_del, bool) or not isinstance(wh_del, int | float) or not math.isfinite(wh_del):
-        wh_del = None
     return {
-        "channel": row["channel"],
+        "channel": required(row, "channel"),
         "end_at": row["end_at"],
-        "wh_del": wh_del,
-        "curr_w": None if curr_w is None else whole(curr_w),
+        "wh_del": row.get("wh_del"),
+        "curr_w": row.get("curr_w"),
     }
 
 
@@ -118,9 +109,9 @@ def _merge(rows: Iterable[dict[str, Any]], start: int, end: int) -> list[dict[st
     seen: set[tuple[Any, Any]] = set()
     merged = []
     for row in rows:
-        at, key = row.get("end_at"), (row.get("channel"), row.get("end_at"))
-        in_window = isinstance(at, int) and not isinstance(at, bool) and start < at <= end
-        if in_window and key not in seen:
+        at = required(row, "end_at")
+        key = (row.get("channel"), at)
+        if start < at <= end and key not in seen:
             seen.add(key)
             merged.append(row)
     return merged

@@ -25,7 +25,7 @@ from mappings.common import date_param, system_id, wants_iso8601
 from mappings.errors import unavailable, unprocessable
 from mappings.passthrough import lacks_live_meta, respond, v2_meta
 from mappings.schema import DATE, EPOCH, INTEGER, obj, param, ref
-from mappings.shaping import whole
+from mappings.shaping import missing, required
 from mappings.status import v2_status
 
 
@@ -112,17 +112,20 @@ def _times(reply: dict[str, Any], details: Any) -> dict[str, int]:
 def _current(
     req: V2Request, system: dict[str, Any] | None, reply: dict[str, Any], details: Any
 ) -> dict[str, Any]:
-    today = whole(reply.get("energy_today"))
+    today = required(reply, "energy_today")
+    # v2's lifetime excludes the requested day; v4's includes today.
+    before = required(reply, "energy_lifetime") - today
+    if before < 0:
+        raise missing("system's energy_lifetime (it was below energy_today)")
     return {
-        "current_power": whole(reply.get("current_power")),
-        # v2's lifetime excludes the requested day; v4's includes today.
-        "energy_lifetime": max(0, whole(reply.get("energy_lifetime")) - today),
+        "current_power": required(reply, "current_power"),
+        "energy_lifetime": before,
         "energy_today": today,
         **_times(reply, details),
-        "modules": whole(reply.get("modules")),
-        "size_w": whole(reply.get("size_w")),
-        "source": _source(reply.get("source")),
-        "status": v2_status(reply.get("status")),
+        "modules": required(reply, "modules"),
+        "size_w": int(required(reply, "size_w")),  # v4 may send a fraction of a W
+        "source": _source(required(reply, "source")),
+        "status": v2_status(required(reply, "status")),
         "summary_date": reply.get("summary_date") or lifetime.today(req, system).isoformat(),
         "system_id": system_id(req),
     }
@@ -132,7 +135,7 @@ def _historic(
     req: V2Request, system: dict[str, Any] | None, day: dt.date, reply: dict[str, Any]
 ) -> dict[str, Any]:
     start, series = lifetime.cut(reply, None, day, ("production",))
-    production = [whole(value) for value in series["production"]]
+    production = required(series, "production")
     first = _date(start)
     index = (day - first).days if first else -1
     meter_start = _date(reply.get("meter_start_date"))
@@ -141,6 +144,7 @@ def _historic(
     return {
         "current_power": 0,
         "energy_lifetime": sum(production[: max(index, 0)]),
+        # a day after the series ends: the system recorded no production that day
         "energy_today": production[index] if 0 <= index < len(production) else 0,
         **_times(meta_times, None),
         "modules": 0,

@@ -15,6 +15,7 @@ from mappings.common import is_id, render_datetimes, wants_iso8601, zone
 from mappings.errors import unprocessable
 from mappings.passthrough import query, v2_meta
 from mappings.schema import INTEGER, META, STRING, array, nullable, obj, param, ref
+from mappings.shaping import required
 from mappings.status import V2_STATUSES, v2_status
 
 ROUTE = "/api/v2/systems"
@@ -23,7 +24,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_PAGES = 10
 CONNECTION_TYPES = frozenset({"ethernet", "cellular", "wifi"})
-ADDRESS = ("country", "state", "city", "postal_code")
+ADDRESS = ("state", "city", "postal_code")  # besides the country
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,9 @@ def v2_system(system: dict[str, Any], iso: bool = False) -> dict[str, Any]:
     connection = system.get("connection_type")
     out = {
         "system_id": system["system_id"],
-        "system_name": _text(system.get("name")) or "",
-        "system_public_name": _text(system.get("public_name")) or "Residential System",
+        "system_name": required(system, "name"),
+        # v4 sends a public name only for public systems; v2 named the others so
+        "system_public_name": system.get("public_name") or "Residential System",
         **_present({"reference": _text(system.get("reference"))}, ("reference",)),
         **_present(
             {"other_references": [r for r in references if isinstance(r, str)]}
@@ -178,8 +180,9 @@ def v2_system(system: dict[str, Any], iso: bool = False) -> dict[str, Any]:
             else {},
             ("other_references",),
         ),
-        "status": v2_status(system.get("status")),
-        "timezone": _text(system.get("timezone")),
+        "status": v2_status(required(system, "status")),
+        "timezone": system.get("timezone"),
+        "country": _country(address.get("country")),
         **{key: _scalar_text(address.get(key)) for key in ADDRESS},
         "connection_type": connection if connection in CONNECTION_TYPES else None,
         "meta": v2_meta(system.get("meta"), system),
@@ -191,11 +194,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _scalar_text(value: Any) -> str | None:
+def _scalar_text(value: str | int | None) -> str | None:
     """v4's address part as v2's text (v4 may send a postal code as a number)."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    return None if value is None else str(value)
+
+
+def _country(value: str | None) -> str | None:
+    """v2's ISO 3166-1 alpha-2 country; null when v4's is none (a name, an alpha-3 code)."""
+    if value is None or len(value) != 2 or not (value.isascii() and value.isalpha()):
         return None
-    return str(value)
+    return value.upper()
 
 
 def _page_call(page: int, every: int | None = None) -> V4Call:
@@ -255,8 +263,9 @@ def _resume(rows: list[dict[str, Any]], cursor: Cursor) -> int:
 
 def _rows(body: Any) -> list[dict[str, Any]]:
     systems = body.get("systems") if isinstance(body, dict) else None
-    # A row without an id is no system a v2 client could ask about.
-    return [row for row in systems or [] if isinstance(row, dict) and _is_int(row.get("system_id"))]
+    for row in systems or []:
+        required(row, "system_id")
+    return list(systems or [])
 
 
 def _exhausted(body: Any, page: int, count: int) -> bool:

@@ -29,7 +29,7 @@ from mappings.common import (
 )
 from mappings.errors import unprocessable
 from mappings.passthrough import lacks_live_meta, respond, v2_meta
-from mappings.shaping import records, whole
+from mappings.shaping import missing, records, required
 
 
 def local_shift(ts: int, tz: ZoneInfo, days: int = 0, months: int = 0) -> int:
@@ -54,21 +54,24 @@ def window(
 ) -> tuple[int, int]:
     """``(S, E]``: start_at (default local midnight) floored, end_at (default now) capped.
 
-    ``reported``: a start_at after the system's last reported interval is a v2 422 with the
-    date fields, as v2 documented for stats and rgm_stats.
+    ``reported``: as v2 documented for stats and rgm_stats, a start_at after the system's last
+    reported interval is a v2 422 with the date fields, and one before its operational date
+    begins at that date. A 422 echoes start_at as used: floored.
     """
     tz = zone(system)
+    known = system if isinstance(system, dict) else {}
     requested = epoch_param(req, "start_at")
     start = local_midnight(req.now, tz) if requested is None else requested
     end = epoch_param(req, "end_at")
     end = req.now if end is None else end
-    last = _epoch(system.get("last_energy_at")) if isinstance(system, dict) else None
+    first, last = _epoch(known.get("operational_at")), _epoch(known.get("last_energy_at"))
+    if reported and requested is not None and first is not None:
+        start = max(start, first)
     late = reported and requested is not None and last is not None and start > last
     if start > min(end, req.now) or late:
-        first = _epoch(system.get("operational_at")) if isinstance(system, dict) else None
         raise unprocessable(
             "Requested date range is invalid for this system",
-            start_at=start,
+            start_at=floor_to(start, step),
             end_at=end,
             first_interval=first,
             last_interval=last,
@@ -127,7 +130,9 @@ def merge(
     for reply in replies:
         for item in records(reply, key):
             at = item.get("end_at")
-            if type(at) is int and start < at <= end and at not in by_end:
+            if type(at) is not int:
+                raise missing("end time of an interval")
+            if start < at <= end and at not in by_end:
                 by_end[at] = item
     return [by_end[at] for at in sorted(by_end)]
 
@@ -146,11 +151,11 @@ def _in_order(items: list[dict[str, Any]], start: int, end: int) -> list[dict[st
 
 
 def project(item: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """A v2 interval: ``end_at`` then ``fields`` as integers."""
+    """A v2 interval: ``end_at`` then ``fields``; v2 503 when v4 left one out."""
     interval = {"end_at": item["end_at"]}
     for name in fields:
         value = item.get(name)
-        interval[name] = value if type(value) is int else whole(value)
+        interval[name] = value if type(value) is int else required(item, name)
     return interval
 
 
@@ -221,7 +226,7 @@ class Telemetry:
         first = _first(replies)
         body = {
             "system_id": system_id(req),
-            "total_devices": whole(first.get("total_devices")),
+            "total_devices": required(first, "total_devices") if replies else 0,
             "meta": v2_meta(first.get("meta"), system),
             "intervals": self.intervals(replies, start, end),
         }

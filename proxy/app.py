@@ -12,6 +12,7 @@ from typing import Any
 import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -249,6 +250,7 @@ def create_app(
                 max_url_length=config.server.max_url_length,
                 access_log=config.server.access_log,
             ),
+            Middleware(GZipMiddleware),  # leaves text/event-stream (live_data) alone
             Middleware(LegacyDispatch, legacy=legacy),
         ],
         exception_handlers=HANDLERS,

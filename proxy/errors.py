@@ -74,11 +74,15 @@ class NotFound(ProxyError):
 
 
 class MethodNotAllowed(ProxyError):
-    """The path does not take this method."""
+    """The path does not take this method; ``allow``: the methods it takes (its Allow header)."""
 
     status = 405
     title = "Method Not Allowed"
     details = "Method not allowed"
+
+    def __init__(self, details: str | None = None, *, allow: tuple[str, ...] = ()) -> None:
+        super().__init__(details)
+        self.allow = allow
 
 
 class PayloadTooLarge(ProxyError):
@@ -190,14 +194,16 @@ class SpentWindow:
 
 
 class QuotaRefused(UpstreamUnavailable):
-    """The local quota refused the call until the end of ``window``."""
+    """The local quota refused the call until ``resume_at`` (the end of ``window``, or sooner:
+    a provisional block's probe)."""
 
     status = 429
     title = "Too Many Requests"
 
-    def __init__(self, window: SpentWindow, now: float) -> None:
+    def __init__(self, window: SpentWindow, now: float, resume_at: int | None = None) -> None:
+        resume = window.period_end if resume_at is None else resume_at
         super().__init__(
             f"Usage limit exceeded for plan {plan_name(window.plan)}",
-            retry_after=max(0, window.period_end - int(now)),
+            retry_after=max(0, resume - int(now)),
         )
         self.window = window

@@ -178,7 +178,6 @@ def test_absolute_form_target_cannot_change_the_upstream(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("HEAD", "/api/v4/systems/1001/summary"),
         ("PATCH", "/api/v4/systems/1001/summary"),
         ("OPTIONS", "/api/v4/systems/1001/summary"),
         ("PATCH", STORM_GUARD),
@@ -189,13 +188,11 @@ def test_absolute_form_target_cannot_change_the_upstream(
 def test_methods_the_path_does_not_publish_are_405(
     client: httpx2.Client, sandbox_url: str, method: str, path: str
 ) -> None:
-    """HEAD, PATCH, OPTIONS and writes on GET-only paths are 405 without an upstream call."""
+    """PATCH, OPTIONS and writes on GET-only paths are 405 without an upstream call (HEAD is
+    answered where GET is: issue 23)."""
     with no_upstream_call(sandbox_url):
         response = client.request(method, path, headers=TEAM)
-    if method == "HEAD":
-        assert response.status_code == 405
-    else:
-        assert_v4_error(response, 405)
+    assert_v4_error(response, 405)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mappings import inventory
-from mappings.base import V4Call
+from mappings.base import V2Error, V4Call
+from proxy.v4 import shapes
 from tests.support import SYSTEM_ID, meta, request, system, validate
 
 ROUTE = "/api/v2/systems/{system_id}/inventory"
@@ -98,16 +101,25 @@ def test_a_named_meter_manufacturer_is_kept() -> None:
     ]
 
 
-def test_no_devices_or_a_malformed_reply_gives_empty_lists() -> None:
+def test_no_devices_gives_empty_lists() -> None:
+    body = inventory.shape(request(NOW), system(), [{"system_id": SYSTEM_ID, "devices": {}}]).body
+    validate(ROUTE, 200, body)
+    assert (body["envoys"], body["inverters"], body["meters"]) == ([], [], [])
+
+
+def test_a_malformed_reply_is_an_upstream_failure_not_an_empty_inventory() -> None:
     replies: tuple[object, ...] = (
-        {"system_id": SYSTEM_ID, "devices": {}},
         {"devices": {"micros": "x"}},
         [],
+        {"devices": {"micros": [1, {}]}},
     )
     for reply in replies:
-        body = inventory.shape(request(NOW), system(), [reply]).body
-        validate(ROUTE, 200, body)
-        assert (body["envoys"], body["inverters"], body["meters"]) == ([], [], [])
+        assert not shapes.usable("devices", reply), reply
+    spoiled: tuple[dict[str, object], ...] = ({"micros": [{}]}, {"meters": [{"model": "m"}]})
+    for devices in spoiled:
+        with pytest.raises(V2Error) as refused:  # no serial number: no device v2 can list
+            inventory.shape(request(NOW), system(), [{"devices": devices}])
+        assert refused.value.status == 503
 
 
 def test_iso8601_renders_meta_times_in_the_system_zone() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from mappings import inverters_summary
 from mappings.base import V2Error, V2Request
+from proxy.v4 import shapes
 from tests.support import validate
 
 NOW = 1718452800
@@ -86,7 +87,8 @@ def test_shape_converts_report_dates_to_epochs_and_numbers_to_objects() -> None:
 
 def test_missing_report_date_stays_null_and_kj_units_are_kept() -> None:
     item = micro("1", last_report_date=None, energy={"value": 7, "units": "kJ"})
-    body = inverters_summary.shape(request(site_id="66"), None, [[{"micro_inverters": [item]}]])
+    envoys = [{"signal_strength": 0, "micro_inverters": [item]}]
+    body = inverters_summary.shape(request(site_id="66"), None, [envoys])
     [converted] = body.body[0]["micro_inverters"]
     assert converted["last_report_date"] is None
     assert converted["energy"] == {"value": 7, "units": "kJ", "precision": 0}
@@ -98,5 +100,29 @@ def test_iso8601_keeps_the_site_local_report_date() -> None:
     assert body[0]["micro_inverters"][0]["last_report_date"] == "2020-09-18T11:17:23-04:00"
 
 
-def test_unexpected_v4_body_gives_an_empty_list() -> None:
-    assert inverters_summary.shape(request(site_id="66"), None, [{"oops": 1}]).body == []
+@pytest.mark.parametrize("body", [{"oops": 1}, [1, 2], [{"micro_inverters": "x"}]])
+def test_unexpected_v4_body_is_an_upstream_failure(body: Any) -> None:
+    assert not shapes.usable("inverters_summary", body)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {},  # no signal_strength: never a 0 in its place
+        {"signal_strength": 3, "micro_inverters": [micro("1", status=None)]},
+        {"signal_strength": 3, "micro_inverters": [micro("1", status="sleeping")]},
+        {"signal_strength": 3, "micro_inverters": [micro("1", power_produced={"value": 2})]},
+        {"signal_strength": 3, "micro_inverters": [micro("1", last_report_date="soon")]},
+        *(
+            {"signal_strength": 3, "micro_inverters": [micro("1", **{field: quantity})]}
+            for field, quantity in (
+                ("power_produced", {"value": 2, "units": "kW", "precision": 0}),
+                ("energy", {"value": 2, "units": "kWh", "precision": 0}),
+            )
+        ),
+    ],
+)
+def test_data_v2_cannot_carry_is_a_503_not_an_invented_value(item: dict[str, Any]) -> None:
+    with pytest.raises(V2Error) as refused:
+        inverters_summary.shape(request(site_id="66"), None, [[item]])
+    assert refused.value.status == 503

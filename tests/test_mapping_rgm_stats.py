@@ -106,6 +106,7 @@ def test_meter_intervals_are_merged_per_meter() -> None:
 def test_channels_of_one_meter_are_not_collapsed() -> None:
     req = request(at(2024, 6, 15), start_at=at(2024, 6, 1), end_at=at(2024, 6, 1, 1))
     reply = {
+        "total_devices": 1,
         "meter_intervals": [
             {
                 "meter_serial_number": "m",
@@ -115,7 +116,7 @@ def test_channels_of_one_meter_are_not_collapsed() -> None:
                     for ch in (1, 2, 1)
                 ],
             }
-        ]
+        ],
     }
     body = rgm_stats.shape(req, SYSTEM, [reply]).body
     assert [row["channel"] for row in body["meter_intervals"][0]["intervals"]] == [1, 2]
@@ -206,3 +207,10 @@ def test_iso8601_renders_interval_ends_across_the_dst_change() -> None:
     assert ends[-1] == "2024-04-01T00:00:00+02:00"
     assert body["meter_intervals"][0]["intervals"][0]["end_at"] == ends[0]
     assert isinstance(body["meta"]["last_report_at"], str)
+
+
+def test_a_start_before_the_operational_date_begins_at_it() -> None:
+    operational = at(2024, 6, 12, 10)
+    known = SYSTEM | {"operational_at": operational}
+    _, body = run(request(at(2024, 6, 15, 12), start_at=operational - 8 * 86400), known)
+    assert body["intervals"][0]["end_at"] == operational + STEP

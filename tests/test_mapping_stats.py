@@ -10,6 +10,8 @@ import pytest
 
 from mappings import stats
 from mappings.base import V2Error, V4Call
+from proxy.v4 import shapes
+from tests import support
 from tests.support import SYSTEM_ID, at, ends, meta, request, shaped, system, validate, value
 
 ROUTE = "/api/v2/systems/{system_id}/stats"
@@ -55,15 +57,15 @@ def test_interval_at_start_is_excluded_and_at_end_included() -> None:
     start, end = at("2026-06-10T08:00", LA), at("2026-06-10T09:00", LA)
     req = request(end + 86400, start_at=str(start), end_at=str(end))
     edges = [start - 300, start, start + 300, end - 300, end, end + 300]
-    reply = {"total_devices": 1, "intervals": [{"end_at": t, "powr": 1} for t in edges]}
-    body = stats.shape(req, system(), [reply]).body
+    intervals = [{"end_at": t, "powr": 1, "enwh": 0, "devices_reporting": 1} for t in edges]
+    body = stats.shape(req, system(), [{"total_devices": 1, "intervals": intervals}]).body
     validate(ROUTE, 200, body)
     assert ends(body) == [start + 300, end - 300, end]
     assert body["intervals"][0] == {
         "end_at": start + 300,
         "powr": 1,
         "enwh": 0,
-        "devices_reporting": 0,
+        "devices_reporting": 1,
     }
 
 
@@ -156,7 +158,7 @@ def test_malformed_reversed_or_future_windows_are_v2_422(query: dict[str, str]) 
 def test_reversed_window_names_the_dates() -> None:
     with pytest.raises(V2Error) as raised:
         stats.plan(request(1_781_100_000, start_at="1781000600", end_at="1781000000"), system())
-    assert raised.value.body["start_at"] == 1_781_000_600
+    assert raised.value.body["start_at"] == 1_781_000_400  # as used: floored to 5 minutes
     assert raised.value.body["end_at"] == 1_781_000_000
 
 
@@ -167,26 +169,28 @@ def test_unknown_system_id_is_v2_401() -> None:
     validate(ROUTE, 401, raised.value.body)
 
 
-def test_malformed_upstream_intervals_never_raise() -> None:
+def test_malformed_upstream_intervals_are_an_upstream_failure_not_zeros() -> None:
     now = at("2026-06-10T12:00", LA)
     start = at("2026-06-10T00:00", LA)
-    reply = {
-        "total_devices": "many",
-        "meta": "bad",
-        "intervals": [
-            None,
-            3,
-            {"end_at": "x"},
-            {"end_at": True},
-            {"end_at": start + 300, "powr": None, "enwh": 5, "devices_reporting": "2"},
-        ],
-    }
-    body = stats.shape(request(now), system(), [reply, "oops", None]).body
-    validate(ROUTE, 200, body)
-    assert body["intervals"] == [
-        {"end_at": start + 300, "powr": 0, "enwh": 5, "devices_reporting": 0}
-    ]
-    assert body["meta"] == meta()
+    good = {"end_at": start + 300, "powr": 7, "enwh": 5, "devices_reporting": 2}
+    for bad in (
+        None,
+        3,
+        {"end_at": "x"},
+        {"end_at": True},
+        good | {"powr": "lots", "enwh": None},
+        good | {"devices_reporting": "2"},
+        good | {"enwh": 1.5},
+    ):
+        reply = {"total_devices": 2, "meta": meta(), "intervals": [good, bad]}
+        assert not shapes.usable("production_micro", reply), bad
+    for sparse in ({"end_at": start + 300}, {"powr": 1, "enwh": 1, "devices_reporting": 1}):
+        reply = {"total_devices": 2, "intervals": [sparse]}
+        with pytest.raises(V2Error) as refused:
+            stats.shape(request(now), system(), [reply])
+        assert refused.value.status == 503
+    body = stats.shape(request(now), system(), [{"total_devices": 2, "intervals": [good]}]).body
+    assert body["intervals"] == [good]
 
 
 @pytest.mark.parametrize(
@@ -212,3 +216,14 @@ def test_intervals_nothing_reported_in_are_left_out_as_v2_did() -> None:
     body = stats.shape(req, system(), [{"total_devices": 2, "intervals": [dark, lit]}]).body
     validate(ROUTE, 200, body)
     assert ends(body) == [start + 600]
+
+
+def test_a_start_before_the_operational_date_begins_at_it() -> None:
+    operational = at("2026-06-10T09:00", LA)
+    now, start = operational + 6 * 3600, operational - 8 * 86400
+    req, known = request(now, start_at=str(start)), system() | {"operational_at": operational}
+    calls = stats.plan(req, known)
+    assert [dict(call.params)["start_at"] for call in calls] == [str(at("2026-06-10T00:00", LA))]
+    replies = [support.telemetry(call, now, 300, ("powr", "enwh")) for call in calls]
+    body = stats.shape(req, known, replies).body
+    assert ends(body) == list(range(operational + 300, now + 1, 300))

@@ -88,6 +88,8 @@ def test_current_summary_is_one_v4_call_without_the_system() -> None:
 
 def test_sparse_v4_summary_takes_the_times_v2_requires_from_the_system_details() -> None:
     req, sparse = request(NOW), {"status": "off_grid", "source": "x", "last_report_at": 17}
+    sparse |= {"current_power": 0, "energy_lifetime": 9, "energy_today": 2, "modules": 1}
+    sparse |= {"size_w": 300}
     [details_call] = summary.follow(req, None, [sparse])
     assert details_call == V4Call(f"/systems/{SYSTEM_ID}")
     details = system()

@@ -233,7 +233,8 @@ async def test_observed_429_is_waited_out_within_max_wait(
         await confirmed_429(governor, who, month, clock)
         with pytest.raises(QuotaExhausted) as raised:
             await governor.acquire(who, now=clock)
-        assert (raised.value.period, raised.value.period_end) == ("month", T0 + 86_400)
+        # the proxy's own month, as its own month refusal names it (issue 23)
+        assert (raised.value.period, raised.value.period_end) == ("month", NEXT_MONTH)
         assert clock.slept == [20]
 
 
@@ -254,6 +255,25 @@ async def test_a_429_from_an_upstream_clock_25_hours_ahead_blocks_only_its_perio
     clock.t = ends[period]
     async with governed(backend, tmp_path, redis_url) as governor:  # the stored block too
         await governor.acquire(who, now=clock)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_refusal_after_an_upstream_429_names_the_configured_plan_limit_and_month(
+    backend: Backend, tmp_path: Path, redis_url: str
+) -> None:
+    clock = FakeTime()
+    upstream = {"period": "month", "period_start": T0 - 99, "period_end": NEXT_MONTH - 1}
+    async with governed(backend, tmp_path, redis_url) as governor:
+        spent, blocked = tenant(per_month=1), tenant(per_month=50_000)
+        await governor.acquire(spent, now=clock)
+        with pytest.raises(QuotaExhausted) as own:
+            await governor.acquire(spent, now=clock)
+        await confirmed_429(governor, blocked, upstream | {"limit": 1000}, clock)
+        with pytest.raises(QuotaExhausted) as learned:
+            await governor.acquire(blocked, now=clock)
+    fields = ("plan", "period", "period_start", "period_end")
+    assert [getattr(learned.value, f) for f in fields] == [getattr(own.value, f) for f in fields]
+    assert learned.value.limit == 50_000
 
 
 async def test_observed_429_defaults_and_stale_bodies(tmp_path: Path, redis_url: str) -> None:

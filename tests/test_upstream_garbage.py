@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import orjson
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,7 +36,11 @@ GARBAGE = [
     (b"{}", "application/json"),
     (b"[1,2]", "application/json"),
     (b'"ok"', "application/json"),
+    # an item of the wrong type: never a 0 in its place
+    (SUMMARY.replace(b'"energy_lifetime":5000', b'"energy_lifetime":"many"'), "application/json"),
+    (SUMMARY.replace(b'"energy_lifetime":5000', b'"energy_lifetime":null'), "application/json"),
 ]
+JSON = "application/json"
 V2 = "/api/v2/systems/1001/summary?key=demo-v2-key&user_id=demo-user"
 V4 = "/api/v4/systems/1001/summary"
 TEAM = {"Authorization": "Bearer demo-team-key"}
@@ -48,11 +54,13 @@ class Upstream:
     body: bytes = SUMMARY
     content_type: str = "application/json"
     asked: list[str] = field(default_factory=list)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
     async def answer(self, request: Request) -> Response:
         """The set body, recording the path asked for."""
         self.asked.append(request.url.path)
-        return Response(self.body, 200, media_type=self.content_type)
+        return Response(self.body, self.status, self.headers, media_type=self.content_type)
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +126,60 @@ def test_an_array_where_the_system_belongs_is_a_503_not_a_500(
     for route in ("stats", "inventory", "consumption_stats", "rgm_stats", "energy_lifetime"):
         answer = httpx2.get(f"{url}/api/v2/systems/1001/{route}?key=demo-v2-key&user_id=demo-user")
         assert answer.status_code == 503, (route, answer.text)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "details"),
+    [
+        (500, b"<html><h1>500</h1><script>x()</script></html>", "text/html", "500"),
+        (504, b"", "text/plain", "The upstream answered 504 without a body"),
+        (503, b'{"errorCode":7,"errorMessages":["Data unavailable"]}', JSON, "Data unavailable"),
+        (404, b'{"message":"Not Found","details":"No system","code":404}', JSON, "No system"),
+    ],
+)
+def test_upstream_errors_are_v4_shaped_with_their_status_and_retry_after(
+    served: tuple[str, Upstream], status: int, body: bytes, content_type: str, details: str
+) -> None:
+    url, upstream = served
+    upstream.body, upstream.content_type, upstream.status = body, content_type, status
+    upstream.headers = {"Retry-After": "120"}
+    try:
+        with httpx2.Client(base_url=url) as client:
+            client.post("/admin/cache/purge", headers=ADMIN).raise_for_status()
+            team = client.get(V4, headers=TEAM)
+            legacy = client.get(V2) if status >= 500 else None
+    finally:
+        upstream.status, upstream.headers = 200, {}
+    assert team.status_code == status
+    assert team.headers["content-type"].startswith("application/json")
+    assert team.json()["details"] == details and team.json()["code"] == status
+    assert set(team.json()) == {"message", "details", "code"}
+    assert team.headers["Retry-After"] == "120"
+    if legacy is not None:
+        assert legacy.status_code == 503 and legacy.headers["Retry-After"] == "120"
+
+
+# Last in the module: it leaves the tenant's month blocked.
+def test_a_409_after_an_upstream_429_names_one_plan_limit_and_month(
+    served: tuple[str, Upstream],
+) -> None:
+    url, upstream = served
+    v4_429: dict[str, Any] = {
+        "message": "Too Many Requests",
+        "details": "Usage limit exceeded for plan Watt",
+    }
+    v4_429 |= {"code": 429, "period": "month", "period_start": 0, "limit": 1000}
+    v4_429 |= {"period_end": 4_102_444_799}  # one second before a month ends, as v4 sends
+    upstream.body, upstream.status = orjson.dumps(v4_429), 429
+    try:
+        with httpx2.Client(base_url=url) as client:
+            client.post("/admin/cache/purge", headers=ADMIN).raise_for_status()
+            first = client.get(V2)  # the upstream's 429
+            again = client.get(V2)  # the proxy's own refusal: the month is blocked now
+    finally:
+        upstream.status = 200
+    assert first.status_code == again.status_code == 409
+    assert first.json() == again.json()
+    assert first.json()["message"] == ["Usage limit exceeded for plan Kilowatt"]
+    assert first.json()["limit"] == 1_000_000  # the configured month, not the upstream's 1000
+    assert first.json()["period_end"] % 3600 == 0  # the proxy's own month ends on the hour

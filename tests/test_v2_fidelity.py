@@ -35,6 +35,7 @@ def v4_reply(call: V4Call, details: dict[str, Any]) -> Any:
     lifetime = {"system_id": 42, "start_date": "2026-03-01", "meta": meta() | times}
     bodies = {
         "summary": {"energy_today": 5, "energy_lifetime": 50, "status": "normal"}
+        | {"current_power": 0, "modules": 3, "size_w": 900, "source": "microinverters"}
         | {"last_interval_end_at": details["last_energy_at"], **times},
         "devices": {
             "devices": {"micros": [{"serial_number": "1", "last_report_at": MILLISECONDS}]}
@@ -43,9 +44,9 @@ def v4_reply(call: V4Call, details: dict[str, Any]) -> Any:
         "consumption_lifetime": lifetime | {"consumption": [1] * 7},
         "production_meter_readings": {
             "meter_readings": [{"serial_number": "m", "value": 3, "read_at": NOW - 900}],
-            "meta": times,
+            "meta": meta() | times,
         },
-        "rgm_stats": {"intervals": [], "meta": times},
+        "rgm_stats": {"intervals": [], "total_devices": 1, "meta": meta() | times},
         "systems": {"systems": [details], "total": 1},
     }
     name = freshness.endpoint_name(call.path)
@@ -84,7 +85,11 @@ EVERY_SYSTEM_ROUTE = [
 def test_an_epoch_in_milliseconds_is_answered_not_a_500(endpoint: Endpoint, iso: bool) -> None:
     details = system(LA) | {"last_report_at": MILLISECONDS}
     req = request(NOW, **({"datetime_format": "iso8601"} if iso else {}))
-    response = answer(endpoint, req, details)
+    try:
+        response = answer(endpoint, req, details)
+    except V2Error as error:  # iso8601: v2 promises a string no calendar date can give
+        assert iso and error.status == 503, error.body
+        return
     assert response.status == 200
     validate(endpoint.route, 200, response.body, exact=True)
     assert MILLISECONDS in _values(response.body)  # passed on as it came, never guessed at

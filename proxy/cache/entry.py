@@ -18,6 +18,7 @@ class Entry:
     stored_at: float
     ttl: int
     final: bool = False  # its window can no longer change: fresh for ever
+    retry_after: int | None = None  # the upstream's Retry-After (seconds) of a failure, unstored
 
     def fresh(self, now: float) -> bool:
         """Whether the entry is final or within its TTL at ``now``."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from functools import singledispatch
+from html.parser import HTMLParser
+from http import HTTPStatus
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -26,13 +28,19 @@ from proxy.errors import (
 )
 
 V4_PREFIX = "/api/v4"
-ROUTER_ERRORS = {404: NotFound, 405: MethodNotAllowed}
+V4_ERROR = frozenset({"message", "details", "code"})
+SUMMARY = 300  # characters of an upstream error body kept in a v4 error's details
+JSON = "application/json; charset=utf-8"  # as v2 (a Rails app) sent it
+ROUTER_ERRORS = {404: NotFound}
 
 
 def lift(exc: Exception) -> ProxyError:
     """``exc`` as one of the proxy's errors (a router's 404/405, or an internal error)."""
     if isinstance(exc, ProxyError):
         return exc
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return MethodNotAllowed(allow=tuple(m.strip() for m in allow.split(",") if m.strip()))
     if isinstance(exc, HTTPException):
         return ROUTER_ERRORS.get(exc.status_code, InternalError)()
     return InternalError()
@@ -98,7 +106,7 @@ def v2_response(exc: ProxyError, headers: dict[str, str] | None = None) -> Respo
     """``exc`` in v2's shape as an HTTP response, with ``headers`` besides its own."""
     error = v2(exc)
     sent = {**dict(error.headers), **(headers or {})}
-    return Response(orjson.dumps(error.body), error.status, sent, "application/json")
+    return Response(orjson.dumps(error.body), error.status, sent, JSON)
 
 
 def v4_response(exc: ProxyError) -> Response:
@@ -110,7 +118,69 @@ def v4_response(exc: ProxyError) -> Response:
             period=w.period, period_start=w.period_start, period_end=w.period_end, limit=w.limit
         )
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return Response(orjson.dumps(body), exc.status, headers, "application/json")
+    return Response(orjson.dumps(body), exc.status, headers, JSON)
+
+
+def v4_upstream_error(status: int, raw: bytes, retry_after: int | None) -> Response:
+    """An upstream error reply in v4's shape, its status kept: a v4 error body as it came,
+    anything else (HTML, text, an empty body, a v2-style body) summarised in ``details``."""
+    body = _json(raw)
+    if not (isinstance(body, dict) and body.keys() >= V4_ERROR):
+        details = summary(body, raw) or f"The upstream answered {status} without a body"
+        body = {"message": _title(status), "details": details, "code": status}
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(orjson.dumps(body), status, headers, JSON)
+
+
+def summary(body: object, raw: bytes) -> str:
+    """What an error body says, in at most ``SUMMARY`` characters of plain text."""
+    if isinstance(body, dict):
+        said = body.get("errorMessages") or body.get("message") or body.get("details")
+        text = " ".join(map(str, said)) if isinstance(said, list) else str(said or "")
+    else:
+        parser = _Text()
+        parser.feed(raw.decode("utf-8", "replace"))
+        parser.close()
+        text = " ".join(parser.parts)
+    return " ".join(text.split())[:SUMMARY]
+
+
+class _Text(HTMLParser):
+    """The text of an HTML (or plain text) body, without its markup, scripts and styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style") and self._hidden > 0
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Upstream Error"
+
+
+def _json(raw: bytes) -> object:
+    try:
+        return orjson.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def max_age(fresh_for: int) -> str:
+    """The Cache-Control of an answer the proxy itself holds fresh ``fresh_for`` more seconds."""
+    return f"max-age={fresh_for}"
 
 
 def is_v4(path: str) -> bool:
@@ -121,7 +191,10 @@ def is_v4(path: str) -> bool:
 def render(path: str, exc: Exception) -> Response:
     """The answer to a request for ``path`` that ``exc`` stopped, in that surface's shape."""
     error = lift(exc)
-    return v4_response(error) if is_v4(path) else v2_response(error)
+    response = v4_response(error) if is_v4(path) else v2_response(error)
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = ", ".join(error.allow)
+    return response
 
 
 async def handle(request: Request, exc: Exception) -> Response:

@@ -27,12 +27,19 @@ CREDENTIAL_PARAMS = ("key", "user_id")
 
 
 def v2_response(outcome: Outcome) -> Response:
-    """A v2 answer as an HTTP response with cache headers (an error rendered by the renderer)."""
-    cached = {"X-Cache": outcome.cache, "Age": str(outcome.age)} if outcome.cache else {}
+    """A v2 answer as an HTTP response (an error rendered by the renderer), with cache headers
+    where they describe it: a 2xx answer from the reply cache (not an error from a system
+    lookup), aged 0 when fetched now (a composite's older parts aside)."""
     if outcome.error is not None:
-        return renderers.v2_response(outcome.error, cached)
-    headers = {**dict(outcome.headers), **cached}
-    return Response(outcome.body, outcome.status, headers, "application/json")
+        return renderers.v2_response(outcome.error)
+    headers = dict(outcome.headers)
+    if outcome.cache and 200 <= outcome.status < 300:
+        headers["X-Cache"] = outcome.cache
+        headers["Age"] = "0" if outcome.cache == "MISS" else str(outcome.age)
+        if outcome.fresh_for is not None:
+            headers["Cache-Control"] = renderers.max_age(outcome.fresh_for)
+    media = None if outcome.status == 204 else renderers.JSON
+    return Response(outcome.body, outcome.status, headers, media)
 
 
 LegacyQuery = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
@@ -188,10 +195,17 @@ class LegacyDispatch:
 
 
 def _without_trailing_slash(scope: Scope) -> None:
-    """Drop the one trailing slash of an ``/api/`` path (and of its raw form) in ``scope``."""
+    """Drop the one trailing slash of an ``/api/`` path (and of its raw form) in ``scope``, and
+    the empty segments of a v2 one: ``/api/v2/systems//`` is answered as ``/api/v2/systems``,
+    never redirected (a v4 path with one stays refused: the broker forwards its path)."""
     path = scope["path"]
-    if path.startswith("/api/") and path.endswith("/") and not path.endswith("//"):
-        scope["path"] = path[:-1]
+    legacy = path.startswith("/api/v2/") and "//" in path
+    if legacy or (path.startswith("/api/") and path.endswith("/") and not path.endswith("//")):
+        scope["path"] = _canonical(path)
         raw = scope.get("raw_path")
-        if raw is not None and raw.endswith(b"/"):
-            scope["raw_path"] = raw[:-1]
+        if raw is not None:
+            scope["raw_path"] = _canonical(raw.decode("latin-1")).encode("latin-1")
+
+
+def _canonical(path: str) -> str:
+    return "/" + "/".join(part for part in path.split("/") if part)

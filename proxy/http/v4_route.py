@@ -20,6 +20,7 @@ from proxy.errors import (
     ProxyError,
     Unprocessable,
 )
+from proxy.http import renderers
 from proxy.http.clients import team_client
 from proxy.http.renderers import V4_PREFIX as PREFIX
 from proxy.observability import metrics
@@ -126,9 +127,10 @@ async def _forward(
     methods = paths.allowed_methods(path) if raw.startswith(PREFIX + "/") else ()
     if not methods:
         raise NotFound("Not a published Enphase v4 API path")
-    method = request.method
+    method = "GET" if request.method == "HEAD" and "GET" in methods else request.method
     if method not in methods:
-        raise MethodNotAllowed(f"{method} is not allowed on this path")
+        allow = (*methods, "HEAD") if "GET" in methods else methods
+        raise MethodNotAllowed(f"{method} is not allowed on this path", allow=allow)
     if paths.is_write(path, method) and not client.writes:
         raise Forbidden("This proxy client is read-only")
     asked = request.query_params.multi_items()
@@ -155,7 +157,11 @@ async def _call(
     if method == "GET":
         reply = await upstream.get(tenant, path, query, request.state.request_id)
         metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v4"), reply.age)
+        if reply.status >= 400:
+            return renderers.v4_upstream_error(reply.status, reply.raw, reply.retry_after)
         headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
+        if reply.fresh_for is not None:
+            headers["Cache-Control"] = renderers.max_age(reply.fresh_for)
         return Response(reply.raw, reply.status, headers, reply.content_type)
     reply = await upstream.send(
         tenant,
@@ -166,6 +172,8 @@ async def _call(
         headers={"Content-Type": request.headers.get("content-type", "application/json")},
         request_id=request.state.request_id,
     )
+    if reply.status >= 400:
+        return renderers.v4_upstream_error(reply.status, reply.raw, reply.retry_after)
     return Response(reply.raw, reply.status, media_type=reply.content_type or "application/json")
 
 

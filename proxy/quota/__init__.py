@@ -9,16 +9,19 @@ Below ``upstream`` (whose Govern and Caching layers use it), above ``storage`` a
 ``observability``.
 
 Public API: ``QuotaGovernor`` / ``open_governor`` (counting, ``QuotaExhausted`` when spent),
-``team_spender`` and ``spending_as`` (a team client's share), ``LEGACY_CLIENT`` (the legacy
+``team_spender`` and ``spending_as`` (a team client's share), ``PERIODS`` and
+``call_windows`` (a tenant's minute and month windows at a moment), ``LEGACY_CLIENT`` (the legacy
 client whose cold share a call spends), ``Window`` and ``period_bounds``, ``describe`` (a
-month block in words); ``Pacer`` / ``open_pacer`` and its ``BudgetSnapshot``.
+month block in words), ``PROBE_AFTER``; ``Pacer`` / ``open_pacer`` and its ``BudgetSnapshot``.
 """
 
-from proxy.quota.blocks import describe
+from proxy.quota.blocks import PROBE_AFTER, describe
 from proxy.quota.cold import LEGACY_CLIENT
 from proxy.quota.governor import (
+    PERIODS,
     QuotaExhausted,
     QuotaGovernor,
+    call_windows,
     open_governor,
     spending_as,
     team_spender,
@@ -28,11 +31,14 @@ from proxy.quota.windows import Window, period_bounds
 
 __all__ = [
     "LEGACY_CLIENT",
+    "PERIODS",
+    "PROBE_AFTER",
     "BudgetSnapshot",
     "Pacer",
     "QuotaExhausted",
     "QuotaGovernor",
     "Window",
+    "call_windows",
     "describe",
     "open_governor",
     "open_pacer",

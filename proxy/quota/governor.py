@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote
@@ -109,11 +109,25 @@ def refusal(
     return None
 
 
+def _named(refused: Window, windows: Sequence[Window]) -> Window:
+    """The window a refusal names: the configured one, whatever blocked it (an upstream 429
+    names its own limit and bounds); a minute keeps the block's end, when calls resume."""
+    own = next(w for w in windows if w.name == refused.name)
+    return own if refused.period == "month" else replace(refused, limit=own.limit)
+
+
 class QuotaExhausted(Exception):
     """The tenant's budget for ``period`` is spent until ``period_end``."""
 
     def __init__(
-        self, tenant: str, plan: str, period: str, period_start: int, period_end: int, limit: int
+        self,
+        tenant: str,
+        plan: str,
+        period: str,
+        period_start: int,
+        period_end: int,
+        limit: int,
+        resume_at: int | None = None,
     ) -> None:
         super().__init__(f"{tenant} ({plan}): {period} limit of {limit} reached until {period_end}")
         self.tenant = tenant
@@ -122,11 +136,13 @@ class QuotaExhausted(Exception):
         self.period_start = period_start
         self.period_end = period_end
         self.limit = limit
+        # when calls may resume: the period's end, or sooner (a provisional block's probe)
+        self.resume_at = period_end if resume_at is None else resume_at
 
     @classmethod
-    def of(cls, tenant: Tenant, win: Window) -> QuotaExhausted:
-        """The exhaustion of ``tenant``'s window ``win``."""
-        return cls(tenant.name, tenant.plan, win.period, win.start, win.end, win.limit)
+    def of(cls, tenant: Tenant, win: Window, resume_at: int | None = None) -> QuotaExhausted:
+        """The exhaustion of ``tenant``'s window ``win``, until ``resume_at`` (its end)."""
+        return cls(tenant.name, tenant.plan, win.period, win.start, win.end, win.limit, resume_at)
 
 
 class WriteBudgetExhausted(QuotaExhausted):
@@ -414,7 +430,7 @@ class QuotaGovernor:
             waits = refused.period == "minute" or (share is not None and refused == share)
             delay = refused.end - moment
             if not waits or waited + delay > self.max_wait:
-                raise QuotaExhausted.of(tenant, refused)
+                raise QuotaExhausted.of(tenant, _named(refused, windows), refused.end)
             await self._sleep(delay)
             waited += delay
 

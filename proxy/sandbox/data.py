@@ -249,6 +249,13 @@ def battery_device_day(system: System, day: date, serial: str) -> list[dict[str,
     ]
 
 
+def battery_power(system: System, at: int) -> int:
+    """The battery's W over the interval holding ``at``: discharge positive, charge negative."""
+    rows = _battery(system, local_date(system.timezone, at - 1))
+    _, charge, discharge, _ = next((row for row in rows if row[0] >= at), rows[-1])
+    return (discharge - charge) * 3600 // METER_STEP
+
+
 def battery_soc(system: System, at: int) -> int:
     """The aggregate state of charge (%) of the last interval ending at or before ``at``."""
     rows = _battery(system, local_date(system.timezone, at - 1))

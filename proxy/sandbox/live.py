@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.responses import StreamingResponse
 from . import data
 from .errors import unprocessable
 from .gate import Caller
+from .localtime import local_date
 from .systems import System
 
 DEFAULT_DURATION = 30
@@ -39,18 +41,38 @@ async def _events(system: System, start: int, seconds: int, pace: float) -> Asyn
 
 
 def _event(system: System, at: int) -> dict[str, object]:
-    """The site's live figures at ``at`` (the battery's state of charge from the simulation)."""
+    """The site's live figures at ``at``: PV power always, consumption and grid with meters,
+    the battery's with a battery (a site without one has no battery figures)."""
     stamp = datetime.fromtimestamp(at, UTC)
+    day = local_date(system.timezone, at - 1)
+    pv = _power(data.production_micro_day(system, day), at, "powr")
+    figures: dict[str, object] = {
+        "system_id": system.system_id,
+        "envoy_serial_number": [system.gateway],
+        "pv_power": pv,
+        "grid_status": "On Grid",
+    }
+    battery = 0
+    if data.battery_capacity(system):
+        battery = data.battery_power(system, at)
+        soc = data.battery_soc(system, at)
+        figures |= {
+            "battery_mode": "Self-consumption",
+            "battery_power": battery,
+            "battery_soc": soc,
+        }
+    if system.consumption_meters:
+        wh = _power(data.consumption_meter_day(system, day), at, "enwh")
+        consumption = wh * 3600 // data.METER_STEP
+        figures |= {"consumption_power": consumption, "grid_power": consumption - pv - battery}
     return {
-        "data": {
-            "data": {
-                "system_id": system.system_id,
-                "envoy_serial_number": [system.gateway],
-                "battery_soc": data.battery_soc(system, at),
-                "grid_status": "On Grid",
-            }
-        },
+        "data": {"data": figures},
         "timestamp_epoch": at * 1000,
         "timestamp_utc": stamp.strftime("%Y-%m-%d %H:%M:%S.000"),
         "type": "response",
     }
+
+
+def _power(rows: list[dict[str, Any]], at: int, field: str) -> int:
+    """``field`` of the interval holding ``at`` (0 when none was reported: the dark hours)."""
+    return next((row[field] for row in rows if row["end_at"] >= at), 0)

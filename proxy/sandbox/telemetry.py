@@ -202,13 +202,14 @@ def consumption_lifetime(request: Request, caller: Caller) -> dict[str, Any]:
 
 
 def production_meter_readings(request: Request, caller: Caller) -> dict[str, Any]:
-    """GET /systems/{id}/production_meter_readings: lifetime meter Wh as of end_at."""
+    """GET /systems/{id}/production_meter_readings: lifetime meter Wh as of end_at; no reading
+    of a meter before its first (taken at the operational date), as read_at <= end_at always."""
     system = caller.system(request.path_params["system_id"])
     raw_end = request.query_params.get("end_at")
     end = parse_epoch(raw_end) if raw_end is not None else int(caller.now)
-    read_at = max(
-        floor(min(end, reported_until(system, caller.now)), data.METER_STEP), system.operational_at
-    )
+    read_at = floor(min(end, reported_until(system, caller.now)), data.METER_STEP)
+    meters = system.production_meters if read_at >= system.operational_at else ()
+    read_at = max(read_at, system.operational_at)
     day = local_date(system.timezone, read_at - 1)
     value = 0
     if read_at > system.operational_at:
@@ -219,8 +220,7 @@ def production_meter_readings(request: Request, caller: Caller) -> dict[str, Any
     return {
         "system_id": system.system_id,
         "meter_readings": [
-            {"serial_number": serial, "value": value, "read_at": read_at}
-            for serial in system.production_meters
+            {"serial_number": serial, "value": value, "read_at": read_at} for serial in meters
         ],
         "meta": meta(system, caller.now),
     }

@@ -68,9 +68,12 @@ class Caching(httpx2.AsyncBaseTransport):
             "cache_key": found.key,
             "stored_at": entry.stored_at,
         }
+        headers = {"Content-Type": entry.content_type}
+        if entry.retry_after is not None:
+            headers["Retry-After"] = str(entry.retry_after)
         return httpx2.Response(
             entry.status,
-            headers={"Content-Type": entry.content_type},
+            headers=headers,
             content=entry.body,
             extensions=extensions,
         )
@@ -121,7 +124,8 @@ class Caching(httpx2.AsyncBaseTransport):
         ttl = freshness.ttl(call.endpoint, call.params, now, status, settings)
         final = success and freshness.final(call.endpoint, call.params, now, settings)
         content_type = response.headers.get("content-type") or "application/json"
-        return Entry(status, response.content, content_type, now, ttl, final)
+        retry = retry_after(response.headers)
+        return Entry(status, response.content, content_type, now, ttl, final, retry)
 
     def _paced(self, call: Call, key: str) -> Callable[[Entry], Awaitable[bool]] | None:
         """Whether the pacer lets a stale entry under ``key`` be refreshed now (None: no pacer),
@@ -141,6 +145,12 @@ class Caching(httpx2.AsyncBaseTransport):
             )
 
         return refresh
+
+
+def retry_after(headers: httpx2.Headers) -> int | None:
+    """The seconds of a reply's ``Retry-After`` (None when absent or an HTTP date)."""
+    value = headers.get("retry-after", "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 10 else None
 
 
 def _json(response: httpx2.Response) -> object:

@@ -60,7 +60,7 @@ class Govern(httpx2.AsyncBaseTransport):
             await self.governor.acquire(tenant, now=now, cold=self._cold(request, call))
         except QuotaExhausted as exc:
             window = SpentWindow(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
-            raise QuotaRefused(window, now()) from exc
+            raise QuotaRefused(window, now(), exc.resume_at) from exc
         response = await self.inner.handle_async_request(request)
         if response.status_code == 429:
             await self._learn(tenant, await response.aread())

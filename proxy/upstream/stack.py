@@ -29,7 +29,7 @@ from proxy.errors import RETRY_AFTER
 from proxy.quota import Pacer, QuotaGovernor
 from proxy.tokens import TokenBroker
 from proxy.upstream.authorize import Authorize
-from proxy.upstream.caching import Caching
+from proxy.upstream.caching import Caching, retry_after
 from proxy.upstream.call import Call, Params, request
 from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
@@ -49,6 +49,8 @@ class Reply:
     age: int = 0
     key: str = ""
     stored_at: float = 0.0
+    upstream_retry_after: int | None = None  # the upstream's own Retry-After
+    fresh_for: int | None = None  # seconds the cached reply stays fresh (None: not cached)
 
     @cached_property
     def body(self) -> Any:
@@ -60,7 +62,10 @@ class Reply:
 
     @property
     def retry_after(self) -> int | None:
-        """Seconds a client should wait before retrying a failed call."""
+        """Seconds a client should wait before retrying a failed call: the upstream's, else
+        the proxy's own for a 5xx."""
+        if self.upstream_retry_after is not None:
+            return self.upstream_retry_after
         return RETRY_AFTER if self.status >= 500 else None
 
 
@@ -148,7 +153,7 @@ class Upstream:
         if self.asked is not None:
             self.asked(call)
         found = await self.stack.lookup(call, partial(request, self.root, call))
-        entry = found.entry
+        entry, now = found.entry, self.clock.now()
         return Reply(
             entry.status,
             entry.body,
@@ -157,6 +162,8 @@ class Upstream:
             found.age,
             found.key,
             entry.stored_at,
+            entry.retry_after,
+            entry.ttl if entry.final else max(0, int(entry.stored_at + entry.ttl - now)),
         )
 
     async def send(
@@ -174,8 +181,10 @@ class Upstream:
         call = Call(tenant, path, params, request_id)
         sent = request(self.root, call, method, content=content, headers=headers)
         response = await self.stack.handle_async_request(sent)
+        content_type = response.headers.get("content-type", "")
+        retry = retry_after(response.headers)
         return Reply(
-            response.status_code, response.content, response.headers.get("content-type", "")
+            response.status_code, response.content, content_type, upstream_retry_after=retry
         )
 
     async def stream(

@@ -18,6 +18,7 @@ from proxy.errors import BadUpstreamReply, UpstreamTimeout, UpstreamUnavailable
 from proxy.upstream.call import STREAM
 
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # v4 replies are tens of KiB; a week of meter data < 1 MiB
+KEPT = ("content-type", "retry-after")  # the reply headers the layers above read
 NEW_CONNECTION = "connection.connect_tcp.started"  # httpcore2's trace event
 
 
@@ -74,13 +75,8 @@ class Wire(httpx2.AsyncBaseTransport):
             raise BadUpstreamReply(reason=f"reply cut short: {type(exc).__name__}") from exc
         finally:
             await response.aclose()
-        content_type = response.headers.get("content-type", "")
-        return httpx2.Response(
-            response.status_code,
-            headers={"Content-Type": content_type} if content_type else None,
-            content=body,
-            request=request,
-        )
+        kept = {name: response.headers[name] for name in KEPT if name in response.headers}
+        return httpx2.Response(response.status_code, headers=kept, content=body, request=request)
 
     async def _read(self, response: httpx2.Response) -> bytes:
         """The decoded body, refused as soon as it grows past ``max_bytes``."""

@@ -14,7 +14,8 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy.config import Tenant
-from proxy.errors import InternalError, ProxyError, V2Refusal
+from proxy.errors import InternalError, ProxyError, QuotaRefused, SpentWindow, V2Refusal
+from proxy.quota import PERIODS, PROBE_AFTER, call_windows
 from proxy.upstream import Reply, Upstream
 from proxy.v2 import system_lookup
 from proxy.v2.membership import UnknownIds
@@ -40,6 +41,7 @@ class Outcome:
     headers: tuple[tuple[str, str], ...] = ()
     cache: str | None = None
     age: int = 0
+    fresh_for: int | None = None  # seconds until the first reply behind it is due a refresh
     error: ProxyError | None = None
 
 
@@ -121,6 +123,8 @@ class Run:
         if aged:
             self.ages.extend(reply.age for reply in replies)
         for call, reply in zip(calls, replies, strict=True):
+            if reply.status == 429:
+                raise refusal(self.tenant, reply.body, self.upstream.clock.now())
             if not 200 <= reply.status < 300:
                 self.refused = reply.status
                 raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
@@ -139,12 +143,26 @@ class Run:
         """The request stopped by ``error``, with the combined cache state of the replies used."""
         return Outcome(error.status, b"", (), *self._cache(), error=error)
 
-    def _cache(self) -> tuple[str | None, int]:
-        """(the cache state of the replies used, their age): HIT < STALE < MISS wins."""
+    def _cache(self) -> tuple[str | None, int, int | None]:
+        """(the cache state of the replies used, their age, seconds until the first is due a
+        refresh): HIT < STALE < MISS wins."""
         if not self.replies:
-            return None, 0
+            return None, 0, None
         state = max((r.cache for r in self.replies), key=CACHE_RANK.__getitem__)
-        return state, max(self.ages, default=0)
+        fresh = [r.fresh_for for r in self.replies if r.fresh_for is not None]
+        return state, max(self.ages, default=0), min(fresh, default=None)
+
+
+def refusal(tenant: Tenant, body: Any, now: float) -> QuotaRefused:
+    """An upstream 429 as the proxy's own refusal of the period it names: the configured plan
+    and limit, the proxy's window (never the upstream's limit and bounds beside our plan); a
+    month until its probe at the latest (a first month 429 blocks only provisionally)."""
+    named = body.get("period") if isinstance(body, dict) else None
+    period = named if named in PERIODS else "minute"
+    own = next(w for w in call_windows(tenant, now) if w.period == period)
+    window = SpentWindow(tenant.plan, period, own.start, own.end, own.limit)
+    resume = min(own.end, int(now) + PROBE_AFTER) if period == "month" else None
+    return QuotaRefused(window, now, resume)
 
 
 # Systems in the earliest and the latest time zone: a plan refused in both is refused in any.
@@ -243,7 +261,8 @@ async def answer(
     if rendered is not None and await upstream.unchanged(rendered.sources, now):
         age = int(now - min(stored_at for _, stored_at in rendered.sources))
         hit = rendered.outcome
-        return Outcome(hit.status, hit.body, hit.headers, "HIT", age)
+        fresh = None if hit.fresh_for is None else max(0, hit.fresh_for - (age - hit.age))
+        return Outcome(hit.status, hit.body, hit.headers, "HIT", age, fresh)
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:

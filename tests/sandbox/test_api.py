@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import httpx2
+import orjson
 import pytest
 
 from proxy.sandbox import DEMO
@@ -267,3 +268,28 @@ def test_fleet_user_cannot_see_demo_serials(http: httpx2.Client, api: Api) -> No
         "/systems/retrieve_system_id", token=fleet, params={"serial_num": "122100001001"}
     )
     assert response.status_code == 404
+
+
+def test_meter_readings_before_the_first_are_never_after_end_at(api: Api) -> None:
+    first = api("/systems/1004").json()["operational_at"]
+    for end_at in (first - 86400, first - 1, first, first + 1800):
+        body = api("/systems/1004/production_meter_readings", params={"end_at": end_at}).json()
+        assert all(r["read_at"] <= end_at for r in body["meter_readings"]), (end_at, body)
+    assert body["meter_readings"], "a reading once the meter was in service"
+
+
+@pytest.mark.parametrize(
+    ("system", "battery", "meters"), [(1001, False, False), (1002, True, True), (1004, False, True)]
+)
+def test_live_data_has_the_figures_of_the_systems_kind(
+    http: httpx2.Client, demo_token: str, system: int, battery: bool, meters: bool
+) -> None:
+    headers = {"Authorization": f"Bearer {demo_token}"}
+    url = f"/api/v4/systems/{system}/live_data"
+    with http.stream("GET", url, params={"key": DEMO.api_key}, headers=headers) as stream:
+        assert stream.status_code == 200
+        event = orjson.loads(next(line for line in stream.iter_lines() if line)[len("data: ") :])
+    figures = event["data"]["data"]
+    assert figures["system_id"] == system and isinstance(figures["pv_power"], int)
+    assert ("battery_soc" in figures) is battery and ("battery_power" in figures) is battery
+    assert ("consumption_power" in figures) is meters and ("grid_power" in figures) is meters
