@@ -166,6 +166,8 @@ class Server(_Table):
     access_log: Bool = True
     max_url_length: Positive = 4096
     worker_connections: Positive = 1000  # per worker; lowered to fit the open-file limit
+    request_timeout: Positive = 30  # seconds for a whole request, head and body
+    min_body_rate: Positive = 1024  # bytes/s a body must average once ``keepalive`` s have passed
 
 
 @dataclass(frozen=True, config=_TABLE)

@@ -72,6 +72,14 @@ class MethodNotAllowed(ProxyError):
     details = "Method not allowed"
 
 
+class RequestTimeout(ProxyError):
+    """The request body did not arrive in time (or the client went away while sending it)."""
+
+    status = 408
+    title = "Request Timeout"
+    details = "Request body not received in time."
+
+
 class PayloadTooLarge(ProxyError):
     """The request body is over the limit."""
 
