@@ -180,6 +180,9 @@ class Upstream(_Table):
     timeout: PositiveFloat = 15.0
     connect_timeout: PositiveFloat = 5.0
     max_connections: Positive = 100
+    max_streams: Positive = 20  # per worker: streamed replies (live_data), in a pool of their own
+    streams_per_client: Positive = 4  # per worker: concurrent streams of one team client
+    streams_per_tenant: Positive = 10  # per worker: concurrent streams of one tenant
 
     @property
     def is_enphase(self) -> bool:

@@ -165,6 +165,15 @@ class Window:
     limit: int
 
 
+class TooManyStreams(ProxyError):
+    """The team client already holds as many live streams as it may."""
+
+    status = 429
+    title = "Too Many Requests"
+    details = "Too many concurrent streams for this client."
+    retry_after = RETRY_AFTER
+
+
 class QuotaRefused(UpstreamUnavailable):
     """The local quota refused the call until the end of ``window``."""
 

@@ -182,7 +182,16 @@ async def _stream(
     """The upstream's streamed reply, passed on as it arrives (with the headers v4 defines)."""
     sent = {"Accept": "text/event-stream"}
     sent |= {name: request.headers[name] for name in defined if name in request.headers}
-    reply = await upstream.stream(tenant, path, query, sent, request.state.request_id)
+    config: Config = request.app.state.config
+    reply = await upstream.stream(
+        tenant,
+        path,
+        query,
+        sent,
+        request.state.request_id,
+        client=request.state.client,
+        caps=config.upstream,
+    )
     return StreamingResponse(
         _relay(reply),
         reply.status_code,

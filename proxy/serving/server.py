@@ -38,7 +38,8 @@ def config_from_env() -> Config:
 
 def connection_cap(config: Config, open_files: int) -> int:
     """Client connections per worker: as configured, but within ``open_files`` descriptors."""
-    spare = open_files - config.upstream.max_connections - FDS_RESERVED
+    up = config.upstream
+    spare = open_files - up.max_connections - up.max_streams - FDS_RESERVED
     return max(1, min(config.server.worker_connections, spare))
 
 

@@ -11,6 +11,7 @@ without its endpoint's data, and lets the pacer decide when a stale reply is ref
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
@@ -21,6 +22,7 @@ import orjson
 from proxy.cache.replies import ReplyCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
+from proxy.config import Upstream as UpstreamSettings
 from proxy.errors import RETRY_AFTER
 from proxy.quota.governor import QuotaGovernor
 from proxy.quota.pacer import Pacer
@@ -30,6 +32,7 @@ from proxy.upstream.caching import Caching
 from proxy.upstream.call import Call, Params, request
 from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
+from proxy.upstream.streams import StreamSlots
 from proxy.upstream.wire import Wire, open_client
 
 __all__ = ["Params", "Reply", "Upstream", "layers", "open_http"]
@@ -64,7 +67,7 @@ class Reply:
 def open_http(config: Config) -> httpx2.AsyncClient:
     """The pooled httpx2 client a worker sends every upstream call through."""
     up = config.upstream
-    return open_client(up.timeout, up.connect_timeout, up.max_connections)
+    return open_client(up.timeout, up.connect_timeout, up.max_connections, up.max_streams)
 
 
 def layers(
@@ -82,6 +85,25 @@ def layers(
     return Caching(Authorize(governed, broker), cache, clock, pacer)
 
 
+class Releasing(httpx2.AsyncByteStream):
+    """A reply body that calls ``release`` when it is closed."""
+
+    def __init__(self, inner: Any, release: Callable[[], None]) -> None:
+        self.inner = inner
+        self.release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self.inner:
+            yield part
+
+    async def aclose(self) -> None:
+        """Close the body, then free its slot."""
+        try:
+            await self.inner.aclose()
+        finally:
+            self.release()
+
+
 class Upstream:
     """The v4 API for one worker: cached GETs and uncached writes, per tenant."""
 
@@ -89,6 +111,7 @@ class Upstream:
         self.root = root
         self.stack = stack
         self.clock = clock
+        self.streams = StreamSlots()
 
     async def get(
         self,
@@ -134,12 +157,30 @@ class Upstream:
         )
 
     async def stream(
-        self, tenant: Tenant, path: str, params: Params, headers: dict[str, str], request_id: str
+        self,
+        tenant: Tenant,
+        path: str,
+        params: Params,
+        headers: dict[str, str],
+        request_id: str,
+        *,
+        client: str,
+        caps: UpstreamSettings,
     ) -> httpx2.Response:
-        """An uncached GET whose reply body is read as it arrives; the caller closes it."""
+        """An uncached GET whose reply body is read as it arrives; the caller closes it.
+
+        It holds one of ``client``'s stream slots (within ``caps``) until it is closed.
+        """
+        release = self.streams.take(client, tenant.name, caps)
         call = Call(tenant, path, params, request_id)
         sent = request(self.root, call, headers=headers, stream=True)
-        return await self.stack.handle_async_request(sent)
+        try:
+            reply = await self.stack.handle_async_request(sent)
+        except BaseException:
+            release()
+            raise
+        reply.stream = Releasing(reply.stream, release)
+        return reply
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
         """Whether each (cache key, stored_at) still names the fresh cached reply."""
