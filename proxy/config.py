@@ -168,6 +168,8 @@ class Server(_Table):
     worker_connections: Positive = 1000  # per worker; lowered to fit the open-file limit
     request_timeout: Positive = 30  # seconds for a whole request, head and body
     min_body_rate: Positive = 1024  # bytes/s a body must average once ``keepalive`` s have passed
+    audit_log_max_bytes: Positive = 10 * 1024 * 1024  # audit.log is rotated past this size
+    audit_log_backups: Positive = 5  # rotated audit logs kept (audit.log.1 ... .5)
 
 
 @dataclass(frozen=True, config=_TABLE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -22,7 +21,7 @@ from proxy.errors import (
 )
 from proxy.http.clients import team_client
 from proxy.http.renderers import V4_PREFIX as PREFIX
-from proxy.observability import metrics
+from proxy.observability import audit, metrics
 from proxy.quota import governor
 from proxy.upstream.stack import Upstream
 from proxy.v4 import paths
@@ -65,10 +64,7 @@ def _audit(
         "path": path[:256],
         "status": status,
     }
-    path_ = config.data_path("audit.log")
-    path_.parent.mkdir(parents=True, exist_ok=True)
-    with open(path_, "a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
+    audit.write(config, record)
     audit_log.info(
         "write %s %s -> %s", method, path[:256], status, extra={"client": record["client"]}
     )

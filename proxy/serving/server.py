@@ -19,6 +19,7 @@ from typing import Any
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, load
+from proxy.storage import private
 
 CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
 OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
@@ -26,6 +27,7 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
 WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 #: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
 WORKER_CLASSES = {"asgi": "proxy.serving.worker.BoundedASGIWorker"}
+UNIX_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path less its terminating NUL)
 FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
 
 
@@ -62,7 +64,18 @@ def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
         "limit_request_field_size": 8190,
         "worker_connections": connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
         "loglevel": s.log_level,
+        "umask": private.UMASK,
+        **control_socket(config),
     }
+
+
+def control_socket(config: Config) -> dict[str, Any]:
+    """Gunicorn's control socket in ``data_dir``, this instance's own (none when the path is
+    too long for a Unix socket)."""
+    path = str(config.data_path("gunicorn.ctl").resolve())
+    if len(path.encode()) > UNIX_PATH_MAX:
+        return {"control_socket_disable": True}
+    return {"control_socket": path}
 
 
 def prepare_metrics_dir(config: Config) -> str:
@@ -117,7 +130,8 @@ def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.environ[WORKER_CLASS_ENV] = worker_class
     config = config_from_env()
-    config.data_path("").mkdir(parents=True, exist_ok=True)
+    private.make_private(config.data_path(""))
+    private.warn_if_looser(config.data_path(""))
     env = {**os.environ, METRICS_ENV: prepare_metrics_dir(config)}
     command = [
         sys.executable,

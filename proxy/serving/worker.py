@@ -19,6 +19,7 @@ does it bound a request body's time, nor enforce ``worker_connections``; this wo
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -28,6 +29,7 @@ from gunicorn.asgi.protocol import ASGIProtocol
 from gunicorn.workers import gasgi
 
 from proxy.config import Server
+from proxy.storage import private
 
 REFUSALS = {
     414: "Request URI too long.",
@@ -177,6 +179,7 @@ class BoundedASGIWorker(gasgi.ASGIWorker):  # type: ignore[misc]
         """Serve with BoundedProtocol (gunicorn 27 has no setting for the protocol class)."""
         from proxy.serving.server import config_from_env
 
+        os.umask(private.UMASK)
         self.body_limits = BodyLimits.of(config_from_env().server)
         gasgi.ASGIProtocol = BoundedProtocol  # this worker process only: it runs one worker
         super().init_process()
