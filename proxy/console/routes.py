@@ -1,28 +1,35 @@
 """The console's routes: login form, session cookie, the page, its JSON state and assets.
 
-The session cookie holds an expiry and its HMAC under the admin key, so every worker and
-replica accepts it without shared state, and changing the admin key ends every session.
+Sessions live in the console's history store (proxy.console.sessions), so signing out ends a
+session for every worker; failed logins are counted there and refused past a limit. Every
+console answer, static files included, carries the security headers; every POST must come
+from the console's own origin.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import logging
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.clock import Clock
 from proxy.config import Config
+from proxy.console import sessions
+from proxy.console.history import History
+from proxy.console.sessions import SESSION_SECONDS, session_token, session_valid
 from proxy.console.state import state
+from proxy.http import forwarded
 from proxy.http.admin import bearer, is_admin_key
 
+__all__ = ["routes", "session_token", "session_valid"]
+
 COOKIE = "console_session"
-SESSION_SECONDS = 8 * 3600
 STATIC = Path(__file__).resolve().parent / "static"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -30,30 +37,38 @@ HEADERS = {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
         " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: browsers then send "Origin: null" with the console's own form posts
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
 }
 LOGIN_PAGE = (STATIC / "login.html").read_text()
 CONSOLE_PAGE = (STATIC / "console.html").read_text()
 
-
-def session_token(admin_key: str, expires: int) -> str:
-    """A session cookie value valid until ``expires``."""
-    mac = hmac.new(admin_key.encode(), f"console:{expires}".encode(), hashlib.sha256)
-    return f"{expires}.{mac.hexdigest()}"
+log = logging.getLogger("proxy.console")
 
 
-def session_valid(admin_key: str | None, token: str, now: float) -> bool:
-    """Whether ``token`` is an unexpired session made with ``admin_key``."""
-    expires, _, _ = token.partition(".")
-    if not admin_key or not expires.isdigit() or int(expires) <= now:
-        return False
-    return hmac.compare_digest(token.encode(), session_token(admin_key, int(expires)).encode())
+class WithHeaders:
+    """An ASGI app whose every answer carries the console's security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self.headers}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
-def _admin_key(request: Request) -> str | None:
+def _config(request: Request) -> Config:
     config: Config = request.app.state.config
-    return config.server.admin_key
+    return config
 
 
 def _clock(request: Request) -> Clock:
@@ -61,40 +76,68 @@ def _clock(request: Request) -> Clock:
     return clock
 
 
-def signed_in(request: Request) -> bool:
-    """Whether the request carries a valid session cookie or the admin key as a bearer."""
-    admin_key = _admin_key(request)
+def _history(request: Request) -> History:
+    history: History = request.app.state.services.recorder.history
+    return history
+
+
+async def signed_in(request: Request) -> bool:
+    """Whether the request carries a live session cookie or the admin key as a bearer."""
+    admin_key = _config(request).server.admin_key
+    if is_admin_key(admin_key, bearer(request)):
+        return True
     cookie = request.cookies.get(COOKIE, "")
-    return session_valid(admin_key, cookie, _clock(request).now()) or is_admin_key(
-        admin_key, bearer(request)
-    )
+    now = _clock(request).now()
+    return bool(cookie) and await sessions.live(_history(request), admin_key, cookie, now)
 
 
-def _html(text: str, status: int = 200) -> Response:
-    return Response(text, status, HEADERS, "text/html; charset=utf-8")
+def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(text, status, {**HEADERS, **(headers or {})}, "text/html; charset=utf-8")
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a POST comes from the console's own pages (no ``Origin``: not a browser's)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    trusted = _config(request).server.trusted_proxies
+    return urlsplit(origin).netloc.lower() == forwarded.host(request, trusted)
 
 
 async def page(request: Request) -> Response:
     """The console when signed in, else the login form."""
-    return _html(CONSOLE_PAGE if signed_in(request) else LOGIN_PAGE)
+    return _html(CONSOLE_PAGE if await signed_in(request) else LOGIN_PAGE)
 
 
 async def login(request: Request) -> Response:
-    """Check the admin key from the form; on success set the session cookie."""
-    admin_key = _admin_key(request)
+    """Check the admin key from the form; on success set the session cookie.
+
+    Past too many failed logins (from the client's address, or from anywhere) in a minute,
+    every login is refused until the minute ends.
+    """
+    if not _same_origin(request):
+        return _html("Cross-origin request refused.", 403)
+    server = _config(request).server
+    history, now = _history(request), _clock(request).now()
+    address = forwarded.client_address(request, server.trusted_proxies)
+    wait = await sessions.refused(history, address, now)
+    if wait is not None:
+        log.warning("console login from %s refused: too many failures", address)
+        return _html("Too many failed logins; try again later.", 429, {"Retry-After": str(wait)})
     form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-    if not is_admin_key(admin_key, form.get("key", "")):
+    if not is_admin_key(server.admin_key, form.get("key", "")):
+        await sessions.failed(history, address, now)
+        log.warning("console login from %s failed (wrong key)", address)
         refused = LOGIN_PAGE.replace('<p class="error" hidden>', '<p class="error">')
         return _html(refused, 401)
-    assert admin_key is not None
-    expires = int(_clock(request).now()) + SESSION_SECONDS
+    assert server.admin_key is not None
     response = RedirectResponse("/console", 303, HEADERS)
     response.set_cookie(
         COOKIE,
-        session_token(admin_key, expires),
+        await sessions.start(history, server.admin_key, now),
         max_age=SESSION_SECONDS,
         path="/console",
-        secure=request.url.scheme == "https",
+        secure=forwarded.is_https(request, server.trusted_proxies),
         httponly=True,
         samesite="strict",
     )
@@ -102,7 +145,12 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """Forget the session cookie."""
+    """End the session (for every worker) and forget its cookie."""
+    if not _same_origin(request):
+        return _html("Cross-origin request refused.", 403)
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        await sessions.end(_history(request), cookie)
     response = RedirectResponse("/console", 303, HEADERS)
     response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
     return response
@@ -110,7 +158,7 @@ async def logout(request: Request) -> Response:
 
 async def api_state(request: Request) -> Response:
     """The console state as JSON; 401 without a session or the admin key."""
-    if not signed_in(request):
+    if not await signed_in(request):
         return JSONResponse({"error": "sign in with the admin key"}, 401, HEADERS)
     services = request.app.state.services
     await services.recorder.record()  # this worker's latest counts, so a reload shows them
@@ -131,5 +179,9 @@ def routes() -> list[BaseRoute]:
         Route("/console/login", login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),
         Route("/console/api/state", api_state),
-        Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
+        Mount(
+            "/console/static",
+            WithHeaders(StaticFiles(directory=STATIC)),
+            name="console-static",
+        ),
     ]

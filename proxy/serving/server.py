@@ -65,6 +65,7 @@ def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
         "worker_connections": connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
         "loglevel": s.log_level,
         "umask": private.UMASK,
+        "forwarded_allow_ips": ",".join(s.trusted_proxies),  # gunicorn's default trusts loopback
         **control_socket(config),
     }
 
