@@ -134,6 +134,15 @@ class UpstreamUnavailable(Unavailable):
     """The upstream could not be asked or did not answer; a stale cached reply may serve."""
 
 
+class TokenRefused(UpstreamUnavailable):
+    """The upstream refused the tenant's token, a renewed one too: it is being replaced.
+
+    A legacy client gets a 503 with Retry-After: a 401 would read as its own key revoked.
+    """
+
+    details = AuthorizationUnavailable.details
+
+
 class UpstreamTimeout(UpstreamUnavailable):
     """The upstream did not answer within the call's deadline."""
 

@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy.config import Tenant
-from proxy.errors import InternalError, ProxyError
+from proxy.errors import InternalError, ProxyError, TokenRefused
 from proxy.http import renderers
 from proxy.upstream.stack import Reply, Upstream
 from proxy.v2 import system_lookup
@@ -24,6 +24,18 @@ log = logging.getLogger("proxy.legacy")
 MemoKey = tuple[Any, ...]  # (route, tenant, path parameters, query, minute)
 CACHE_RANK = {"HIT": 0, "STALE": 1, "MISS": 2}
 MAX_FOLLOW_ROUNDS = 50
+
+
+def token_refused(reply: Reply) -> bool:
+    """Whether a v4 reply refused the tenant's token rather than its API key.
+
+    Authorize already retried with a renewed token: a token refused still is being replaced
+    upstream, so the legacy client is told to come back (a 401 would read as its key
+    revoked). A refused API key is a lasting misconfiguration and stays a 401.
+    """
+    body = reply.body if isinstance(reply.body, dict) else {}
+    blamed = f"{body.get('message', '')} {body.get('details', '')}".lower()
+    return reply.status == 401 and "api key" not in blamed
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,8 @@ class Run:
         if aged:
             self.ages.extend(reply.age for reply in replies)
         for call, reply in zip(calls, replies, strict=True):
+            if token_refused(reply):
+                raise TokenRefused(reason=f"upstream 401 on {call.path}")
             if not 200 <= reply.status < 300:
                 raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
         return [reply.body for reply in replies]
