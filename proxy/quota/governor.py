@@ -420,8 +420,9 @@ class QuotaGovernor:
 
     async def observe_429(
         self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
-    ) -> None:
-        """Block the window an upstream 429 body names until its ``period_end`` (within reason)."""
+    ) -> Window:
+        """Block the window an upstream 429 body names until its ``period_end`` (within reason);
+        the window as blocked."""
         moment = (now or self.clock.now)()
         period = str(body["period"]) if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
@@ -436,6 +437,7 @@ class QuotaGovernor:
         if blocked.end > moment:
             await self._store.block(tenant.name, blocked, int(moment))
             await self.remaining(tenant, now=now)
+        return blocked
 
     async def remaining(
         self, tenant: Tenant, *, now: Callable[[], float] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import shutil
@@ -21,6 +22,8 @@ from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, load
 from proxy.storage import private
 
+log = logging.getLogger("proxy.serve")
+
 CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
 OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
@@ -28,7 +31,7 @@ WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 #: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
 WORKER_CLASSES = {"asgi": "proxy.serving.worker.BoundedASGIWorker"}
 UNIX_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path less its terminating NUL)
-FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
+FDS_RESERVED = 44  # descriptors a worker needs besides client, upstream and stream connections
 
 
 def config_from_env() -> Config:
@@ -87,20 +90,40 @@ def prepare_metrics_dir(config: Config) -> str:
     return str(path)
 
 
+class PortTaken(Exception):
+    """Something already listens where the embedded sandbox should."""
+
+
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SYSTEM) -> None:
     """Block until something accepts TCP connections on host:port."""
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
+        if listening(host, port):
+            return
+        time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
 def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
-    """The sandbox in a child process listening on host:port, once it accepts connections."""
+    """The sandbox in a child process listening on host:port, once it accepts connections.
+
+    Raises PortTaken when something listens there already: it is not our sandbox, and the
+    proxy would send it the tenants' credentials.
+    """
+    if listening(host, port):
+        raise PortTaken(
+            f"[sandbox] port {port} on {host} is already in use; stop what listens there "
+            "or set another [sandbox] port"
+        )
     code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
@@ -142,11 +165,15 @@ def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi
         "python:proxy.serving.gunicorn_conf",
         "proxy.serving.asgi:app",
     ]
-    with embedded_sandbox(config):
-        child = subprocess.Popen(command, env=env)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda number, _frame: child.send_signal(number))
-        return child.wait()
+    try:
+        with embedded_sandbox(config):
+            child = subprocess.Popen(command, env=env)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, lambda number, _frame: child.send_signal(number))
+            return child.wait()
+    except PortTaken as exc:
+        log.error("%s", exc)
+        return 1
 
 
 def free_port() -> int:
