@@ -116,6 +116,8 @@ class BoundedProtocol(ASGIProtocol):  # type: ignore[misc]
         request = self._current_request
         if request.content_length or request.chunked:
             self._body_since = self.worker.loop.time()
+            if self._keepalive_handle is None:  # pipelined: it was not waited for
+                self._waiting_since = self._body_since
             self._body_bytes = 0
             self._body_timer = self.worker.loop.call_later(BODY_CHECK_EVERY, self._check_body)
         return result

@@ -11,6 +11,7 @@ without its endpoint's data, and lets the pacer decide when a stale reply is ref
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
@@ -180,6 +181,7 @@ class Upstream:
             release()
             raise
         reply.stream = Releasing(reply.stream, release)
+        weakref.finalize(reply, release)  # a reply dropped unread (client gone before it started)
         return reply
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
