@@ -50,8 +50,6 @@ def test_no_v2_401_while_the_token_is_replaced(tmp_path: Path) -> None:
             finally:
                 stop.set()
                 forgetting.join()
-            after = httpx2.get(url + PATHS[0], params=AUTH, timeout=30)
-            assert after.status_code == 200  # replaced: nothing left marked
     statuses = [reply.status_code for reply in replies]
     assert 401 not in statuses, statuses
     assert all(r.status_code == 200 or r.headers.get("retry-after") for r in replies), statuses

@@ -86,7 +86,9 @@ class RequestContext:
         sent = False
 
         received = 0
-        body_done = False
+        # A request without a body has none to cut: its disconnect is only the client leaving.
+        length = _header(scope, b"content-length")
+        body_done = not _header(scope, b"transfer-encoding") and length in ("", "0")
 
         async def receive_limited() -> Message:
             nonlocal received, body_done
