@@ -2,10 +2,10 @@
 ``production_meter_readings``, for legacy clients configured with ``emulate_retired = true``.
 
 The period runs from start_date to the day before the same day next month, as v2's did; it
-must have ended (a v2 422 otherwise). production_wh is the sum of v4's daily production, cut
-out of the system's whole lifetime (``mappings.lifetime``; a month before it is v4's 422);
-meter_readings are each production meter's readings at the period's first and last local
-midnight.
+must have begun after 1970 and ended (a v2 422 otherwise). production_wh is the sum of v4's
+daily production, cut out of the system's whole lifetime (``mappings.lifetime``; a month before
+it is v4's 422); meter_readings are each production meter's readings at the period's first and
+last local midnight.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ def period(req: V2Request, system: dict[str, Any] | None) -> tuple[dt.date, dt.d
     if first is None:
         raise unprocessable("start_date is required")
     tz = zone(system)
+    if day_start(first, tz) < 0:  # no system reported before 1970; v4 takes no negative epoch
+        raise unprocessable(
+            "Requested date range is invalid for this system: start_date is before 1970",
+            start=first.isoformat(),
+        )
     after = dt.datetime.fromtimestamp(local_shift(day_start(first, tz), tz, months=1), tz).date()
     today = dt.datetime.fromtimestamp(req.now, tz).date()
     if after > today:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import ipaddress
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -69,6 +70,14 @@ def _http_url(url: str) -> str:
 
 
 HttpUrl = Annotated[str, Strict(), AfterValidator(_http_url)]
+
+
+def _ip_network(entry: str) -> str:
+    ipaddress.ip_network(entry, strict=False)  # ValueError names the problem
+    return entry
+
+
+IpNetwork = Annotated[str, Strict(), AfterValidator(_ip_network)]
 
 
 def _known_endpoint(name: str) -> str:
@@ -166,6 +175,11 @@ class Server(_Table):
     access_log: Bool = True
     max_url_length: Positive = 4096
     worker_connections: Positive = 1000  # per worker; lowered to fit the open-file limit
+    request_timeout: Positive = 30  # seconds for a whole request, head and body
+    min_body_rate: Positive = 1024  # bytes/s a body must average once ``keepalive`` s have passed
+    audit_log_max_bytes: Positive = 10 * 1024 * 1024  # audit.log is rotated past this size
+    audit_log_backups: Positive = 5  # rotated audit logs kept (audit.log.1 ... .5)
+    trusted_proxies: tuple[IpNetwork, ...] = ()  # reverse proxies whose X-Forwarded-* count
 
 
 @dataclass(frozen=True, config=_TABLE)
@@ -178,6 +192,9 @@ class UpstreamSettings(_Table):
     timeout: PositiveFloat = 15.0
     connect_timeout: PositiveFloat = 5.0
     max_connections: Positive = 100
+    max_streams: Positive = 20  # per worker: streamed replies (live_data), in a pool of their own
+    streams_per_client: Positive = 4  # per worker: concurrent streams of one team client
+    streams_per_tenant: Positive = 10  # per worker: concurrent streams of one tenant
 
     @property
     def is_enphase(self) -> bool:

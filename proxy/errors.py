@@ -85,6 +85,14 @@ class MethodNotAllowed(ProxyError):
         self.allow = allow
 
 
+class RequestTimeout(ProxyError):
+    """The request body did not arrive in time (or the client went away while sending it)."""
+
+    status = 408
+    title = "Request Timeout"
+    details = "Request body not received in time."
+
+
 class PayloadTooLarge(ProxyError):
     """The request body is over the limit."""
 
@@ -162,6 +170,15 @@ class UpstreamUnavailable(Unavailable):
     """The upstream could not be asked or did not answer; a stale cached reply may serve."""
 
 
+class TokenRefused(UpstreamUnavailable):
+    """The upstream refused the tenant's token, a renewed one too: it is being replaced.
+
+    A legacy client gets a 503 with Retry-After: a 401 would read as its own key revoked.
+    """
+
+    details = AuthorizationUnavailable.details
+
+
 class UpstreamTimeout(UpstreamUnavailable):
     """The upstream did not answer within the call's deadline."""
 
@@ -191,6 +208,15 @@ class SpentWindow:
     period_start: int
     period_end: int
     limit: int
+
+
+class TooManyStreams(ProxyError):
+    """The team client already holds as many live streams as it may."""
+
+    status = 429
+    title = "Too Many Requests"
+    details = "Too many concurrent streams for this client."
+    retry_after = RETRY_AFTER
 
 
 class QuotaRefused(UpstreamUnavailable):

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from proxy.clock import VirtualClock
-from proxy.console.routes import COOKIE, SESSION_SECONDS
+from proxy.console.routes import COOKIE
+from proxy.console.sessions import SESSION_SECONDS
 from proxy.sandbox import SandboxSettings
 from proxy.simulation import SANDBOX_URL, in_process
 from tests import support

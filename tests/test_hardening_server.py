@@ -6,12 +6,15 @@ Each test bounds its load in count and time; together they take about a minute.
 from __future__ import annotations
 
 import http.client
+import json
 import multiprocessing
 import resource
+import select
 import socket
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -32,12 +35,16 @@ ADMIN = {"Authorization": "Bearer test-admin-key"}
 
 @contextmanager
 def served(
-    tmp_path: Path, workers: int = 1, extra: str = "", open_files: int | None = None
+    tmp_path: Path,
+    workers: int = 1,
+    extra: str = "",
+    open_files: int | None = None,
+    server: str = "",
 ) -> Iterator[tuple[str, Path]]:
-    """The demo proxy under `serve` on a sandbox: (URL, config path)."""
+    """The demo proxy under `serve` on a sandbox: (URL, config path); ``server``: [server] lines."""
     with support.sandbox() as (sandbox_url, _):
         config_path = tmp_path / "proxy.toml"
-        config_path.write_text(support.config_text(sandbox_url, tmp_path, extra))
+        config_path.write_text(support.config_text(sandbox_url, tmp_path, extra, server))
         with support.serve_process(config_path, workers, open_files=open_files) as url:
             yield url, config_path
 
@@ -242,3 +249,91 @@ def test_purge_reaches_every_replica_through_redis(tmp_path: Path, redis_url: st
         assert post(urls[0], "/admin/cache/purge", ADMIN) == 200
         assert get(urls[1], SUMMARY, AUTH)[1]["x-cache"] == "MISS"
         assert [get(url, SUMMARY, AUTH)[1]["x-cache"] for url in urls] == ["HIT", "HIT"]
+
+
+def slow_body(port: int, path: str, headers: str = "") -> socket.socket:
+    """A connection that sent a request head declaring 1 MiB of body, and one byte of it."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = f"POST {path} HTTP/1.1\r\nHost: proxy\r\nContent-Length: {MIB}\r\n{headers}"
+    sock.sendall(head.encode() + b"Content-Type: application/x-www-form-urlencoded\r\n\r\nk")
+    return sock
+
+
+def hold_slow_bodies(
+    port: int, count: int, ready: multiprocessing.Queue[int], stop: object
+) -> None:
+    """Keep ``count`` slow-body connections open until ``stop``: reopen each the server closes,
+    send one more byte on each every 15 s."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    sockets = [slow_body(port, "/console/login") for _ in range(count)]
+    ready.put(len(sockets))
+    started = last_byte = time.monotonic()
+    while not stop.wait(0.2) and time.monotonic() - started < 120:  # type: ignore[attr-defined]
+        closed, _, _ = select.select(sockets, [], [], 0)
+        for sock in closed:
+            sockets.remove(sock)
+            sock.close()
+            sockets.append(slow_body(port, "/console/login"))
+        if time.monotonic() - last_byte >= 15:
+            last_byte = time.monotonic()
+            for sock in sockets:
+                sock.send(b"k")
+    for sock in sockets:
+        sock.close()
+
+
+def test_slow_bodies_do_not_lock_out_other_clients(tmp_path: Path) -> None:
+    """600 connections trickling a 1 MiB body, 1 byte every 15 s, against a cap of 200: at least
+    95% of 100 normal requests are answered (issue 22, finding 1)."""
+    with served(tmp_path, server="worker_connections = 200\n") as (url, _):
+        assert get(url, SUMMARY, AUTH)[0] == 200
+        context = multiprocessing.get_context("spawn")
+        ready, stop = context.Queue(), context.Event()
+        port = urlsplit(url).port
+        holder = context.Process(target=hold_slow_bodies, args=(port, 600, ready, stop))
+        holder.start()
+        try:
+            assert ready.get(timeout=60) == 600
+            answered = 0
+            for _ in range(100):
+                with suppress(OSError):
+                    answered += get(url, SUMMARY, AUTH)[0] == 200
+        finally:
+            stop.set()
+            holder.join(30)
+        assert answered >= 95
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/console/login", {"reason": "408", "message": ["Request body not received in time."]}),
+        (
+            "/api/v4/systems/search",
+            {
+                "message": "Request Timeout",
+                "details": "Request body not received in time.",
+                "code": 408,
+            },
+        ),
+    ],
+)
+def test_slow_body_gets_408_in_its_surface_shape(
+    tmp_path: Path, path: str, body: dict[str, Any]
+) -> None:
+    """A body slower than ``min_body_rate`` is answered 408 in the surface's shape, and its
+    connection closed, within ``keepalive`` + 2 s (issue 22, finding 1)."""
+    with served(tmp_path, server="keepalive = 2\n") as (url, _):
+        team = "Authorization: Bearer demo-team-key\r\n"
+        sock = slow_body(urlsplit(url).port or 0, path, team)
+        started = time.monotonic()
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+        elapsed = time.monotonic() - started
+        sock.close()
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert json.loads(payload) == body
+    assert elapsed < 4 + 2

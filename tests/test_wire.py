@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -26,7 +27,7 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def wire(deadline: float = 5.0, max_bytes: int = 1024, **client: object) -> Wire:
+def wire(deadline: float = 5.0, max_bytes: int = 1024, **client: Any) -> Wire:
     return Wire(open_client(deadline, 2.0, 4, **client), deadline=deadline, max_bytes=max_bytes)
 
 

@@ -2,4 +2,4 @@
 
 from proxy.cli.main import main
 
-main()
+raise SystemExit(main())

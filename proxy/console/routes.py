@@ -1,32 +1,38 @@
 """The console's routes: login form, session cookie, the page, its JSON state and assets.
 
-The session cookie holds an expiry and its HMAC under the admin key, so every worker and
-replica accepts it without shared state, and changing the admin key ends every session.
+Sessions live in the console's history store (proxy.console.sessions), so signing out ends a
+session for every worker; failed logins are counted there and refused past a limit. Every
+console answer, static files included, carries the security headers; every POST must come
+from the console's own origin.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import logging
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.clock import Clock
 from proxy.config import Config
+from proxy.console import sessions
+from proxy.console.history import History
 from proxy.console.recorder import Recorder
+from proxy.console.sessions import SESSION_SECONDS, session_token, session_valid
 from proxy.console.state import state
 from proxy.errors import NotAuthorized, NotFound
-from proxy.http import bearer, is_admin_key
+from proxy.http import bearer, client_address, is_admin_key, is_https, request_host
 from proxy.quota import describe
 
+__all__ = ["routes", "session_token", "session_valid"]
+
 COOKIE = "console_session"
-SESSION_SECONDS = 8 * 3600
 STATIC = Path(__file__).resolve().parent / "static"
 HEADERS = {
     "Cache-Control": "no-store",
@@ -34,29 +40,41 @@ HEADERS = {
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
         " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: browsers then send "Origin: null" with the console's own form posts
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
 }
 LOGIN_PAGE = (STATIC / "login.html").read_text()
 CONSOLE_PAGE = (STATIC / "console.html").read_text()
 
-
-def session_token(admin_key: str, expires: int) -> str:
-    """A session cookie value valid until ``expires``."""
-    mac = hmac.new(admin_key.encode(), f"console:{expires}".encode(), hashlib.sha256)
-    return f"{expires}.{mac.hexdigest()}"
+log = logging.getLogger("proxy.console")
 
 
-def session_valid(admin_key: str | None, token: str, now: float) -> bool:
-    """Whether ``token`` is an unexpired session made with ``admin_key``."""
-    expires, _, _ = token.partition(".")
-    if not admin_key or not expires.isdigit() or int(expires) <= now:
-        return False
-    return hmac.compare_digest(token.encode(), session_token(admin_key, int(expires)).encode())
+class WithHeaders:
+    """An ASGI app whose every answer carries the console's security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in self.headers}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": kept + self.headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
-def _html(text: str, status: int = 200) -> Response:
-    return Response(text, status, HEADERS, "text/html; charset=utf-8")
+def _html(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(text, status, {**HEADERS, **(headers or {})}, "text/html; charset=utf-8")
+
+
+def _refused_cross_origin() -> Response:
+    return _html("Cross-origin request refused.", 403)
 
 
 class Console:
@@ -64,46 +82,82 @@ class Console:
     ``recorder`` (its history, broker and pacer) per request."""
 
     def __init__(self, config: Config, clock: Clock, recorder: Callable[[], Recorder]) -> None:
-        self.admin_key = config.server.admin_key
+        self.server = config.server
         self.config = config
         self.clock = clock
         self.recorder = recorder
 
-    def signed_in(self, request: Request) -> bool:
-        """Whether the request carries a valid session cookie or the admin key as a bearer."""
+    def _history(self) -> History:
+        return self.recorder().history
+
+    async def signed_in(self, request: Request) -> bool:
+        """Whether the request carries a live session cookie or the admin key as a bearer."""
+        admin_key = self.server.admin_key
+        if is_admin_key(admin_key, bearer(request)):
+            return True
         cookie = request.cookies.get(COOKIE, "")
-        return session_valid(self.admin_key, cookie, self.clock.now()) or is_admin_key(
-            self.admin_key, bearer(request)
-        )
+        now = self.clock.now()
+        return bool(cookie) and await sessions.live(self._history(), admin_key, cookie, now)
+
+    def same_origin(self, request: Request) -> bool:
+        """Whether a POST comes from the console's own pages (no ``Origin``: not a browser's)."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return True
+        return urlsplit(origin).netloc.lower() == request_host(request, self.server.trusted_proxies)
 
     async def page(self, request: Request) -> Response:
         """The console when signed in, else the login form."""
-        return _html(CONSOLE_PAGE if self.signed_in(request) else LOGIN_PAGE)
+        return _html(CONSOLE_PAGE if await self.signed_in(request) else LOGIN_PAGE)
 
     async def login(self, request: Request) -> Response:
-        """Check the admin key from the form; on success set the session cookie."""
-        admin_key = self.admin_key
+        """Check the admin key from the form; on success set the session cookie.
+
+        Past too many failed logins (from the client's address, or from anywhere) in a minute,
+        every login is refused until the minute ends.
+        """
+        if not self.same_origin(request):
+            return _refused_cross_origin()
+        server, history, now = self.server, self._history(), self.clock.now()
+        address = client_address(request, server.trusted_proxies)
+        wait = await sessions.refused(history, address, now)
+        if wait is not None:
+            log.warning("console login from %s refused: too many failures", address)
+            retry = {"Retry-After": str(wait)}
+            return _html("Too many failed logins; try again later.", 429, retry)
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        if not is_admin_key(admin_key, form.get("key", "")):
+        if not is_admin_key(server.admin_key, form.get("key", "")):
+            await sessions.failed(history, address, now)
+            log.warning("console login from %s failed (wrong key)", address)
             refused = LOGIN_PAGE.replace('<p class="error" hidden>', '<p class="error">')
             return _html(refused, 401)
-        assert admin_key is not None
-        expires = int(self.clock.now()) + SESSION_SECONDS
+        assert server.admin_key is not None
         response = RedirectResponse("/console", 303, HEADERS)
         response.set_cookie(
             COOKIE,
-            session_token(admin_key, expires),
+            await sessions.start(history, server.admin_key, now),
             max_age=SESSION_SECONDS,
             path="/console",
-            secure=request.url.scheme == "https",
+            secure=is_https(request, server.trusted_proxies),
             httponly=True,
             samesite="strict",
         )
         return response
 
+    async def logout(self, request: Request) -> Response:
+        """End the session (for every worker) and forget its cookie."""
+        if not self.same_origin(request):
+            return _refused_cross_origin()
+        cookie = request.cookies.get(COOKIE)
+        if cookie:
+            await sessions.end(self._history(), cookie)
+        response = RedirectResponse("/console", 303, HEADERS)
+        response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
+        return response
+
     async def api_state(self, request: Request) -> Response:
         """The console state as JSON; 401 without a session or the admin key."""
-        if not self.signed_in(request):
+        if not await self.signed_in(request):
             raise NotAuthorized("Sign in with the admin key.")
         recorder = self.recorder()
         await recorder.record()  # this worker's latest counts, so a reload shows them
@@ -113,11 +167,11 @@ class Console:
         return JSONResponse(body, headers=HEADERS)
 
     async def clear_block(self, request: Request) -> Response:
-        """Forget the upstream 429 blocks of the form's ``tenant``'s v4 app; 401 unless signed in.
-
-        The session cookie is SameSite=strict: another site cannot post here with it.
-        """
-        if not self.signed_in(request):
+        """Forget the upstream 429 blocks of the form's ``tenant``'s v4 app; 401 unless signed
+        in, 403 from another origin."""
+        if not self.same_origin(request):
+            return _refused_cross_origin()
+        if not await self.signed_in(request):
             raise NotAuthorized("Sign in with the admin key.")
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         tenant = self.config.tenants.get(form.get("tenant", ""))
@@ -131,21 +185,18 @@ class Console:
         )
 
 
-async def logout(request: Request) -> Response:
-    """Forget the session cookie."""
-    response = RedirectResponse("/console", 303, HEADERS)
-    response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
-    return response
-
-
 def routes(config: Config, clock: Clock, recorder: Callable[[], Recorder]) -> list[BaseRoute]:
     """The console's routes under /console, on ``clock``, reading the worker's ``recorder``."""
     console = Console(config, clock, recorder)
     return [
         Route("/console", console.page),
         Route("/console/login", console.login, methods=["POST"]),
-        Route("/console/logout", logout, methods=["POST"]),
+        Route("/console/logout", console.logout, methods=["POST"]),
         Route("/console/api/state", console.api_state),
         Route("/console/api/clear-block", console.clear_block, methods=["POST"]),
-        Mount("/console/static", StaticFiles(directory=STATIC), name="console-static"),
+        Mount(
+            "/console/static",
+            WithHeaders(StaticFiles(directory=STATIC)),
+            name="console-static",
+        ),
     ]

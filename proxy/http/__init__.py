@@ -7,11 +7,15 @@ Depends on ``v2``, ``upstream``, ``tokens``, ``quota``, ``observability``; nothi
 
 Public API: ``RequestContext`` and ``LegacyDispatch`` (middleware), ``legacy_routes``,
 ``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
-``is_admin_key`` (operator keys), ``HANDLERS`` (the exception handlers) and ``render`` (any
-error as the answer of its surface, for what answers outside the app).
+``is_admin_key`` (operator keys), ``client_address`` / ``is_https`` / ``request_host`` (what
+the request says of its client, believing only ``trusted_proxies``), ``HANDLERS`` (the
+exception handlers) and ``render`` (any error as the answer of its surface, for what answers
+outside the app).
 """
 
 from proxy.http.admin import bearer, is_admin_key, key_matches
+from proxy.http.forwarded import client_address, is_https
+from proxy.http.forwarded import host as request_host
 from proxy.http.middleware import RequestContext
 from proxy.http.oauth_callback import route as callback_route
 from proxy.http.renderers import HANDLERS, render
@@ -26,8 +30,11 @@ __all__ = [
     "bearer",
     "broker_route",
     "callback_route",
+    "client_address",
     "is_admin_key",
+    "is_https",
     "key_matches",
     "legacy_routes",
     "render",
+    "request_host",
 ]

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proxy.errors import HeadersTooLarge, InternalError, PayloadTooLarge, ProxyError, UrlTooLong
+from proxy.errors import (
+    HeadersTooLarge,
+    InternalError,
+    PayloadTooLarge,
+    ProxyError,
+    RequestTimeout,
+    UrlTooLong,
+)
 from proxy.http import renderers
 from proxy.observability import logs, metrics
 
@@ -25,6 +32,10 @@ MAX_HEADER_BYTES = 16 * 1024
 
 class BodyTooLarge(Exception):
     """The request body grew past MAX_BODY while it was read."""
+
+
+class BodyCut(Exception):
+    """The request body ended early: it was late (proxy.serving.worker) or the client left."""
 
 
 def refusal(scope: Scope, max_url_length: int) -> ProxyError | None:
@@ -75,10 +86,16 @@ class RequestContext:
         sent = False
 
         received = 0
+        # A request without a body has none to cut: its disconnect is only the client leaving.
+        length = _header(scope, b"content-length")
+        body_done = not _header(scope, b"transfer-encoding") and length in ("", "0")
 
         async def receive_limited() -> Message:
-            nonlocal received
+            nonlocal received, body_done
             message = await receive()
+            if message["type"] == "http.disconnect" and not body_done:
+                raise BodyCut
+            body_done = not message.get("more_body", False)
             received += len(message.get("body", b""))
             if received > MAX_BODY:
                 raise BodyTooLarge
@@ -106,6 +123,8 @@ class RequestContext:
                 await self.app(scope, receive_limited, send_wrapper)
         except BodyTooLarge:
             await answer(PayloadTooLarge())
+        except BodyCut:
+            await answer(RequestTimeout())
         except Exception:
             log.exception("unhandled error", extra={"request_id": request_id})
             await answer(InternalError())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -11,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from proxy.config import Client, Config, Tenant
+from proxy.config import Client, Config, Tenant, UpstreamSettings
 from proxy.errors import (
     Forbidden,
     MethodNotAllowed,
@@ -23,7 +22,7 @@ from proxy.errors import (
 from proxy.http import renderers
 from proxy.http.clients import team_client
 from proxy.http.renderers import V4_PREFIX as PREFIX
-from proxy.observability import metrics
+from proxy.observability import audit, metrics
 from proxy.quota import spending_as, team_spender
 from proxy.upstream import Upstream
 from proxy.v4 import paths
@@ -66,10 +65,7 @@ def _audit(
         "path": path[:256],
         "status": status,
     }
-    path_ = config.data_path("audit.log")
-    path_.parent.mkdir(parents=True, exist_ok=True)
-    with open(path_, "a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
+    audit.write(config, record)
     audit_log.info(
         "write %s %s -> %s", method, path[:256], status, extra={"client": record["client"]}
     )
@@ -139,7 +135,7 @@ async def _forward(
         raise Unprocessable(f"Invalid request because of '{problem}'.")
     query = paths.only_defined(path, asked)
     with spending_as(team_spender(client, tenant, config.quota.team_share)):
-        return await _call(request, upstream(), tenant, method, path, query)
+        return await _call(request, upstream(), tenant, method, path, query, config.upstream)
 
 
 async def _call(
@@ -149,11 +145,14 @@ async def _call(
     method: str,
     path: str,
     query: list[tuple[str, str]],
+    caps: UpstreamSettings,
 ) -> Response:
-    """The upstream's answer to a checked call (cached for GET, streamed where v4 streams)."""
+    """The upstream's answer to a checked call (cached for GET, streamed where v4 streams
+    within ``caps``)."""
     found = paths.find(path)
     if method == "GET" and found is not None and found.endpoint.stream:
-        return await _stream(upstream, tenant, path, query, found.endpoint.headers, request)
+        defined = found.endpoint.headers
+        return await _stream(upstream, tenant, path, query, defined, request, caps)
     if method == "GET":
         reply = await upstream.get(tenant, path, query, request.state.request_id)
         metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v4"), reply.age)
@@ -184,11 +183,21 @@ async def _stream(
     query: list[tuple[str, str]],
     defined: tuple[str, ...],
     request: Request,
+    caps: UpstreamSettings,
 ) -> Response:
-    """The upstream's streamed reply, passed on as it arrives (with the headers v4 defines)."""
+    """The upstream's streamed reply, passed on as it arrives (with the headers v4 defines),
+    within the stream ``caps``."""
     sent = {"Accept": "text/event-stream"}
     sent |= {name: request.headers[name] for name in defined if name in request.headers}
-    reply = await upstream.stream(tenant, path, query, sent, request.state.request_id)
+    reply = await upstream.stream(
+        tenant,
+        path,
+        query,
+        sent,
+        request.state.request_id,
+        client=request.state.client,
+        caps=caps,
+    )
     return StreamingResponse(
         _relay(reply),
         reply.status_code,

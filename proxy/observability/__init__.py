@@ -1,10 +1,11 @@
 """Observability, beside every layer: Prometheus metrics and whitelisted JSON logs.
 
-Any layer may import it; it imports only the clock. Public API: two namespaces, ``metrics``
-(the instruments, ``render`` and the multi-process flush) and ``logs`` (``configure`` and the
-access log), so a call site reads ``metrics.CACHE`` wherever it counts.
+Any layer may import it; it imports only the clock and the configuration. Public API: three
+namespaces, ``metrics`` (the instruments, ``render`` and the multi-process flush), ``logs``
+(``configure`` and the access log) and ``audit`` (the audit log of team clients' writes), so a
+call site reads ``metrics.CACHE`` wherever it counts.
 """
 
-from proxy.observability import logs, metrics
+from proxy.observability import audit, logs, metrics
 
-__all__ = ["logs", "metrics"]
+__all__ = ["audit", "logs", "metrics"]

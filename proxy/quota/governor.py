@@ -453,9 +453,10 @@ class QuotaGovernor:
 
     async def observe_429(
         self, tenant: Tenant, body: dict[str, Any], *, now: Callable[[], float] | None = None
-    ) -> None:
+    ) -> Window | None:
         """Block the window an upstream 429 body names: a minute until its ``period_end`` (within
-        reason), a month provisionally until a probe confirms it (see ``proxy.quota.blocks``)."""
+        reason), a month provisionally until a probe confirms it (see ``proxy.quota.blocks``); the
+        window as blocked (None: a month already blocked, by a call sent before it)."""
         moment = (now or self.clock.now)()
         period = str(body["period"]) if body.get("period") in PERIODS else "minute"
         current = next(w for w in call_windows(tenant, moment) if w.period == period)
@@ -490,6 +491,7 @@ class QuotaGovernor:
         if blocked is not None and blocked.end > moment:
             await self._store.block(counter, blocked, int(moment))
             await self.remaining(tenant, now=now)
+        return blocked
 
     async def blocks(
         self, tenant: Tenant, *, now: Callable[[], float] | None = None

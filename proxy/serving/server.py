@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import shutil
@@ -19,6 +20,9 @@ from typing import Any
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, load
+from proxy.storage import private
+
+log = logging.getLogger("proxy.serve")
 
 CONFIG_ENV = "ENPHASE_PROXY_CONFIG"
 OVERRIDES_ENV = "ENPHASE_PROXY_OVERRIDES"
@@ -26,7 +30,8 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
 WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 #: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
 WORKER_CLASSES = {"asgi": "proxy.serving.worker.BoundedASGIWorker"}
-FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
+UNIX_PATH_MAX = 107  # bytes of a Unix socket's path (sun_path less its terminating NUL)
+FDS_RESERVED = 44  # descriptors a worker needs besides client, upstream and stream connections
 
 
 def config_from_env() -> Config:
@@ -38,7 +43,8 @@ def config_from_env() -> Config:
 
 def connection_cap(config: Config, open_files: int) -> int:
     """Client connections per worker: as configured, but within ``open_files`` descriptors."""
-    spare = open_files - config.upstream.max_connections - FDS_RESERVED
+    up = config.upstream
+    spare = open_files - up.max_connections - up.max_streams - FDS_RESERVED
     return max(1, min(config.server.worker_connections, spare))
 
 
@@ -61,7 +67,19 @@ def gunicorn_settings(config: Config, worker_class: str) -> dict[str, Any]:
         "limit_request_field_size": 8190,
         "worker_connections": connection_cap(config, resource.getrlimit(resource.RLIMIT_NOFILE)[0]),
         "loglevel": s.log_level,
+        "umask": private.UMASK,
+        "forwarded_allow_ips": ",".join(s.trusted_proxies),  # gunicorn's default trusts loopback
+        **control_socket(config),
     }
+
+
+def control_socket(config: Config) -> dict[str, Any]:
+    """Gunicorn's control socket in ``data_dir``, this instance's own (none when the path is
+    too long for a Unix socket)."""
+    path = str(config.data_path("gunicorn.ctl").resolve())
+    if len(path.encode()) > UNIX_PATH_MAX:
+        return {"control_socket_disable": True}
+    return {"control_socket": path}
 
 
 def prepare_metrics_dir(config: Config) -> str:
@@ -72,20 +90,40 @@ def prepare_metrics_dir(config: Config) -> str:
     return str(path)
 
 
+class PortTaken(Exception):
+    """Something already listens where the embedded sandbox should."""
+
+
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SYSTEM) -> None:
     """Block until something accepts TCP connections on host:port."""
     deadline = clock.monotonic() + timeout
     while clock.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
+        if listening(host, port):
+            return
+        time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
 def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
-    """The sandbox in a child process listening on host:port, once it accepts connections."""
+    """The sandbox in a child process listening on host:port, once it accepts connections.
+
+    Raises PortTaken when something listens there already: it is not our sandbox, and the
+    proxy would send it the tenants' credentials.
+    """
+    if listening(host, port):
+        raise PortTaken(
+            f"[sandbox] port {port} on {host} is already in use; stop what listens there "
+            "or set another [sandbox] port"
+        )
     code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
@@ -116,7 +154,8 @@ def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.environ[WORKER_CLASS_ENV] = worker_class
     config = config_from_env()
-    config.data_path("").mkdir(parents=True, exist_ok=True)
+    private.make_private(config.data_path(""))
+    private.warn_if_looser(config.data_path(""))
     env = {**os.environ, METRICS_ENV: prepare_metrics_dir(config)}
     command = [
         sys.executable,
@@ -126,11 +165,15 @@ def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi
         "python:proxy.serving.gunicorn_conf",
         "proxy.serving.asgi:app",
     ]
-    with embedded_sandbox(config):
-        child = subprocess.Popen(command, env=env)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda number, _frame: child.send_signal(number))
-        return child.wait()
+    try:
+        with embedded_sandbox(config):
+            child = subprocess.Popen(command, env=env)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, lambda number, _frame: child.send_signal(number))
+            return child.wait()
+    except PortTaken as exc:
+        log.error("%s", exc)
+        return 1
 
 
 def free_port() -> int:

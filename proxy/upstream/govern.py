@@ -63,13 +63,22 @@ class Govern(httpx2.AsyncBaseTransport):
             raise QuotaRefused(window, now(), exc.resume_at) from exc
         response = await self.inner.handle_async_request(request)
         if response.status_code == 429:
-            await self._learn(tenant, await response.aread())
+            clamped = await self._learn(tenant, await response.aread())
+            if clamped is not None:
+                content_type = {"Content-Type": response.headers.get("content-type", "")}
+                return httpx2.Response(429, headers=content_type, content=clamped, request=request)
         return response
 
-    async def _learn(self, tenant: Tenant, content: bytes) -> None:
+    async def _learn(self, tenant: Tenant, content: bytes) -> bytes | None:
+        """The 429 body with the window as blocked: a period_end from an upstream clock far
+        ahead is not passed on to clients either."""
         try:
             body = orjson.loads(content)
         except ValueError:
-            return
-        if isinstance(body, dict):
-            await self.governor.observe_429(tenant, body, now=self.clock.now)
+            return None
+        if not isinstance(body, dict):
+            return None
+        blocked = await self.governor.observe_429(tenant, body, now=self.clock.now)
+        if blocked is None:  # the month was blocked already, from the same period's 429
+            return None
+        return orjson.dumps(body | {"period_start": blocked.start, "period_end": blocked.end})

@@ -14,7 +14,8 @@ and each call the cache layer sends on.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any
@@ -24,7 +25,7 @@ import orjson
 
 from proxy.cache import ReplyCache
 from proxy.clock import SYSTEM, Clock
-from proxy.config import Config, Tenant
+from proxy.config import Config, Tenant, UpstreamSettings
 from proxy.errors import RETRY_AFTER
 from proxy.quota import Pacer, QuotaGovernor
 from proxy.tokens import TokenBroker
@@ -33,6 +34,7 @@ from proxy.upstream.caching import Caching, retry_after
 from proxy.upstream.call import Call, Params, request
 from proxy.upstream.govern import Govern
 from proxy.upstream.meter import Meter
+from proxy.upstream.streams import StreamSlots
 from proxy.upstream.wire import Wire, open_client
 
 __all__ = ["UNTAPPED", "Params", "Reply", "Taps", "Upstream", "layers", "open_http"]
@@ -104,7 +106,7 @@ UNTAPPED = Taps()
 def open_http(config: Config) -> httpx2.AsyncClient:
     """The pooled httpx2 client a worker sends every upstream call through."""
     up = config.upstream
-    return open_client(up.timeout, up.connect_timeout, up.max_connections)
+    return open_client(up.timeout, up.connect_timeout, up.max_connections, up.max_streams)
 
 
 def layers(
@@ -127,6 +129,25 @@ def layers(
     return Caching(authorized, cache, clock, pacer)
 
 
+class Releasing(httpx2.AsyncByteStream):
+    """A reply body that calls ``release`` when it is closed."""
+
+    def __init__(self, inner: Any, release: Callable[[], None]) -> None:
+        self.inner = inner
+        self.release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self.inner:
+            yield part
+
+    async def aclose(self) -> None:
+        """Close the body, then free its slot."""
+        try:
+            await self.inner.aclose()
+        finally:
+            self.release()
+
+
 class Upstream:
     """The v4 API for one worker: cached GETs and uncached writes, per tenant."""
 
@@ -137,6 +158,7 @@ class Upstream:
         self.stack = stack
         self.clock = clock
         self.asked = taps.asked
+        self.streams = StreamSlots()
 
     async def get(
         self,
@@ -188,12 +210,31 @@ class Upstream:
         )
 
     async def stream(
-        self, tenant: Tenant, path: str, params: Params, headers: dict[str, str], request_id: str
+        self,
+        tenant: Tenant,
+        path: str,
+        params: Params,
+        headers: dict[str, str],
+        request_id: str,
+        *,
+        client: str,
+        caps: UpstreamSettings,
     ) -> httpx2.Response:
-        """An uncached GET whose reply body is read as it arrives; the caller closes it."""
+        """An uncached GET whose reply body is read as it arrives; the caller closes it.
+
+        It holds one of ``client``'s stream slots (within ``caps``) until it is closed.
+        """
+        release = self.streams.take(client, tenant.name, caps)
         call = Call(tenant, path, params, request_id)
         sent = request(self.root, call, headers=headers, stream=True)
-        return await self.stack.handle_async_request(sent)
+        try:
+            reply = await self.stack.handle_async_request(sent)
+        except BaseException:
+            release()
+            raise
+        reply.stream = Releasing(reply.stream, release)
+        weakref.finalize(reply, release)  # a reply dropped unread (client gone before it started)
+        return reply
 
     async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
         """Whether each (cache key, stored_at) still names the fresh cached reply."""

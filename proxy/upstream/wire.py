@@ -102,14 +102,48 @@ def _failure(exc: httpx2.TransportError) -> UpstreamUnavailable:
     return UpstreamUnavailable(reason=f"upstream unreachable: {type(exc).__name__}")
 
 
+class Pools(httpx2.AsyncClient):
+    """A worker's pooled client, sending streamed replies through a client (a pool) of their own.
+
+    A stream holds its connection for minutes; in a pool of their own, streams can never take
+    the connections ordinary calls need.
+    """
+
+    def __init__(self, streams: httpx2.AsyncClient, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.streams = streams
+
+    async def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        """``request`` sent through the pool its kind uses."""
+        if request.extensions.get(STREAM):
+            return await self.streams.send(request, **kwargs)
+        return await super().send(request, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close both pools."""
+        try:
+            await super().aclose()
+        finally:
+            await self.streams.aclose()
+
+
 def open_client(
-    timeout: float, connect_timeout: float, max_connections: int, **kwargs: Any
+    timeout: float,
+    connect_timeout: float,
+    max_connections: int,
+    max_streams: int = 20,
+    **kwargs: Any,
 ) -> httpx2.AsyncClient:
-    """The pooled client of a worker: TLS verified, proxies from the environment, no redirects."""
-    return httpx2.AsyncClient(
-        timeout=httpx2.Timeout(timeout, connect=connect_timeout),
-        limits=httpx2.Limits(max_connections=max_connections, max_keepalive_connections=50),
-        follow_redirects=False,
-        trust_env=True,
+    """The pooled client of a worker: TLS verified, proxies from the environment, no redirects;
+    ``max_connections`` for calls and ``max_streams`` more for streamed replies (Pools)."""
+    settings: dict[str, Any] = {
+        "timeout": httpx2.Timeout(timeout, connect=connect_timeout),
+        "follow_redirects": False,
+        "trust_env": True,
         **kwargs,
+    }
+    streams = httpx2.AsyncClient(
+        limits=httpx2.Limits(max_connections=max_streams, max_keepalive_connections=0), **settings
     )
+    calls = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=50)
+    return Pools(streams, limits=calls, **settings)

@@ -14,7 +14,14 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy.config import Tenant
-from proxy.errors import InternalError, ProxyError, QuotaRefused, SpentWindow, V2Refusal
+from proxy.errors import (
+    InternalError,
+    ProxyError,
+    QuotaRefused,
+    SpentWindow,
+    TokenRefused,
+    V2Refusal,
+)
 from proxy.quota import PERIODS, PROBE_AFTER, call_windows
 from proxy.upstream import Reply, Upstream
 from proxy.v2 import system_lookup
@@ -26,6 +33,18 @@ MemoKey = tuple[Any, ...]  # (route, tenant, path parameters, query, minute)
 CACHE_RANK = {"HIT": 0, "STALE": 1, "MISS": 2}
 MAX_FOLLOW_ROUNDS = 50
 FOREIGN = (403, 404)  # v4's refusals of a system the user does not have
+
+
+def token_refused(reply: Reply) -> bool:
+    """Whether a v4 reply refused the tenant's token rather than its API key.
+
+    Authorize already retried with a renewed token: a token refused still is being replaced
+    upstream, so the legacy client is told to come back (a 401 would read as its key
+    revoked). A refused API key is a lasting misconfiguration and stays a 401.
+    """
+    body = reply.body if isinstance(reply.body, dict) else {}
+    blamed = f"{body.get('message', '')} {body.get('details', '')}".lower()
+    return reply.status == 401 and "api key" not in blamed
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,8 @@ class Run:
         for call, reply in zip(calls, replies, strict=True):
             if reply.status == 429:
                 raise refusal(self.tenant, reply.body, self.upstream.clock.now())
+            if token_refused(reply):
+                raise TokenRefused(reason=f"upstream 401 on {call.path}")
             if not 200 <= reply.status < 300:
                 self.refused = reply.status
                 raise errors.from_v4(reply.status, reply.body, reply.retry_after, call)
