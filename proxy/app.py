@@ -35,6 +35,7 @@ from proxy.storage.redis_client import open_redis
 from proxy.tokens import TokenBroker
 from proxy.upstream.stack import Upstream, layers, open_http
 from proxy.v2 import runner
+from proxy.v4.paths import ENDPOINTS
 
 log = logging.getLogger("proxy.app")
 
@@ -197,6 +198,8 @@ def create_app(config: Config, clock: Clock = SYSTEM) -> Starlette:
             app.state.services = await opened.enter_async_context(
                 opened_services(config, open_http(config), broker, redis=redis, clock=clock)
             )
+            clients = (*config.legacy_clients, *config.team_clients)
+            metrics.declare(config.tenants, [c.name for c in clients], [e.name for e in ENDPOINTS])
             flusher = asyncio.create_task(metrics.flush_periodically())
             recorder = asyncio.create_task(app.state.services.recorder.run())
             try:
