@@ -97,6 +97,11 @@ NEEDS_REAUTHORIZATION = Gauge(
     ["tenant"],
     multiprocess_mode="mostrecent",
 )
+TOKEN_WRITE_UNCONFIRMED = Counter(
+    "enphase_proxy_token_write_unconfirmed",
+    "Token writes no Redis replica confirmed in time (kept by the master and the file copy).",
+    ["tenant"],
+)
 CALLER: ContextVar[str] = ContextVar("caller", default="")  # the client a request came from
 
 TOKEN_OUTCOMES = ("ok", "rejected", "error")  # TOKEN_REFRESH's outcomes
@@ -120,6 +125,7 @@ def declare(tenants: Iterable[str], clients: Iterable[str], endpoints: Iterable[
         for outcome in TOKEN_OUTCOMES:
             child(TOKEN_REFRESH, tenant, outcome)
         child(REAUTH_NEEDED, tenant)
+        child(TOKEN_WRITE_UNCONFIRMED, tenant)
     for client in clients:
         child(CLIENT_UPSTREAM, client)
         for status in STATUS_CLASSES:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
-from urllib.parse import quote
 
+from proxy.storage.redis_client import tenant_key
 from proxy.storage.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
@@ -201,4 +201,4 @@ class RedisDemandStore:
 
 
 def _name(tenant: str, what: str) -> str:
-    return f"{REDIS_PREFIX}{quote(tenant, safe='')}:{what}"
+    return tenant_key(REDIS_PREFIX, tenant, what)

@@ -20,12 +20,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
 from proxy.observability.metrics import QUOTA_REMAINING, QUOTA_USED
-from proxy.storage.redis_client import reachable
+from proxy.storage.redis_client import reachable, tenant_key
 from proxy.storage.sqlitefile import SqliteFile
 
 if TYPE_CHECKING:
@@ -354,11 +353,11 @@ class RedisQuotaStore:
 
 
 def _count_key(tenant: str, win: Window) -> str:
-    return f"{REDIS_PREFIX}{quote(tenant, safe='')}:{win.name}:{win.start}"
+    return tenant_key(REDIS_PREFIX, tenant, win.name, str(win.start))
 
 
 def _block_key(tenant: str, name: str) -> str:
-    return f"{REDIS_PREFIX}{quote(tenant, safe='')}:{name}:block"
+    return tenant_key(REDIS_PREFIX, tenant, name, "block")
 
 
 def _parse_block(name: str, raw: bytes | str) -> Window:

@@ -1,0 +1,110 @@
+"""Redis Sentinel and Redis Cluster through the one client factory: token writes confirmed by a
+replica survive a failover, a lost one comes back from the file copy, and every store works on
+a Cluster (keys of a tenant share a slot)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from proxy.config import Config, parse
+from proxy.observability.metrics import TOKEN_WRITE_UNCONFIRMED
+from proxy.tokens.store import RedisStore, TokenRecord, open_store
+from tests import support
+
+AUTH = {"key": "demo-v2-key", "user_id": "demo-user"}
+TEAM = {"Authorization": "Bearer demo-team-key"}
+RECORD = TokenRecord("access-1", "refresh-1", expires_at=2_000_000_000, obtained_at=1_000)
+
+
+def stores_on(sandbox_url: str, data_dir: Path, redis_table: str) -> Config:
+    """The demo configuration with tokens, cache and quota on the Redis of ``redis_table``."""
+    extra = f'[tokens]\nstore = "redis"\n[cache]\nbackend = "redis"\n{redis_table}'
+    text = support.config_text(sandbox_url, data_dir, extra)
+    return parse(text.replace('backend = "memory"', 'backend = "redis"', 1), "<test>")  # quota
+
+
+def unconfirmed(tenant: str) -> float:
+    return TOKEN_WRITE_UNCONFIRMED.labels(tenant)._value.get()
+
+
+@pytest.mark.slow
+def test_a_token_write_is_on_the_replica_before_save_returns_and_survives_a_failover(
+    tmp_path: Path,
+) -> None:
+    with support.redis_sentinel_group(tmp_path / "redis") as group:
+        config = stores_on("http://127.0.0.1:9", tmp_path, group.toml())
+
+        async def run() -> TokenRecord | None:
+            store = open_store(config)
+            try:
+                await store.save("demo", RECORD)
+                assert isinstance(store, RedisStore) and store.acks == 1
+                replica = next(port for port in group.data if port != group.master())
+                held = support.redis_cli(replica, "GET", store.key("demo"))
+                assert TokenRecord.from_json(held) == RECORD  # confirmed before save returned
+                master = group.master()
+                group.nodes.kill(master)
+                deadline = time.monotonic() + 30
+                while group.master() == master:
+                    assert time.monotonic() < deadline, "the sentinels never failed over"
+                    await asyncio.sleep(0.1)
+                return await store.load("demo")
+            finally:
+                await store.close()
+
+        before = unconfirmed("demo")
+        assert asyncio.run(run()) == RECORD
+        assert unconfirmed("demo") == before
+
+
+def test_an_unconfirmed_write_stands_and_a_write_redis_lost_comes_back_from_the_file_copy(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # A lone server has no replica: every write waits ack_timeout and stays unconfirmed.
+    table = f'[redis]\nurl = "{redis_url}"\nreplica_acks = 1\nack_timeout = 0.05\n'
+    config = stores_on("http://127.0.0.1:9", tmp_path, table)
+    tenant = f"lost-{time.time_ns()}"
+    rotated = replace(RECORD, refresh_token="refresh-2", obtained_at=2_000)
+    newest = replace(RECORD, refresh_token="refresh-3", obtained_at=3_000)
+
+    async def run() -> None:
+        store = open_store(config)
+        assert isinstance(store, RedisStore)
+        try:
+            await store.save(tenant, RECORD)
+            await store.save(tenant, rotated)
+            assert unconfirmed(tenant) == 2
+            # A failover took the master's last write back: Redis holds the older record.
+            await store.redis.set(store.key(tenant), RECORD.to_json())
+            assert await store.load(tenant) == rotated
+            assert TokenRecord.from_json(await store.redis.get(store.key(tenant))) == rotated
+            # Another replica refreshed since: its newer record is never overwritten.
+            await store.redis.set(store.key(tenant), newest.to_json())
+            assert await store.load(tenant) == newest
+            assert TokenRecord.from_json(await store.redis.get(store.key(tenant))) == newest
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_the_proxy_keeps_tokens_cache_and_quota_on_a_redis_cluster(tmp_path: Path) -> None:
+    with support.redis_cluster(tmp_path / "cluster") as ports, support.sandbox() as (url, _):
+        nodes = ", ".join(f'"127.0.0.1:{port}"' for port in ports)
+        config = stores_on(url, tmp_path, f"[redis]\ncluster_nodes = [{nodes}]\n")
+        with support.proxy(config) as proxy, httpx2.Client(base_url=proxy, timeout=30) as client:
+            legacy = [client.get("/api/v2/systems/1001/summary", params=AUTH) for _ in range(3)]
+            team = client.get("/api/v4/systems", headers=TEAM)
+            ready = client.get("/readyz", headers=support.SCRAPE)
+        record = support.stored(config, "demo")
+    assert [r.status_code for r in legacy] == [200] * 3, legacy[0].text
+    assert [r.headers.get("X-Cache") for r in legacy][1:] == ["HIT", "HIT"]
+    assert team.status_code == 200, team.text
+    assert ready.status_code == 200, ready.text
+    assert record is not None and record.refresh_token
