@@ -94,6 +94,7 @@ def test_an_unconfirmed_write_stands_and_a_write_redis_lost_comes_back_from_the_
     asyncio.run(run())
 
 
+@pytest.mark.slow
 def test_the_proxy_keeps_tokens_cache_and_quota_on_a_redis_cluster(tmp_path: Path) -> None:
     with support.redis_cluster(tmp_path / "cluster") as ports, support.sandbox() as (url, _):
         nodes = ", ".join(f'"127.0.0.1:{port}"' for port in ports)
