@@ -5,7 +5,9 @@ a Cluster (keys of a tenant share a slot)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,11 +24,21 @@ TEAM = {"Authorization": "Bearer demo-team-key"}
 RECORD = TokenRecord("access-1", "refresh-1", expires_at=2_000_000_000, obtained_at=1_000)
 
 
-def stores_on(sandbox_url: str, data_dir: Path, redis_table: str) -> Config:
+def stores_text(sandbox_url: str, data_dir: Path, redis_table: str) -> str:
     """The demo configuration with tokens, cache and quota on the Redis of ``redis_table``."""
     extra = f'[tokens]\nstore = "redis"\n[cache]\nbackend = "redis"\n{redis_table}'
     text = support.config_text(sandbox_url, data_dir, extra)
-    return parse(text.replace('backend = "memory"', 'backend = "redis"', 1), "<test>")  # quota
+    return text.replace('backend = "memory"', 'backend = "redis"', 1)  # [quota]
+
+
+def stores_on(sandbox_url: str, data_dir: Path, redis_table: str) -> Config:
+    """``stores_text`` parsed."""
+    return parse(stores_text(sandbox_url, data_dir, redis_table), "<test>")
+
+
+def cluster_table(ports: list[int]) -> str:
+    nodes = ", ".join(f'"127.0.0.1:{port}"' for port in ports)
+    return f"[redis]\ncluster_nodes = [{nodes}]\n"
 
 
 def unconfirmed(tenant: str) -> float:
@@ -97,8 +109,7 @@ def test_an_unconfirmed_write_stands_and_a_write_redis_lost_comes_back_from_the_
 @pytest.mark.slow
 def test_the_proxy_keeps_tokens_cache_and_quota_on_a_redis_cluster(tmp_path: Path) -> None:
     with support.redis_cluster(tmp_path / "cluster") as ports, support.sandbox() as (url, _):
-        nodes = ", ".join(f'"127.0.0.1:{port}"' for port in ports)
-        config = stores_on(url, tmp_path, f"[redis]\ncluster_nodes = [{nodes}]\n")
+        config = stores_on(url, tmp_path, cluster_table(ports))
         with support.proxy(config) as proxy, httpx2.Client(base_url=proxy, timeout=30) as client:
             legacy = [client.get("/api/v2/systems/1001/summary", params=AUTH) for _ in range(3)]
             team = client.get("/api/v4/systems", headers=TEAM)
@@ -109,3 +120,62 @@ def test_the_proxy_keeps_tokens_cache_and_quota_on_a_redis_cluster(tmp_path: Pat
     assert team.status_code == 200, team.text
     assert ready.status_code == 200, ready.text
     assert record is not None and record.refresh_token
+
+
+@pytest.mark.slow
+def test_two_replicas_on_a_redis_cluster_share_one_token_one_fetch_and_one_budget(
+    tmp_path: Path,
+) -> None:
+    with support.redis_cluster(tmp_path / "cluster") as ports, support.sandbox() as (url, _):
+        paths = []
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            paths.append(tmp_path / name / "proxy.toml")
+            paths[-1].write_text(stores_text(url, tmp_path / name, cluster_table(ports)))
+        with support.serve_process(paths[0], 1) as a, support.serve_process(paths[1], 1) as b:
+            with ThreadPoolExecutor(40) as pool:
+                replies = list(
+                    pool.map(
+                        lambda n: httpx2.get(
+                            (a, b)[n % 2] + "/api/v2/systems/1001/summary", params=AUTH, timeout=30
+                        ),
+                        range(40),
+                    )
+                )
+            used = [
+                month_used(httpx2.get(r + "/metrics", headers=support.SCRAPE).text) for r in (a, b)
+            ]
+        stats = httpx2.get(url + "/_sandbox/stats").json()
+    assert [r.status_code for r in replies] == [200] * 40, replies[0].text
+    assert {k: n for k, n in stats["token_grants"].items() if n} == {"password": 1}
+    assert sum(stats["api_calls_by_path"].values()) == stats["api_calls"] == 1
+    assert used == [1, 1]  # one budget, counted once, seen by both
+
+
+def month_used(metrics_text: str) -> float:
+    found = re.search(
+        r'enphase_proxy_quota_used\{period="month",tenant="demo"\} (\S+)', metrics_text
+    )
+    assert found, metrics_text[-500:]
+    return float(found.group(1))
+
+
+def test_a_request_while_redis_is_out_of_reach_is_a_503_with_retry_after(tmp_path: Path) -> None:
+    nodes = support.RedisNodes(tmp_path / "redis")
+    port = nodes.start(support.free_port())
+    try:
+        with support.sandbox() as (url, _):
+            config = stores_on(url, tmp_path, f'[redis]\nurl = "redis://127.0.0.1:{port}/0"\n')
+            with support.proxy(config) as proxy, httpx2.Client(base_url=proxy) as client:
+                before = client.get("/api/v2/systems/1001/summary", params=AUTH)
+                nodes.kill(port)
+                legacy = client.get("/api/v2/systems/1002/summary", params=AUTH)
+                team = client.get("/api/v4/systems/1002/summary", headers=TEAM)
+    finally:
+        nodes.stop()
+    assert before.status_code == 200, before.text
+    for reply in (legacy, team):
+        assert reply.status_code == 503, reply.text
+        assert int(reply.headers["Retry-After"]) > 0
+    assert legacy.json() == {"errorCode": 7, "errorMessages": ["Data temporarily unavailable."]}
+    assert team.json()["code"] == 503

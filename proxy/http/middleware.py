@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mappings.base import V2Error
 from proxy.errors import HeadersTooLarge, InternalError, PayloadTooLarge, ProxyError, UrlTooLong
 from proxy.http import renderers
 from proxy.observability import logs, metrics
@@ -93,7 +94,7 @@ class RequestContext:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
-        async def answer(error: ProxyError) -> None:
+        async def answer(error: ProxyError | V2Error) -> None:
             """``error`` in the shape of the request's surface."""
             if not sent:
                 await renderers.render(scope["path"], error)(scope, receive, send_wrapper)
@@ -106,9 +107,11 @@ class RequestContext:
                 await self.app(scope, receive_limited, send_wrapper)
         except BodyTooLarge:
             await answer(PayloadTooLarge())
-        except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
-            await answer(InternalError())
+        except Exception as exc:
+            error = renderers.lift(exc)  # a defect, or Redis out of reach (503)
+            if isinstance(error, InternalError):
+                log.exception("unhandled error", extra={"request_id": request_id})
+            await answer(error)
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"

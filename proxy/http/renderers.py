@@ -23,17 +23,21 @@ from proxy.errors import (
     Unprocessable,
     UpstreamUnavailable,
 )
+from proxy.storage import redis_client
 
 V4_PREFIX = "/api/v4"
 ROUTER_ERRORS = {404: NotFound, 405: MethodNotAllowed}
 
 
 def lift(exc: Exception) -> ProxyError | V2Error:
-    """``exc`` as one of the proxy's errors (a router's 404/405, or an internal error)."""
+    """``exc`` as one of the proxy's errors (a router's 404/405, Redis out of reach for a
+    failover's seconds, or an internal error)."""
     if isinstance(exc, ProxyError | V2Error):
         return exc
     if isinstance(exc, HTTPException):
         return ROUTER_ERRORS.get(exc.status_code, InternalError)()
+    if redis_client.unavailable(exc):
+        return Unavailable(retry_after=redis_client.RETRY_AFTER)
     return InternalError()
 
 

@@ -21,6 +21,7 @@ CONNECT_TIMEOUT = 2.0  # seconds; a Redis that does not accept a connection by t
 #: Seconds a Sentinel or Cluster reply may take: a master that stopped answering is given up
 #: (and rediscovered) rather than waited for.
 SOCKET_TIMEOUT = 5.0
+RETRY_AFTER = 5  # seconds a client is told to wait while Redis is out of reach (a failover)
 
 
 def settings_of(config: Config) -> RedisSettings | None:
@@ -81,6 +82,22 @@ async def reachable(config: Config, redis: Redis | None) -> tuple[Redis, bool]:
     client = redis if redis is not None else connect(settings_of(config) or "")
     await client.ping()
     return client, redis is None
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis out of reach for now: down, failing over, or a demoted master."""
+    try:
+        from redis import exceptions
+    except ImportError:  # without the redis extra nothing raises them
+        return False
+    return isinstance(
+        exc,
+        exceptions.ConnectionError
+        | exceptions.TimeoutError
+        | exceptions.ReadOnlyError
+        | exceptions.TryAgainError
+        | exceptions.ClusterDownError,
+    )
 
 
 def tenant_key(prefix: str, tenant: str, *parts: str) -> str:

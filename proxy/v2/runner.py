@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
 from proxy.config import Tenant
-from proxy.errors import InternalError, ProxyError
+from proxy.errors import InternalError
 from proxy.http import renderers
 from proxy.upstream.stack import Reply, Upstream
 from proxy.v2 import system_lookup
@@ -187,10 +187,10 @@ async def _answer(endpoint: Endpoint, req: V2Request, run: Run) -> Outcome:
 
 def failure(exc: Exception, tenant: str = "") -> V2Error:
     """The v2 error for anything that stopped a request (never a traceback)."""
-    if not isinstance(exc, ProxyError | V2Error):
+    error = renderers.lift(exc)
+    if isinstance(error, InternalError) and error is not exc:
         log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
-        exc = InternalError()
-    return renderers.v2(exc)
+    return renderers.v2(error)
 
 
 async def answer(
