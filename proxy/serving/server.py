@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import resource
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, load
@@ -26,6 +27,7 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
 WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 #: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
 WORKER_CLASSES = {"asgi": "proxy.serving.worker.BoundedASGIWorker"}
+PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent ends
 FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
 
 
@@ -84,10 +86,16 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SY
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def die_with_parent() -> None:
+    """In a child before it runs: SIGTERM when its parent process ends (Linux prctl)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
-    """The sandbox in a child process listening on host:port, once it accepts connections."""
+    """The sandbox in a child process listening on host:port, once it accepts connections;
+    it ends when its parent does."""
     code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
-    child = subprocess.Popen([sys.executable, "-c", code])
+    child = subprocess.Popen([sys.executable, "-c", code], preexec_fn=die_with_parent)
     try:
         wait_for_port(host, port)
     except TimeoutError:
@@ -96,41 +104,25 @@ def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
     return child
 
 
-@contextmanager
-def embedded_sandbox(config: Config) -> Iterator[None]:
-    """The simulated v4 API in a child process while the proxy runs, when enabled."""
-    if not config.sandbox.enabled:
-        yield
-        return
-    child = start_sandbox(config.sandbox.host, config.sandbox.port)
-    try:
-        yield
-    finally:
-        child.terminate()
-        child.wait(10)
-
-
-def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi") -> int:
-    """Run gunicorn (a fresh child, so metrics are set up before any import) until stopped."""
-    os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi") -> NoReturn:
+    """Become gunicorn (a fresh interpreter, so metrics are set up before any import): no
+    supervisor process of its own. The embedded sandbox, when enabled, is gunicorn's child and
+    ends with it."""
+    path = str(Path(config_path).resolve())
+    os.environ[CONFIG_ENV] = path
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.environ[WORKER_CLASS_ENV] = worker_class
     config = config_from_env()
     config.data_path("").mkdir(parents=True, exist_ok=True)
     env = {**os.environ, METRICS_ENV: prepare_metrics_dir(config)}
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:proxy.serving.gunicorn_conf",
-        "proxy.serving.asgi:app",
-    ]
-    with embedded_sandbox(config):
-        child = subprocess.Popen(command, env=env)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda number, _frame: child.send_signal(number))
-        return child.wait()
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:proxy.serving.gunicorn_conf"]
+    # The configuration's path also on the command line: ps shows which proxy this is.
+    command += ["--env", f"{CONFIG_ENV}={path}", "proxy.serving.asgi:app"]
+    if config.sandbox.enabled:
+        start_sandbox(config.sandbox.host, config.sandbox.port)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)
 
 
 def free_port() -> int:
