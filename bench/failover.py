@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,8 +44,11 @@ from proxy.tokens.store import TokenRecord, open_store
 FAILOVERS = 20
 STEADY = 4.0  # seconds of traffic before each kill
 WATCH = 6.0  # seconds of traffic after the sentinels name the new master
-ACCESS_TTL = 8  # seconds; with REFRESH_MARGIN a token refresh is due every ~3 s
-REFRESH_MARGIN = 5
+#: Seconds an access token lives; with REFRESH_MARGIN a refresh is due every ~5 s, and a token
+#: stays valid longer than a renewal lock a killed master left behind (lock_timeout, 30 s), as
+#: a real token's day and hour do.
+ACCESS_TTL = 45
+REFRESH_MARGIN = 40
 CLIENTS = 2  # polling threads per replica
 PAUSE = 0.05  # seconds between two requests of a thread
 SYSTEMS = ("1001", "1002")
@@ -90,7 +94,11 @@ def poll(url: str, stop: threading.Event, answers: list[Answer]) -> None:
         n = 0
         while not stop.is_set():
             n += 1
-            reply = client.get(f"/api/v2/systems/{SYSTEMS[n % 2]}/summary", params=AUTH)
+            try:
+                reply = client.get(f"/api/v2/systems/{SYSTEMS[n % 2]}/summary", params=AUTH)
+            except httpx2.TimeoutException:
+                answers.append(Answer(time.monotonic(), 0, None, None))  # no answer in time
+                continue
             headers = reply.headers
             retry_after, cache = headers.get("Retry-After"), headers.get("X-Cache")
             answers.append(Answer(time.monotonic(), reply.status_code, retry_after, cache))
@@ -241,6 +249,7 @@ def report(
     unexplained = sum(1 for a in answers if a.status == 503 and not a.retry_after)
     print(f"500s: {sum(n for s, n in statuses.items() if s >= 500 and s != 503)}")
     print(f"503s without Retry-After: {unexplained}")
+    print(f"requests unanswered in 30 s: {statuses[0]}")
     print(f"stale answers: {sum(1 for a in answers if a.cache == 'STALE')}")
     print(f"token refreshes: {grants}")
     print(f"reauthorizations: {sum(reauthorizations(text) for text in metrics):.0f}")
@@ -253,4 +262,5 @@ def report(
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop every child on the way out
     main(int(sys.argv[1]) if len(sys.argv) > 1 else FAILOVERS)
