@@ -34,6 +34,7 @@ import httpx2
 
 from bench.redis_nodes import SentinelGroup, redis_cli, redis_sentinel_group
 from bench.support import child, machine
+from proxy.clock import SYSTEM
 from proxy.config import load
 from proxy.sandbox import DEMO, App, SandboxSettings
 from proxy.sandbox.demo import config_text
@@ -97,11 +98,11 @@ def poll(url: str, stop: threading.Event, answers: list[Answer]) -> None:
             try:
                 reply = client.get(f"/api/v2/systems/{SYSTEMS[n % 2]}/summary", params=AUTH)
             except httpx2.TimeoutException:
-                answers.append(Answer(time.monotonic(), 0, None, None))  # no answer in time
+                answers.append(Answer(SYSTEM.monotonic(), 0, None, None))  # no answer in time
                 continue
             headers = reply.headers
             retry_after, cache = headers.get("Retry-After"), headers.get("X-Cache")
-            answers.append(Answer(time.monotonic(), reply.status_code, retry_after, cache))
+            answers.append(Answer(SYSTEM.monotonic(), reply.status_code, retry_after, cache))
             stop.wait(PAUSE)
 
 
@@ -113,12 +114,12 @@ def sandbox_stats(url: str) -> dict[str, Any]:
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> float:
     """Seconds until ``condition()`` holds."""
-    started = time.monotonic()
+    started = SYSTEM.monotonic()
     while not condition():
-        if time.monotonic() - started > timeout:
+        if SYSTEM.monotonic() - started > timeout:
             raise TimeoutError(what)
         time.sleep(0.05)
-    return time.monotonic() - started
+    return SYSTEM.monotonic() - started
 
 
 def rejoined(port: int) -> bool:
@@ -159,20 +160,20 @@ def main(failovers: int = FAILOVERS) -> None:
         for thread in threads:
             thread.start()
         grants_before = sandbox_stats(sandbox_url)["token_grants"].get("refresh_token", 0)
-        started = time.monotonic()
+        started = SYSTEM.monotonic()
         try:
             for _ in range(failovers):
                 calls_before = sandbox_stats(sandbox_url)["api_calls"]
-                steady_from = time.monotonic()
+                steady_from = SYSTEM.monotonic()
                 time.sleep(STEADY)
                 calls_at_kill = sandbox_stats(sandbox_url)["api_calls"]
-                rate = (calls_at_kill - calls_before) / (time.monotonic() - steady_from)
+                rate = (calls_at_kill - calls_before) / (SYSTEM.monotonic() - steady_from)
                 master = group.master()
                 group.nodes.kill(master)
-                killed = time.monotonic()
+                killed = SYSTEM.monotonic()
                 switch = wait_for(lambda: group.master() != master, "no failover")  # noqa: B023
                 time.sleep(WATCH)
-                end = time.monotonic()
+                end = SYSTEM.monotonic()
                 calls = sandbox_stats(sandbox_url)["api_calls"] - calls_at_kill
                 windows.append(Window(killed, switch, end, calls, rate))
                 group.nodes.start(master)
@@ -181,7 +182,7 @@ def main(failovers: int = FAILOVERS) -> None:
             stop.set()
             for thread in threads:
                 thread.join(30)
-        elapsed = time.monotonic() - started
+        elapsed = SYSTEM.monotonic() - started
         scrape = {"Authorization": "Bearer test-scrape-key"}  # the key config_text sets
         metrics = [httpx2.get(url + "/metrics", headers=scrape).text for url in urls]
         grants = sandbox_stats(sandbox_url)["token_grants"].get("refresh_token", 0) - grants_before
@@ -240,7 +241,7 @@ def report(
         recoveries.append(max(bad) - w.killed if bad else 0.0)
         extra.append(w.calls - w.rate * (w.end - w.killed))
     switches = [w.switch for w in windows]
-    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"date: {dt.datetime.fromtimestamp(SYSTEM.now(), dt.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine()}")
     print(f"failovers: {len(windows)}")
     print(f"seconds: {elapsed:.0f}")

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxy.clock import SYSTEM
 from proxy.serving.server import free_port, wait_for_port
 
 
@@ -108,9 +109,9 @@ def redis_sentinel_group(workdir: Path) -> Iterator[SentinelGroup]:
             nodes.args[port] += ["--bind", "127.0.0.1", "--dir", str(workdir)]
             sentinels.append(nodes.start(port))
         group = SentinelGroup(nodes, [master, replica], sentinels)
-        deadline = time.monotonic() + 30
+        deadline = SYSTEM.monotonic() + 30
         while "master_link_status:up" not in redis_cli(replica, "INFO", "replication"):
-            assert time.monotonic() < deadline, "the replica never synced"
+            assert SYSTEM.monotonic() < deadline, "the replica never synced"
             time.sleep(0.1)
         yield group
     finally:
@@ -142,9 +143,9 @@ def redis_cluster(workdir: Path, size: int = 3) -> Iterator[list[int]]:
             nodes.start(port, "--cluster-enabled", "yes", "--cluster-config-file", conf)
         addresses = [f"127.0.0.1:{port}" for port in ports]
         redis_cli(ports[0], "--cluster", "create", *addresses, "--cluster-yes")
-        deadline = time.monotonic() + 30
+        deadline = SYSTEM.monotonic() + 30
         while not all("cluster_state:ok" in redis_cli(p, "CLUSTER", "INFO") for p in ports):
-            assert time.monotonic() < deadline, "the cluster never became ready"
+            assert SYSTEM.monotonic() < deadline, "the cluster never became ready"
             time.sleep(0.1)
         yield ports
     finally:

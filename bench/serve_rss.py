@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx2
 
 from bench.support import child, machine
+from proxy.clock import SYSTEM
 from proxy.sandbox import DEMO, App, SandboxSettings
 from proxy.sandbox.demo import config_text
 from proxy.sandbox.server import serve_in_thread
@@ -85,7 +86,7 @@ def measure(workers: int, sandbox_url: str, work: Path, embedded: bool) -> None:
 
 def main() -> None:
     """Measure 1 and 2 workers, then 1 worker with the embedded sandbox."""
-    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"date: {dt.datetime.fromtimestamp(SYSTEM.now(), dt.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine()}")
     app = App(DEMO.client_id, DEMO.client_secret, DEMO.api_key, "Kilowatt", 10**6, 10**9)
     with tempfile.TemporaryDirectory() as tmp, serve_in_thread(SandboxSettings(apps=[app])) as sb:
