@@ -334,7 +334,7 @@ class RedisSettings(_Table):
     """``[redis]``: the server shared by workers and replicas: one ``url``, or ``sentinels``
     (``host:port``) watching ``service_name``, or ``cluster_nodes`` (``host:port``) of a
     Cluster; ``password`` for the latter two. A token write waits until ``replica_acks``
-    replicas hold it, at most ``ack_timeout`` seconds (README "Redis Sentinel and Cluster")."""
+    replicas hold it, at most ``ack_timeout`` seconds (README "Run it with replicas")."""
 
     url: Secret | None = None
     sentinels: tuple[Str, ...] = ()
