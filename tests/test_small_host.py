@@ -45,7 +45,7 @@ def test_the_embedded_sandbox_is_gunicorns_child_and_ends_with_it(tmp_path: Path
         commands = [command_of(pid) for pid in [serve, *support.children(serve)]]
         answered = httpx2.get(url + "/api/v2/systems/1001/summary", params=AUTH, timeout=30)
     assert b"proxy.serving.gunicorn_conf" in commands[0]
-    assert sum(b"proxy.sandbox" in command for command in commands[1:]) == 1
+    assert sum(b"sandbox_while_parent_lives" in command for command in commands[1:]) == 1
     assert answered.status_code == 200, answered.text
     deadline = time.monotonic() + 10
     while listening(sandbox_port):  # the sandbox ends with gunicorn

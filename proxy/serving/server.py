@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import resource
@@ -11,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +27,6 @@ METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus_client itself
 WORKER_CLASS_ENV = "ENPHASE_PROXY_WORKER_CLASS"
 #: Only gunicorn's own ASGI worker bounds request heads (uvicorn's buffers a whole head first).
 WORKER_CLASSES = {"asgi": "proxy.serving.worker.BoundedASGIWorker"}
-PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent ends
 FDS_RESERVED = 64  # descriptors a worker needs besides client and upstream connections
 
 
@@ -86,16 +85,25 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SY
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
-def die_with_parent() -> None:
-    """In a child before it runs: SIGTERM when its parent process ends (Linux prctl)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def sandbox_while_parent_lives(host: str, port: int, parent: int) -> None:
+    """Serve the sandbox on host:port until process ``parent`` ends (checked each second)."""
+    from proxy.sandbox import serve as serve_sandbox
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)  # gunicorn, the parent, is gone: so is the proxy this sandbox stood in for
+
+    threading.Thread(target=watch, daemon=True).start()
+    serve_sandbox(host, port)
 
 
 def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
     """The sandbox in a child process listening on host:port, once it accepts connections;
-    it ends when its parent does."""
-    code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
-    child = subprocess.Popen([sys.executable, "-c", code], preexec_fn=die_with_parent)
+    it ends when this process does."""
+    code = "from proxy.serving.server import sandbox_while_parent_lives as run; "
+    code += f"run({host!r}, {port}, {os.getpid()})"
+    child = subprocess.Popen([sys.executable, "-c", code])
     try:
         wait_for_port(host, port)
     except TimeoutError:
