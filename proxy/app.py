@@ -41,6 +41,7 @@ from proxy.storage import open_redis
 from proxy.tokens import TokenBroker
 from proxy.upstream import UNTAPPED, Taps, Upstream, layers, open_http
 from proxy.v2 import Memo, UnknownIds
+from proxy.v4 import paths
 
 log = logging.getLogger("proxy.app")
 
@@ -199,7 +200,8 @@ async def opened_services(
 @contextlib.asynccontextmanager
 async def worker_services(config: Config, clock: Clock = SYSTEM) -> AsyncIterator[Services]:
     """A gunicorn worker's services and its background tasks: its Redis client, its token
-    broker, the metrics flush and the console recorder; all stopped and closed on exit."""
+    broker, the metrics (declared at 0, then flushed) and the console recorder; all stopped and
+    closed on exit."""
     async with contextlib.AsyncExitStack() as opened:
         redis = open_redis(config)
         if redis is not None:
@@ -209,6 +211,9 @@ async def worker_services(config: Config, clock: Clock = SYSTEM) -> AsyncIterato
         services = await opened.enter_async_context(
             opened_services(config, open_http(config), broker, redis=redis, clock=clock)
         )
+        clients = (*config.legacy_clients, *config.team_clients)
+        endpoints = [e.name for e in paths.ENDPOINTS]
+        metrics.declare(config.tenants, [c.name for c in clients], endpoints)
         flusher = asyncio.create_task(metrics.flush_periodically())
         recorder = asyncio.create_task(services.recorder.run())
         try:

@@ -353,9 +353,36 @@ class Quota(_Table):
 
 @dataclass(frozen=True, config=_TABLE)
 class RedisSettings(_Table):
-    """``[redis]``: the server shared by workers and replicas."""
+    """``[redis]``: the server shared by workers and replicas: one ``url``, or ``sentinels``
+    (``host:port``) watching ``service_name``, or ``cluster_nodes`` (``host:port``) of a
+    Cluster; ``password`` for the latter two. A token write waits until ``replica_acks``
+    replicas hold it, at most ``ack_timeout`` seconds (README "Run it with replicas")."""
 
     url: Secret | None = None
+    sentinels: tuple[Str, ...] = ()
+    service_name: Str | None = None
+    cluster_nodes: tuple[Str, ...] = ()
+    password: Secret | None = None
+    replica_acks: NonNegative | None = None  # None: 1 with sentinels or a cluster, else 0
+    ack_timeout: PositiveFloat = 0.5
+
+    @model_validator(mode="after")
+    def _one_way(self) -> RedisSettings:
+        ways = [bool(self.url), bool(self.sentinels), bool(self.cluster_nodes)]
+        if sum(ways) > 1:
+            raise _key_problem("url", "set one of url, sentinels or cluster_nodes")
+        if self.sentinels and not self.service_name:
+            raise _key_problem("service_name", "sentinels need the service_name they watch")
+        for node in (*self.sentinels, *self.cluster_nodes):
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit():
+                raise _key_problem("sentinels", f"{node!r} is not host:port")
+        return self
+
+    @property
+    def configured(self) -> bool:
+        """Whether a Redis is configured at all."""
+        return bool(self.url or self.sentinels or self.cluster_nodes)
 
 
 class Document(BaseModel):
@@ -386,6 +413,7 @@ class Config:
     cache: Cache = dataclasses.field(default_factory=Cache)
     quota: Quota = dataclasses.field(default_factory=Quota)
     redis_url: str | None = None
+    redis: RedisSettings = dataclasses.field(default_factory=RedisSettings)
     tenants: Mapping[str, Tenant] = dataclasses.field(default_factory=dict)
     legacy_clients: tuple[Client, ...] = ()
     team_clients: tuple[Client, ...] = ()
@@ -448,8 +476,9 @@ def _cross_checks(doc: Document) -> Iterator[tuple[Loc, str]]:
     if demo and doc.upstream.is_enphase:
         yield ("upstream", "api_root"), "demo client keys are refused against the real Enphase API"
     for table, key in (("tokens", "store"), ("cache", "backend"), ("quota", "backend")):
-        if getattr(getattr(doc, table), key) == "redis" and not doc.redis.url:
-            yield (table, key), f"{table}.{key} = 'redis' needs [redis] url"
+        if getattr(getattr(doc, table), key) == "redis" and not doc.redis.configured:
+            need = "[redis] url, sentinels or cluster_nodes"
+            yield (table, key), f"{table}.{key} = 'redis' needs {need}"
 
 
 def _app_checks(before: list[Tenant], tenant: Tenant, at: Loc) -> Iterator[tuple[Loc, str]]:
@@ -546,6 +575,7 @@ def parse(text: str, source: str = "<memory>", env: Mapping[str, str] | None = N
         cache=doc.cache,
         quota=doc.quota,
         redis_url=doc.redis.url,
+        redis=doc.redis,
         tenants={tenant.name: tenant for tenant in doc.tenants},
         legacy_clients=tuple(doc.legacy_clients),
         team_clients=tuple(doc.team_clients),

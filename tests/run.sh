@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: command -> package
-for need in redis-server:redis-server chromium:chromium; do
+for need in redis-server:redis-server redis-sentinel:redis-sentinel promtool:prometheus \
+  chromium:chromium; do
   command="${need%%:*}" package="${need##*:}"
   if ! command -v "$command" >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -38,6 +38,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
+from bench.redis_nodes import RedisNodes as RedisNodes
+from bench.redis_nodes import SentinelGroup as SentinelGroup
+from bench.redis_nodes import redis_cli as redis_cli
+from bench.redis_nodes import redis_cluster as redis_cluster
+from bench.redis_nodes import redis_sentinel_group as redis_sentinel_group
 from mappings.base import V2Request, V4Call
 from mappings.openapi import OPENAPI
 from proxy.cache import freshness

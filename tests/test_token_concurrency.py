@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from proxy.config import Config
+from proxy.storage.redis_client import tenant_key
 from proxy.tokens import TokenBroker
 from proxy.tokens.store import REDIS_PREFIX, TokenFileStore, open_store
 from tests import support
@@ -61,7 +62,7 @@ def raw_record(config: Config, tenant: str) -> dict[str, Any]:
     """The tenant's record exactly as persisted, parsed as JSON."""
     if config.redis_url:
         with redis.Redis.from_url(config.redis_url) as client:
-            raw = client.get(REDIS_PREFIX + tenant)
+            raw = client.get(tenant_key(REDIS_PREFIX, tenant))
     else:
         raw = TokenFileStore(config.data_path(config.tokens.path), 1.0).file(tenant).read_bytes()
     record: dict[str, Any] = json.loads(raw)

@@ -106,7 +106,7 @@ async def _login(config: Config, broker: TokenBroker, args: argparse.Namespace) 
     code = args.code
     if not code:
         print("Otherwise paste the code (or the whole address the browser was sent to).")
-        code = _code(input("code: "))
+        code = code_of(input("code: "))
     await pending.claim(state)  # completed here: the callback can no longer use it
     await broker.authorize(tenant.name, code)
     print(f"tenant {tenant.name}: authorized")
@@ -153,7 +153,7 @@ async def _import(config: Config, broker: TokenBroker, args: argparse.Namespace)
     return 0
 
 
-def _code(text: str) -> str:
+def code_of(text: str) -> str:
     """The authorization code from a pasted code or redirected URL."""
     text = text.strip()
     if "code=" in text:

@@ -57,7 +57,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    from proxy.cli import auth
+    from proxy.cli import auth, init
     from proxy.cli import quota as quota_cli
 
     top = argparse.ArgumentParser(
@@ -90,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     auth.register(sub)
+    init.register(sub)
     quota_cli.register(sub)
     return top
 

@@ -125,9 +125,11 @@ class RequestContext:
             await answer(PayloadTooLarge())
         except BodyCut:
             await answer(RequestTimeout())
-        except Exception:
-            log.exception("unhandled error", extra={"request_id": request_id})
-            await answer(InternalError())
+        except Exception as exc:
+            error = renderers.lift(exc)  # a defect, or Redis out of reach (503)
+            if isinstance(error, InternalError):
+                log.exception("unhandled error", extra={"request_id": request_id})
+            await answer(error)
         finally:
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"

@@ -26,6 +26,7 @@ from proxy.errors import (
     UpstreamUnavailable,
     V2Refusal,
 )
+from proxy.storage import REDIS_RETRY_AFTER, redis_unavailable
 
 V4_PREFIX = "/api/v4"
 V4_ERROR = frozenset({"message", "details", "code"})
@@ -35,7 +36,8 @@ ROUTER_ERRORS = {404: NotFound}
 
 
 def lift(exc: Exception) -> ProxyError:
-    """``exc`` as one of the proxy's errors (a router's 404/405, or an internal error)."""
+    """``exc`` as one of the proxy's errors (a router's 404/405, Redis out of reach for a
+    failover's seconds, or an internal error)."""
     if isinstance(exc, ProxyError):
         return exc
     if isinstance(exc, HTTPException) and exc.status_code == 405:
@@ -43,6 +45,8 @@ def lift(exc: Exception) -> ProxyError:
         return MethodNotAllowed(allow=tuple(m.strip() for m in allow.split(",") if m.strip()))
     if isinstance(exc, HTTPException):
         return ROUTER_ERRORS.get(exc.status_code, InternalError)()
+    if redis_unavailable(exc):
+        return Unavailable(retry_after=REDIS_RETRY_AFTER)
     return InternalError()
 
 

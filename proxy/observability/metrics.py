@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterable
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -102,9 +103,46 @@ NEEDS_REAUTHORIZATION = Gauge(
     ["tenant"],
     multiprocess_mode="mostrecent",
 )
+TOKEN_WRITE_UNCONFIRMED = Counter(
+    "enphase_proxy_token_write_unconfirmed",
+    "Token writes no Redis replica confirmed in time (kept by the master and the file copy).",
+    ["tenant"],
+)
 CALLER: ContextVar[str] = ContextVar("caller", default="")  # the client a request came from
 
+TOKEN_OUTCOMES = ("ok", "rejected", "error")  # TOKEN_REFRESH's outcomes
+STATUS_CLASSES = ("2xx", "4xx", "5xx")  # CLIENT_REQUESTS's statuses
+SURFACES = ("v2", "v4")  # SERVED_AGE's surfaces
+#: A "most recent" gauge seeded at this time loses to any value a worker sets (stamped now),
+#: yet is exported: the multiprocess collector drops a value stamped 0, as one never set.
+SEEDED_AT = 1.0
+
 FLUSH_SECONDS = 0.5
+
+
+def declare(tenants: Iterable[str], clients: Iterable[str], endpoints: Iterable[str]) -> None:
+    """Export every series an alert or a panel reads at 0 before its first event.
+
+    Without this a counter that has not moved (a token refresh, a re-authorization, an upstream
+    call) is missing, and a panel or an alert sees "no data" instead of 0. The refresh-token
+    age is left out: a token obtained at 0 would read as fifty years old.
+    """
+    for tenant in tenants:
+        for outcome in TOKEN_OUTCOMES:
+            child(TOKEN_REFRESH, tenant, outcome)
+        child(REAUTH_NEEDED, tenant)
+        child(TOKEN_WRITE_UNCONFIRMED, tenant)
+    for client in clients:
+        child(CLIENT_UPSTREAM, client)
+        for status in STATUS_CLASSES:
+            child(CLIENT_REQUESTS, client, status)
+    for endpoint in endpoints:
+        child(UPSTREAM_REQUESTS, endpoint, "200")
+        child(UPSTREAM_LATENCY, endpoint)
+    for surface in SURFACES:
+        child(SERVED_AGE, surface)
+    for gauge in (CACHE_ENTRIES, CACHE_BYTES):
+        gauge._value.set(0.0, timestamp=SEEDED_AT)
 
 
 @lru_cache(maxsize=4096)

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
-from urllib.parse import quote
 
-from proxy.storage import SqliteFile
+from proxy.storage import SqliteFile, tenant_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -201,4 +200,4 @@ class RedisDemandStore:
 
 
 def _name(tenant: str, what: str) -> str:
-    return f"{REDIS_PREFIX}{quote(tenant, safe='')}:{what}"
+    return tenant_key(REDIS_PREFIX, tenant, what)

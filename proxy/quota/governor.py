@@ -22,7 +22,6 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Client, Config, Limits, Tenant
@@ -31,7 +30,7 @@ from proxy.quota.apps import AppBudget, alone, apps_by_tenant
 from proxy.quota.blocks import month_block, provisional
 from proxy.quota.cold import cold_window
 from proxy.quota.windows import Window, latest_end, window
-from proxy.storage import SqliteFile, reachable
+from proxy.storage import SqliteFile, reachable, tenant_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -360,11 +359,11 @@ class RedisQuotaStore:
 
 
 def _count_key(tenant: str, win: Window) -> str:
-    return f"{REDIS_PREFIX}{quote(tenant, safe='')}:{win.name}:{win.start}"
+    return tenant_key(REDIS_PREFIX, tenant, win.name, str(win.start))
 
 
 def _block_key(tenant: str, name: str) -> str:
-    return f"{REDIS_PREFIX}{quote(tenant, safe='')}:{name}:block"
+    return tenant_key(REDIS_PREFIX, tenant, name, "block")
 
 
 def _parse_block(name: str, raw: bytes | str) -> Window:

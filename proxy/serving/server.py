@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,8 +114,22 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0, clock: Clock = SY
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def sandbox_while_parent_lives(host: str, port: int, parent: int) -> None:
+    """Serve the sandbox on host:port until process ``parent`` ends (checked each second)."""
+    from proxy.sandbox import serve as serve_sandbox
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)  # gunicorn, the parent, is gone: so is the proxy this sandbox stood in for
+
+    threading.Thread(target=watch, daemon=True).start()
+    serve_sandbox(host, port)
+
+
 def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
-    """The sandbox in a child process listening on host:port, once it accepts connections.
+    """The sandbox in a child process listening on host:port, once it accepts connections;
+    it ends when this process does.
 
     Raises PortTaken when something listens there already: it is not our sandbox, and the
     proxy would send it the tenants' credentials.
@@ -124,7 +139,8 @@ def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
             f"[sandbox] port {port} on {host} is already in use; stop what listens there "
             "or set another [sandbox] port"
         )
-    code = f"from proxy.sandbox import serve; serve({host!r}, {port})"
+    code = "from proxy.serving.server import sandbox_while_parent_lives as run; "
+    code += f"run({host!r}, {port}, {os.getpid()})"
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
         wait_for_port(host, port)
@@ -134,46 +150,30 @@ def start_sandbox(host: str, port: int) -> subprocess.Popen[bytes]:
     return child
 
 
-@contextmanager
-def embedded_sandbox(config: Config) -> Iterator[None]:
-    """The simulated v4 API in a child process while the proxy runs, when enabled."""
-    if not config.sandbox.enabled:
-        yield
-        return
-    child = start_sandbox(config.sandbox.host, config.sandbox.port)
-    try:
-        yield
-    finally:
-        child.terminate()
-        child.wait(10)
-
-
 def serve(config_path: str, overrides: dict[str, Any], worker_class: str = "asgi") -> int:
-    """Run gunicorn (a fresh child, so metrics are set up before any import) until stopped."""
-    os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    """Become gunicorn (a fresh interpreter, so metrics are set up before any import): no
+    supervisor process of its own. The embedded sandbox, when enabled, is gunicorn's child and
+    ends with it; 1, without becoming gunicorn, when the sandbox's port is taken."""
+    path = str(Path(config_path).resolve())
+    os.environ[CONFIG_ENV] = path
     os.environ[OVERRIDES_ENV] = json.dumps(overrides)
     os.environ[WORKER_CLASS_ENV] = worker_class
     config = config_from_env()
     private.make_private(config.data_path(""))
     private.warn_if_looser(config.data_path(""))
     env = {**os.environ, METRICS_ENV: prepare_metrics_dir(config)}
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "-c",
-        "python:proxy.serving.gunicorn_conf",
-        "proxy.serving.asgi:app",
-    ]
-    try:
-        with embedded_sandbox(config):
-            child = subprocess.Popen(command, env=env)
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(sig, lambda number, _frame: child.send_signal(number))
-            return child.wait()
-    except PortTaken as exc:
-        log.error("%s", exc)
-        return 1
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:proxy.serving.gunicorn_conf"]
+    # The configuration's path also on the command line: ps shows which proxy this is.
+    command += ["--env", f"{CONFIG_ENV}={path}", "proxy.serving.asgi:app"]
+    if config.sandbox.enabled:
+        try:
+            start_sandbox(config.sandbox.host, config.sandbox.port)
+        except PortTaken as exc:
+            log.error("%s", exc)
+            return 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, env)
 
 
 def free_port() -> int:

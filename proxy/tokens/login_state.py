@@ -16,6 +16,7 @@ from pathlib import Path
 
 from proxy.clock import Clock
 from proxy.config import Config
+from proxy.storage import connect, settings_of
 
 PENDING_SECONDS = 900  # a login not completed within this long must be started again
 REDIS_PREFIX = "enphase-proxy:oauth-state:"
@@ -30,17 +31,15 @@ class PendingLogins:
 
     def __init__(self, config: Config, clock: Clock) -> None:
         self.clock = clock
-        self.redis_url = config.redis_url if config.tokens.store == "redis" else None
+        self.redis = settings_of(config) if config.tokens.store == "redis" else None
         self.directory = config.data_path("oauth-pending")
 
     async def begin(self, tenant: str) -> str:
         """A new state for a login of ``tenant``."""
         state = secrets.token_urlsafe(32)
         record = json.dumps({"tenant": tenant, "expires": self.clock.now() + PENDING_SECONDS})
-        if self.redis_url:
-            import redis.asyncio as aioredis
-
-            async with aioredis.from_url(self.redis_url) as client:
+        if self.redis:
+            async with connect(self.redis) as client:
                 await client.set(REDIS_PREFIX + _digest(state), record, ex=PENDING_SECONDS)
             return state
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -54,10 +53,8 @@ class PendingLogins:
         """The tenant of a pending, unexpired ``state``, which is spent; else None."""
         if not state or len(state) > 256:
             return None
-        if self.redis_url:
-            import redis.asyncio as aioredis
-
-            async with aioredis.from_url(self.redis_url) as client:
+        if self.redis:
+            async with connect(self.redis) as client:
                 raw = await client.getdel(REDIS_PREFIX + _digest(state))
         else:
             raw = self._take_file(self.directory / _digest(state))

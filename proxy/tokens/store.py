@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import tempfile
 from abc import ABC, abstractmethod
@@ -15,13 +16,25 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from proxy.clock import SYSTEM, Clock
-from proxy.config import Config
-from proxy.storage import connect
+from proxy.config import Config, RedisSettings
+from proxy.observability import metrics
+from proxy.storage import connect, settings_of, tenant_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 REDIS_PREFIX = "enphase-proxy:tokens:"
+
+log = logging.getLogger("proxy.tokens")
+
+#: Stores a record unless the stored one was obtained at the same time or later: a file copy
+#: that repairs a write a failover lost never overwrites a newer refresh.
+_REPAIR = """
+local stored = redis.call('GET', KEYS[1])
+if stored and cjson.decode(stored)['obtained_at'] >= tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -145,27 +158,82 @@ class TokenFileStore(TokenStore):
 class TokenRedisStore(TokenStore):
     """A Redis key per tenant; the lock is redis-py's Lock (owner-checked, expiring).
 
-    ``client`` is closed by :meth:`close` only when ``owned``.
+    A write is confirmed by ``acks`` replicas (``WAIT``, at most ``ack_timeout`` seconds), so a
+    failover does not take a rotated refresh token back. ``copy``, a file store of this host,
+    is the second line: every record is written there first, and a load takes the newer of the
+    two, writing the copy back when Redis lost it. A write no replica confirmed in time stands
+    (the upstream already rotated the token: undoing it would lose it for sure), is counted
+    and logged. ``client`` is closed by :meth:`close` only when ``owned``.
     """
 
     def __init__(
-        self, client: Redis, lock_timeout: float, prefix: str = REDIS_PREFIX, owned: bool = False
+        self,
+        client: Redis,
+        lock_timeout: float,
+        prefix: str = REDIS_PREFIX,
+        owned: bool = False,
+        *,
+        copy: TokenFileStore | None = None,
+        acks: int = 0,
+        ack_timeout: float = 0.5,
     ) -> None:
         super().__init__(lock_timeout)
         self.redis = client
         self.prefix = prefix
+        self.copy = copy
+        self.acks = acks
+        self.ack_timeout = ack_timeout
         self._owned = owned
+        self._repair = client.register_script(_REPAIR)
 
     def key(self, tenant: str) -> str:
         """The Redis key holding the tenant's record."""
-        return f"{self.prefix}{tenant}"
+        return tenant_key(self.prefix, tenant)
 
     async def load(self, tenant: str) -> TokenRecord | None:
         text = await self.redis.get(self.key(tenant))
-        return None if text is None else TokenRecord.from_json(text)
+        record = None if text is None else TokenRecord.from_json(text)
+        kept = None if self.copy is None else await self.copy.load(tenant)
+        if kept is not None and (record is None or kept.obtained_at > record.obtained_at):
+            log.warning("tenant %s: Redis lost the latest token record; restoring it", tenant)
+            await self._repair(keys=[self.key(tenant)], args=[kept.to_json(), kept.obtained_at])
+            return kept
+        return record
 
     async def save(self, tenant: str, record: TokenRecord) -> None:
-        await self.redis.set(self.key(tenant), record.to_json())
+        if self.copy is not None:
+            await self.copy.save(tenant, record)
+        acked = await self._write(self.key(tenant), record.to_json())
+        if acked < self.acks:
+            metrics.TOKEN_WRITE_UNCONFIRMED.labels(tenant).inc()
+            log.warning(
+                "tenant %s: %d of %d Redis replicas confirmed the token write in %ss; "
+                "the file copy keeps it",
+                tenant,
+                acked,
+                self.acks,
+                self.ack_timeout,
+            )
+
+    async def _write(self, key: str, value: str) -> int:
+        """SET ``key``, then how many replicas confirmed it (WAIT; 0 when none is wanted).
+
+        WAIT counts the writes of its own connection: both go down one, and on a Cluster,
+        whose client would send WAIT to every primary, down one to the key's primary.
+        """
+        if not self.acks:
+            await self.redis.set(key, value)
+            return 0
+        from redis.asyncio import Redis
+        from redis.asyncio.cluster import RedisCluster
+
+        if not isinstance(self.redis, RedisCluster):
+            return await _set_and_wait(self.redis, key, value, self.acks, self.ack_timeout)
+        await self.redis.initialize()  # the slot map, on a client's first command
+        node = self.redis.get_node_from_key(key)
+        password = node.connection_kwargs.get("password")
+        async with Redis(host=node.host, port=node.port, password=password) as primary:
+            return await _set_and_wait(primary, key, value, self.acks, self.ack_timeout)
 
     @asynccontextmanager
     async def lock(self, tenant: str) -> AsyncIterator[None]:
@@ -173,7 +241,7 @@ class TokenRedisStore(TokenStore):
         from redis.exceptions import LockNotOwnedError
 
         held = self.redis.lock(
-            f"{self.key(tenant)}:lock",
+            tenant_key(self.prefix, tenant, "lock"),
             timeout=self.lock_timeout,
             blocking_timeout=self.lock_timeout,
             sleep=0.01,
@@ -191,32 +259,61 @@ class TokenRedisStore(TokenStore):
             await self.redis.aclose()
 
 
+async def _set_and_wait(client: Redis, key: str, value: str, acks: int, timeout: float) -> int:
+    """SET then WAIT on one connection of ``client``: the replicas that confirmed the SET."""
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.set(key, value)
+        pipe.execute_command("WAIT", acks, int(timeout * 1000))
+        replies = await pipe.execute()
+    return int(replies[1])
+
+
 @dataclass(frozen=True)
 class StoreSettings:
-    """Which store holds the records, as plain data (a renewal child process opens the same)."""
+    """Which store holds the records, as plain data (a renewal child process opens the same).
+
+    ``redis`` holds the ``[redis]`` fields; a Redis store keeps its file copy at ``path``.
+    """
 
     kind: str
     lock_timeout: float
     path: str = ""
-    redis_url: str | None = field(default=None, repr=False)
+    redis: dict[str, Any] | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, config: Config) -> StoreSettings:
         """The store the configuration names."""
         settings = config.tokens
-        if settings.store == "redis" and config.redis_url:
-            return cls("redis", settings.lock_timeout, redis_url=config.redis_url)
+        path = str(config.data_path(settings.path))
+        redis = settings_of(config)
+        if settings.store == "redis" and redis is not None:
+            return cls("redis", settings.lock_timeout, path, asdict(redis))
         if settings.store == "file":
-            return cls("file", settings.lock_timeout, str(config.data_path(settings.path)))
-        raise ValueError(f"tokens.store must be 'file' or 'redis' (with a URL): {settings.store!r}")
+            return cls("file", settings.lock_timeout, path)
+        raise ValueError(
+            f"tokens.store must be 'file' or 'redis' (with [redis]): {settings.store!r}"
+        )
 
     def open(self, clock: Clock = SYSTEM, redis: Redis | None = None) -> TokenStore:
         """A store over these settings; a Redis store uses ``redis``, else a client of its own."""
-        if self.kind == "redis" and self.redis_url:
-            if redis is not None:
-                return TokenRedisStore(redis, self.lock_timeout)
-            return TokenRedisStore(connect(self.redis_url), self.lock_timeout, owned=True)
-        return TokenFileStore(Path(self.path), self.lock_timeout, clock)
+        files = TokenFileStore(Path(self.path), self.lock_timeout, clock)
+        if self.kind != "redis" or self.redis is None:
+            return files
+        settings = RedisSettings(**self.redis)
+        # One server is often alone: a write is confirmed by replicas of a Sentinel's master
+        # or a Cluster's by default, of a lone server only when asked.
+        acks = settings.replica_acks
+        if acks is None:
+            acks = int(bool(settings.sentinels or settings.cluster_nodes))
+        client, owned = (redis, False) if redis is not None else (connect(settings), True)
+        return TokenRedisStore(
+            client,
+            self.lock_timeout,
+            owned=owned,
+            copy=files,
+            acks=acks,
+            ack_timeout=settings.ack_timeout,
+        )
 
 
 def open_store(config: Config, clock: Clock = SYSTEM, redis: Redis | None = None) -> TokenStore:
