@@ -142,10 +142,10 @@ def main() -> None:
     workers = [int(n) for n in args.workers.split(",")]
     backends = args.backends.split(",")
     load = os.getloadavg()
-    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit()}"
     runs = measure(workers, args.worker_class, backends, args.seconds, args.rounds)
     after = os.getloadavg()
-    print(f"{started}, commit {commit()}, {machine()}")
+    print(f"{started}, {machine()}")
     print(
         f"wrk -t1 -c{CONNECTIONS}, {args.rounds} interleaved rounds of {args.seconds} s, medians;"
         f" load average {load[0]:.1f} before, {after[0]:.1f} after\n"

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import logging
 import multiprocessing
+import sqlite3
 import time
 import tracemalloc
 import uuid
@@ -475,6 +476,34 @@ async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_pat
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_file_cache_hit_runs_no_sqlite_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hits are answered from the worker's memory: no SQLite statement, not even one asking
+    whether another worker wrote (a query per hit took a quarter of the worker's CPU)."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = connect(*args, **kwargs)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    clock = Clock()
+    async with opened("file", "", tmp_path) as cache:
+        cache.clock = clock
+        upstream = Upstream(clock)
+        await cache.get_or_fetch(key(), upstream)
+        await cache.get_or_fetch(key(), upstream)  # read once after the write
+        assert statements  # every statement of every connection is seen
+        statements.clear()
+        hits = [(await cache.get_or_fetch(key(), upstream))[1] for _ in range(10)]
+        fresh = await cache.fresh_entry(key(), clock.now())
+    assert hits == ["HIT"] * 10 and fresh is not None and upstream.calls == 1
+    assert statements == []
 
 
 async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:
