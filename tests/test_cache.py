@@ -506,6 +506,35 @@ async def test_a_file_cache_hit_runs_no_sqlite_statement(
     assert statements == []
 
 
+async def test_a_check_is_reused_until_any_worker_writes_or_purges_or_a_reply_goes_stale(
+    tmp_path: Path,
+) -> None:
+    """A memoized v2 answer is checked against its replies once; the check holds, still
+    counting a hit per reply, until another worker writes or purges or a reply turns stale."""
+    clock = Clock()
+    async with opened("file", "", tmp_path) as first, opened("file", "", tmp_path) as second:
+        first.clock = second.clock = clock
+        old, _, _ = await first.get_or_fetch(key(), Upstream(clock, b"old"))
+        await first.get_or_fetch(key("other"), Upstream(clock))
+        sources = ((key(), old.stored_at), (key("other"), old.stored_at))
+        seen = await second.unchanged(sources, clock.now())
+        hits = second.stats()["hits"]
+        assert seen is not None
+        assert await second.unchanged(sources, clock.now() + 299, seen) is seen
+        assert second.stats()["hits"] == hits + 2
+        assert await second.unchanged(sources, clock.now() + 300, seen) is None  # TTL 300
+        await first.purge("acme")
+        assert await second.unchanged(sources, clock.now(), seen) is None
+        clock.t += 1
+        new, _, _ = await first.get_or_fetch(key(), Upstream(clock, b"new"))
+        await first.get_or_fetch(key("other"), Upstream(clock))
+        renewed = ((key(), new.stored_at),)
+        seen = await second.unchanged(renewed, clock.now())
+        await first.get_or_fetch(key("third"), Upstream(clock))  # any write: read them again
+        again = await second.unchanged(renewed, clock.now(), seen)
+        assert again is not None and again is not seen
+
+
 async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:
     store = FileStore(tmp_path, 1 << 20, keep_stale=3600)
     try:

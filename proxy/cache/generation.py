@@ -18,6 +18,7 @@ import os
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 COUNTER = struct.Struct("=Q")  # native order: only processes of this host map it
@@ -57,3 +58,16 @@ class Generation:
             yield
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Cached replies found unchanged and fresh at ``generation`` (None: the store has none),
+    fresh until ``until`` (epoch): while both hold, finding them again needs no read."""
+
+    generation: int | None
+    until: float
+
+    def holds(self, generation: int | None, now: float) -> bool:
+        """Whether nothing was written or purged since, and no reply has gone stale."""
+        return self.generation is not None and generation == self.generation and now < self.until

@@ -44,7 +44,7 @@ import diskcache
 
 from proxy.cache.final_store import FinalStore, purge_matching
 from proxy.cache.freshness import Params, pairs
-from proxy.cache.generation import Generation
+from proxy.cache.generation import Checked, Generation
 from proxy.cache.purges import PurgeLog
 from proxy.cache.singleflight import SingleFlight
 from proxy.clock import SYSTEM, Clock
@@ -276,7 +276,7 @@ class FileStore:
         self._locks = diskcache.Cache(str(directory / LOCKS_DIR), timeout=30)
         self._keep_stale = keep_stale
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="cachestore")
-        self._generation = Generation(directory / GENERATION_FILE)  # generation hook
+        self.generation = Generation(directory / GENERATION_FILE)  # generation hook
         self._seen = -1
         self._front: cachetools.LRUCache[str, Entry] = cachetools.LRUCache(
             maxsize=min(max_bytes, FRONT_BYTES), getsizeof=_entry_size
@@ -291,12 +291,12 @@ class FileStore:
         try:
             return await self._write(call, *args)
         finally:
-            self._generation.bump()
+            self.generation.bump()
 
     async def get(self, key: str) -> Entry | None:
         """The entry under ``key``, unless it expired (in the front: unless a write was made
         since it was read)."""
-        version = self._generation.read()  # generation hook: before any read of the store
+        version = self.generation.read()  # generation hook: before any read of the store
         if version != self._seen:  # a process wrote or purged: the front may be out of date
             self._seen = version
             self._front.clear()
@@ -341,7 +341,7 @@ class FileStore:
             await self._write(disk.close)
             disk.close()
         self._writer.shutdown()
-        self._generation.close()  # generation hook
+        self.generation.close()  # generation hook
 
     def usage(self) -> tuple[int, int]:
         """Entries (expired ones until culled) and bytes on disk, locks aside."""
@@ -378,12 +378,14 @@ class ReplyCache:
         clock: Clock = SYSTEM,
         final: FinalStore | None = None,
         purges: PurgeLog | None = None,
+        generation: Generation | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._store = store
         self._final = final
         self._purges = purges  # for a store of this process only: how purges reach the others
+        self._generation = generation  # the store's, when it has one: changes on every write
         self._lock_seconds = lock_seconds
         self._poll = poll
         self._flight = SingleFlight()
@@ -441,6 +443,25 @@ class ReplyCache:
         if entry is not None:
             self._record("HIT")
         return entry
+
+    async def unchanged(
+        self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
+    ) -> Checked | None:
+        """Whether each (key, stored_at) still names a fresh entry, each counted as a hit: what
+        was checked, else None. ``seen``, an earlier answer, spares reading the entries again
+        while it holds (on the file store, a hit then reads no entry)."""
+        generation = self._generation.read() if self._generation is not None else None
+        if seen is not None and seen.holds(generation, now):
+            for _ in sources:
+                self._record("HIT")
+            return seen
+        until = math.inf
+        for key, stored_at in sources:
+            entry = await self.fresh_entry(key, now)
+            if entry is None or entry.stored_at != stored_at:
+                return None
+            until = until if entry.final else min(until, entry.stored_at + entry.ttl)
+        return Checked(generation, until)
 
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
         """Drop the entries of every tenant, of ``tenant``, or of one of its systems, everywhere.
@@ -598,7 +619,7 @@ async def open_cache(
     final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
     if settings.backend == "file":
         store = FileStore(config.data_path(LIVE_DIR), settings.max_bytes, keep)
-        return ReplyCache(store, settings, clock=clock, final=final)
+        return ReplyCache(store, settings, clock=clock, final=final, generation=store.generation)
     memory = MemoryStore(settings.max_entries, settings.max_bytes)
     purges = PurgeLog(config.data_path(PURGE_LOG))  # how a purge reaches the other workers
     return ReplyCache(memory, settings, clock=clock, final=final, purges=purges)

@@ -18,6 +18,7 @@ import httpx2
 import orjson
 
 from proxy.cache import freshness
+from proxy.cache.generation import Checked
 from proxy.cache.replies import Entry, ReplyCache, cache_key
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
@@ -94,13 +95,12 @@ class Caching(httpx2.AsyncBaseTransport):
         )
         return Found(entry, state, age, key)
 
-    async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
-        """Whether each (cache key, stored_at) still names the fresh cached reply."""
-        for key, stored_at in sources:
-            entry = await self.cache.fresh_entry(key, now)
-            if entry is None or entry.stored_at != stored_at:
-                return False
-        return True
+    async def unchanged(
+        self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
+    ) -> Checked | None:
+        """Whether each (cache key, stored_at) still names the fresh cached reply: what was
+        checked, else None (``ReplyCache.unchanged``)."""
+        return await self.cache.unchanged(sources, now, seen)
 
     async def _fetch(self, request: httpx2.Request, call: Call) -> Entry:
         response = await self.inner.handle_async_request(request)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx2
 import orjson
 
+from proxy.cache.generation import Checked
 from proxy.cache.replies import ReplyCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant
@@ -141,6 +142,9 @@ class Upstream:
         sent = request(self.root, call, headers=headers, stream=True)
         return await self.stack.handle_async_request(sent)
 
-    async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
-        """Whether each (cache key, stored_at) still names the fresh cached reply."""
-        return await self.stack.unchanged(sources, now)
+    async def unchanged(
+        self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
+    ) -> Checked | None:
+        """Whether each (cache key, stored_at) still names the fresh cached reply: what was
+        checked, else None (``ReplyCache.unchanged``)."""
+        return await self.stack.unchanged(sources, now, seen)

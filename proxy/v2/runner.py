@@ -13,6 +13,7 @@ from cachetools import LRUCache
 
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
+from proxy.cache.generation import Checked
 from proxy.config import Tenant
 from proxy.errors import InternalError, ProxyError
 from proxy.http import renderers
@@ -44,13 +45,15 @@ def encode(response: V2Response) -> bytes:
     return orjson.dumps(response.body)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rendered:
-    """A 200 answer kept with the cached upstream replies it was made from, and its size."""
+    """A 200 answer kept with the cached upstream replies it was made from, its size, and
+    when those were last found unchanged."""
 
     outcome: Outcome
     sources: tuple[tuple[str, float], ...]
     size: int
+    checked: Checked | None = None
 
 
 ITEM_BYTES = 100  # a small str object or tuple, besides its characters
@@ -206,7 +209,9 @@ async def answer(
     now = upstream.clock.now()
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
-    if rendered is not None and await upstream.unchanged(rendered.sources, now):
+    if rendered is not None:
+        rendered.checked = await upstream.unchanged(rendered.sources, now, rendered.checked)
+    if rendered is not None and rendered.checked is not None:
         age = int(now - min(stored_at for _, stored_at in rendered.sources))
         hit = rendered.outcome
         return Outcome(hit.status, hit.body, hit.headers, "HIT", age)
