@@ -5,7 +5,8 @@ redis-server). For 1 and 2 workers, bare Starlette (``bench.bare_app``, answerin
 own stats body) and the proxy (the default file cache, and the Redis cache on a redis-server
 started here) run on the proxy's server class at once and are loaded in turn with
 ``wrk -t1 -c50``, ``rounds`` times; figures are medians, so a noisy neighbour on a shared
-machine skews every target alike. Prints a Markdown table, with the ratio of each round's.
+machine skews every target alike. Prints a Markdown table: each round's ratios to bare and
+their median.
 """
 
 from __future__ import annotations
@@ -83,17 +84,20 @@ def measure(
     with ExitStack() as running:
         redis = running.enter_context(redis_server()) if "redis" in backends else None
         targets: dict[tuple[int, str], str] = {}
-        for n in workers:
-            for backend in backends:
+        for n in workers:  # bare beside each proxy, so each is loaded right before or after it
+            for i, backend in enumerate(backends):
                 url, body = running.enter_context(
                     proxy(n, worker_class, redis if backend == "redis" else None)
                 )
                 targets[(n, backend)] = url
-            targets[(n, "bare")] = running.enter_context(bare(n, worker_class, body))
+                if i == 0:
+                    targets[(n, "bare")] = running.enter_context(bare(n, worker_class, body))
         runs: dict[tuple[int, str], list[dict[str, float]]] = {t: [] for t in targets}
+        order = list(targets)
         for _ in range(rounds):
-            for target, url in targets.items():
-                runs[target].append(wrk(url, seconds, CONNECTIONS, threads=1))
+            for target in order:
+                runs[target].append(wrk(targets[target], seconds, CONNECTIONS, threads=1))
+            order.reverse()  # bare runs last, then first: a drifting load weighs on both alike
     return runs
 
 
@@ -106,7 +110,8 @@ def commit() -> str:
 
 
 def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str) -> list[str]:
-    """The Markdown table: medians, and each target's ratio to bare Starlette."""
+    """The Markdown table: medians, and the median of each round's ratio to bare Starlette
+    (each round's runs close in time, so the ratio of a round is the least noisy figure)."""
     lines = [
         "| workers | server | req/s | ratio | rounds' ratios | p50 ms | p99 ms | p99 ratio |",
         "|---|---|---|---|---|---|---|---|",
@@ -118,9 +123,11 @@ def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str
         rps = statistics.median(r["rps"] for r in results)
         p50 = statistics.median(r["p50"] for r in results)
         p99 = statistics.median(r["p99"] for r in results)
-        ratio = rps / statistics.median(r["rps"] for r in base)
-        p99_ratio = p99 / statistics.median(r["p99"] for r in base)
-        each = ", ".join(f"{r['rps'] / b['rps']:.2f}" for r, b in zip(results, base, strict=True))
+        rounds = list(zip(results, base, strict=True))
+        ratios = [r["rps"] / b["rps"] for r, b in rounds]
+        ratio = statistics.median(ratios)
+        p99_ratio = statistics.median(r["p99"] / b["p99"] for r, b in rounds)
+        each = ", ".join(f"{r:.2f}" for r in ratios)
         lines.append(
             f"| {n} | {names[target]} | {rps:,.0f} | **{ratio:.2f}** | {each} | {p50:.2f} | "
             f"{p99:.2f} | **{p99_ratio:.2f}** |"
