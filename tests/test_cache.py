@@ -22,6 +22,8 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from proxy.cache import freshness
+from proxy.cache.generation import REDIS_KEY as GENERATION_KEY
+from proxy.cache.generation import RedisGeneration
 from proxy.cache.replies import (
     LIVE_DIR,
     LOCKS_DIR,
@@ -506,13 +508,18 @@ async def test_a_file_cache_hit_runs_no_sqlite_statement(
     assert statements == []
 
 
+@pytest.mark.parametrize("backend", ["file", "redis"])
 async def test_a_check_is_reused_until_any_worker_writes_or_purges_or_a_reply_goes_stale(
-    tmp_path: Path,
+    backend: str, redis_url: str, tmp_path: Path
 ) -> None:
     """A memoized v2 answer is checked against its replies once; the check holds, still
-    counting a hit per reply, until another worker writes or purges or a reply turns stale."""
+    counting a hit per reply, until another worker (or replica) writes or purges or a reply
+    turns stale."""
     clock = Clock()
-    async with opened("file", "", tmp_path) as first, opened("file", "", tmp_path) as second:
+    async with (
+        opened(backend, redis_url, tmp_path) as first,
+        opened(backend, redis_url, tmp_path) as second,
+    ):
         first.clock = second.clock = clock
         old, _, _ = await first.get_or_fetch(key(), Upstream(clock, b"old"))
         await first.get_or_fetch(key("other"), Upstream(clock))
@@ -533,6 +540,27 @@ async def test_a_check_is_reused_until_any_worker_writes_or_purges_or_a_reply_go
         await first.get_or_fetch(key("third"), Upstream(clock))  # any write: read them again
         again = await second.unchanged(renewed, clock.now(), seen)
         assert again is not None and again is not seen
+
+
+async def test_concurrent_hits_share_generation_reads_sent_after_they_came(redis_url: str) -> None:
+    """On Redis, 200 concurrent hits read the change counter in a few GETs, not 200; and a
+    hit that comes after a write has finished sees it even while an older GET is in flight."""
+    client = Redis.from_url(redis_url)
+    generation = RedisGeneration(client)
+    try:
+        await client.delete(GENERATION_KEY)
+        assert await generation.current() is None
+        before = (await client.info("commandstats"))["cmdstat_get"]["calls"]
+        values = await asyncio.gather(*(generation.current() for _ in range(200)))
+        gets = (await client.info("commandstats"))["cmdstat_get"]["calls"] - before
+        assert values == [None] * 200 and gets <= 2
+        in_flight = asyncio.ensure_future(generation.current())
+        await asyncio.sleep(0)  # its GET is sent
+        await client.incr(GENERATION_KEY)
+        assert await generation.current() == 1
+        assert await in_flight in (None, 1)
+    finally:
+        await client.aclose()
 
 
 async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
-"""A counter the processes of one host share to learn that any of them changed the file cache.
+"""A counter every user of a shared cache reads to learn that any of them changed it.
 
-Eight bytes in a small file beside the cache, memory-mapped by every worker: a writer bumps it
-(under an exclusive ``flock``) after each write or purge; a reader compares it with the value
-it last saw, a memory read and not a syscall, so a cache hit can ask "did anything change?"
-for nothing. A reader that sees a new value drops what it kept in memory.
+For the file cache (``Generation``): eight bytes in a small file beside the cache,
+memory-mapped by every worker of the host: a writer bumps it (under an exclusive ``flock``)
+after each write or purge; a reader compares it with the value it last saw, a memory read and
+not a syscall, so a cache hit can ask "did anything change?" for nothing. A reader that sees a
+new value drops what it kept in memory. For the Redis cache (``RedisGeneration``): one key,
+INCR'd after each write and purge by every replica, read with one small GET per hit instead of
+reading each reply behind the answer.
 
 Order makes it safe: the bump follows the commit, and a reader reads the counter before it
 reads the store, so what it reads after seeing a value is never older than the writes that
@@ -12,6 +15,7 @@ value counts.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import mmap
 import os
@@ -20,8 +24,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 COUNTER = struct.Struct("=Q")  # native order: only processes of this host map it
+REDIS_KEY = "enphase-proxy:cache-generation"  # no expiry; absent (flushed) counts as unknown
+
+
+class Counter(Protocol):
+    """A shared change counter, as a cache's reader sees it."""
+
+    async def current(self) -> int | None:
+        """The current value; None when unknown (nothing can be assumed unchanged)."""
+        ...
 
 
 class Generation:
@@ -39,6 +56,10 @@ class Generation:
         """The current value."""
         value: int = COUNTER.unpack_from(self._map)[0]
         return value
+
+    async def current(self) -> int:
+        """The current value (``Counter``)."""
+        return self.read()
 
     def bump(self) -> None:
         """Count one change (every reader then sees a new value)."""
@@ -58,6 +79,41 @@ class Generation:
             yield
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+class RedisGeneration:
+    """The change counter of a Redis cache, shared by every replica (writers INCR ``REDIS_KEY``
+    in the same pipeline as their write, after it).
+
+    Concurrent hits share reads: each caller gets the value of a GET sent after it called (so
+    it sees every write and purge finished before), but callers arriving while one GET is in
+    flight share the next one, one round trip for them all instead of one each.
+    """
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._reading: asyncio.Task[int | None] | None = None  # the GET in flight
+        self._next: asyncio.Task[int | None] | None = None  # the GET that callers now will share
+
+    async def current(self) -> int | None:
+        """The current value; None while the key is absent."""
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._read(self._reading))
+            self._next.add_done_callback(_observed)
+        return await asyncio.shield(self._next)
+
+    async def _read(self, before: asyncio.Task[int | None] | None) -> int | None:
+        if before is not None and not before.done():
+            await asyncio.wait([before])  # its GET may have been sent before our callers came
+        self._reading, self._next = self._next, None  # from now on, callers wait for the next
+        raw = await self._client.get(REDIS_KEY)
+        return None if raw is None else int(raw)
+
+
+def _observed(task: asyncio.Task[int | None]) -> None:
+    """Retrieve a failed read's error: its callers may all have gone (they got it otherwise)."""
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True, slots=True)

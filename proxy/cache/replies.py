@@ -44,7 +44,7 @@ import diskcache
 
 from proxy.cache.final_store import FinalStore, purge_matching
 from proxy.cache.freshness import Params, pairs
-from proxy.cache.generation import Checked, Generation
+from proxy.cache.generation import REDIS_KEY, Checked, Counter, Generation, RedisGeneration
 from proxy.cache.purges import PurgeLog
 from proxy.cache.singleflight import SingleFlight
 from proxy.clock import SYSTEM, Clock
@@ -211,19 +211,25 @@ class RedisStore:
     async def set(self, key: str, entry: Entry) -> None:
         """Store ``entry`` until it is too old to serve even as stale."""
         expiry = max(entry.ttl + self._keep_stale, FINAL_KEEP if entry.final else 0)
-        await self._client.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
+        async with self._client.pipeline(transaction=False) as pipe:  # in order, one round trip
+            pipe.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
+            pipe.incr(REDIS_KEY)  # generation hook: after the write
+            await pipe.execute()
 
     async def purge(self, pattern: str) -> int:
         """Drop every key matching glob ``pattern`` (SCAN, in batches); how many were dropped."""
         dropped = 0
         batch: list[Any] = []
-        async for name in self._client.scan_iter(match=REDIS_PREFIX + pattern, count=500):
-            batch.append(name)
-            if len(batch) == 500:
+        try:
+            async for name in self._client.scan_iter(match=REDIS_PREFIX + pattern, count=500):
+                batch.append(name)
+                if len(batch) == 500:
+                    dropped += await self._client.delete(*batch)
+                    batch.clear()
+            if batch:
                 dropped += await self._client.delete(*batch)
-                batch.clear()
-        if batch:
-            dropped += await self._client.delete(*batch)
+        finally:  # even when it failed part way
+            await self._client.incr(REDIS_KEY)  # generation hook: after the deletes
         return dropped
 
     async def lock(self, key: str, seconds: float) -> object | None:
@@ -378,7 +384,7 @@ class ReplyCache:
         clock: Clock = SYSTEM,
         final: FinalStore | None = None,
         purges: PurgeLog | None = None,
-        generation: Generation | None = None,
+        generation: Counter | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -450,7 +456,7 @@ class ReplyCache:
         """Whether each (key, stored_at) still names a fresh entry, each counted as a hit: what
         was checked, else None. ``seen``, an earlier answer, spares reading the entries again
         while it holds (on the file store, a hit then reads no entry)."""
-        generation = self._generation.read() if self._generation is not None else None
+        generation = await self._generation.current() if self._generation is not None else None
         if seen is not None and seen.holds(generation, now):
             for _ in sources:
                 self._record("HIT")
@@ -615,7 +621,8 @@ async def open_cache(
     keep = max(settings.stale_if_error, PACED_KEEP if config.quota.pacing else 0)
     if settings.backend == "redis":
         client, owned = await reachable(config, redis)
-        return ReplyCache(RedisStore(client, keep, owned), settings, clock=clock)
+        shared = RedisStore(client, keep, owned)
+        return ReplyCache(shared, settings, clock=clock, generation=RedisGeneration(client))
     final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
     if settings.backend == "file":
         store = FileStore(config.data_path(LIVE_DIR), settings.max_bytes, keep)
