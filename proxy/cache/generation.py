@@ -86,26 +86,23 @@ class RedisGeneration:
     in the same pipeline as their write, after it).
 
     Concurrent hits share reads: each caller gets the value of a GET sent after it called (so
-    it sees every write and purge finished before), but callers arriving while one GET is in
-    flight share the next one, one round trip for them all instead of one each.
+    it sees every write and purge finished before), but the callers of one turn of the event
+    loop share one GET, sent at the next turn.
     """
 
     def __init__(self, client: Redis) -> None:
         self._client = client
-        self._reading: asyncio.Task[int | None] | None = None  # the GET in flight
         self._next: asyncio.Task[int | None] | None = None  # the GET that callers now will share
 
     async def current(self) -> int | None:
         """The current value; None while the key is absent."""
         if self._next is None:
-            self._next = asyncio.ensure_future(self._read(self._reading))
+            self._next = asyncio.ensure_future(self._read())
             self._next.add_done_callback(_observed)
         return await asyncio.shield(self._next)
 
-    async def _read(self, before: asyncio.Task[int | None] | None) -> int | None:
-        if before is not None and not before.done():
-            await asyncio.wait([before])  # its GET may have been sent before our callers came
-        self._reading, self._next = self._next, None  # from now on, callers wait for the next
+    async def _read(self) -> int | None:
+        self._next = None  # its callers are all in: later ones wait for another GET
         raw = await self._client.get(REDIS_KEY)
         return None if raw is None else int(raw)
 
