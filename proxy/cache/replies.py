@@ -458,8 +458,7 @@ class ReplyCache:
         while it holds (on the file store, a hit then reads no entry)."""
         generation = await self._generation.current() if self._generation is not None else None
         if seen is not None and seen.holds(generation, now):
-            for _ in sources:
-                self._record("HIT")
+            self._record("HIT", len(sources))
             return seen
         until = math.inf
         for key, stored_at in sources:
@@ -601,9 +600,9 @@ class ReplyCache:
         self._record(result)
         return entry, result, entry.age(now)
 
-    def _record(self, result: str) -> None:
-        self._counts[result] += 1
-        TALLY.inc(self._counters[result])
+    def _record(self, result: str, times: int = 1) -> None:
+        self._counts[result] += times
+        TALLY.inc(self._counters[result], times)
 
     def _update_gauges(self) -> None:
         usage = self._store.usage()

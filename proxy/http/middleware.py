@@ -27,24 +27,35 @@ class BodyTooLarge(Exception):
     """The request body grew past MAX_BODY while it was read."""
 
 
-def refusal(scope: Scope, max_url_length: int) -> ProxyError | None:
+def refusal(scope: Scope, max_url_length: int, head: Head) -> ProxyError | None:
     """The error refusing an oversized request before it runs, if any."""
-    headers = scope.get("headers", ())
-    length = _header(scope, b"content-length")
+    length = head.content_length
     if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > max_url_length:
         return UrlTooLong()
-    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+    if head.fields > MAX_HEADERS or head.size > MAX_HEADER_BYTES:
         return HeadersTooLarge()
     if length and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY):
         return PayloadTooLarge()
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return ""
+class Head:
+    """What the middleware reads of a request's headers, in one pass over them."""
+
+    __slots__ = ("content_length", "fields", "request_id", "size")
+
+    def __init__(self, scope: Scope) -> None:
+        headers = scope.get("headers", ())
+        self.fields = len(headers)
+        self.request_id = self.content_length = ""
+        size = 0
+        for key, value in headers:
+            size += len(key) + len(value)
+            if key == b"x-request-id" and not self.request_id:
+                self.request_id = bytes(value).decode("latin-1")
+            elif key == b"content-length" and not self.content_length:
+                self.content_length = bytes(value).decode("latin-1")
+        self.size = size
 
 
 def request_ids() -> Iterator[str]:
@@ -67,7 +78,8 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        head = Head(scope)
+        incoming = head.request_id
         request_id = incoming if REQUEST_ID.match(incoming) else next(self.ids)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -99,7 +111,7 @@ class RequestContext:
                 await renderers.render(scope["path"], error)(scope, receive, send_wrapper)
 
         try:
-            refused = refusal(scope, self.max_url_length)
+            refused = refusal(scope, self.max_url_length, head)
             if refused:
                 await answer(refused)
             else:

@@ -121,10 +121,10 @@ class Tally:
         self._observed: dict[tuple[Any, float], int] = {}  # (histogram child, value): times
         self._gauges: dict[Any, float] = {}
 
-    def inc(self, child: Any) -> None:
-        """Count one event on a counter (``Counter.labels(...)``)."""
+    def inc(self, child: Any, times: int = 1) -> None:
+        """Count events on a counter (``Counter.labels(...)``)."""
         counts = self._counts
-        counts[child] = counts.get(child, 0) + 1
+        counts[child] = counts.get(child, 0) + times
 
     def observe(self, child: Any, value: float) -> None:
         """Record one histogram observation (flushed early if many distinct ones are held)."""

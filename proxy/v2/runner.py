@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -47,13 +47,21 @@ def encode(response: V2Response) -> bytes:
 
 @dataclass(slots=True)
 class Rendered:
-    """A 200 answer kept with the cached upstream replies it was made from, its size, and
-    when those were last found unchanged."""
+    """A 200 answer kept with the cached upstream replies it was made from, its size, when
+    those were last found unchanged, and the answer served as a hit (its age: of the oldest)."""
 
     outcome: Outcome
     sources: tuple[tuple[str, float], ...]
     size: int
     checked: Checked | None = None
+    hit: Outcome | None = None
+
+    def as_hit(self, now: float) -> Outcome:
+        """The answer as a cache hit at ``now`` (made once per second of age)."""
+        age = int(now - min(stored_at for _, stored_at in self.sources))
+        if self.hit is None or self.hit.age != age:
+            self.hit = replace(self.outcome, cache="HIT", age=age)
+        return self.hit
 
 
 ITEM_BYTES = 100  # a small str object or tuple, besides its characters
@@ -212,9 +220,7 @@ async def answer(
     if rendered is not None:
         rendered.checked = await upstream.unchanged(rendered.sources, now, rendered.checked)
     if rendered is not None and rendered.checked is not None:
-        age = int(now - min(stored_at for _, stored_at in rendered.sources))
-        hit = rendered.outcome
-        return Outcome(hit.status, hit.body, hit.headers, "HIT", age)
+        return rendered.as_hit(now)
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:
