@@ -149,7 +149,7 @@ def main() -> None:
     workers = [int(n) for n in args.workers.split(",")]
     backends = args.backends.split(",")
     load = os.getloadavg()
-    started = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {commit()}"
+    started = f"{datetime.fromtimestamp(SYSTEM.now(), UTC):%Y-%m-%d %H:%M} UTC, commit {commit()}"
     runs = measure(workers, args.worker_class, backends, args.seconds, args.rounds)
     after = os.getloadavg()
     print(f"{started}, {machine()}")
