@@ -6,7 +6,8 @@ own stats body) and the proxy (the default file cache, and the Redis cache on a 
 started here) run on the proxy's server class at once and are loaded in turn with
 ``wrk -t1 -c50``, ``rounds`` times; figures are medians, so a noisy neighbour on a shared
 machine skews every target alike. Prints a Markdown table: each round's ratios to bare and
-their median.
+their median, and the CPU the workers spent per request (sandbox and Redis aside), which the
+machine's load disturbs less than requests per second.
 """
 
 from __future__ import annotations
@@ -49,9 +50,33 @@ def redis_server() -> Iterator[str]:
             yield f"redis://127.0.0.1:{port}/0"
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (gunicorn's workers, below the master or ``serve``)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [d for c in map(int, children) for d in (c, *descendants(c))]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU the processes ``pids`` have used."""
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def loaded(url: str, seconds: int, pids: list[int]) -> dict[str, float]:
+    """wrk's figures for ``url``, and the CPU µs the processes ``pids`` spent per request."""
+    before = cpu_seconds(pids)
+    figures = wrk(url, seconds, CONNECTIONS, threads=1)
+    used = cpu_seconds(pids) - before
+    return {**figures, "cpu": used / (figures["rps"] * seconds) * 1e6}
+
+
 @contextmanager
-def bare(workers: int, worker_class: str, body: bytes) -> Iterator[str]:
-    """Bare Starlette answering ``body`` under gunicorn with the proxy's worker class."""
+def bare(workers: int, worker_class: str, body: bytes) -> Iterator[tuple[str, int]]:
+    """Bare Starlette answering ``body`` under gunicorn with the proxy's worker class; yields
+    its URL and pid."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers)]
     command += ["-k", WORKER_CLASSES[worker_class], "-b", f"127.0.0.1:{port}"]
@@ -59,14 +84,14 @@ def bare(workers: int, worker_class: str, body: bytes) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as work:
         (Path(work) / "body.json").write_bytes(body)
         os.environ["BARE_BODY"] = str(Path(work) / "body.json")
-        with child(command, port, Path(work) / "bare.log"):
-            yield f"http://127.0.0.1:{port}/body"
+        with child(command, port, Path(work) / "bare.log") as pid:
+            yield f"http://127.0.0.1:{port}/body", pid
 
 
 @contextmanager
-def proxy(workers: int, worker_class: str, redis: str | None) -> Iterator[tuple[str, bytes]]:
+def proxy(workers: int, worker_class: str, redis: str | None) -> Iterator[tuple[str, int, bytes]]:
     """The proxy with the default config (or the Redis cache) and a warmed stats URL; yields the
-    URL and its body."""
+    URL, the pid of ``serve`` and the body."""
     extra = f'[cache]\nbackend = "redis"\n[redis]\nurl = "{redis}"\n' if redis else ""
     with stack(workers=workers, worker_class=worker_class, extra=extra) as s:
         url = past_day_stats(s["proxy"])
@@ -74,7 +99,7 @@ def proxy(workers: int, worker_class: str, redis: str | None) -> Iterator[tuple[
         assert warm.status_code == 200, warm.text
         for _ in range(4 * workers):  # every worker has answered it once
             assert httpx2.get(url).headers["X-Cache"] == "HIT"
-        yield url, warm.content
+        yield url, s["pid"], warm.content
 
 
 def measure(
@@ -83,20 +108,21 @@ def measure(
     """wrk figures of every round per (workers, target), the targets loaded in turn."""
     with ExitStack() as running:
         redis = running.enter_context(redis_server()) if "redis" in backends else None
-        targets: dict[tuple[int, str], str] = {}
+        targets: dict[tuple[int, str], tuple[str, int]] = {}  # URL, pid above its workers
         for n in workers:  # bare beside each proxy, so each is loaded right before or after it
             for i, backend in enumerate(backends):
-                url, body = running.enter_context(
+                url, pid, body = running.enter_context(
                     proxy(n, worker_class, redis if backend == "redis" else None)
                 )
-                targets[(n, backend)] = url
+                targets[(n, backend)] = url, pid
                 if i == 0:
                     targets[(n, "bare")] = running.enter_context(bare(n, worker_class, body))
         runs: dict[tuple[int, str], list[dict[str, float]]] = {t: [] for t in targets}
         order = list(targets)
         for _ in range(rounds):
             for target in order:
-                runs[target].append(wrk(targets[target], seconds, CONNECTIONS, threads=1))
+                url, pid = targets[target]
+                runs[target].append(loaded(url, seconds, [pid, *descendants(pid)]))
             order.reverse()  # bare runs last, then first: a drifting load weighs on both alike
     return runs
 
@@ -113,8 +139,9 @@ def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str
     """The Markdown table: medians, and the median of each round's ratio to bare Starlette
     (each round's runs close in time, so the ratio of a round is the least noisy figure)."""
     lines = [
-        "| workers | server | req/s | ratio | rounds' ratios | p50 ms | p99 ms | p99 ratio |",
-        "|---|---|---|---|---|---|---|---|",
+        "| workers | server | req/s | ratio | rounds' ratios | p50 ms | p99 ms | p99 ratio "
+        "| CPU µs/req |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     names = {"bare": f"bare Starlette ({worker_class})", "file": "proxy, file cache (default)"}
     names["redis"] = "proxy, Redis cache"
@@ -123,6 +150,7 @@ def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str
         rps = statistics.median(r["rps"] for r in results)
         p50 = statistics.median(r["p50"] for r in results)
         p99 = statistics.median(r["p99"] for r in results)
+        cpu = statistics.median(r["cpu"] for r in results)
         rounds = list(zip(results, base, strict=True))
         ratios = [r["rps"] / b["rps"] for r, b in rounds]
         ratio = statistics.median(ratios)
@@ -130,7 +158,7 @@ def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str
         each = ", ".join(f"{r:.2f}" for r in ratios)
         lines.append(
             f"| {n} | {names[target]} | {rps:,.0f} | **{ratio:.2f}** | {each} | {p50:.2f} | "
-            f"{p99:.2f} | **{p99_ratio:.2f}** |"
+            f"{p99:.2f} | **{p99_ratio:.2f}** | {cpu:.1f} |"
         )
     return lines
 
