@@ -46,16 +46,18 @@ class Head:
 
     def __init__(self, scope: Scope) -> None:
         headers = scope.get("headers", ())
-        self.fields = len(headers)
-        self.request_id = self.content_length = ""
+        request_id = content_length = None  # the first of each counts
         size = 0
         for key, value in headers:
             size += len(key) + len(value)
-            if key == b"x-request-id" and not self.request_id:
-                self.request_id = bytes(value).decode("latin-1")
-            elif key == b"content-length" and not self.content_length:
-                self.content_length = bytes(value).decode("latin-1")
+            if key == b"x-request-id" and request_id is None:
+                request_id = bytes(value).decode("latin-1")
+            elif key == b"content-length" and content_length is None:
+                content_length = bytes(value).decode("latin-1")
+        self.fields = len(headers)
         self.size = size
+        self.request_id = request_id or ""
+        self.content_length = content_length or ""
 
 
 def request_ids() -> Iterator[str]:
