@@ -1,8 +1,11 @@
-"""The baseline: bare Starlette JSON endpoints, served by the same server and worker type.
+"""The baseline: bare Starlette answering a fixed JSON body, on the same server as the proxy.
 
-``/json`` is a small body; ``/stats`` a body the size and shape of a day of v2 stats (288
-intervals), so the payload's own cost can be told apart from the proxy's.
+``/body`` answers the bytes of the file named by ``BARE_BODY`` (the proxy's own answer, so
+both serve the same body), already encoded as the proxy's cache hit is; ``/json`` a small body.
 """
+
+import os
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -10,15 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 SMALL = {"system_id": 1001, "total_devices": 12, "intervals": []}
-DAY = {
-    "system_id": 1002,
-    "total_devices": 20,
-    "meta": {"status": "normal", "last_report_at": 1, "last_energy_at": 1, "operational_at": 1},
-    "intervals": [
-        {"end_at": 1_795_000_000 + 300 * i, "powr": 1234, "enwh": 103, "devices_reporting": 20}
-        for i in range(288)
-    ],
-}
+BODY = Path(os.environ["BARE_BODY"]).read_bytes() if os.environ.get("BARE_BODY") else b"{}"
 
 
 async def small(request: Request) -> Response:
@@ -26,9 +21,9 @@ async def small(request: Request) -> Response:
     return JSONResponse(SMALL)
 
 
-async def stats(request: Request) -> Response:
-    """A day-of-stats-sized JSON answer."""
-    return JSONResponse(DAY)
+async def body(request: Request) -> Response:
+    """The fixed JSON body."""
+    return Response(BODY, media_type="application/json")
 
 
-app = Starlette(routes=[Route("/json", small), Route("/stats", stats)])
+app = Starlette(routes=[Route("/json", small), Route("/body", body)])

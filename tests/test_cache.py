@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import time
 import tracemalloc
 import uuid
@@ -32,6 +33,8 @@ from proxy.cache import (
 )
 from proxy.cache.file_locks import KeyLocks
 from proxy.cache.file_store import LOCKS_DIR
+from proxy.cache.generation import REDIS_KEY as GENERATION_KEY
+from proxy.cache.generation import RedisGeneration
 from proxy.cache.redis_store import REDIS_LOCK_PREFIX
 from proxy.cache.replies import LIVE_DIR
 from proxy.config import Cache, Config, Server
@@ -555,6 +558,89 @@ async def test_file_stores_of_two_workers_share_entries_locks_and_purges(tmp_pat
     finally:
         await first.close()
         await second.close()
+
+
+async def test_a_file_cache_hit_runs_no_sqlite_statement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hits are answered from the worker's memory: no SQLite statement, not even one asking
+    whether another worker wrote (a query per hit took a quarter of the worker's CPU)."""
+    statements: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = connect(*args, **kwargs)
+        connection.set_trace_callback(statements.append)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    clock = Clock()
+    async with opened("file", "", tmp_path) as cache:
+        cache.clock = clock
+        upstream = Upstream(clock)
+        await cache.get_or_fetch(key(), upstream)
+        await cache.get_or_fetch(key(), upstream)  # read once after the write
+        assert statements  # every statement of every connection is seen
+        statements.clear()
+        hits = [(await cache.get_or_fetch(key(), upstream))[1] for _ in range(10)]
+        fresh = await cache.fresh_entry(key(), clock.now())
+    assert hits == ["HIT"] * 10 and fresh is not None and upstream.calls == 1
+    assert statements == []
+
+
+@pytest.mark.parametrize("backend", ["file", "redis"])
+async def test_a_check_is_reused_until_any_worker_writes_or_purges_or_a_reply_goes_stale(
+    backend: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A memoized v2 answer is checked against its replies once; the check holds, still
+    counting a hit per reply, until another worker (or replica) writes or purges or a reply
+    turns stale."""
+    clock = Clock()
+    async with (
+        opened(backend, redis_url, tmp_path) as first,
+        opened(backend, redis_url, tmp_path) as second,
+    ):
+        first.clock = second.clock = clock
+        old, _, _ = await first.get_or_fetch(key(), Upstream(clock, b"old"))
+        await first.get_or_fetch(key("other"), Upstream(clock))
+        sources = ((key(), old.stored_at), (key("other"), old.stored_at))
+        seen = await second.unchanged(sources, clock.now())
+        hits = present(second.stats()["hits"])
+        assert seen is not None
+        assert await second.unchanged(sources, clock.now() + 299, seen) is seen
+        assert second.stats()["hits"] == hits + 2
+        assert await second.unchanged(sources, clock.now() + 300, seen) is None  # TTL 300
+        await first.purge("acme")
+        assert await second.unchanged(sources, clock.now(), seen) is None
+        clock.t += 1
+        new, _, _ = await first.get_or_fetch(key(), Upstream(clock, b"new"))
+        await first.get_or_fetch(key("other"), Upstream(clock))
+        renewed = ((key(), new.stored_at),)
+        seen = await second.unchanged(renewed, clock.now())
+        await first.get_or_fetch(key("third"), Upstream(clock))  # any write: read them again
+        again = await second.unchanged(renewed, clock.now(), seen)
+        assert again is not None and again is not seen
+
+
+async def test_concurrent_hits_share_generation_reads_sent_after_they_came(redis_url: str) -> None:
+    """On Redis, 200 concurrent hits read the change counter in a few GETs, not 200; and a
+    hit that comes after a write has finished sees it even while an older GET is in flight."""
+    client = Redis.from_url(redis_url)
+    generation = RedisGeneration(client)
+    try:
+        await client.delete(GENERATION_KEY)
+        assert await generation.current() is None
+        before = (await client.info("commandstats"))["cmdstat_get"]["calls"]
+        values = await asyncio.gather(*(generation.current() for _ in range(200)))
+        gets = (await client.info("commandstats"))["cmdstat_get"]["calls"] - before
+        assert values == [None] * 200 and gets <= 2
+        in_flight = asyncio.ensure_future(generation.current())
+        await asyncio.sleep(0)  # its GET is sent
+        await client.incr(GENERATION_KEY)
+        assert await generation.current() == 1
+        assert await in_flight in (None, 1)
+    finally:
+        await client.aclose()
 
 
 async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:

@@ -14,12 +14,14 @@ from proxy.cache import freshness
 from proxy.cache.decision import Decision, Needs, decide, settle
 from proxy.cache.entry import Entry, decode, encode
 from proxy.cache.file_store import FileReplyStore
+from proxy.cache.generation import Checked
 from proxy.cache.keys import cache_key, purge_pattern
 from proxy.cache.redis_store import RedisReplyStore
 from proxy.cache.replies import ReplyCache, open_cache
 from proxy.cache.stores import MemoryReplyStore, ReplyStore
 
 __all__ = [
+    "Checked",
     "Decision",
     "Entry",
     "FileReplyStore",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy.cache.entry import Entry, decode, encode
+from proxy.cache.generation import REDIS_KEY
 from proxy.cache.stores import keep_for
 
 if TYPE_CHECKING:
@@ -55,19 +56,25 @@ class RedisReplyStore:
     async def set(self, key: str, entry: Entry) -> None:
         """Store ``entry`` until it is too old to serve even as stale."""
         expiry = keep_for(entry, self._keep_stale)
-        await self._client.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
+        async with self._client.pipeline(transaction=False) as pipe:  # in order, one round trip
+            pipe.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
+            pipe.incr(REDIS_KEY)  # the change counter, after the write
+            await pipe.execute()
 
     async def purge(self, pattern: str) -> int:
         """Drop every key matching glob ``pattern`` (SCAN, in batches); how many were dropped."""
         dropped = 0
         batch: list[Any] = []
-        async for name in self._client.scan_iter(match=REDIS_PREFIX + pattern, count=500):
-            batch.append(name)
-            if len(batch) == 500:
+        try:
+            async for name in self._client.scan_iter(match=REDIS_PREFIX + pattern, count=500):
+                batch.append(name)
+                if len(batch) == 500:
+                    dropped += await self._client.delete(*batch)
+                    batch.clear()
+            if batch:
                 dropped += await self._client.delete(*batch)
-                batch.clear()
-        if batch:
-            dropped += await self._client.delete(*batch)
+        finally:  # even when it failed part way
+            await self._client.incr(REDIS_KEY)  # the change counter, after the deletes
         return dropped
 
     async def lock(self, key: str) -> object | None:

@@ -19,6 +19,7 @@ from proxy.cache.decision import Decision, Needs, decide, holds, servable, settl
 from proxy.cache.entry import Entry, decode, encode
 from proxy.cache.file_store import FileReplyStore
 from proxy.cache.final_store import FinalStore
+from proxy.cache.generation import Checked, Counter, RedisGeneration
 from proxy.cache.keys import purge_pattern
 from proxy.cache.purges import PurgeLog
 from proxy.cache.redis_store import RedisReplyStore
@@ -54,6 +55,7 @@ class ReplyCache:
         final: FinalStore | None = None,
         purges: PurgeLog | None = None,
         closes: Sequence[Callable[[], Awaitable[None]]] = (),
+        generation: Counter | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -61,6 +63,7 @@ class ReplyCache:
         self._final = final
         self._purges = purges  # for a store of this process only: how purges reach the others
         self._closes = closes  # what the cache's opener opened for it alone (a Redis client)
+        self._generation = generation  # the store's, when it has one: changes on every write
         self._lock_seconds = lock_seconds  # how long a waiter trusts a live holder's fetch
         self._poll = poll
         self._flight = SingleFlight()
@@ -124,6 +127,24 @@ class ReplyCache:
         if entry is not None:
             self._record("HIT")
         return entry
+
+    async def unchanged(
+        self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
+    ) -> Checked | None:
+        """Whether each (key, stored_at) still names a fresh entry, each counted as a hit: what
+        was checked, else None. ``seen``, an earlier answer, spares reading the entries again
+        while it holds (on the file store, a hit then reads no entry)."""
+        generation = await self._generation.current() if self._generation is not None else None
+        if seen is not None and seen.holds(generation, now):
+            self._record("HIT", len(sources))
+            return seen
+        until = math.inf
+        for key, stored_at in sources:
+            entry = await self.fresh_entry(key, now)
+            if entry is None or entry.stored_at != stored_at:
+                return None
+            until = until if entry.final else min(until, entry.stored_at + entry.ttl)
+        return Checked(generation, until)
 
     async def purge(self, tenant: str | None = None, system_id: str | None = None) -> int:
         """Drop the entries of every tenant, of ``tenant``, or of one of its systems, everywhere.
@@ -259,9 +280,9 @@ class ReplyCache:
         self._record(result)
         return entry, result, entry.age(now)
 
-    def _record(self, result: str) -> None:
-        self._counts[result] += 1
-        metrics.TALLY.inc(self._counters[result])
+    def _record(self, result: str, times: int = 1) -> None:
+        self._counts[result] += times
+        metrics.TALLY.inc(self._counters[result], times)
 
     def _update_gauges(self) -> None:
         usage = self._store.usage()
@@ -287,11 +308,13 @@ async def open_cache(
     if settings.backend == "redis":
         client, owned = await reachable(config, redis)
         closes = (client.aclose,) if owned else ()
-        return ReplyCache(RedisReplyStore(client, keep), settings, clock=clock, closes=closes)
+        shared = RedisReplyStore(client, keep)
+        generation = RedisGeneration(client)
+        return ReplyCache(shared, settings, clock=clock, closes=closes, generation=generation)
     final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
     if settings.backend == "file":
         store = FileReplyStore(config.data_path(LIVE_DIR), settings.max_bytes, keep)
-        return ReplyCache(store, settings, clock=clock, final=final)
+        return ReplyCache(store, settings, clock=clock, final=final, generation=store.generation)
     memory = MemoryReplyStore(settings.max_entries, settings.max_bytes)
     purges = PurgeLog(config.data_path(PURGE_LOG))  # how a purge reaches the other workers
     return ReplyCache(memory, settings, clock=clock, final=final, purges=purges)

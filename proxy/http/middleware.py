@@ -38,24 +38,40 @@ class BodyCut(Exception):
     """The request body ended early: it was late (proxy.serving.worker) or the client left."""
 
 
-def refusal(scope: Scope, max_url_length: int) -> ProxyError | None:
+def refusal(scope: Scope, max_url_length: int, head: Head) -> ProxyError | None:
     """The error refusing an oversized request before it runs, if any."""
-    headers = scope.get("headers", ())
-    length = _header(scope, b"content-length")
+    length = head.content_length
     if len(scope.get("raw_path") or b"") + len(scope.get("query_string", b"")) > max_url_length:
         return UrlTooLong()
-    if len(headers) > MAX_HEADERS or sum(len(k) + len(v) for k, v in headers) > MAX_HEADER_BYTES:
+    if head.fields > MAX_HEADERS or head.size > MAX_HEADER_BYTES:
         return HeadersTooLarge()
     if length and (not (length.isascii() and length.isdigit()) or int(length) > MAX_BODY):
         return PayloadTooLarge()
     return None
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return ""
+class Head:
+    """What the middleware reads of a request's headers, in one pass over them."""
+
+    __slots__ = ("content_length", "fields", "request_id", "size", "transfer_encoding")
+
+    def __init__(self, scope: Scope) -> None:
+        headers = scope.get("headers", ())
+        request_id = content_length = transfer_encoding = None  # the first of each counts
+        size = 0
+        for key, value in headers:
+            size += len(key) + len(value)
+            if key == b"x-request-id" and request_id is None:
+                request_id = bytes(value).decode("latin-1")
+            elif key == b"content-length" and content_length is None:
+                content_length = bytes(value).decode("latin-1")
+            elif key == b"transfer-encoding" and transfer_encoding is None:
+                transfer_encoding = bytes(value).decode("latin-1")
+        self.fields = len(headers)
+        self.size = size
+        self.request_id = request_id or ""
+        self.content_length = content_length or ""
+        self.transfer_encoding = transfer_encoding or ""
 
 
 def request_ids() -> Iterator[str]:
@@ -78,7 +94,8 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id")
+        head = Head(scope)
+        incoming = head.request_id
         request_id = incoming if REQUEST_ID.match(incoming) else next(self.ids)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -87,8 +104,7 @@ class RequestContext:
 
         received = 0
         # A request without a body has none to cut: its disconnect is only the client leaving.
-        length = _header(scope, b"content-length")
-        body_done = not _header(scope, b"transfer-encoding") and length in ("", "0")
+        body_done = not head.transfer_encoding and head.content_length in ("", "0")
 
         async def receive_limited() -> Message:
             nonlocal received, body_done
@@ -116,7 +132,7 @@ class RequestContext:
                 await renderers.render(scope["path"], error)(scope, receive, send_wrapper)
 
         try:
-            refused = refusal(scope, self.max_url_length)
+            refused = refusal(scope, self.max_url_length, head)
             if refused:
                 await answer(refused)
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from bisect import bisect_left
 from collections.abc import Iterable
 from contextvars import ContextVar
 from functools import lru_cache
@@ -161,18 +162,20 @@ class Tally:
     def __init__(self, max_held: int = 10_000) -> None:
         self.max_held = max_held
         self._counts: dict[Any, int] = {}
-        self._observed: list[tuple[Any, float]] = []
+        self._observed: dict[tuple[Any, float], int] = {}  # (histogram child, value): times
         self._gauges: dict[Any, float] = {}
 
-    def inc(self, child: Any) -> None:
-        """Count one event on a counter (``Counter.labels(...)``)."""
+    def inc(self, child: Any, times: int = 1) -> None:
+        """Count events on a counter (``Counter.labels(...)``)."""
         counts = self._counts
-        counts[child] = counts.get(child, 0) + 1
+        counts[child] = counts.get(child, 0) + times
 
     def observe(self, child: Any, value: float) -> None:
-        """Record one histogram observation (flushed early if many are held)."""
-        self._observed.append((child, value))
-        if len(self._observed) >= self.max_held:
+        """Record one histogram observation (flushed early if many distinct ones are held)."""
+        observed = self._observed
+        held = (child, value)
+        observed[held] = observed.get(held, 0) + 1
+        if len(observed) >= self.max_held:
             self.flush()
 
     def set(self, gauge: Any, value: float) -> None:
@@ -182,14 +185,22 @@ class Tally:
     def flush(self) -> None:
         """Apply every held update."""
         counts, self._counts = self._counts, {}
-        observed, self._observed = self._observed, []
+        observed, self._observed = self._observed, {}
         gauges, self._gauges = self._gauges, {}
         for child, amount in counts.items():
             child.inc(amount)
-        for child, value in observed:
-            child.observe(value)
+        for (child, value), times in observed.items():
+            observe_many(child, value, times)
         for gauge, value in gauges.items():
             gauge.set(value)
+
+
+def observe_many(child: Any, value: float, times: int) -> None:
+    """``times`` observations of ``value`` on a histogram child (``Histogram.labels(...)``), as
+    two updates: ``observe`` makes two per observation, each a locked write of a memory-mapped
+    file in multiprocess mode (a flush of 5,000 held hits stalled the worker for 20 ms)."""
+    child._sum.inc(value * times)
+    child._buckets[bisect_left(child._upper_bounds, value)].inc(times)  # as observe picks
 
 
 TALLY = Tally()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -15,3 +16,10 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker: Any) -> None:
+    """Move the loaded app's objects out of the collector's reach: a full collection walked
+    them all, stalling the worker's hits for tens of milliseconds (the p99 of a cache hit)."""
+    gc.collect()
+    gc.freeze()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import httpx2
 import orjson
 
-from proxy.cache import Entry, ReplyCache, cache_key, freshness
+from proxy.cache import Checked, Entry, ReplyCache, cache_key, freshness
 from proxy.clock import SYSTEM, Clock
 from proxy.errors import UpstreamGarbage
 from proxy.quota import Pacer
@@ -103,13 +103,12 @@ class Caching(httpx2.AsyncBaseTransport):
             )
         return Lookup(entry, state, age, key)
 
-    async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
-        """Whether each (cache key, stored_at) still names the fresh cached reply."""
-        for key, stored_at in sources:
-            entry = await self.cache.fresh_entry(key, now)
-            if entry is None or entry.stored_at != stored_at:
-                return False
-        return True
+    async def unchanged(
+        self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
+    ) -> Checked | None:
+        """Whether each (cache key, stored_at) still names the fresh cached reply: what was
+        checked, else None (``ReplyCache.unchanged``)."""
+        return await self.cache.unchanged(sources, now, seen)
 
     async def _fetch(self, request: httpx2.Request, call: Call) -> Entry:
         response = await self.inner.handle_async_request(request)

@@ -23,7 +23,7 @@ from typing import Any
 import httpx2
 import orjson
 
-from proxy.cache import ReplyCache
+from proxy.cache import Checked, ReplyCache
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, Tenant, UpstreamSettings
 from proxy.errors import RETRY_AFTER
@@ -236,6 +236,9 @@ class Upstream:
         weakref.finalize(reply, release)  # a reply dropped unread (client gone before it started)
         return reply
 
-    async def unchanged(self, sources: tuple[tuple[str, float], ...], now: float) -> bool:
-        """Whether each (cache key, stored_at) still names the fresh cached reply."""
-        return await self.stack.unchanged(sources, now)
+    async def unchanged(
+        self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
+    ) -> Checked | None:
+        """Whether each (cache key, stored_at) still names the fresh cached reply: what was
+        checked, else None (``ReplyCache.unchanged``)."""
+        return await self.stack.unchanged(sources, now, seen)

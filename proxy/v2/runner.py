@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -13,6 +13,7 @@ from cachetools import LRUCache
 
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
+from proxy.cache import Checked
 from proxy.config import Tenant
 from proxy.errors import (
     InternalError,
@@ -73,13 +74,26 @@ def encode(response: V2Response) -> bytes:
     return orjson.dumps(response.body)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Rendered:
-    """A 200 answer kept with the cached upstream replies it was made from, and its size."""
+    """A 200 answer kept with the cached upstream replies it was made from, its size, when
+    those were last found unchanged, and the answer served as a hit (its age: of the oldest)."""
 
     outcome: Outcome
     sources: tuple[tuple[str, float], ...]
     size: int
+    checked: Checked | None = None
+    hit: Outcome | None = None
+
+    def as_hit(self, now: float) -> Outcome:
+        """The answer as a cache hit at ``now`` (made once per second of age), fresh for what
+        was left of its freshness when rendered, less the time since."""
+        age = int(now - min(stored_at for _, stored_at in self.sources))
+        if self.hit is None or self.hit.age != age:
+            kept = self.outcome.fresh_for
+            fresh = None if kept is None else max(0, kept - (age - self.outcome.age))
+            self.hit = replace(self.outcome, cache="HIT", age=age, fresh_for=fresh)
+        return self.hit
 
 
 ITEM_BYTES = 100  # a small str object or tuple, besides its characters
@@ -284,11 +298,10 @@ async def answer(
     now = upstream.clock.now()
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
-    if rendered is not None and await upstream.unchanged(rendered.sources, now):
-        age = int(now - min(stored_at for _, stored_at in rendered.sources))
-        hit = rendered.outcome
-        fresh = None if hit.fresh_for is None else max(0, hit.fresh_for - (age - hit.age))
-        return Outcome(hit.status, hit.body, hit.headers, "HIT", age, fresh)
+    if rendered is not None:
+        rendered.checked = await upstream.unchanged(rendered.sources, now, rendered.checked)
+    if rendered is not None and rendered.checked is not None:
+        return rendered.as_hit(now)
     req = V2Request(path_params, query, int(now))
     run = Run(upstream, tenant, request_id)
     try:

@@ -1,0 +1,126 @@
+"""A counter every user of a shared cache reads to learn that any of them changed it.
+
+For the file cache (``Generation``): eight bytes in a small file beside the cache,
+memory-mapped by every worker of the host: a writer bumps it (under an exclusive ``flock``)
+after each write or purge; a reader compares it with the value it last saw, a memory read and
+not a syscall, so a cache hit can ask "did anything change?" for nothing. A reader that sees a
+new value drops what it kept in memory. For the Redis cache (``RedisGeneration``): one key,
+INCR'd after each write and purge by every replica, read with one small GET per hit instead of
+reading each reply behind the answer.
+
+Order makes it safe: the bump follows the commit, and a reader reads the counter before it
+reads the store, so what it reads after seeing a value is never older than the writes that
+value counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+COUNTER = struct.Struct("=Q")  # native order: only processes of this host map it
+REDIS_KEY = "enphase-proxy:cache-generation"  # no expiry; absent (flushed) counts as unknown
+
+
+class Counter(Protocol):
+    """A shared change counter, as a cache's reader sees it."""
+
+    async def current(self) -> int | None:
+        """The current value; None when unknown (nothing can be assumed unchanged)."""
+        ...
+
+
+class Generation:
+    """The host's shared change counter in the file at ``path`` (made if absent)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        with self._locked():
+            if os.fstat(self._fd).st_size < COUNTER.size:
+                os.ftruncate(self._fd, COUNTER.size)  # zero-filled
+        self._map = mmap.mmap(self._fd, COUNTER.size)
+
+    def read(self) -> int:
+        """The current value."""
+        value: int = COUNTER.unpack_from(self._map)[0]
+        return value
+
+    async def current(self) -> int:
+        """The current value (``Counter``)."""
+        return self.read()
+
+    def bump(self) -> None:
+        """Count one change (every reader then sees a new value)."""
+        with self._locked():
+            COUNTER.pack_into(self._map, 0, (self.read() + 1) % (1 << 64))
+
+    def close(self) -> None:
+        """Unmap and close the file."""
+        self._map.close()
+        os.close(self._fd)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive among the host's processes (two bumps never make one)."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+class RedisGeneration:
+    """The change counter of a Redis cache, shared by every replica (writers INCR ``REDIS_KEY``
+    in the same pipeline as their write, after it).
+
+    Concurrent hits share reads: each caller gets the value of a GET sent after it called (so
+    it sees every write and purge finished before), but the callers of one turn of the event
+    loop share one GET, sent at the next turn.
+    """
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._next: asyncio.Task[int | None] | None = None  # the GET that callers now will share
+
+    async def current(self) -> int | None:
+        """The current value; None while the key is absent."""
+        if self._next is None:
+            self._next = asyncio.ensure_future(self._read())
+            self._next.add_done_callback(_observed)
+        return await asyncio.shield(self._next)
+
+    async def _read(self) -> int | None:
+        self._next = None  # its callers are all in: later ones wait for another GET
+        raw = await self._client.get(REDIS_KEY)
+        return None if raw is None else int(raw)
+
+
+def _observed(task: asyncio.Task[int | None]) -> None:
+    """Retrieve a failed read's error: its callers may all have gone (they got it otherwise)."""
+    if not task.cancelled():
+        task.exception()
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """Cached replies found unchanged and fresh at ``generation`` (None: the store has none),
+    fresh until ``until`` (epoch): while both hold, finding them again needs no read."""
+
+    generation: int | None
+    until: float
+
+    def holds(self, generation: int | None, now: float) -> bool:
+        """Whether nothing was written or purged since, and no reply has gone stale."""
+        return self.generation is not None and generation == self.generation and now < self.until
