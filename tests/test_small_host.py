@@ -22,8 +22,9 @@ def test_serve_is_gunicorn_and_its_workers_only(tmp_path: Path, workers: int) ->
     with support.unmetered_sandbox() as sandbox_url:
         path = tmp_path / "proxy.toml"
         path.write_text(support.config_text(sandbox_url, tmp_path / "var"))
+        before = set(support.children(os.getpid()))  # e.g. a Redis server an earlier test left
         with support.serve_process(path, workers):
-            (serve,) = support.children(os.getpid())  # the serve this test started
+            (serve,) = set(support.children(os.getpid())) - before  # the serve it started
             commands = [command_of(pid) for pid in [serve, *support.children(serve)]]
     assert b"proxy.serving.gunicorn_conf" in commands[0]  # serve became gunicorn's master
     assert str(path).encode() in commands[0]
@@ -40,8 +41,9 @@ def test_the_embedded_sandbox_is_gunicorns_child_and_ends_with_it(tmp_path: Path
     path = tmp_path / "proxy.toml"
     embedded = f"[sandbox]\nenabled = true\nport = {sandbox_port}\n"
     path.write_text(support.config_text(sandbox_url, tmp_path / "var", server=embedded))
+    before = set(support.children(os.getpid()))
     with support.serve_process(path, 1) as url:
-        (serve,) = support.children(os.getpid())
+        (serve,) = set(support.children(os.getpid())) - before
         commands = [command_of(pid) for pid in [serve, *support.children(serve)]]
         answered = httpx2.get(url + "/api/v2/systems/1001/summary", params=AUTH, timeout=30)
     assert b"proxy.serving.gunicorn_conf" in commands[0]
