@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from proxy.config import Config
-from proxy.storage import SqliteFile, reachable
+from proxy.storage import SqliteFile, open_backend
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -249,10 +249,12 @@ async def open_history(
 ) -> History:
     """The history store shared like ``config.quota``'s counts: memory, file or Redis (on
     ``redis``, else a client of its own)."""
-    backend = config.quota.backend
-    if backend == "redis":
-        client, owned = await reachable(config, redis)
-        return RedisHistory(client, now, owned=owned)
-    if backend == "file":
-        return SqliteHistory(config.data_path("console.sqlite3"), now)
-    return MemoryHistory(now)
+    history: History = await open_backend(
+        config,
+        config.quota.backend,
+        redis,
+        memory=lambda: MemoryHistory(now),
+        file=lambda: SqliteHistory(config.data_path("console.sqlite3"), now),
+        shared=lambda client, owned: RedisHistory(client, now, owned=owned),
+    )
+    return history

@@ -30,7 +30,7 @@ from proxy.quota.apps import AppBudget, alone, apps_by_tenant
 from proxy.quota.blocks import month_block, provisional
 from proxy.quota.cold import cold_window
 from proxy.quota.windows import Window, latest_end, window
-from proxy.storage import SqliteFile, reachable, tenant_key
+from proxy.storage import SqliteFile, open_backend, tenant_key
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -548,13 +548,14 @@ async def open_governor(
     """The governor ``config.quota`` describes, on its memory, file or Redis store (on
     ``redis``, else a client of its own)."""
     settings = config.quota
-    store: QuotaStore
-    if settings.backend == "redis":
-        store = RedisQuotaStore(*await reachable(config, redis))
-    elif settings.backend == "file":
-        store = SqliteQuotaStore(config.data_path(settings.path))
-    else:
-        store = MemoryQuotaStore()
+    store: QuotaStore = await open_backend(
+        config,
+        settings.backend,
+        redis,
+        memory=MemoryQuotaStore,
+        file=lambda: SqliteQuotaStore(config.data_path(settings.path)),
+        shared=RedisQuotaStore,
+    )
     apps = apps_by_tenant(config.tenants.values())
     return QuotaGovernor(
         store,

@@ -22,7 +22,7 @@ from proxy.quota.demand import DemandStore, MemoryDemandStore, RedisDemandStore,
 from proxy.quota.governor import QuotaGovernor, call_windows
 from proxy.quota.pacing import MonthBudget, Paced
 from proxy.quota.sightings import Sightings
-from proxy.storage import reachable
+from proxy.storage import open_backend
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -182,11 +182,12 @@ async def open_pacer(
     """The pacer on the demand store beside ``config.quota``'s counts (on ``redis``, else a
     Redis client of its own)."""
     settings = config.quota
-    store: DemandStore
-    if settings.backend == "redis":
-        store = RedisDemandStore(*await reachable(config, redis))
-    elif settings.backend == "file":
-        store = SqliteDemandStore(config.data_path(settings.path))
-    else:
-        store = MemoryDemandStore()
+    store: DemandStore = await open_backend(
+        config,
+        settings.backend,
+        redis,
+        memory=MemoryDemandStore,
+        file=lambda: SqliteDemandStore(config.data_path(settings.path)),
+        shared=RedisDemandStore,
+    )
     return Pacer(governor, store, settings, clock)
