@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from proxy.cli.loading import DEFAULT_CONFIG
 from proxy.config import Config, ConfigError, Tenant, load
 from proxy.tokens import PendingLogins, State, TokenBroker, TokenError, hint, jwt_claims
 
-DEFAULT_CONFIG = "config.example.toml"
 ACCESS_ENV = "ENPHASE_ACCESS_TOKEN"
 REFRESH_ENV = "ENPHASE_REFRESH_TOKEN"
 

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from proxy.config import Config, ConfigError, load
-
-DEFAULT_CONFIG = "config.example.toml"
-
-
-def load_or_exit(path: str) -> Config:
-    """The configuration at ``path``; prints every problem and exits 1 when it is not valid."""
-    try:
-        return load(path)
-    except ConfigError as exc:
-        print(f"configuration problems ({len(exc.problems)}):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        raise SystemExit(1) from None
+from proxy.cli.loading import DEFAULT_CONFIG, load_or_exit
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

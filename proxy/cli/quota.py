@@ -9,13 +9,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from proxy.cli.loading import DEFAULT_CONFIG, load_or_exit
 from proxy.config import Config, Tenant
 from proxy.quota import BudgetSnapshot, Window, describe, open_governor, open_pacer
 
 
 def register(sub: Any) -> None:
     """Add the ``quota`` subcommand to ``sub`` (argparse subparsers)."""
-    from proxy.cli.main import DEFAULT_CONFIG
 
     quota = sub.add_parser(
         "quota", help="each tenant's budget: used, forecast, paced interval, upstream 429 block"
@@ -31,7 +31,6 @@ def register(sub: Any) -> None:
 
 def cmd_quota(args: argparse.Namespace) -> int:
     """Print every tenant's budget snapshot."""
-    from proxy.cli.main import load_or_exit
 
     config = load_or_exit(args.config)
     if config.quota.backend == "memory":
