@@ -32,6 +32,17 @@ def machine() -> str:
     )
 
 
+def commit() -> str:
+    """The checkout's commit, marked when it has changes."""
+
+    def run(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+
+    return run("rev-parse", "--short", "HEAD") + (" (modified)" if run("status", "-s") else "")
+
+
 def child(command: list[str], port: int, log: Path) -> AbstractContextManager[int]:
     """A child process run from the checkout once it listens on ``port``; yields its pid."""
     return running(command, port, log, ROOT)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import httpx2
 
-from bench.support import AUTH, ROOT, child, have_wrk, machine, stack, wrk
+from bench.support import AUTH, child, commit, have_wrk, machine, stack, wrk
 from proxy.clock import SYSTEM
 from proxy.serving import free_port
 from proxy.serving.server import WORKER_CLASSES
@@ -126,17 +125,6 @@ def measure(
                 runs[target].append(loaded(url, seconds, [pid, *descendants(pid)]))
             order.reverse()  # bare runs last, then first: a drifting load weighs on both alike
     return runs
-
-
-def commit() -> str:
-    """The checkout's commit, marked when it has changes."""
-
-    def run(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-
-    return run("rev-parse", "--short", "HEAD") + (" (modified)" if run("status", "-s") else "")
 
 
 def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str) -> list[str]:
