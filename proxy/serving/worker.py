@@ -181,9 +181,10 @@ class BoundedASGIWorker(gasgi.ASGIWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         """Serve with BoundedProtocol (gunicorn 27 has no setting for the protocol class)."""
-        from proxy.serving.server import config_from_env
+        from proxy.serving.server import CONFIG_ENV, config_from_env
 
         os.umask(private.UMASK)
-        self.body_limits = BodyLimits.of(config_from_env().server)
+        if CONFIG_ENV in os.environ:  # another app on this worker (a bench's baseline): defaults
+            self.body_limits = BodyLimits.of(config_from_env().server)
         gasgi.ASGIProtocol = BoundedProtocol  # this worker process only: it runs one worker
         super().init_process()
