@@ -12,7 +12,6 @@ from typing import Any
 import httpx2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -26,6 +25,7 @@ from proxy.console import routes as console_routes
 from proxy.errors import NotAuthorized, Unprocessable
 from proxy.http import (
     HANDLERS,
+    GzipWhenAsked,
     LegacyDispatch,
     RequestContext,
     bearer,
@@ -255,7 +255,7 @@ def create_app(
                 max_url_length=config.server.max_url_length,
                 access_log=config.server.access_log,
             ),
-            Middleware(GZipMiddleware),  # leaves text/event-stream (live_data) alone
+            Middleware(GzipWhenAsked),  # leaves text/event-stream (live_data) alone
             Middleware(LegacyDispatch, legacy=legacy),
         ],
         exception_handlers=HANDLERS,

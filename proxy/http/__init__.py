@@ -5,8 +5,8 @@ v4 broker route, the admin key check, the OAuth callback, and the renderers that
 ``proxy.errors`` error for its surface (v2 bodies on legacy routes, v4 on ``/api/v4``).
 Depends on ``v2``, ``upstream``, ``tokens``, ``quota``, ``observability``; nothing below imports it.
 
-Public API: ``RequestContext`` and ``LegacyDispatch`` (middleware), ``legacy_routes``,
-``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
+Public API: ``RequestContext``, ``GzipWhenAsked`` and ``LegacyDispatch`` (middleware),
+``legacy_routes``, ``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
 ``is_admin_key`` (operator keys), ``client_address`` / ``is_https`` / ``request_host`` (what
 the request says of its client, believing only ``trusted_proxies``), ``HANDLERS`` (the
 exception handlers) and ``render`` (any error as the answer of its surface, for what answers
@@ -14,6 +14,7 @@ outside the app).
 """
 
 from proxy.http.admin import bearer, is_admin_key, key_matches
+from proxy.http.compression import GzipWhenAsked
 from proxy.http.forwarded import client_address, is_https
 from proxy.http.forwarded import host as request_host
 from proxy.http.middleware import RequestContext
@@ -25,6 +26,7 @@ from proxy.http.v4_route import route as broker_route
 
 __all__ = [
     "HANDLERS",
+    "GzipWhenAsked",
     "LegacyDispatch",
     "RequestContext",
     "bearer",
