@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mappings.base import V2Response
 from mappings.errors import plan_name
+from proxy.storage import REDIS_RETRY_AFTER, redis_unavailable
 
 RETRY_AFTER = 30  # seconds a client is told to wait when the upstream cannot answer now
 
@@ -233,3 +234,13 @@ class QuotaRefused(UpstreamUnavailable):
             retry_after=max(0, resume - int(now)),
         )
         self.window = window
+
+
+def proxy_error(exc: Exception) -> ProxyError:
+    """``exc`` as the proxy's error: itself, Redis out of reach for a failover's seconds (503),
+    else an internal error (a defect)."""
+    if isinstance(exc, ProxyError):
+        return exc
+    if redis_unavailable(exc):
+        return Unavailable(retry_after=REDIS_RETRY_AFTER)
+    return InternalError()

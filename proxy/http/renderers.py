@@ -25,8 +25,8 @@ from proxy.errors import (
     Unprocessable,
     UpstreamUnavailable,
     V2Refusal,
+    proxy_error,
 )
-from proxy.storage import REDIS_RETRY_AFTER, redis_unavailable
 
 V4_PREFIX = "/api/v4"
 V4_ERROR = frozenset({"message", "details", "code"})
@@ -36,18 +36,13 @@ ROUTER_ERRORS = {404: NotFound}
 
 
 def lift(exc: Exception) -> ProxyError:
-    """``exc`` as one of the proxy's errors (a router's 404/405, Redis out of reach for a
-    failover's seconds, or an internal error)."""
-    if isinstance(exc, ProxyError):
-        return exc
+    """``exc`` as one of the proxy's errors: a router's 404/405, else ``proxy_error``'s."""
     if isinstance(exc, HTTPException) and exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")
         return MethodNotAllowed(allow=tuple(m.strip() for m in allow.split(",") if m.strip()))
     if isinstance(exc, HTTPException):
         return ROUTER_ERRORS.get(exc.status_code, InternalError)()
-    if redis_unavailable(exc):
-        return Unavailable(retry_after=REDIS_RETRY_AFTER)
-    return InternalError()
+    return proxy_error(exc)
 
 
 @singledispatch

@@ -21,11 +21,10 @@ from proxy.errors import (
     QuotaRefused,
     SpentWindow,
     TokenRefused,
-    Unavailable,
     V2Refusal,
+    proxy_error,
 )
 from proxy.quota import PERIODS, PROBE_AFTER, call_windows
-from proxy.storage import REDIS_RETRY_AFTER, redis_unavailable
 from proxy.upstream import Reply, Upstream
 from proxy.v2 import system_lookup
 from proxy.v2.membership import UnknownIds
@@ -271,16 +270,13 @@ async def _answer_known(
 
 
 def failure(exc: Exception, tenant: str = "") -> ProxyError:
-    """The proxy's error for anything that stopped a request (never a traceback); Redis out of
-    reach for a failover's seconds is a 503."""
-    if isinstance(exc, ProxyError):
-        return exc
+    """The proxy's error for anything that stopped a request (never a traceback)."""
     if isinstance(exc, V2Error):  # the mapping's own refusal
         return V2Refusal(exc.response())
-    if redis_unavailable(exc):
-        return Unavailable(retry_after=REDIS_RETRY_AFTER)
-    log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
-    return InternalError()
+    error = proxy_error(exc)
+    if isinstance(error, InternalError) and error is not exc:
+        log.exception("unexpected error answering a v2 request", extra={"tenant": tenant})
+    return error
 
 
 async def answer(
