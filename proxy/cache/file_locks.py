@@ -9,11 +9,12 @@ meanwhile finds it no longer at its path and tries again, so two holders never m
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from proxy.storage import try_lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,8 @@ class KeyLocks:
         """The lock of ``key`` when no process holds it, else None."""
         path = self.directory / hashlib.sha256(key.encode()).hexdigest()
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
+            fd = try_lock(path)
+            if fd is None:
                 return None
             if _still_at(fd, path):
                 held = Held(fd, path)

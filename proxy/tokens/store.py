@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -18,7 +17,7 @@ from urllib.parse import quote
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Config, RedisSettings
 from proxy.observability import metrics
-from proxy.storage import connect, settings_of, tenant_key
+from proxy.storage import connect, settings_of, tenant_key, try_lock
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -143,13 +142,7 @@ class TokenFileStore(TokenStore):
         """The locked file descriptor if no one else holds the lock, else None."""
         target = self.file(tenant)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return None
-        return fd
+        return try_lock(target.with_name(target.name + ".lock"))
 
     async def close(self) -> None:
         pass
