@@ -135,8 +135,8 @@ def hold_idle_sockets(
 
 def test_idle_sockets_do_not_make_the_proxy_unavailable(tmp_path: Path) -> None:
     """2,200 silent connections, open-file limit 1,024: the proxy still answers (finding 3)."""
-    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2400:
-        pytest.skip("the hard open-file limit is too low to hold 2,200 sockets")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard >= 2400, f"raise the hard open-file limit ({hard}) to hold 2,200 sockets"
     with served(tmp_path, workers=2, open_files=1024) as (url, _):
         context = multiprocessing.get_context("spawn")
         ready, stop = context.Queue(), context.Event()
