@@ -350,6 +350,8 @@ class Figures:
     requests: int = 0
     refused: int = 0  # every 409 (first answers included)
     refused_backfill: int = 0  # of which to the backfill client, beyond its share of past data
+    backfill: int = 0  # the backfill's requests (past days)
+    backfilled: list[float] = field(default_factory=list)  # when each was answered
     refused_keys: Counter[str] = field(default_factory=Counter)  # 409s per URL, backfill aside
     refused_after_first: int = 0
     refused_minute: int = 0  # 409s for the plan's minute limit (first answers or not)
@@ -414,7 +416,7 @@ async def run(workload: Workload, pacing: bool) -> Figures:
     """One simulated month of ``workload``."""
     start, end = workload.start, workload.start + workload.length
     clock = VirtualClock(start)
-    figures = Figures()
+    figures = Figures(backfill=sum(p.client == BACKFILL for p in workload.polls))
     systems = build_systems(start)
     sandbox = create_sandbox(SandboxSettings(clock=clock, phased_uploads=True))
     queue = [(start + poll.offset, i) for i, poll in enumerate(workload.polls)]
@@ -463,6 +465,8 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                             figures.ran_out = figures.ran_out or clock.now()
                     elif outcome.status == 200:
                         answered.add(url)
+                        if poll.client == BACKFILL:
+                            figures.backfilled.append(clock.now())
                         if poll.counted:
                             figures.ages.append(outcome.age)
                             system = SYSTEM_IN_URL.search(url)
@@ -519,6 +523,12 @@ def report(workload: Workload, mode: str, figures: Figures) -> None:
         f" to the others: {sum(refused.values())}, on {len(refused)} URLs,"
         f" at most {max(refused.values(), default=0)} per URL"
     )
+    if figures.backfill:
+        done = max(figures.backfilled, default=workload.start)
+        print(
+            f"{head}: backfill: {len(figures.backfilled)} of {figures.backfill} past days answered,"
+            f" the last on day {(done - workload.start) / DAY:.1f}"
+        )
     print(
         f"{head}: 409s for the plan's minute limit ({workload.per_minute} calls):"
         f" {figures.refused_minute}"
