@@ -87,8 +87,7 @@ Url = Callable[[float], str]  # the v2 path and query a client asks at a moment
 @dataclass(frozen=True)
 class Poll:
     """One client asking ``url`` every ``every`` seconds from ``offset`` (``once``: one time;
-    a ``once`` of the ``backfill`` client asks again after a 409's ``Retry-After``, as a
-    script does, until answered)."""
+    ``retries``: asking again after a 409's ``Retry-After``, as a script does, until answered)."""
 
     url: Url
     every: int
@@ -96,6 +95,7 @@ class Poll:
     once: bool = False
     counted: bool = True  # its answers count in the served-age figures
     client: str = "dashboard"  # the legacy client (v2 key) asking
+    retries: bool = False
     # offsets are from the month's start; ``fixed`` URLs ignore it
 
 
@@ -221,7 +221,7 @@ def megawatt(divisor: int = 1) -> Workload:
         for i, s in enumerate(systems)
     ]
     polls += [
-        Poll(past_day_stats(s, d), 0, once=True, counted=False, client=BACKFILL)
+        Poll(past_day_stats(s, d), 0, once=True, counted=False, client=BACKFILL, retries=True)
         for s in systems
         for d in range(1, 31)
     ]
@@ -419,7 +419,8 @@ async def run(workload: Workload, pacing: bool) -> Figures:
     figures = Figures(backfill=sum(p.client == BACKFILL for p in workload.polls))
     systems = build_systems(start)
     sandbox = create_sandbox(SandboxSettings(clock=clock, phased_uploads=True))
-    queue = [(start + poll.offset, i) for i, poll in enumerate(workload.polls)]
+    # (when, poll, whether a retry: a retry of a periodic poll does not move its period)
+    queue = [(start + poll.offset, i, False) for i, poll in enumerate(workload.polls)]
     heapq.heapify(queue)
     answered: set[str] = set()
     parsed: dict[str, V2Call] = {}
@@ -436,12 +437,12 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                 memo = stack.services.memo
                 deferred = stack.services.deferred
                 while queue and queue[0][0] < stop:
-                    at, index = heapq.heappop(queue)
+                    at, index, retry = heapq.heappop(queue)
                     await run_timers(clock, at)
                     clock.set(max(clock.now(), at))
                     poll = workload.polls[index]
-                    if not poll.once:
-                        heapq.heappush(queue, (at + poll.every, index))
+                    if not poll.once and not retry:
+                        heapq.heappush(queue, (at + poll.every, index, False))
                     url = poll.url(start + poll.offset if poll.once else at)  # a script's list
                     request = parsed.get(url) or parsed.setdefault(url, _request(url))
                     LEGACY_CLIENT.set(poll.client)
@@ -452,10 +453,11 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                     refusal = v2_error(outcome.error) if outcome.error else None
                     if outcome.error is not None and refusal is not None and refusal.status == 409:
                         figures.refused += 1
+                        if poll.retries:  # the same URL again
+                            again = clock.now() + (outcome.error.retry_after or 60)
+                            heapq.heappush(queue, (again, index, True))
                         if poll.client == BACKFILL:
                             figures.refused_backfill += 1
-                            retry = outcome.error.retry_after or 60
-                            heapq.heappush(queue, (clock.now() + retry, index))  # the same URL
                         else:
                             figures.refused_keys[url] += 1
                         figures.refused_after_first += url in answered

@@ -4,7 +4,7 @@
 disk), asks ``proxy.cache.decision`` what to do, and does it: serve, refresh in the background,
 or fetch once for all concurrent callers (within a worker, across the workers of a host with
 the file store, and across replicas with the Redis store). Only replies with a TTL above 0
-that are not 429/5xx are stored. A fetch the quota refuses for the minute is made again once
+that are not 429/5xx are stored. A refresh the quota refuses for the minute is made again once
 that minute is over. ``open_cache`` builds the cache the configuration describes.
 """
 
@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Whether the upstream call being made refreshes a reply the cache holds (else a cold miss).
 REFRESHING: ContextVar[bool] = ContextVar("cache_refreshing", default=False)
-MAX_DEFERRED = 4096  # refused fetches a worker holds for a later minute (past that: not made)
+MAX_DEFERRED = 4096  # refused refreshes a worker holds for a later minute (past that: not made)
+DEFERRED_LAG = 5  # seconds into that minute: the cold requests held for it go first
 PACED_KEEP = 35 * 86_400  # seconds a shared store keeps a stale entry the pacer may still serve
 PURGE_LOG = "cache-purges.log"
 LIVE_DIR = "cache"  # the file store's directory inside data_dir
@@ -277,39 +278,35 @@ class ReplyCache:
         return fetched
 
     def _refresh_in_background(
-        self, key: str, fetch: Callable[[], Awaitable[Entry]], refreshing: bool = True
+        self, key: str, fetch: Callable[[], Awaitable[Entry]]
     ) -> asyncio.Task[Entry]:
-        """The refresh of ``key`` (a fetch of one not held when not ``refreshing``) as a task of
-        its own, joining one already running."""
-        task = asyncio.create_task(self._refreshed(key, fetch, refreshing))
+        """The refresh of ``key`` as a task of its own, joining one already running."""
+        task = asyncio.create_task(self._refreshed(key, fetch))
         self._tasks.add(task)
         task.add_done_callback(self._reap)
         return task
 
-    async def _refreshed(
-        self, key: str, fetch: Callable[[], Awaitable[Entry]], refreshing: bool
-    ) -> Entry:
-        REFRESHING.set(refreshing)  # in this task's context only: the quota weighs it by this
+    async def _refreshed(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
+        REFRESHING.set(True)  # in this task's context only: the quota weighs it by this
         entry: Entry = await self._flight.run(key, lambda: self._fetch_once(key, fetch))
         return entry
 
     def _defer(
         self, key: str, fetch: Callable[[], Awaitable[Entry]], refused: QuotaRefused
     ) -> None:
-        """Fetch ``key`` again once the minute that refused it is over (in the refused call's
+        """Refresh ``key`` again once the minute that refused it is over (in the refused call's
         context: its tenant, client and budgets), so that keys asked at one busy minute (a
-        fleet polled in step) are fetched in the next ones, not at their next busy request."""
-        if not refused.minute or key in self._deferred:
-            return
+        fleet polled in step) are refreshed in the next ones, not at their next busy request."""
+        if not refused.minute or not REFRESHING.get() or key in self._deferred:
+            return  # a cold miss is its client's to ask again (v2: proxy.v2.deferred)
         if len(self._deferred) >= MAX_DEFERRED:
             return
-        refreshing = REFRESHING.get()
 
         def resume() -> None:
             del self._deferred[key]
-            self._refresh_in_background(key, fetch, refreshing)
+            self._refresh_in_background(key, fetch)
 
-        moment = self.clock.now() + (refused.retry_after or 0)
+        moment = self.clock.now() + (refused.retry_after or 0) + DEFERRED_LAG
         self._deferred[key] = self.clock.call_at(moment, resume)
 
     def _reap(self, task: asyncio.Task[Any]) -> None:

@@ -308,10 +308,17 @@ async def answer(
     except Exception as exc:
         error = failure(exc, tenant.name)
         if deferred is not None and isinstance(error, QuotaRefused) and error.minute:
+            deferred.learn(endpoint.route, len(run.replies) + 1, answered=False)
             again = (endpoint, path_params, query, upstream, tenant, request_id, memo, unknown)
-            at = now + (error.retry_after or 0)
-            deferred.later(key[:-1], at, lambda: answer(*again, deferred))
+            at, limit = now + (error.retry_after or 0), error.window.limit
+            held = deferred.later(
+                key[:-1], endpoint.route, at, limit, lambda: answer(*again, deferred)
+            )
+            if held is not None:  # come back once it is answered again (a round trip or two)
+                error.retry_after = max(error.retry_after or 0, int(held - now) + 2)
         return run.failed(error)
+    if deferred is not None:
+        deferred.learn(endpoint.route, len(run.replies))
     if memo is not None:
         memo.put(key, outcome, run.replies)
     return outcome
