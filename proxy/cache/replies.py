@@ -74,7 +74,7 @@ class ReplyCache:
         self._poll = poll
         self._flight = SingleFlight()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._deferred: dict[str, Timer] = {}  # key: its fetch refused for the minute, made later
+        self._deferred: dict[str, Timer] = {}  # key: its refresh refused for the minute, made later
         self._counts = {"HIT": 0, "MISS": 0, "STALE": 0}
         self._counters = {result: metrics.CACHE.labels(result.lower()) for result in self._counts}
         self._plain = needs_of(settings, None, None)

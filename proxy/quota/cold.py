@@ -5,8 +5,8 @@ asking day after past day would spend it (and then the rest of the month) alone.
 legacy client (v2 key + user_id: a client in a tenant) may spend on past data, each UTC day,
 ``share`` of the reserve held now (at least one call), and at most half of each minute's
 calls; past that its calls wait within ``max_wait``, else are refused with the time the next
-day's (or minute's) share comes. Live keys (today's
-data, rollovers, new systems) are not counted: the pacer budgets them.
+day's (or minute's) share comes. Live keys (today's data, rollovers, new systems) are not
+counted: the pacer budgets them.
 """
 
 from __future__ import annotations
