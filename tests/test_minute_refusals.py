@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bench.month import DAY, Poll, Workload, fixed, run
 from proxy.cache import Entry, MemoryReplyStore, ReplyCache
@@ -150,7 +151,9 @@ def test_a_v2_request_the_minute_refused_has_every_reply_cached_for_its_next_req
             tenant = config.tenants["demo"]
             for _ in range(tenant.limits.per_minute - 1):  # other requests spent the minute
                 await stack.services.governor.acquire(tenant)
+            held = REGISTRY.get_sample_value("enphase_proxy_deferred_requests_total") or 0
             refused = await stack.proxy.get(url)
+            assert REGISTRY.get_sample_value("enphase_proxy_deferred_requests_total") == held + 1
             before = stats.api_calls
             clock.advance(60)  # the minute is over: the request is answered again
             await asyncio.sleep(0.1)

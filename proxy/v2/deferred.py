@@ -18,6 +18,7 @@ from collections.abc import Callable, Coroutine, Hashable
 from typing import Any
 
 from proxy.clock import Clock, Timer
+from proxy.observability import metrics
 
 log = logging.getLogger("proxy.legacy")
 
@@ -79,6 +80,7 @@ class Deferred:
 
         self._minutes[minute] += calls
         self._pending[key] = (self.clock.call_at(minute, start), minute)
+        metrics.DEFERRED.inc()
         return minute
 
     async def close(self) -> None:
