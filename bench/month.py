@@ -40,6 +40,7 @@ import calendar
 import datetime as dt
 import hashlib
 import heapq
+import itertools
 import logging
 import math
 import os
@@ -87,7 +88,8 @@ Url = Callable[[float], str]  # the v2 path and query a client asks at a moment
 @dataclass(frozen=True)
 class Poll:
     """One client asking ``url`` every ``every`` seconds from ``offset`` (``once``: one time;
-    ``retries``: asking again after a 409's ``Retry-After``, as a script does, until answered)."""
+    ``retries``: asking again after a 409's ``Retry-After``, as a script does, until answered;
+    ``script``: one of a script's requests, asked in order, each once the one before is done)."""
 
     url: Url
     every: int
@@ -96,6 +98,7 @@ class Poll:
     counted: bool = True  # its answers count in the served-age figures
     client: str = "dashboard"  # the legacy client (v2 key) asking
     retries: bool = False
+    script: bool = False
     # offsets are from the month's start; ``fixed`` URLs ignore it
 
 
@@ -221,7 +224,15 @@ def megawatt(divisor: int = 1) -> Workload:
         for i, s in enumerate(systems)
     ]
     polls += [
-        Poll(past_day_stats(s, d), 0, once=True, counted=False, client=BACKFILL, retries=True)
+        Poll(
+            past_day_stats(s, d),
+            0,
+            once=True,
+            counted=False,
+            client=BACKFILL,
+            retries=True,
+            script=True,
+        )
         for s in systems
         for d in range(1, 31)
     ]
@@ -420,7 +431,13 @@ async def run(workload: Workload, pacing: bool) -> Figures:
     systems = build_systems(start)
     sandbox = create_sandbox(SandboxSettings(clock=clock, phased_uploads=True))
     # (when, poll, whether a retry: a retry of a periodic poll does not move its period)
-    queue = [(start + poll.offset, i, False) for i, poll in enumerate(workload.polls)]
+    script = [i for i, poll in enumerate(workload.polls) if poll.script]
+    following = dict(itertools.pairwise(script))  # a script's next request
+    queue = [
+        (start + poll.offset, i, False)
+        for i, poll in enumerate(workload.polls)
+        if not poll.script or i == script[0]
+    ]
     heapq.heapify(queue)
     answered: set[str] = set()
     parsed: dict[str, V2Call] = {}
@@ -451,8 +468,10 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                     )
                     figures.requests += 1
                     refusal = v2_error(outcome.error) if outcome.error else None
+                    retrying = False
                     if outcome.error is not None and refusal is not None and refusal.status == 409:
                         figures.refused += 1
+                        retrying = poll.retries
                         if poll.retries:  # the same URL again
                             again = clock.now() + (outcome.error.retry_after or 60)
                             heapq.heappush(queue, (again, index, True))
@@ -474,6 +493,8 @@ async def run(workload: Workload, pacing: bool) -> Figures:
                             system = SYSTEM_IN_URL.search(url)
                             if system and sun_up(systems[int(system[1])], clock.now()):
                                 figures.daylight_ages.append(outcome.age)
+                    if index in following and not retrying:  # the script goes on
+                        heapq.heappush(queue, (clock.now(), following[index], False))
                     if clock.now() >= next_sample:
                         await settle()
                         recent = clock.now() - DEMAND_WINDOW
