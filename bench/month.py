@@ -40,6 +40,7 @@ import calendar
 import datetime as dt
 import hashlib
 import heapq
+import itertools
 import logging
 import math
 import os
@@ -47,6 +48,7 @@ import re
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -63,6 +65,7 @@ from proxy.cache import freshness
 from proxy.clock import Clock, VirtualClock
 from proxy.config import PLAN_LIMITS, Cache, Config, parse
 from proxy.http.renderers import v2 as v2_error
+from proxy.quota import LEGACY_CLIENT
 from proxy.sandbox import DEMO, SandboxSettings, sandbox_state
 from proxy.sandbox import create_app as create_sandbox
 from proxy.sandbox.settings import FLEET_SYSTEM_IDS
@@ -84,14 +87,22 @@ Url = Callable[[float], str]  # the v2 path and query a client asks at a moment
 
 @dataclass(frozen=True)
 class Poll:
-    """One client asking ``url`` every ``every`` seconds from ``offset`` (``once``: one time)."""
+    """One client asking ``url`` every ``every`` seconds from ``offset`` (``once``: one time;
+    ``retries``: asking again after a 409's ``Retry-After``, as a script does, until answered;
+    ``script``: one of a script's requests, asked in order, each once the one before is done)."""
 
     url: Url
     every: int
     offset: int = 0
     once: bool = False
     counted: bool = True  # its answers count in the served-age figures
+    client: str = "dashboard"  # the legacy client (v2 key) asking
+    retries: bool = False
+    script: bool = False
     # offsets are from the month's start; ``fixed`` URLs ignore it
+
+
+BACKFILL = "backfill"  # the legacy client whose 409s beyond its share of past data are expected
 
 
 @dataclass(frozen=True)
@@ -109,12 +120,13 @@ class Workload:
     scale: str = "full size"
     start: float = START  # the month's first second (UTC)
     restart: bool = False  # the proxy restarts mid-month on its file cache and quota store
+    days: int | None = None  # only the month's first days (tests)
 
     @property
     def length(self) -> int:
-        """Seconds in the workload's calendar month."""
+        """Seconds the workload runs: its calendar month (or first ``days``)."""
         month = dt.datetime.fromtimestamp(self.start, dt.UTC)
-        return calendar.monthrange(month.year, month.month)[1] * DAY
+        return (self.days or calendar.monthrange(month.year, month.month)[1]) * DAY
 
     @property
     def per_minute(self) -> int:
@@ -204,16 +216,25 @@ def kilowatt(divisor: int = 1) -> Workload:
 
 
 def megawatt(divisor: int = 1) -> Workload:
-    """300 systems: summary every 15 min, and a backfill of 30 past days of stats for each."""
+    """300 systems: summary every 15 min, and a script backfilling 30 past days of stats for
+    each, from the first second, each request as soon as the one before is answered."""
     systems = list(FLEET_SYSTEM_IDS[: 300 // divisor])  # the whole sandbox fleet at full size
     polls = [
         Poll(fixed(f"/api/v2/systems/{s}/summary"), 900, spread(i, len(systems), 900))
         for i, s in enumerate(systems)
     ]
-    backfill = [(s, d) for s in systems for d in range(1, 31)]
     polls += [
-        Poll(past_day_stats(s, d), 0, spread(i, len(backfill), DAY), once=True, counted=False)
-        for i, (s, d) in enumerate(backfill)
+        Poll(
+            past_day_stats(s, d),
+            0,
+            once=True,
+            counted=False,
+            client=BACKFILL,
+            retries=True,
+            script=True,
+        )
+        for s in systems
+        for d in range(1, 31)
     ]
     return Workload("megawatt", "megawatt", 300_000 // divisor, True, polls, _scale(divisor))
 
@@ -277,8 +298,13 @@ username = "{username}"
 password = "{password}"
 
 [[legacy_clients]]
-name = "bench"
+name = "dashboard"
 key = "bench-v2-key"
+tenants = ["bench"]
+
+[[legacy_clients]]
+name = "{BACKFILL}"
+key = "bench-backfill-key"
 tenants = ["bench"]
 """
     return parse(text, str(data_dir / "proxy.toml"))
@@ -334,6 +360,10 @@ class Figures:
 
     requests: int = 0
     refused: int = 0  # every 409 (first answers included)
+    refused_backfill: int = 0  # of which to the backfill client, beyond its share of past data
+    backfill: int = 0  # the backfill's requests (past days)
+    backfilled: list[float] = field(default_factory=list)  # when each was answered
+    refused_keys: Counter[str] = field(default_factory=Counter)  # 409s per URL, backfill aside
     refused_after_first: int = 0
     refused_minute: int = 0  # 409s for the plan's minute limit (first answers or not)
     ages: list[int] = field(default_factory=list)
@@ -351,6 +381,14 @@ async def settle() -> None:
     """Let background cache refreshes finish."""
     while pending := asyncio.all_tasks() - {asyncio.current_task()}:
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def run_timers(clock: VirtualClock, until: float) -> None:
+    """Move the clock to each timer set before ``until`` (a fetch the minute refused, made
+    again), letting what each starts finish at its moment."""
+    while (due := clock.next_timer()) is not None and due < until:
+        clock.set(max(clock.now(), due))
+        await settle()
 
 
 V2Call = tuple[Endpoint, dict[str, str], tuple[tuple[str, str], ...]]
@@ -389,10 +427,17 @@ async def run(workload: Workload, pacing: bool) -> Figures:
     """One simulated month of ``workload``."""
     start, end = workload.start, workload.start + workload.length
     clock = VirtualClock(start)
-    figures = Figures()
+    figures = Figures(backfill=sum(p.client == BACKFILL for p in workload.polls))
     systems = build_systems(start)
     sandbox = create_sandbox(SandboxSettings(clock=clock, phased_uploads=True))
-    queue = [(start + poll.offset, i) for i, poll in enumerate(workload.polls)]
+    # (when, poll, whether a retry: a retry of a periodic poll does not move its period)
+    script = [i for i, poll in enumerate(workload.polls) if poll.script]
+    following = dict(itertools.pairwise(script))  # a script's next request
+    queue = [
+        (start + poll.offset, i, False)
+        for i, poll in enumerate(workload.polls)
+        if not poll.script or i == script[0]
+    ]
     heapq.heapify(queue)
     answered: set[str] = set()
     parsed: dict[str, V2Call] = {}
@@ -407,36 +452,55 @@ async def run(workload: Workload, pacing: bool) -> Figures:
             async with in_process(cfg, sandbox, clock, meter.taps()) as stack:
                 upstream = stack.services.upstream
                 memo = stack.services.memo
+                deferred = stack.services.deferred
                 while queue and queue[0][0] < stop:
-                    at, index = heapq.heappop(queue)
+                    at, index, retry = heapq.heappop(queue)
+                    await run_timers(clock, at)
                     clock.set(max(clock.now(), at))
                     poll = workload.polls[index]
-                    if not poll.once:
-                        heapq.heappush(queue, (at + poll.every, index))
-                    url = poll.url(at)
+                    if not poll.once and not retry:
+                        heapq.heappush(queue, (at + poll.every, index, False))
+                    url = poll.url(start + poll.offset if poll.once else at)  # a script's list
                     request = parsed.get(url) or parsed.setdefault(url, _request(url))
-                    outcome = await legacy.answer(*request, upstream, tenant, "", memo)
+                    LEGACY_CLIENT.set(poll.client)
+                    outcome = await legacy.answer(
+                        *request, upstream, tenant, "", memo, deferred=deferred
+                    )
                     figures.requests += 1
                     refusal = v2_error(outcome.error) if outcome.error else None
-                    if refusal is not None and refusal.status == 409:
+                    retrying = False
+                    if outcome.error is not None and refusal is not None and refusal.status == 409:
                         figures.refused += 1
+                        retrying = poll.retries
+                        if poll.retries:  # the same URL again
+                            again = clock.now() + (outcome.error.retry_after or 60)
+                            heapq.heappush(queue, (again, index, True))
+                        if poll.client == BACKFILL:
+                            figures.refused_backfill += 1
+                        else:
+                            figures.refused_keys[url] += 1
                         figures.refused_after_first += url in answered
                         if MINUTE_REFUSAL in orjson.dumps(refusal.body):
                             figures.refused_minute += 1
-                        else:  # the month's budget is spent
+                        elif poll.client != BACKFILL:  # the month's budget is spent
                             figures.ran_out = figures.ran_out or clock.now()
                     elif outcome.status == 200:
                         answered.add(url)
+                        if poll.client == BACKFILL:
+                            figures.backfilled.append(clock.now())
                         if poll.counted:
                             figures.ages.append(outcome.age)
                             system = SYSTEM_IN_URL.search(url)
                             if system and sun_up(systems[int(system[1])], clock.now()):
                                 figures.daylight_ages.append(outcome.age)
+                    if index in following and not retrying:  # the script goes on
+                        heapq.heappush(queue, (clock.now(), following[index], False))
                     if clock.now() >= next_sample:
                         await settle()
                         recent = clock.now() - DEMAND_WINDOW
                         figures.live_keys.append(sum(t >= recent for t in meter.asked.values()))
                         next_sample += HOUR
+                await run_timers(clock, stop)
                 await settle()
     figures.calls = sandbox_state(sandbox).stats.api_calls
     figures.fetches = len(meter.fetches)
@@ -476,6 +540,18 @@ def report(workload: Workload, mode: str, figures: Figures) -> None:
     )
     print(f"{head}: 409s: {figures.refused}")
     print(f"{head}: 409s after a request's first answer: {figures.refused_after_first}")
+    refused = figures.refused_keys
+    print(
+        f"{head}: 409s to the backfill (beyond its share of past data): {figures.refused_backfill};"
+        f" to the others: {sum(refused.values())}, on {len(refused)} URLs,"
+        f" at most {max(refused.values(), default=0)} per URL"
+    )
+    if figures.backfill:
+        done = max(figures.backfilled, default=workload.start)
+        print(
+            f"{head}: backfill: {len(figures.backfilled)} of {figures.backfill} past days answered,"
+            f" the last on day {(done - workload.start) / DAY:.1f}"
+        )
     print(
         f"{head}: 409s for the plan's minute limit ({workload.per_minute} calls):"
         f" {figures.refused_minute}"

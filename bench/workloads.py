@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.month import DAY, START, percentile, settle
+from bench.month import DAY, START, percentile, run_timers, settle
 from bench.support import machine
 from proxy.clock import VirtualClock
 from proxy.config import parse
@@ -125,6 +125,7 @@ async def month(
                 ask = asks[index]
                 if ask.count == 0 or n + 1 < ask.count:
                     heapq.heappush(queue, (at + ask.every, index, n + 1))
+                await run_timers(clock, at)
                 clock.set(max(clock.now(), at))
                 reply = await stack.proxy.get(ask.url(n))
                 tally = tallies[ask.group]

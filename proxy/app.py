@@ -40,7 +40,7 @@ from proxy.quota import Pacer, QuotaGovernor, open_governor, open_pacer
 from proxy.storage import open_redis
 from proxy.tokens import TokenBroker
 from proxy.upstream import UNTAPPED, Taps, Upstream, layers, open_http
-from proxy.v2 import Memo, UnknownIds
+from proxy.v2 import Deferred, Memo, UnknownIds
 from proxy.v4 import paths
 
 log = logging.getLogger("proxy.app")
@@ -56,6 +56,7 @@ class Services:
     governor: QuotaGovernor
     pacer: Pacer
     recorder: Recorder  # the console's history of this worker's counters
+    deferred: Deferred  # v2 requests the minute refused, answered again once it is over
     memo: Memo = field(default_factory=Memo)
     unknown_ids: UnknownIds = field(default_factory=UnknownIds)  # answered from systems lists
     redis: Any = None  # the worker's Redis client, when Redis is configured
@@ -186,6 +187,8 @@ async def opened_services(
         history = await open_history(config, clock.now, redis)
         opened.push_async_callback(history.close)
         stack = layers(config, http, broker, cache, governor, pacer, clock, taps)
+        deferred = Deferred(clock)
+        opened.push_async_callback(deferred.close)  # before the upstream it answers through
         yield Services(
             Upstream(config.upstream.api_root, stack, clock, taps),
             broker,
@@ -193,6 +196,7 @@ async def opened_services(
             governor,
             pacer,
             Recorder(config, history, broker, pacer, clock),
+            deferred,
             redis=redis,
         )
 

@@ -235,6 +235,11 @@ class QuotaRefused(UpstreamUnavailable):
         )
         self.window = window
 
+    @property
+    def minute(self) -> bool:
+        """Whether a minute's budget refused the call (calls resume within a minute)."""
+        return self.window.period == "minute"
+
 
 def proxy_error(exc: Exception) -> ProxyError:
     """``exc`` as the proxy's error: itself, Redis out of reach for a failover's seconds (503),

@@ -4,7 +4,8 @@
 disk), asks ``proxy.cache.decision`` what to do, and does it: serve, refresh in the background,
 or fetch once for all concurrent callers (within a worker, across the workers of a host with
 the file store, and across replicas with the Redis store). Only replies with a TTL above 0
-that are not 429/5xx are stored. ``open_cache`` builds the cache the configuration describes.
+that are not 429/5xx are stored. A refresh the quota refuses for the minute is made again once
+that minute is over. ``open_cache`` builds the cache the configuration describes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from proxy.cache.decision import Decision, Needs, decide, holds, servable, settle, usable
@@ -25,9 +27,9 @@ from proxy.cache.purges import PurgeLog
 from proxy.cache.redis_store import RedisReplyStore
 from proxy.cache.singleflight import SingleFlight
 from proxy.cache.stores import MemoryReplyStore, ReplyStore
-from proxy.clock import SYSTEM, Clock
+from proxy.clock import SYSTEM, Clock, Timer
 from proxy.config import Cache, Config
-from proxy.errors import UpstreamUnavailable
+from proxy.errors import QuotaRefused, UpstreamUnavailable
 from proxy.observability import metrics
 from proxy.storage import reachable
 
@@ -36,6 +38,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Whether the upstream call being made refreshes a reply the cache holds (else a cold miss).
+REFRESHING: ContextVar[bool] = ContextVar("cache_refreshing", default=False)
+MAX_DEFERRED = 4096  # refused refreshes a worker holds for a later minute (past that: not made)
+DEFERRED_LAG = 5  # seconds into that minute: the cold requests held for it go first
 PACED_KEEP = 35 * 86_400  # seconds a shared store keeps a stale entry the pacer may still serve
 PURGE_LOG = "cache-purges.log"
 LIVE_DIR = "cache"  # the file store's directory inside data_dir
@@ -68,6 +74,7 @@ class ReplyCache:
         self._poll = poll
         self._flight = SingleFlight()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._deferred: dict[str, Timer] = {}  # key: its refresh refused for the minute, made later
         self._counts = {"HIT": 0, "MISS": 0, "STALE": 0}
         self._counters = {result: metrics.CACHE.labels(result.lower()) for result in self._counts}
         self._plain = needs_of(settings, None, None)
@@ -104,12 +111,15 @@ class ReplyCache:
         if action is Decision.WAIT:
             fetched = await self._waited(key, fetch)
         else:
+            refreshing = REFRESHING.set(cached is not None)  # a stale reply held is refreshed
             try:
                 fetched = await self._flight.run(key, lambda: self._fetch_once(key, fetch, needs))
             except UpstreamUnavailable:
                 if cached is None:
                     self._record("MISS")
                     raise
+            finally:
+                REFRESHING.reset(refreshing)
         answer = settle(cached, fetched)
         assert answer is not None  # settle refuses only when the fetch raised with nothing held
         return self._answer(*answer, self.clock.now())
@@ -171,6 +181,9 @@ class ReplyCache:
 
     async def close(self) -> None:
         """Stop fetches and background refreshes, and release the store."""
+        for timer in self._deferred.values():
+            timer.cancel()
+        self._deferred.clear()
         await self._flight.aclose()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._store.close()
@@ -240,7 +253,11 @@ class ReplyCache:
         self, key: str, fetch: Callable[[], Awaitable[Entry]], settled: float = math.inf
     ) -> Entry:
         """Fetch and store; on disk too when final, or final for the caller (``settled``)."""
-        entry = await fetch()
+        try:
+            entry = await fetch()
+        except QuotaRefused as refused:
+            self._defer(key, fetch, refused)
+            raise
         if entry.ttl > 0 and not entry.failed:
             await self._store.set(key, entry)
             lasting = entry.final or holds(entry, settled)
@@ -264,10 +281,33 @@ class ReplyCache:
         self, key: str, fetch: Callable[[], Awaitable[Entry]]
     ) -> asyncio.Task[Entry]:
         """The refresh of ``key`` as a task of its own, joining one already running."""
-        task = asyncio.create_task(self._flight.run(key, lambda: self._fetch_once(key, fetch)))
+        task = asyncio.create_task(self._refreshed(key, fetch))
         self._tasks.add(task)
         task.add_done_callback(self._reap)
         return task
+
+    async def _refreshed(self, key: str, fetch: Callable[[], Awaitable[Entry]]) -> Entry:
+        REFRESHING.set(True)  # in this task's context only: the quota weighs it by this
+        entry: Entry = await self._flight.run(key, lambda: self._fetch_once(key, fetch))
+        return entry
+
+    def _defer(
+        self, key: str, fetch: Callable[[], Awaitable[Entry]], refused: QuotaRefused
+    ) -> None:
+        """Refresh ``key`` again once the minute that refused it is over (in the refused call's
+        context: its tenant, client and budgets), so that keys asked at one busy minute (a
+        fleet polled in step) are refreshed in the next ones, not at their next busy request."""
+        if not refused.minute or not REFRESHING.get() or key in self._deferred:
+            return  # a cold miss is its client's to ask again (v2: proxy.v2.deferred)
+        if len(self._deferred) >= MAX_DEFERRED:
+            return
+
+        def resume() -> None:
+            del self._deferred[key]
+            self._refresh_in_background(key, fetch)
+
+        moment = self.clock.now() + (refused.retry_after or 0) + DEFERRED_LAG
+        self._deferred[key] = self.clock.call_at(moment, resume)
 
     def _reap(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

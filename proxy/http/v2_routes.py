@@ -20,7 +20,7 @@ from proxy.http.clients import legacy_caller
 from proxy.observability import metrics
 from proxy.quota import LEGACY_CLIENT
 from proxy.upstream import Upstream
-from proxy.v2 import Memo, Outcome, UnknownIds, answer
+from proxy.v2 import Deferred, Memo, Outcome, UnknownIds, answer
 
 CREDENTIAL_PARAMS = ("key", "user_id")
 JSON = renderers.JSON.encode()
@@ -98,12 +98,13 @@ class QueryCache:
 
 
 class Answering(Protocol):
-    """What a v2 route answers with: the worker's upstream, its memo of rendered answers and
-    the system ids it answers locally."""
+    """What a v2 route answers with: the worker's upstream, its memo of rendered answers, the
+    system ids it answers locally and the requests it answers again after a busy minute."""
 
     upstream: Upstream
     memo: Memo
     unknown_ids: UnknownIds
+    deferred: Deferred
 
 
 class LegacyEndpoint:
@@ -160,6 +161,7 @@ class LegacyEndpoint:
             scope["state"]["request_id"],
             services.memo,
             services.unknown_ids,
+            services.deferred,
         )
         if outcome.cache:
             metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v2"), outcome.age)

@@ -33,6 +33,10 @@ UPSTREAM_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 CACHE = Counter("enphase_proxy_cache", "Cache lookups by result.", ["result"])
+DEFERRED = Counter(
+    "enphase_proxy_deferred_requests",
+    "v2 requests the minute's quota refused, held to be answered again in a later minute.",
+)
 # Every worker reads the one file store: the latest reading is the figure, not their sum.
 CACHE_ENTRIES = Gauge(
     "enphase_proxy_cache_entries", "Entries in the cache.", multiprocess_mode="livemostrecent"

@@ -16,6 +16,7 @@ month 429 only provisionally until a probe confirms it (``proxy.quota.blocks``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,7 +29,7 @@ from proxy.config import Client, Config, Limits, Tenant
 from proxy.observability import metrics
 from proxy.quota.apps import AppBudget, alone, apps_by_tenant
 from proxy.quota.blocks import month_block, provisional
-from proxy.quota.cold import cold_window
+from proxy.quota.cold import cold_minute, cold_window
 from proxy.quota.windows import Window, latest_end, window
 from proxy.storage import SqliteFile, open_backend, tenant_key
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 PERIODS = ("minute", "month")
+MINUTE_RESERVE = 0.2  # of each minute's calls refreshes leave to cold misses
 PUBLISH_EVERY = 1.0  # seconds between quota gauge updates on the call path
 REDIS_PREFIX = "enphase-proxy:quota:"
 log = logging.getLogger("proxy.quota")
@@ -77,6 +79,14 @@ def spending_as(spender: Spender) -> Iterator[None]:
         yield
     finally:
         SPENDER.reset(token)
+
+
+def refresh_minute(minute: Window) -> Window:
+    """The minute window as a refresh sees it: its last ``MINUTE_RESERVE`` kept for cold misses,
+    which a client gets a 409 for when refused, where a refused refresh only serves a reply
+    a little older (and is made in a later minute)."""
+    kept = math.ceil(minute.limit * MINUTE_RESERVE)
+    return replace(minute, limit=max(1, minute.limit - kept))
 
 
 def spender_windows(spender: Spender | None, now: float, prefix: str = "") -> tuple[Window, ...]:
@@ -400,26 +410,34 @@ class QuotaGovernor:
         self._sleep = sleep or clock.sleep
 
     async def acquire(
-        self, tenant: Tenant, *, now: Callable[[], float] | None = None, cold: str = ""
+        self,
+        tenant: Tenant,
+        *,
+        now: Callable[[], float] | None = None,
+        cold: str = "",
+        refresh: bool = False,
     ) -> None:
         """Spend one upstream call; wait for the next minute (or, for ``cold``, the next day of
         the legacy client's share of past data) if within max_wait, else raise.
 
         A team client's call (``spending_as``) spends from its own budget as well; a call on
-        past data for legacy client ``cold``, from its share (``proxy.quota.cold``).
+        past data for legacy client ``cold``, from its share (``proxy.quota.cold``); a
+        ``refresh`` of a cached reply leaves the minute's last calls to cold misses.
         """
         waited = 0.0
         while True:
             moment = (now or self.clock.now)()
             counter = self.app(tenant).counter
             prefix = "" if counter == tenant.name else f"{tenant.name}:"
-            windows = call_windows(tenant, moment) + spender_windows(SPENDER.get(), moment, prefix)
+            month, minute = call_windows(tenant, moment)
+            windows: tuple[Window, ...] = (month, refresh_minute(minute) if refresh else minute)
+            windows += spender_windows(SPENDER.get(), moment, prefix)
             share = None
             if cold and self.cold_share:
                 share = cold_window(
-                    f"cold:{prefix}{cold}", windows[0], self.reserve, self.cold_share, moment
+                    f"cold:{prefix}{cold}", month, self.reserve, self.cold_share, moment
                 )
-                windows += (share,)
+                windows += (share, cold_minute(share.name, minute))
             refused = await self._store.take(counter, windows, int(moment))
             if refused is None:
                 if moment - self._published.get(tenant.name, 0.0) >= PUBLISH_EVERY:
@@ -429,7 +447,8 @@ class QuotaGovernor:
             waits = refused.period == "minute" or (share is not None and refused == share)
             delay = refused.end - moment
             if not waits or waited + delay > self.max_wait:
-                raise QuotaExhausted.of(tenant, _named(refused, windows), refused.end)
+                named = _named(refused, (month, minute, *windows[2:]))
+                raise QuotaExhausted.of(tenant, named, refused.end)
             await self._sleep(delay)
             waited += delay
 

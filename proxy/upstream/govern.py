@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import orjson
 
-from proxy.cache import freshness
+from proxy.cache import REFRESHING, freshness
 from proxy.clock import SYSTEM, Clock
 from proxy.config import Cache, Tenant
 from proxy.errors import QuotaRefused, SpentWindow
@@ -18,9 +18,10 @@ WRITE_CHARGED = "enphase_write_charged"  # request extension: this write spent i
 class Govern(httpx2.AsyncBaseTransport):
     """Spends one call (and, once per write, one of the write budget) first; learns from 429s.
 
-    A legacy client's GET of past data spends from its own share too (``proxy.quota.cold``).
+        A legacy client's GET of past data spends from its own share too (``proxy.quota.cold``); a
+    refresh of a reply the cache holds leaves each minute's last calls to cold misses.
 
-    A refused call raises QuotaRefused and never reaches the upstream.
+        A refused call raises QuotaRefused and never reaches the upstream.
     """
 
     def __init__(
@@ -57,7 +58,8 @@ class Govern(httpx2.AsyncBaseTransport):
             if write and not request.extensions.get(WRITE_CHARGED):
                 await self.governor.acquire_write(tenant, now=now)
                 request.extensions[WRITE_CHARGED] = True  # a resend after a 401 is the same write
-            await self.governor.acquire(tenant, now=now, cold=self._cold(request, call))
+            cold = self._cold(request, call)
+            await self.governor.acquire(tenant, now=now, cold=cold, refresh=REFRESHING.get())
         except QuotaExhausted as exc:
             window = SpentWindow(exc.plan, exc.period, exc.period_start, exc.period_end, exc.limit)
             raise QuotaRefused(window, now(), exc.resume_at) from exc

@@ -5,11 +5,12 @@ Sits between the inbound routes (``proxy.http``) and the upstream stack; the map
 system body a mapping plans with.
 
 Public API: ``answer`` (one authenticated v2 request, answered as an ``Outcome``), ``Memo``
-(recent rendered answers) and ``UnknownIds`` (system ids a tenant's systems list answers
-locally).
+(recent rendered answers), ``UnknownIds`` (system ids a tenant's systems list answers
+locally) and ``Deferred`` (requests the minute refused, answered again once it is over).
 """
 
+from proxy.v2.deferred import Deferred
 from proxy.v2.membership import UnknownIds
 from proxy.v2.runner import Memo, Outcome, answer
 
-__all__ = ["Memo", "Outcome", "UnknownIds", "answer"]
+__all__ = ["Deferred", "Memo", "Outcome", "UnknownIds", "answer"]

@@ -27,6 +27,7 @@ from proxy.errors import (
 from proxy.quota import PERIODS, PROBE_AFTER, call_windows
 from proxy.upstream import Reply, Upstream
 from proxy.v2 import system_lookup
+from proxy.v2.deferred import Deferred
 from proxy.v2.membership import UnknownIds
 
 log = logging.getLogger("proxy.legacy")
@@ -288,9 +289,11 @@ async def answer(
     request_id: str = "",
     memo: Memo | None = None,
     unknown: UnknownIds | None = None,
+    deferred: Deferred | None = None,
 ) -> Outcome:
     """The v2 answer to one authenticated legacy request (``unknown``: the worker's ids
-    refused before, answered from the tenant's systems list)."""
+    refused before, answered from the tenant's systems list; ``deferred``: where a request
+    the minute refused waits to be answered again, its replies then cached for the client)."""
     now = upstream.clock.now()
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
@@ -303,7 +306,19 @@ async def answer(
     try:
         outcome = await _answer_known(endpoint, req, run, unknown)
     except Exception as exc:
-        return run.failed(failure(exc, tenant.name))
+        error = failure(exc, tenant.name)
+        if deferred is not None and isinstance(error, QuotaRefused) and error.minute:
+            deferred.learn(endpoint.route, len(run.replies) + 1, answered=False)
+            again = (endpoint, path_params, query, upstream, tenant, request_id, memo, unknown)
+            at, limit = now + (error.retry_after or 0), error.window.limit
+            held = deferred.later(
+                key[:-1], endpoint.route, at, limit, lambda: answer(*again, deferred)
+            )
+            if held is not None:  # come back once it is answered again (a round trip or two)
+                error.retry_after = max(error.retry_after or 0, int(held - now) + 2)
+        return run.failed(error)
+    if deferred is not None:
+        deferred.learn(endpoint.route, len(run.replies))
     if memo is not None:
         memo.put(key, outcome, run.replies)
     return outcome
