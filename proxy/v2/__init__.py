@@ -5,11 +5,11 @@ Sits between the inbound routes (``proxy.http``) and the upstream stack; the map
 system body a mapping plans with.
 
 Public API: ``answer`` (one authenticated v2 request, answered as an ``Outcome``), ``Memo``
-(recent rendered answers) and ``UnknownIds`` (system ids a tenant's systems list answers
-locally).
+(recent rendered answers), ``UnknownIds`` (system ids a tenant's systems list answers
+locally), ``outcome_headers`` (an answer's raw headers) and ``CONTENT_TYPE`` (v2's).
 """
 
 from proxy.v2.membership import UnknownIds
-from proxy.v2.runner import Memo, Outcome, answer
+from proxy.v2.runner import CONTENT_TYPE, Memo, Outcome, answer, outcome_headers
 
-__all__ = ["Memo", "Outcome", "UnknownIds", "answer"]
+__all__ = ["CONTENT_TYPE", "Memo", "Outcome", "UnknownIds", "answer", "outcome_headers"]
