@@ -71,8 +71,11 @@ class QueryCache:
 
     def get(self, raw: bytes) -> tuple[LegacyQuery, Caller] | None:
         """The parse of ``raw`` and its caller, when kept."""
-        slot = self.parsed.get(raw)
-        return (slot[0], slot[1]) if slot else None
+        try:  # not LRUCache.get, which looks the key up once more
+            slot = self.parsed[raw]
+        except KeyError:
+            return None
+        return slot[0], slot[1]
 
     def keep(self, raw: bytes, parsed: LegacyQuery, caller: Caller) -> None:
         """Keep the parse of an authenticated request's query (never before authentication)."""

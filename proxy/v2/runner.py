@@ -147,7 +147,10 @@ class Memo:
 
     def get(self, key: MemoKey) -> Rendered | None:
         """The rendered answer under ``key``."""
-        return self.entries.get(key)
+        try:  # not LRUCache.get, which looks the key up (and hashes its tuples) once more
+            return self.entries[key]
+        except KeyError:
+            return None
 
     def put(self, key: MemoKey, outcome: Outcome, replies: list[Reply]) -> None:
         """Keep a 200 answer whose replies all came from the cache or a fresh fetch."""
