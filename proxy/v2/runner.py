@@ -14,8 +14,7 @@ from cachetools import LRUCache
 
 from mappings import errors
 from mappings.base import Endpoint, V2Error, V2Request, V2Response, V4Call
-from proxy.cache import Checked
-from proxy.cache.freshness import max_age
+from proxy.cache import Checked, freshness
 from proxy.config import Tenant
 from proxy.errors import (
     InternalError,
@@ -85,7 +84,7 @@ def outcome_headers(outcome: Outcome) -> list[tuple[bytes, bytes]]:
         age = 0 if outcome.cache == "MISS" else outcome.age
         headers += ((b"x-cache", outcome.cache.encode()), (b"age", b"%d" % age))
         if outcome.fresh_for is not None:
-            headers.append((b"cache-control", max_age(outcome.fresh_for).encode()))
+            headers.append((b"cache-control", freshness.max_age(outcome.fresh_for).encode()))
     if outcome.status >= 200 and outcome.status not in (204, 304):  # those have no body
         headers.append((b"content-length", b"%d" % len(outcome.body)))
         headers.append((b"content-type", RAW_CONTENT_TYPE))
