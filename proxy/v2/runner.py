@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -108,11 +108,15 @@ class Rendered:
     size: int
     checked: Checked | None = None
     hit: Outcome | None = None
+    oldest: float = field(init=False)  # when the oldest source was stored: found once, not per hit
+
+    def __post_init__(self) -> None:
+        self.oldest = min(stored_at for _, stored_at in self.sources)
 
     def as_hit(self, now: float) -> Outcome:
         """The answer as a cache hit at ``now`` (made once per second of age), fresh for what
         was left of its freshness when rendered, less the time since."""
-        age = int(now - min(stored_at for _, stored_at in self.sources))
+        age = int(now - self.oldest)
         if self.hit is None or self.hit.age != age:
             kept = self.outcome.fresh_for
             fresh = None if kept is None else max(0, kept - (age - self.outcome.age))
