@@ -27,6 +27,7 @@ from proxy.http import (
     HANDLERS,
     GzipWhenAsked,
     LegacyDispatch,
+    ProxyApp,
     RequestContext,
     bearer,
     broker_route,
@@ -250,7 +251,7 @@ def create_app(
                 worker.opened = None
 
     legacy = legacy_routes(config, worker.services)
-    return Starlette(
+    return ProxyApp(
         routes=routes(config, clock, worker, legacy),
         lifespan=lifespan,
         middleware=[

@@ -10,7 +10,6 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from proxy.http import v2_routes
 from proxy.v2 import runner
 from tests import support
 
@@ -92,7 +91,7 @@ def test_gzip_when_asked_but_never_on_the_live_stream(client: httpx2.Client) -> 
 
 def test_a_composite_fetched_now_is_aged_0_and_an_error_has_no_cache_headers() -> None:
     def headers(outcome: runner.Outcome) -> dict[bytes, bytes]:
-        return dict(v2_routes.outcome_headers(outcome))
+        return dict(runner.outcome_headers(outcome))
 
     fresh = headers(runner.Outcome(200, b"{}", (), "MISS", 725))
     assert (fresh[b"x-cache"], fresh[b"age"]) == (b"MISS", b"0")
@@ -115,3 +114,32 @@ def test_cache_control_says_how_long_the_proxy_holds_the_answer_fresh(
             answer = client.get(path, headers=headers, params=params)
             directive, _, seconds = answer.headers["Cache-Control"].partition("=")
             assert directive == "max-age" and 0 < int(seconds) <= summary_ttl, answer.headers
+
+
+def test_hits_in_the_same_second_of_age_share_one_build_of_their_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A memoized answer's hit is the same outcome for a second of age, its headers built
+    once (building them per hit cost a tenth of it)."""
+    built: list[runner.Outcome] = []
+    build = runner.outcome_headers
+
+    def counted(outcome: runner.Outcome) -> list[tuple[bytes, bytes]]:
+        built.append(outcome)
+        return build(outcome)
+
+    monkeypatch.setattr(runner, "outcome_headers", counted)
+    rendered = runner.Rendered(runner.Outcome(200, b"{}", (), "MISS", 0, 300), (("k", 1000.0),), 9)
+    for now in (1725.0, 1725.5, 1725.9, 1726.0):
+        headers = dict(rendered.as_hit(now).raw_headers)
+    assert len(built) == 2 and headers[b"age"] == b"726"
+
+
+def test_a_hit_sent_gzipped_leaves_the_next_plain_hit_whole(client: httpx2.Client) -> None:
+    path = "/api/v2/systems/1001/stats"
+    client.get(path, params=V2)
+    packed = client.get(path, params=V2, headers={"Accept-Encoding": "gzip"})
+    plain = client.get(path, params=V2, headers={"Accept-Encoding": "identity"})
+    assert packed.headers["content-encoding"] == "gzip" and plain.headers["x-cache"] == "HIT"
+    assert "content-encoding" not in plain.headers and "vary" not in plain.headers
+    assert int(plain.headers["content-length"]) == len(plain.content) and plain.json()

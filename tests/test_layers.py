@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import CoroutineType
 
 import httpx2
 import orjson
@@ -309,3 +310,15 @@ async def test_a_miss_resolves_its_v4_endpoint_once_for_every_layer(
     for opened in (cache, pacer, governor):
         await opened.close()
     await http.aclose()
+
+
+async def test_a_hit_checks_its_replies_in_the_caches_own_coroutine() -> None:
+    """The upstream and its caching layer hand the memo's check on to the reply cache: no
+    coroutine of their own on every cache hit."""
+    transport, _ = recording(200, body=SUMMARY)
+    clock = VirtualClock(T0)
+    layer = cached(transport, clock)
+    check = Upstream(ROOT, layer, clock).unchanged((), clock.now())
+    assert isinstance(check, CoroutineType) and check.cr_code is ReplyCache.unchanged.__code__
+    assert await check is not None
+    await layer.cache.close()

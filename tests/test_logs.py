@@ -6,6 +6,7 @@ import asyncio
 import json
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -61,3 +62,25 @@ async def test_a_full_block_is_written_at_once_and_never_split(channel: Channel)
     assert len(blocks) > 5 and all(len(b) <= 1024 and b.endswith(b"\n") for b in blocks)
     ids = [json.loads(line)["request_id"] for b in blocks for line in b.splitlines()]
     assert ids == [f"{n:04d}" for n in range(100)]
+
+
+async def test_a_busy_log_arms_one_timer_not_one_per_block(
+    channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Full blocks go out without re-arming the delay's timer (a timer per block was a cost
+    on every cache hit)."""
+    read, write = channel
+    loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_later = loop.call_later
+
+    def counted(delay: float, *args: Any) -> asyncio.TimerHandle:
+        armed.append(delay)
+        return call_later(delay, *args)
+
+    monkeypatch.setattr(loop, "call_later", counted)
+    log = AccessLog(write, block=1024, delay=60)
+    for n in range(100):
+        log.write({"request_id": f"{n:04d}", "path": "/api/v2/systems/1/stats"})
+    assert len(drain(read)) > 5 and armed == [60]
+    log.flush()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from starlette.types import Message
 
 from mappings.base import V2Error
 from proxy.app import create_app
@@ -159,3 +162,21 @@ def test_a_mapping_error_is_no_second_root_of_the_renderers() -> None:
     refusal = V2Refusal(V2Error(410, {"reason": "410"}, (("Deprecation", "@1"),)).response())
     response = renderers.render("/api/v2/systems", refusal)
     assert (response.status_code, response.headers["Deprecation"]) == (410, "@1")
+
+
+def test_answers_reach_the_server_through_the_request_context_alone(tmp_path: Path) -> None:
+    """Starlette's last-resort error layer is left out (RequestContext answers every error in
+    its surface's shape): each message an answer sends reaches the server straight from
+    RequestContext, not through another wrapper."""
+    app = create_app(support.proxy_config("http://127.0.0.1:9", tmp_path))
+    callers: list[str] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        callers.append(sys._getframe(1).f_code.co_qualname)
+
+    scope = {"type": "http", "method": "GET", "path": "/api/v4/nothing", "headers": []}
+    asyncio.run(app({**scope, "raw_path": b"/api/v4/nothing", "query_string": b""}, receive, send))
+    assert callers == ["RequestContext.__call__.<locals>.send_wrapper"] * 2

@@ -160,3 +160,8 @@ def _date_start(raw: str | None) -> int | None:
         return None
     midnight = dt.datetime.combine(day, dt.time(), dt.UTC)
     return int(midnight.timestamp()) + LATEST_UTC_OFFSET
+
+
+def max_age(fresh_for: int) -> str:
+    """The Cache-Control of an answer the proxy itself holds fresh ``fresh_for`` more seconds."""
+    return f"max-age={fresh_for}"

@@ -5,7 +5,8 @@ v4 broker route, the admin key check, the OAuth callback, and the renderers that
 ``proxy.errors`` error for its surface (v2 bodies on legacy routes, v4 on ``/api/v4``).
 Depends on ``v2``, ``upstream``, ``tokens``, ``quota``, ``observability``; nothing below imports it.
 
-Public API: ``RequestContext``, ``GzipWhenAsked`` and ``LegacyDispatch`` (middleware),
+Public API: ``ProxyApp`` (the Starlette application, its middleware outermost),
+``RequestContext``, ``GzipWhenAsked`` and ``LegacyDispatch`` (middleware),
 ``legacy_routes``, ``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
 ``is_admin_key`` (operator keys), ``client_address`` / ``is_https`` / ``request_host`` (what
 the request says of its client, believing only ``trusted_proxies``), ``HANDLERS`` (the
@@ -14,6 +15,7 @@ outside the app).
 """
 
 from proxy.http.admin import bearer, is_admin_key, key_matches
+from proxy.http.application import ProxyApp
 from proxy.http.compression import GzipWhenAsked
 from proxy.http.forwarded import client_address, is_https
 from proxy.http.forwarded import host as request_host
@@ -28,6 +30,7 @@ __all__ = [
     "HANDLERS",
     "GzipWhenAsked",
     "LegacyDispatch",
+    "ProxyApp",
     "RequestContext",
     "bearer",
     "broker_route",

@@ -8,7 +8,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 def asks_for_gzip(scope: Scope) -> bool:
     """Whether the request's ``Accept-Encoding`` names gzip."""
-    return any(k == b"accept-encoding" and b"gzip" in v.lower() for k, v in scope["headers"])
+    for key, value in scope["headers"]:  # a loop, not any() of a generator: asked per request
+        if key == b"accept-encoding" and b"gzip" in value.lower():
+            return True
+    return False
 
 
 class GzipWhenAsked:

@@ -96,8 +96,9 @@ class RequestContext:
             return
         head = Head(scope)
         incoming = head.request_id
-        request_id = incoming if REQUEST_ID.match(incoming) else next(self.ids)
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else next(self.ids)
         scope.setdefault("state", {})["request_id"] = request_id
+        raw_id = request_id.encode()
         started = time.perf_counter()
         status = 500
         sent = False
@@ -122,8 +123,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 sent = True
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_id)]
             await send(message)
 
         async def answer(error: ProxyError) -> None:

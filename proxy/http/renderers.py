@@ -27,11 +27,12 @@ from proxy.errors import (
     V2Refusal,
     proxy_error,
 )
+from proxy.v2 import CONTENT_TYPE
 
 V4_PREFIX = "/api/v4"
 V4_ERROR = frozenset({"message", "details", "code"})
 SUMMARY = 300  # characters of an upstream error body kept in a v4 error's details
-JSON = "application/json; charset=utf-8"  # as v2 (a Rails app) sent it
+JSON = CONTENT_TYPE  # as v2 (a Rails app) sent it
 ROUTER_ERRORS = {404: NotFound}
 
 
@@ -175,11 +176,6 @@ def _json(raw: bytes) -> object:
         return orjson.loads(raw) if raw else None
     except ValueError:
         return None
-
-
-def max_age(fresh_for: int) -> str:
-    """The Cache-Control of an answer the proxy itself holds fresh ``fresh_for`` more seconds."""
-    return f"max-age={fresh_for}"
 
 
 def is_v4(path: str) -> bool:

@@ -23,24 +23,6 @@ from proxy.upstream import Upstream
 from proxy.v2 import Deferred, Memo, Outcome, UnknownIds, answer
 
 CREDENTIAL_PARAMS = ("key", "user_id")
-JSON = renderers.JSON.encode()
-
-
-def outcome_headers(outcome: Outcome) -> list[tuple[bytes, bytes]]:
-    """The raw headers of an encoded v2 answer (as Starlette's ``Response`` lists them; building
-    one cost a tenth of a cache hit): its own; the cache's where they describe it, a 2xx answer
-    from the reply cache, aged 0 when fetched now (a composite's older parts aside); length and
-    type where there is a body."""
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in outcome.headers]
-    if outcome.cache and 200 <= outcome.status < 300:
-        age = 0 if outcome.cache == "MISS" else outcome.age
-        headers += ((b"x-cache", outcome.cache.encode()), (b"age", b"%d" % age))
-        if outcome.fresh_for is not None:
-            headers.append((b"cache-control", renderers.max_age(outcome.fresh_for).encode()))
-    if outcome.status >= 200 and outcome.status not in (204, 304):  # those have no body
-        headers.append((b"content-length", b"%d" % len(outcome.body)))
-        headers.append((b"content-type", JSON))
-    return headers
 
 
 async def send_outcome(outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,7 +31,8 @@ async def send_outcome(outcome: Outcome, scope: Scope, receive: Receive, send: S
         await renderers.v2_response(outcome.error)(scope, receive, send)
         return
     start = {"type": "http.response.start", "status": outcome.status}
-    await send({**start, "headers": outcome_headers(outcome)})
+    # A copy: middleware may edit the list in place (gzip does), and a hit's is reused.
+    await send({**start, "headers": list(outcome.raw_headers)})
     await send({"type": "http.response.body", "body": outcome.body})
 
 
@@ -88,8 +71,11 @@ class QueryCache:
 
     def get(self, raw: bytes) -> tuple[LegacyQuery, Caller] | None:
         """The parse of ``raw`` and its caller, when kept."""
-        slot = self.parsed.get(raw)
-        return (slot[0], slot[1]) if slot else None
+        try:  # not LRUCache.get, which looks the key up once more
+            slot = self.parsed[raw]
+        except KeyError:
+            return None
+        return slot[0], slot[1]
 
     def keep(self, raw: bytes, parsed: LegacyQuery, caller: Caller) -> None:
         """Keep the parse of an authenticated request's query (never before authentication)."""

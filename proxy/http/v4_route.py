@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from proxy.cache import freshness
 from proxy.config import Client, Config, Tenant, UpstreamSettings
 from proxy.errors import (
     Forbidden,
@@ -160,7 +161,7 @@ async def _call(
             return renderers.v4_upstream_error(reply.status, reply.raw, reply.retry_after)
         headers = {"X-Cache": reply.cache, "Age": str(reply.age)}
         if reply.fresh_for is not None:
-            headers["Cache-Control"] = renderers.max_age(reply.fresh_for)
+            headers["Cache-Control"] = freshness.max_age(reply.fresh_for)
         return Response(reply.raw, reply.status, headers, reply.content_type)
     reply = await upstream.send(
         tenant,

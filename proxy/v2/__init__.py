@@ -6,11 +6,20 @@ system body a mapping plans with.
 
 Public API: ``answer`` (one authenticated v2 request, answered as an ``Outcome``), ``Memo``
 (recent rendered answers), ``UnknownIds`` (system ids a tenant's systems list answers
-locally) and ``Deferred`` (requests the minute refused, answered again once it is over).
+locally), ``Deferred`` (requests the minute refused, answered again once it is over),
+``outcome_headers`` (an answer's raw headers) and ``CONTENT_TYPE`` (v2's).
 """
 
 from proxy.v2.deferred import Deferred
 from proxy.v2.membership import UnknownIds
-from proxy.v2.runner import Memo, Outcome, answer
+from proxy.v2.runner import CONTENT_TYPE, Memo, Outcome, answer, outcome_headers
 
-__all__ = ["Deferred", "Memo", "Outcome", "UnknownIds", "answer"]
+__all__ = [
+    "CONTENT_TYPE",
+    "Deferred",
+    "Memo",
+    "Outcome",
+    "UnknownIds",
+    "answer",
+    "outcome_headers",
+]
