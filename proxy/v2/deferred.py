@@ -56,6 +56,8 @@ class Deferred:
         for already, if it does; None: not held, too many wait)."""
         if key in self._pending:
             return self._pending[key][1]
+        if len(self._pending) >= self.limit:
+            return None
         calls = min(self._calls.get(route, FIRST_GUESS), per_minute)
         first = int(at)
         minute = next(
@@ -66,7 +68,7 @@ class Deferred:
             ),
             None,
         )
-        if minute is None or len(self._pending) >= self.limit:
+        if minute is None:
             return None
 
         def start() -> None:
