@@ -32,7 +32,6 @@ from proxy.v2 import CONTENT_TYPE
 V4_PREFIX = "/api/v4"
 V4_ERROR = frozenset({"message", "details", "code"})
 SUMMARY = 300  # characters of an upstream error body kept in a v4 error's details
-JSON = CONTENT_TYPE  # as v2 (a Rails app) sent it
 ROUTER_ERRORS = {404: NotFound}
 
 
@@ -106,7 +105,7 @@ def v2_response(exc: ProxyError, headers: dict[str, str] | None = None) -> Respo
     """``exc`` in v2's shape as an HTTP response, with ``headers`` besides its own."""
     error = v2(exc)
     sent = {**dict(error.headers), **(headers or {})}
-    return Response(orjson.dumps(error.body), error.status, sent, JSON)
+    return Response(orjson.dumps(error.body), error.status, sent, CONTENT_TYPE)
 
 
 def v4_response(exc: ProxyError) -> Response:
@@ -118,7 +117,7 @@ def v4_response(exc: ProxyError) -> Response:
             period=w.period, period_start=w.period_start, period_end=w.period_end, limit=w.limit
         )
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return Response(orjson.dumps(body), exc.status, headers, JSON)
+    return Response(orjson.dumps(body), exc.status, headers, CONTENT_TYPE)
 
 
 def v4_upstream_error(status: int, raw: bytes, retry_after: int | None) -> Response:
@@ -129,7 +128,7 @@ def v4_upstream_error(status: int, raw: bytes, retry_after: int | None) -> Respo
         details = summary(body, raw) or f"The upstream answered {status} without a body"
         body = {"message": _title(status), "details": details, "code": status}
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(orjson.dumps(body), status, headers, JSON)
+    return Response(orjson.dumps(body), status, headers, CONTENT_TYPE)
 
 
 def summary(body: object, raw: bytes) -> str:
