@@ -27,6 +27,7 @@ from proxy.http import (
     HANDLERS,
     GzipWhenAsked,
     LegacyDispatch,
+    LegacyTable,
     ProxyApp,
     RequestContext,
     bearer,
@@ -251,6 +252,7 @@ def create_app(
                 worker.opened = None
 
     legacy = legacy_routes(config, worker.services)
+    table = LegacyTable(legacy)
     return ProxyApp(
         routes=routes(config, clock, worker, legacy),
         lifespan=lifespan,
@@ -259,9 +261,10 @@ def create_app(
                 RequestContext,
                 max_url_length=config.server.max_url_length,
                 access_log=config.server.access_log,
+                direct=table.direct,  # a v2 GET without gzip: straight to its endpoint
             ),
             Middleware(GzipWhenAsked),  # leaves text/event-stream (live_data) alone
-            Middleware(LegacyDispatch, legacy=legacy),
+            Middleware(LegacyDispatch, table=table),
         ],
         exception_handlers=HANDLERS,
     )

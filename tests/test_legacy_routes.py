@@ -6,15 +6,10 @@ from pathlib import Path
 
 import pytest
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from mappings import stats
-from proxy.http.v2_routes import Answering, LegacyDispatch, LegacyEndpoint, routes
+from proxy.http.v2_routes import Answering, LegacyEndpoint, LegacyTable, routes
 from tests import support
-
-
-async def nowhere(scope: Scope, receive: Receive, send: Send) -> None:
-    """The app behind the dispatcher, which no request reaches here."""
 
 
 def unused() -> Answering:
@@ -24,10 +19,8 @@ def unused() -> Answering:
 
 def test_every_v2_route_is_in_the_dispatch_table(tmp_path: Path) -> None:
     legacy = routes(support.proxy_config("http://127.0.0.1:9", tmp_path), unused)
-    dispatch = LegacyDispatch(nowhere, legacy)
-    assert sorted(r.path for r in dispatch.by_last_segment.values()) == sorted(
-        r.path for r in legacy
-    )
+    table = LegacyTable(legacy)
+    assert sorted(r.path for r in table.by_last_segment.values()) == sorted(r.path for r in legacy)
 
 
 @pytest.mark.parametrize(
@@ -43,4 +36,4 @@ def test_routes_it_cannot_tell_apart_are_refused(templates: list[str], tmp_path:
         Route(t, LegacyEndpoint(config, unused, stats.ENDPOINT), methods=["GET"]) for t in templates
     ]
     with pytest.raises(ValueError, match="literal segment"):
-        LegacyDispatch(nowhere, legacy)
+        LegacyTable(legacy)

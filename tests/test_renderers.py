@@ -164,19 +164,31 @@ def test_a_mapping_error_is_no_second_root_of_the_renderers() -> None:
     assert (response.status_code, response.headers["Deprecation"]) == (410, "@1")
 
 
-def test_answers_reach_the_server_through_the_request_context_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("path", "query", "sender"),
+    [
+        ("/api/v4/nothing", b"", "Exchange.send"),  # through the app's layers
+        ("/api/v2/systems", b"key=wrong&user_id=nobody", "Exchange.whole"),  # answered whole
+    ],
+)
+def test_answers_reach_the_server_through_the_request_context_alone(
+    path: str, query: bytes, sender: str, tmp_path: Path
+) -> None:
     """Starlette's last-resort error layer is left out (RequestContext answers every error in
     its surface's shape): each message an answer sends reaches the server straight from
-    RequestContext, not through another wrapper."""
+    RequestContext, not through another wrapper; a v2 GET's is sent by it whole."""
     app = create_app(support.proxy_config("http://127.0.0.1:9", tmp_path))
     callers: list[str] = []
+    statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
         callers.append(sys._getframe(1).f_code.co_qualname)
+        statuses.extend([message["status"]] if "status" in message else [])
 
-    scope = {"type": "http", "method": "GET", "path": "/api/v4/nothing", "headers": []}
-    asyncio.run(app({**scope, "raw_path": b"/api/v4/nothing", "query_string": b""}, receive, send))
-    assert callers == ["RequestContext.__call__.<locals>.send_wrapper"] * 2
+    scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+    asyncio.run(app({**scope, "raw_path": path.encode(), "query_string": query}, receive, send))
+    assert callers == [sender] * 2
+    assert statuses == [401]  # neither caller is known

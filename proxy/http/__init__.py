@@ -6,7 +6,8 @@ v4 broker route, the admin key check, the OAuth callback, and the renderers that
 Depends on ``v2``, ``upstream``, ``tokens``, ``quota``, ``observability``; nothing below imports it.
 
 Public API: ``ProxyApp`` (the Starlette application, its middleware outermost),
-``RequestContext``, ``GzipWhenAsked`` and ``LegacyDispatch`` (middleware),
+``RequestContext``, ``GzipWhenAsked`` and ``LegacyDispatch`` (middleware), ``LegacyTable``
+(the v2 routes by their last segment, whose GETs ``RequestContext`` answers directly),
 ``legacy_routes``, ``broker_route`` and ``callback_route`` (routes), ``bearer`` / ``key_matches`` /
 ``is_admin_key`` (operator keys), ``client_address`` / ``is_https`` / ``request_host`` (what
 the request says of its client, believing only ``trusted_proxies``), ``HANDLERS`` (the
@@ -22,7 +23,7 @@ from proxy.http.forwarded import host as request_host
 from proxy.http.middleware import RequestContext
 from proxy.http.oauth_callback import route as callback_route
 from proxy.http.renderers import HANDLERS, render
-from proxy.http.v2_routes import LegacyDispatch
+from proxy.http.v2_routes import LegacyDispatch, LegacyTable
 from proxy.http.v2_routes import routes as legacy_routes
 from proxy.http.v4_route import route as broker_route
 
@@ -30,6 +31,7 @@ __all__ = [
     "HANDLERS",
     "GzipWhenAsked",
     "LegacyDispatch",
+    "LegacyTable",
     "ProxyApp",
     "RequestContext",
     "bearer",

@@ -7,8 +7,12 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import orjson
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proxy.errors import (
@@ -81,14 +85,110 @@ def request_ids() -> Iterator[str]:
         yield f"{prefix}{n:08x}"
 
 
-class RequestContext:
-    """Wraps every HTTP request: id, limits, JSON access log, metrics, a 500 on a crash."""
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """A complete answer: status, raw headers (never edited: they may be shared) and body."""
 
-    def __init__(self, app: ASGIApp, max_url_length: int = 4096, access_log: bool = True) -> None:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+    @classmethod
+    def of(cls, response: Response) -> Whole:
+        """A Starlette response with its body already rendered (no stream, no background)."""
+        return cls(response.status_code, response.raw_headers, bytes(response.body))
+
+
+Answerer = Callable[[Scope], Awaitable[Whole]]
+
+
+class Direct(Protocol):
+    """What answers some requests whole, without the ASGI messages of the layers between."""
+
+    def __call__(self, scope: Scope) -> Answerer | None:
+        """What answers this request whole (it may fill ``scope`` for it), else None."""
+        ...
+
+
+class Exchange:
+    """One request's answer on its way to the server: its status, whether it has begun, and
+    the request id it carries."""
+
+    __slots__ = ("raw_id", "send_raw", "sent", "status")
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self.send_raw = send
+        self.raw_id = request_id.encode()
+        self.status = 500
+        self.sent = False
+
+    async def send(self, message: Message) -> None:
+        """Pass an app's message on, the request id added to the response's headers."""
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.sent = True
+            message["headers"] = [*message.get("headers", ()), (b"x-request-id", self.raw_id)]
+        await self.send_raw(message)
+
+    async def whole(self, answer: Whole) -> None:
+        """Send a complete answer."""
+        self.status = answer.status
+        self.sent = True
+        headers = [*answer.headers, (b"x-request-id", self.raw_id)]
+        await self.send_raw(
+            {"type": "http.response.start", "status": answer.status, "headers": headers}
+        )
+        await self.send_raw({"type": "http.response.body", "body": answer.body})
+
+    async def error(self, scope: Scope, error: ProxyError) -> None:
+        """``error`` in the shape of the request's surface, unless an answer has begun."""
+        if not self.sent:
+            await self.whole(Whole.of(renderers.render(scope["path"], error)))
+
+
+class LimitedBody:
+    """A request's ``receive``, refusing a body past MAX_BODY and one cut short."""
+
+    __slots__ = ("done", "receive", "received")
+
+    def __init__(self, receive: Receive, head: Head) -> None:
+        self.receive = receive
+        self.received = 0
+        # A request without a body has none to cut: its disconnect is only the client leaving.
+        self.done = not head.transfer_encoding and head.content_length in ("", "0")
+
+    async def __call__(self) -> Message:
+        """The next message of the request."""
+        message = await self.receive()
+        if message["type"] == "http.disconnect" and not self.done:
+            raise BodyCut
+        self.done = not message.get("more_body", False)
+        self.received += len(message.get("body", b""))
+        if self.received > MAX_BODY:
+            raise BodyTooLarge
+        return message
+
+
+class RequestContext:
+    """Wraps every HTTP request: id, limits, JSON access log, metrics, a 500 on a crash.
+
+    ``direct``: what answers some requests whole (the v2 routes' GETs), sparing them the
+    layers between; the others go through the app.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_url_length: int = 4096,
+        access_log: bool = True,
+        direct: Direct | None = None,
+    ) -> None:
         self.app = app
         self.max_url_length = max_url_length
         self.access_log = access_log
+        self.direct = direct
         self.ids = request_ids()
+        self.lines = AccessLines()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,79 +197,65 @@ class RequestContext:
         head = Head(scope)
         incoming = head.request_id
         request_id = incoming if incoming and REQUEST_ID.match(incoming) else next(self.ids)
-        scope.setdefault("state", {})["request_id"] = request_id
-        raw_id = request_id.encode()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
-        sent = False
-
-        received = 0
-        # A request without a body has none to cut: its disconnect is only the client leaving.
-        body_done = not head.transfer_encoding and head.content_length in ("", "0")
-
-        async def receive_limited() -> Message:
-            nonlocal received, body_done
-            message = await receive()
-            if message["type"] == "http.disconnect" and not body_done:
-                raise BodyCut
-            body_done = not message.get("more_body", False)
-            received += len(message.get("body", b""))
-            if received > MAX_BODY:
-                raise BodyTooLarge
-            return message
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                sent = True
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_id)]
-            await send(message)
-
-        async def answer(error: ProxyError) -> None:
-            """``error`` in the shape of the request's surface."""
-            if not sent:
-                await renderers.render(scope["path"], error)(scope, receive, send_wrapper)
-
+        exchange = Exchange(send, request_id)
         try:
             refused = refusal(scope, self.max_url_length, head)
+            answerer = None if refused or self.direct is None else self.direct(scope)
             if refused:
-                await answer(refused)
+                await exchange.error(scope, refused)
+            elif answerer is not None:
+                await exchange.whole(await answerer(scope))
             else:
-                await self.app(scope, receive_limited, send_wrapper)
+                await self.app(scope, LimitedBody(receive, head), exchange.send)
         except BodyTooLarge:
-            await answer(PayloadTooLarge())
+            await exchange.error(scope, PayloadTooLarge())
         except BodyCut:
-            await answer(RequestTimeout())
+            await exchange.error(scope, RequestTimeout())
         except Exception as exc:
             error = renderers.lift(exc)  # a defect, or Redis out of reach (503)
             if isinstance(error, InternalError):
                 log.exception("unhandled error", extra={"request_id": request_id})
-            await answer(error)
+            await exchange.error(scope, error)
         finally:
+            status = exchange.status
             route = scope.get("route")
             name = getattr(route, "path", None) or "unmatched"
             metrics.TALLY.inc(metrics.child(metrics.REQUESTS, name, str(status)))
-            client = scope["state"].get("client")
+            client = state.get("client")
             if client is not None:
                 status_class = f"{status // 100}xx"
                 metrics.TALLY.inc(metrics.child(metrics.CLIENT_REQUESTS, client, status_class))
-            if self.access_log:
-                self._log(scope, request_id, name, status, started)
+            if self.access_log and log.isEnabledFor(logging.INFO):
+                known = self.lines.known(scope, name, status)
+                logs.ACCESS.request(request_id, known, (time.perf_counter() - started) * 1000)
 
-    @staticmethod
-    def _log(scope: Scope, request_id: str, route: str, status: int, started: float) -> None:
-        """One access log line: never the query string (it carries legacy credentials)."""
-        if log.isEnabledFor(logging.INFO):
-            fields = {
-                "request_id": request_id,
-                "method": scope["method"],
-                "path": scope["path"][:256],
-                "route": route,
-                "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            }
-            tenant = scope["state"].get("tenant")
-            if tenant is not None:
-                fields["tenant"] = tenant
-            logs.ACCESS.write(fields)
+
+class AccessLines:
+    """The encoded fields of access lines that only the request id and duration tell apart
+    (a poller repeats its requests): made once, not per request. Never the query string (it
+    carries legacy credentials)."""
+
+    def __init__(self, max_kept: int = 4096) -> None:
+        self.max_kept = max_kept
+        self.kept: dict[tuple[str, str, str, int, str | None], bytes] = {}
+
+    def known(self, scope: Scope, route: str, status: int) -> bytes:
+        """The line's fields besides request id and duration, JSON-encoded, without braces."""
+        method, path = scope["method"], scope["path"]
+        key = (method, path, route, status, scope["state"].get("tenant"))
+        try:
+            return self.kept[key]
+        except KeyError:
+            pass
+        fields: dict[str, Any] = {"method": method, "path": path[:256], "route": route}
+        fields["status"] = status
+        if key[4] is not None:
+            fields["tenant"] = key[4]
+        encoded = orjson.dumps(fields)[1:-1]
+        if len(self.kept) >= self.max_kept:  # paths are the client's: a scan must not grow it
+            self.kept.clear()
+        self.kept[key] = encoded
+        return encoded

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import parse_qsl
 
 from cachetools import LRUCache
@@ -17,6 +17,8 @@ from proxy.config import Client, Config, Tenant
 from proxy.errors import NotAuthorized
 from proxy.http import renderers
 from proxy.http.clients import legacy_caller
+from proxy.http.compression import asks_for_gzip
+from proxy.http.middleware import Answerer, Whole
 from proxy.observability import metrics
 from proxy.quota import LEGACY_CLIENT
 from proxy.upstream import Upstream
@@ -25,15 +27,11 @@ from proxy.v2 import Deferred, Memo, Outcome, UnknownIds, answer
 CREDENTIAL_PARAMS = ("key", "user_id")
 
 
-async def send_outcome(outcome: Outcome, scope: Scope, receive: Receive, send: Send) -> None:
-    """Send a v2 answer: an error as the renderer shapes it, else the encoded body."""
+def outcome_whole(outcome: Outcome) -> Whole:
+    """A v2 answer, whole: an error as the renderer shapes it, else the encoded body."""
     if outcome.error is not None:
-        await renderers.v2_response(outcome.error)(scope, receive, send)
-        return
-    start = {"type": "http.response.start", "status": outcome.status}
-    # A copy: middleware may edit the list in place (gzip does), and a hit's is reused.
-    await send({**start, "headers": list(outcome.raw_headers)})
-    await send({"type": "http.response.body", "body": outcome.body})
+        return Whole.of(renderers.v2_response(outcome.error))
+    return Whole(outcome.status, outcome.raw_headers, outcome.body)
 
 
 LegacyQuery = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
@@ -120,6 +118,14 @@ class LegacyEndpoint:
         return self.endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self.whole(scope)
+        start = {"type": "http.response.start", "status": answer.status}
+        # A copy: middleware may edit the list in place (gzip does), and a hit's is reused.
+        await send({**start, "headers": list(answer.headers)})
+        await send({"type": "http.response.body", "body": answer.body})
+
+    async def whole(self, scope: Scope) -> Whole:
+        """The answer to the request in ``scope``, whole."""
         raw = scope["query_string"]
         kept = self.queries.get(raw)
         if kept is not None:
@@ -128,13 +134,13 @@ class LegacyEndpoint:
             key, user_id, query = parsed = legacy_query(raw)
             found = legacy_caller(self.config, key, user_id)
             if found is None:
-                await renderers.v2_response(NotAuthorized())(scope, receive, send)
-                return
+                return Whole.of(renderers.v2_response(NotAuthorized()))
             caller = found
             self.queries.keep(raw, parsed, caller)
         client, tenant = caller
-        scope["state"]["tenant"] = tenant.name
-        scope["state"]["client"] = client.name
+        state = scope["state"]
+        state["tenant"] = tenant.name
+        state["client"] = client.name
         metrics.CALLER.set(client.name)
         LEGACY_CLIENT.set(client.name)  # its calls on past data spend its own share
         services = self.services()
@@ -144,14 +150,14 @@ class LegacyEndpoint:
             query,
             services.upstream,
             tenant,
-            scope["state"]["request_id"],
+            state["request_id"],
             services.memo,
             services.unknown_ids,
             services.deferred,
         )
         if outcome.cache:
             metrics.TALLY.observe(metrics.child(metrics.SERVED_AGE, "v2"), outcome.age)
-        await send_outcome(outcome, scope, receive, send)
+        return outcome_whole(outcome)
 
 
 def routes(config: Config, services: Callable[[], Answering]) -> list[Route]:
@@ -169,34 +175,55 @@ def routes(config: Config, services: Callable[[], Answering]) -> list[Route]:
     ]
 
 
-class LegacyDispatch:
-    """Middleware sending a GET on a v2 route straight to its endpoint; the rest go on.
+class LegacyTable:
+    """The v2 routes by the literal last segment each template ends in: one dict lookup and
+    one regex match find a request's route, where the router would try each in turn.
 
-    Every v2 template ends in its own literal segment, so one dict lookup and one regex match
-    find the route, where the router would try each route in turn behind two more layers.
     An API path ending in a slash is answered as without it (v2, a Rails app, did so; the
     router would answer a redirect).
     """
 
-    def __init__(self, app: ASGIApp, legacy: list[Route]) -> None:
-        self.app = app
+    def __init__(self, legacy: list[Route]) -> None:
         self.by_last_segment = {route.path.rpartition("/")[2]: route for route in legacy}
         if len(self.by_last_segment) != len(legacy) or "}" in "".join(self.by_last_segment):
             raise ValueError("every v2 route must end in its own literal segment")
 
+    def route(self, scope: Scope) -> Route | None:
+        """The v2 route an HTTP GET names, put in ``scope`` with its path parameters; else
+        None. The path loses a trailing slash on the way, whatever the method."""
+        _without_trailing_slash(scope)
+        if scope["method"] != "GET":
+            return None
+        path = scope["path"]
+        route = self.by_last_segment.get(path.rpartition("/")[2])
+        match = route.path_regex.match(path) if route is not None else None
+        if route is None or match is None:
+            return None
+        scope["route"] = route
+        scope["path_params"] = match.groupdict()
+        return route
+
+    def direct(self, scope: Scope) -> Answerer | None:
+        """What answers a v2 GET that does not ask for gzip whole (``Direct``); else None."""
+        if asks_for_gzip(scope):
+            return None
+        route = self.route(scope)
+        return None if route is None else cast(LegacyEndpoint, route.app).whole
+
+
+class LegacyDispatch:
+    """Middleware sending a GET on a v2 route straight to its endpoint; the rest go on."""
+
+    def __init__(self, app: ASGIApp, table: LegacyTable) -> None:
+        self.app = app
+        self.table = table
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            _without_trailing_slash(scope)
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path = scope["path"]
-            route = self.by_last_segment.get(path.rpartition("/")[2])
-            match = route.path_regex.match(path) if route is not None else None
-            if route is not None and match is not None:
-                scope["route"] = route
-                scope["path_params"] = match.groupdict()
-                await route.app(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        route = self.table.route(scope) if scope["type"] == "http" else None
+        if route is not None:
+            await route.app(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _without_trailing_slash(scope: Scope) -> None:

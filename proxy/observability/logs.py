@@ -91,13 +91,23 @@ class AccessLog:
 
     def write(self, fields: dict[str, Any]) -> None:
         """Hold one access line with ``fields`` (their values JSON-able and not None)."""
+        self._hold(orjson.dumps(fields)[1:])  # the fields' object goes on in the head's
+
+    def request(self, request_id: str, known: bytes, duration_ms: float) -> None:
+        """Hold one request's access line: its id (of ``[A-Za-z0-9._-]``, as JSON needs no
+        escape for), ``known`` (more fields, encoded, without braces) and its duration."""
+        self._hold(
+            b'"request_id":"%s",%s,"duration_ms":%.2f}' % (request_id.encode(), known, duration_ms)
+        )
+
+    def _hold(self, rest: bytes) -> None:
+        """Hold a line: the head, then ``rest`` (the fields after it, and the closing brace)."""
         head = self._head(self.clock.now())
-        encoded = orjson.dumps(fields)
         held = self._held
-        if len(held) + len(head) + len(encoded) > self.block:
+        if len(held) + len(head) + len(rest) + 1 > self.block:
             self._write()
         held += head
-        held += encoded[1:]  # the fields' object goes on in the head's
+        held += rest
         held += b"\n"
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._due)
