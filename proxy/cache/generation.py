@@ -6,7 +6,10 @@ after each write or purge; a reader compares it with the value it last saw, a me
 not a syscall, so a cache hit can ask "did anything change?" for nothing. A reader that sees a
 new value drops what it kept in memory. For the Redis cache (``RedisGeneration``): one key,
 INCR'd after each write and purge by every replica, read by a small GET that the hits waiting
-share, instead of reading each reply behind the answer.
+share, instead of reading each reply behind the answer; a value read stands for ``LEASE``
+seconds from when its GET was sent, and every write and purge waits that long before it
+returns, so a hit within the lease reads nothing and still sees every change finished before
+it came.
 
 Order makes it safe: the bump follows the commit, and a reader reads the counter before it
 reads the store, so what it reads after seeing a value is never older than the writes that
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import math
 import mmap
 import os
 import struct
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 COUNTER = struct.Struct("=Q")  # native order: only processes of this host map it
+LEASE = 0.01  # seconds a Redis generation read stands for; each change waits it out
 REDIS_KEY = "enphase-proxy:cache-generation"  # no expiry; absent (flushed) counts as unknown
 
 
@@ -38,6 +43,10 @@ class Counter(Protocol):
 
     async def current(self) -> int | None:
         """The current value; None when unknown (nothing can be assumed unchanged)."""
+        ...
+
+    def held(self) -> int | None:
+        """The current value when it is known without a read; else None."""
         ...
 
 
@@ -59,6 +68,10 @@ class Generation:
 
     async def current(self) -> int:
         """The current value (``Counter``)."""
+        return self.read()
+
+    def held(self) -> int:
+        """The current value (``Counter``): a memory read."""
         return self.read()
 
     def bump(self) -> None:
@@ -83,20 +96,34 @@ class Generation:
 
 class RedisGeneration:
     """The change counter of a Redis cache, shared by every replica (writers INCR ``REDIS_KEY``
-    in the same pipeline as their write, after it).
+    in the same pipeline as their write, after it, then call ``changed``).
 
-    Concurrent hits share reads: each caller gets the value of a GET sent after it called (so
-    it sees every write and purge finished before), but at most one GET is in flight: the
-    callers that come while it is share the next, sent once it is answered. Under load a round
-    trip spans many turns of the event loop, and a GET (about 50 µs of the worker's CPU in
-    redis-py) per turn was a fifth of a hit; each caller waits on a future of its own, so one
-    cancelled leaves the others be.
+    Concurrent reads share GETs: each caller of ``current`` gets the value of a GET sent after
+    it called (so it sees every write and purge finished before), but at most one GET is in
+    flight: the callers that come while it is share the next, sent once it is answered. Each
+    caller waits on a future of its own, so one cancelled leaves the others be.
+
+    ``held`` answers without a read for ``lease`` seconds after the GET that read the value was
+    sent: every write and purge waits ``lease`` seconds after its INCR before it returns (by
+    ``changed``), so a read sent before it is no longer held by the time it has finished, and
+    a hit that comes after it reads again. The lease runs on the event loop's clock, not the
+    proxy's injected one: it orders real messages between processes, as socket timeouts do.
     """
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis, lease: float = LEASE) -> None:
         self._client = client
+        self.lease = lease
         self._waiting: list[asyncio.Future[int | None]] = []  # the callers the next GET answers
         self._reader: asyncio.Task[None] | None = None  # sends the GETs while callers wait
+        self._held: int | None = None
+        self._held_until = -math.inf  # loop time: when the GET that read it was sent, + lease
+        self._changed_at = -math.inf  # loop time of this worker's last change
+
+    def held(self) -> int | None:
+        """The value last read while its lease lasts (``Counter``); else None."""
+        if asyncio.get_running_loop().time() < self._held_until:
+            return self._held
+        return None
 
     async def current(self) -> int | None:
         """The current value; None while the key is absent."""
@@ -106,11 +133,20 @@ class RedisGeneration:
             self._reader = asyncio.ensure_future(self._read())
         return await waiter
 
+    async def changed(self) -> None:
+        """After this worker's INCR: forget the value held, and wait until no read sent before
+        the INCR is held anywhere."""
+        self._changed_at = asyncio.get_running_loop().time()
+        self._held_until = -math.inf
+        await asyncio.sleep(self.lease)
+
     async def _read(self) -> None:
         """GET for the callers waiting, again for those who came meanwhile, until none wait."""
+        loop = asyncio.get_running_loop()
         try:
             while self._waiting:
                 waiters, self._waiting = self._waiting, []
+                sent = loop.time()
                 try:
                     raw = await self._client.get(REDIS_KEY)
                 except BaseException as exc:  # each waiter gets it (cancelled: the reader was)
@@ -120,7 +156,10 @@ class RedisGeneration:
                         _settle(waiters, exc)
                         raise
                 else:
-                    _settle(waiters, None if raw is None else int(raw))
+                    value = None if raw is None else int(raw)
+                    if sent > self._changed_at:  # else it may predate this worker's change
+                        self._held, self._held_until = value, sent + self.lease
+                    _settle(waiters, value)
         finally:
             self._reader = None
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from proxy.cache.entry import Entry, decode, encode
-from proxy.cache.generation import REDIS_KEY
+from proxy.cache.generation import REDIS_KEY, RedisGeneration
 from proxy.cache.stores import keep_for
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class RedisReplyStore:
     def __init__(self, client: Redis, keep_stale: int) -> None:
         self._client = client
         self._keep_stale = keep_stale
+        self.generation = RedisGeneration(client)  # its change counter, as its readers see it
 
     async def get(self, key: str) -> Entry | None:
         """The entry under ``key``."""
@@ -60,6 +61,7 @@ class RedisReplyStore:
             pipe.set(REDIS_PREFIX + key, encode(entry), ex=expiry)
             pipe.incr(REDIS_KEY)  # the change counter, after the write
             await pipe.execute()
+        await self.generation.changed()
 
     async def purge(self, pattern: str) -> int:
         """Drop every key matching glob ``pattern`` (SCAN, in batches); how many were dropped."""
@@ -75,6 +77,7 @@ class RedisReplyStore:
                 dropped += await self._client.delete(*batch)
         finally:  # even when it failed part way
             await self._client.incr(REDIS_KEY)  # the change counter, after the deletes
+        await self.generation.changed()
         return dropped
 
     async def lock(self, key: str) -> object | None:

@@ -21,7 +21,7 @@ from proxy.cache.decision import Decision, Needs, decide, holds, servable, settl
 from proxy.cache.entry import Entry, decode, encode
 from proxy.cache.file_store import FileReplyStore
 from proxy.cache.final_store import FinalStore
-from proxy.cache.generation import Checked, Counter, RedisGeneration
+from proxy.cache.generation import Checked, Counter
 from proxy.cache.keys import purge_pattern
 from proxy.cache.purges import PurgeLog
 from proxy.cache.redis_store import RedisReplyStore
@@ -137,6 +137,15 @@ class ReplyCache:
         if entry is not None:
             self._record("HIT")
         return entry
+
+    def still(self, seen: Checked, now: float, count: int) -> bool:
+        """Whether ``seen`` (of ``count`` replies) holds as far as is known without a read: if
+        so, each reply counts as a hit (``unchanged`` tells in the other cases)."""
+        generation = self._generation.held() if self._generation is not None else None
+        if seen.holds(generation, now):
+            self._record("HIT", count)
+            return True
+        return False
 
     async def unchanged(
         self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
@@ -349,7 +358,7 @@ async def open_cache(
         client, owned = await reachable(config, redis)
         closes = (client.aclose,) if owned else ()
         shared = RedisReplyStore(client, keep)
-        generation = RedisGeneration(client)
+        generation = shared.generation
         return ReplyCache(shared, settings, clock=clock, closes=closes, generation=generation)
     final = FinalStore(config.data_path(settings.final_dir), settings.final_max_bytes)
     if settings.backend == "file":

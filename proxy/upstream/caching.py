@@ -104,6 +104,10 @@ class Caching(httpx2.AsyncBaseTransport):
             )
         return Lookup(entry, state, age, key)
 
+    def still(self, seen: Checked, now: float, count: int) -> bool:
+        """Whether ``seen`` (of ``count`` replies) holds without a read (``ReplyCache.still``)."""
+        return self.cache.still(seen, now, count)
+
     def unchanged(
         self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
     ) -> Coroutine[Any, Any, Checked | None]:

@@ -236,6 +236,10 @@ class Upstream:
         weakref.finalize(reply, release)  # a reply dropped unread (client gone before it started)
         return reply
 
+    def still(self, seen: Checked, now: float, count: int) -> bool:
+        """Whether ``seen`` (of ``count`` replies) holds without a read (``ReplyCache.still``)."""
+        return self.stack.still(seen, now, count)
+
     def unchanged(
         self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
     ) -> Coroutine[Any, Any, Checked | None]:

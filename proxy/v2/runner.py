@@ -330,7 +330,9 @@ async def answer(
     key = (endpoint.route, tenant.name, tuple(path_params.items()), query, int(now) // 60)
     rendered = memo.get(key) if memo is not None else None
     if rendered is not None:
-        rendered.checked = await upstream.unchanged(rendered.sources, now, rendered.checked)
+        seen = rendered.checked
+        if seen is None or not upstream.still(seen, now, len(rendered.sources)):
+            rendered.checked = await upstream.unchanged(rendered.sources, now, seen)
     if rendered is not None and rendered.checked is not None:
         return rendered.as_hit(now)
     req = V2Request(path_params, query, int(now))
