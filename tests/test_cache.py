@@ -726,3 +726,30 @@ async def test_a_purged_final_reply_is_fetched_again(cache: ReplyCache) -> None:
     assert await cache.purge("acme") == 1
     entry, state, _ = await cache.get_or_fetch(key(), fetch)
     assert (state, calls, entry.body) == ("MISS", 2, b'{"n": 2}')
+
+
+async def test_a_change_finished_on_one_replica_ends_the_lease_of_the_others(
+    redis_url: str, tmp_path: Path
+) -> None:
+    """A replica holding the change counter under its lease still sees a write or a purge
+    another replica has finished: each waits the lease out before it returns."""
+    async with (
+        opened("redis", redis_url, tmp_path) as first,
+        opened("redis", redis_url, tmp_path) as second,
+    ):
+        clock = Clock()
+        first.clock = second.clock = clock
+        upstream = Upstream(clock)
+        entry, _, _ = await first.get_or_fetch(cache_key("acme", "/s", ()), upstream)
+        sources = ((cache_key("acme", "/s", ()), entry.stored_at),)
+        now = clock.now()
+        for change in ("write", "purge"):
+            seen = await second.unchanged(sources, now)
+            assert seen is not None and second.still(seen, now, 1)  # held: no read
+            if change == "write":
+                await first.get_or_fetch(cache_key("acme", "/other", ()), upstream)
+            else:
+                await first.purge("acme")
+            assert not second.still(seen, now, 1), change
+            if change == "write":
+                assert await second.unchanged(sources, now, seen) not in (None, seen)

@@ -8,8 +8,10 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pytest
 
+from proxy.http.middleware import AccessLines
 from proxy.observability.logs import AccessLog
 
 pytestmark = pytest.mark.anyio
@@ -84,3 +86,33 @@ async def test_a_busy_log_arms_one_timer_not_one_per_block(
         log.write({"request_id": f"{n:04d}", "path": "/api/v2/systems/1/stats"})
     assert len(drain(read)) > 5 and armed == [60]
     log.flush()
+
+
+async def test_an_access_line_encodes_a_repeated_requests_fields_once(channel: Channel) -> None:
+    """Requests told apart only by id and duration share their fields' encoding; the lines
+    are whole JSON objects with every field; distinct paths (the client's) stay bounded."""
+    read, write = channel
+    lines = AccessLines(max_kept=3)
+    scope: dict[str, Any] = {"method": "GET", "path": '/api/v2/"x"', "state": {"tenant": "t"}}
+    known = lines.known(scope, "/api/v2/{x}", 200)
+    assert lines.known(dict(scope), "/api/v2/{x}", 200) is known
+    log = AccessLog(write, block=4096, delay=60)
+    log.request("abc", known, 1.234)
+    log.flush()
+    (block,) = drain(read)
+    assert orjson.loads(block) == {
+        "ts": orjson.loads(block)["ts"],
+        "level": "info",
+        "logger": "proxy.access",
+        "msg": "request",
+        "request_id": "abc",
+        "method": "GET",
+        "path": '/api/v2/"x"',
+        "route": "/api/v2/{x}",
+        "status": 200,
+        "tenant": "t",
+        "duration_ms": 1.23,
+    }
+    for n in range(10):
+        lines.known({**scope, "path": f"/p{n}"}, "unmatched", 404)
+    assert len(lines.kept) <= 3

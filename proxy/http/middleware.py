@@ -85,16 +85,35 @@ def request_ids() -> Iterator[str]:
         yield f"{prefix}{n:08x}"
 
 
-@dataclass(frozen=True, slots=True)
-class Whole:
+class Whole(Protocol):
     """A complete answer: status, raw headers (never edited: they may be shared) and body."""
 
+    @property
+    def status(self) -> int:
+        """The answer's status."""
+        ...
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """Its headers, lower-case names and values in bytes."""
+        ...
+
+    @property
+    def body(self) -> bytes:
+        """Its body, whole."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    """A ``Whole`` of a Starlette response."""
+
     status: int
-    headers: list[tuple[bytes, bytes]]
+    raw_headers: list[tuple[bytes, bytes]]
     body: bytes
 
     @classmethod
-    def of(cls, response: Response) -> Whole:
+    def of(cls, response: Response) -> Complete:
         """A Starlette response with its body already rendered (no stream, no background)."""
         return cls(response.status_code, response.raw_headers, bytes(response.body))
 
@@ -134,7 +153,7 @@ class Exchange:
         """Send a complete answer."""
         self.status = answer.status
         self.sent = True
-        headers = [*answer.headers, (b"x-request-id", self.raw_id)]
+        headers = [*answer.raw_headers, (b"x-request-id", self.raw_id)]
         await self.send_raw(
             {"type": "http.response.start", "status": answer.status, "headers": headers}
         )
@@ -143,7 +162,7 @@ class Exchange:
     async def error(self, scope: Scope, error: ProxyError) -> None:
         """``error`` in the shape of the request's surface, unless an answer has begun."""
         if not self.sent:
-            await self.whole(Whole.of(renderers.render(scope["path"], error)))
+            await self.whole(Complete.of(renderers.render(scope["path"], error)))
 
 
 class LimitedBody:

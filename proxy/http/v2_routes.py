@@ -18,7 +18,7 @@ from proxy.errors import NotAuthorized
 from proxy.http import renderers
 from proxy.http.clients import legacy_caller
 from proxy.http.compression import asks_for_gzip
-from proxy.http.middleware import Answerer, Whole
+from proxy.http.middleware import Answerer, Complete, Whole
 from proxy.observability import metrics
 from proxy.quota import LEGACY_CLIENT
 from proxy.upstream import Upstream
@@ -28,10 +28,10 @@ CREDENTIAL_PARAMS = ("key", "user_id")
 
 
 def outcome_whole(outcome: Outcome) -> Whole:
-    """A v2 answer, whole: an error as the renderer shapes it, else the encoded body."""
+    """A v2 answer, whole: an error as the renderer shapes it, else the outcome itself."""
     if outcome.error is not None:
-        return Whole.of(renderers.v2_response(outcome.error))
-    return Whole(outcome.status, outcome.raw_headers, outcome.body)
+        return Complete.of(renderers.v2_response(outcome.error))
+    return outcome
 
 
 LegacyQuery = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
@@ -121,7 +121,7 @@ class LegacyEndpoint:
         answer = await self.whole(scope)
         start = {"type": "http.response.start", "status": answer.status}
         # A copy: middleware may edit the list in place (gzip does), and a hit's is reused.
-        await send({**start, "headers": list(answer.headers)})
+        await send({**start, "headers": list(answer.raw_headers)})
         await send({"type": "http.response.body", "body": answer.body})
 
     async def whole(self, scope: Scope) -> Whole:
@@ -134,7 +134,7 @@ class LegacyEndpoint:
             key, user_id, query = parsed = legacy_query(raw)
             found = legacy_caller(self.config, key, user_id)
             if found is None:
-                return Whole.of(renderers.v2_response(NotAuthorized()))
+                return Complete.of(renderers.v2_response(NotAuthorized()))
             caller = found
             self.queries.keep(raw, parsed, caller)
         client, tenant = caller
@@ -191,10 +191,12 @@ class LegacyTable:
     def route(self, scope: Scope) -> Route | None:
         """The v2 route an HTTP GET names, put in ``scope`` with its path parameters; else
         None. The path loses a trailing slash on the way, whatever the method."""
-        _without_trailing_slash(scope)
+        path = scope["path"]
+        if path[-1:] == "/" or "//" in path:  # else it has neither to drop
+            _without_trailing_slash(scope)
+            path = scope["path"]
         if scope["method"] != "GET":
             return None
-        path = scope["path"]
         route = self.by_last_segment.get(path.rpartition("/")[2])
         match = route.path_regex.match(path) if route is not None else None
         if route is None or match is None:

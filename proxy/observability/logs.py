@@ -7,6 +7,8 @@ import atexit
 import json
 import logging
 import os
+import select
+import stat
 import sys
 import time
 from typing import Any
@@ -66,23 +68,34 @@ class JsonFormatter(logging.Formatter):
 
 
 HEAD = b'{"ts":"%s","level":"info","logger":"proxy.access","msg":"request",'
+FILE_BLOCK = 64 * 1024
+
+
+def block_for(fd: int) -> int:
+    """The most bytes one write to ``fd`` keeps whole among its writers."""
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:  # closed: whatever it becomes, PIPE_BUF is safe
+        regular = False
+    return FILE_BLOCK if regular else select.PIPE_BUF
 
 
 class AccessLog:
     """Access lines held briefly and written to stderr together, like nginx's ``buffer=``.
 
     A write per request cost a sixth of the cache-hit throughput. Lines go out when a block
-    would pass ``block`` bytes (PIPE_BUF, so a block is never interleaved with another
-    process's writes on a pipe), at most ``delay`` seconds after they were held, or on
-    ``flush``.
+    would pass ``block`` bytes, at most ``delay`` seconds after they were held, or on
+    ``flush``. By default a block is PIPE_BUF, so it is never interleaved with another
+    process's writes on a pipe or socket; on a regular file (where Linux keeps each write
+    whole) it is ``FILE_BLOCK``, a system call per 250-odd lines rather than per 15.
     """
 
     def __init__(
-        self, fd: int = 2, block: int = 4096, delay: float = 0.25, clock: Clock = SYSTEM
+        self, fd: int = 2, block: int | None = None, delay: float = 0.25, clock: Clock = SYSTEM
     ) -> None:
         self.fd = fd
         self.clock = clock
-        self.block = block
+        self.block = block if block is not None else block_for(fd)
         self.delay = delay
         self._held = bytearray()
         self._timer: asyncio.TimerHandle | None = None

@@ -54,6 +54,9 @@ class Caching(httpx2.AsyncBaseTransport):
     ) -> None:
         self.inner = inner
         self.cache = cache
+        # Whether a memo's check holds without a read (``ReplyCache.still``): the cache's own,
+        # handed on, as asked on every cache hit.
+        self.still: Callable[[Checked, float, int], bool] = cache.still
         self.clock = clock
         self.pacer = pacer
 
@@ -103,10 +106,6 @@ class Caching(httpx2.AsyncBaseTransport):
                 call.tenant.name, key, call.found, entry.status, entry.stored_at, entry.body
             )
         return Lookup(entry, state, age, key)
-
-    def still(self, seen: Checked, now: float, count: int) -> bool:
-        """Whether ``seen`` (of ``count`` replies) holds without a read (``ReplyCache.still``)."""
-        return self.cache.still(seen, now, count)
 
     def unchanged(
         self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None

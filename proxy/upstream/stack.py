@@ -156,6 +156,9 @@ class Upstream:
     ) -> None:
         self.root = root
         self.stack = stack
+        # Whether a memo's check holds without a read (``ReplyCache.still``): the cache's own,
+        # handed on, as asked on every cache hit.
+        self.still: Callable[[Checked, float, int], bool] = stack.still
         self.clock = clock
         self.asked = taps.asked
         self.streams = StreamSlots()
@@ -235,10 +238,6 @@ class Upstream:
         reply.stream = Releasing(reply.stream, release)
         weakref.finalize(reply, release)  # a reply dropped unread (client gone before it started)
         return reply
-
-    def still(self, seen: Checked, now: float, count: int) -> bool:
-        """Whether ``seen`` (of ``count`` replies) holds without a read (``ReplyCache.still``)."""
-        return self.stack.still(seen, now, count)
 
     def unchanged(
         self, sources: tuple[tuple[str, float], ...], now: float, seen: Checked | None = None
