@@ -41,12 +41,13 @@ REDIS_KEY = "enphase-proxy:cache-generation"  # no expiry; absent (flushed) coun
 class Counter(Protocol):
     """A shared change counter, as a cache's reader sees it."""
 
-    async def current(self) -> int | None:
-        """The current value; None when unknown (nothing can be assumed unchanged)."""
-        ...
-
     def held(self) -> int | None:
         """The current value when it is known without a read; else None."""
+        ...
+
+    async def leased(self) -> int | None:
+        """A value that counts every change finished before the call; None when unknown
+        (nothing can be assumed unchanged)."""
         ...
 
 
@@ -66,12 +67,12 @@ class Generation:
         value: int = COUNTER.unpack_from(self._map)[0]
         return value
 
-    async def current(self) -> int:
-        """The current value (``Counter``)."""
-        return self.read()
-
     def held(self) -> int:
         """The current value (``Counter``): a memory read."""
+        return self.read()
+
+    async def leased(self) -> int:
+        """The current value (``Counter``)."""
         return self.read()
 
     def bump(self) -> None:
@@ -104,9 +105,10 @@ class RedisGeneration:
     caller waits on a future of its own, so one cancelled leaves the others be.
 
     ``held`` answers without a read for ``lease`` seconds after the GET that read the value was
-    sent: every write and purge waits ``lease`` seconds after its INCR before it returns (by
-    ``changed``), so a read sent before it is no longer held by the time it has finished, and
-    a hit that comes after it reads again. The lease runs on the event loop's clock, not the
+    sent, and ``leased`` (a hit's) joins a GET in flight sent less than ``lease`` ago: every
+    write and purge waits ``lease`` seconds after its INCR before it returns (by ``changed``),
+    so a read sent before it no longer stands by the time it has finished, and a hit that comes
+    after it reads again. The lease runs on the event loop's clock, not the
     proxy's injected one: it orders real messages between processes, as socket timeouts do.
     """
 
@@ -115,6 +117,8 @@ class RedisGeneration:
         self.lease = lease
         self._waiting: list[asyncio.Future[int | None]] = []  # the callers the next GET answers
         self._reader: asyncio.Task[None] | None = None  # sends the GETs while callers wait
+        self._in_flight: list[asyncio.Future[int | None]] | None = None  # the GET's callers
+        self._in_flight_sent = -math.inf  # loop time the GET in flight was sent
         self._held: int | None = None
         self._held_until = -math.inf  # loop time: when the GET that read it was sent, + lease
         self._changed_at = -math.inf  # loop time of this worker's last change
@@ -126,9 +130,25 @@ class RedisGeneration:
         return None
 
     async def current(self) -> int | None:
-        """The current value; None while the key is absent."""
+        """The current value, read by a GET sent after the call; None while the key is absent."""
+        return await self._wait(self._waiting)
+
+    async def leased(self) -> int | None:
+        """A value read by a GET sent less than ``lease`` ago (``Counter``): held, or from the
+        GET in flight, else from the next."""
+        held = self.held()
+        if held is not None:
+            return held
+        in_flight, sent = self._in_flight, self._in_flight_sent
+        now = asyncio.get_running_loop().time()
+        if in_flight is not None and now < sent + self.lease and sent > self._changed_at:
+            return await self._wait(in_flight)
+        return await self.current()
+
+    async def _wait(self, callers: list[asyncio.Future[int | None]]) -> int | None:
+        """Join ``callers`` (the next GET's, or the one in flight) and wait for its value."""
         waiter: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(waiter)
+        callers.append(waiter)
         if self._reader is None:
             self._reader = asyncio.ensure_future(self._read())
         return await waiter
@@ -147,6 +167,7 @@ class RedisGeneration:
             while self._waiting:
                 waiters, self._waiting = self._waiting, []
                 sent = loop.time()
+                self._in_flight, self._in_flight_sent = waiters, sent  # late joiners too
                 try:
                     raw = await self._client.get(REDIS_KEY)
                 except BaseException as exc:  # each waiter gets it (cancelled: the reader was)
@@ -161,7 +182,7 @@ class RedisGeneration:
                         self._held, self._held_until = value, sent + self.lease
                     _settle(waiters, value)
         finally:
-            self._reader = None
+            self._reader, self._in_flight = None, None
 
 
 def _settle(waiters: list[asyncio.Future[int | None]], outcome: int | BaseException | None) -> None:

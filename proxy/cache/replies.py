@@ -153,7 +153,7 @@ class ReplyCache:
         """Whether each (key, stored_at) still names a fresh entry, each counted as a hit: what
         was checked, else None. ``seen``, an earlier answer, spares reading the entries again
         while it holds (on the file store, a hit then reads no entry)."""
-        generation = await self._generation.current() if self._generation is not None else None
+        generation = await self._generation.leased() if self._generation is not None else None
         if seen is not None and seen.holds(generation, now):
             self._record("HIT", len(sources))
             return seen
