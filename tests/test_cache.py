@@ -672,6 +672,32 @@ async def test_hits_that_come_while_a_generation_read_is_in_flight_share_the_nex
         await admin.aclose()
 
 
+async def test_hits_within_a_lease_of_a_generation_read_in_flight_share_it(
+    redis_url: str,
+) -> None:
+    """A hit whose held value ran out joins a GET of the change counter sent less than a
+    lease ago (each change waits the lease out), not the next one; a strict read does not."""
+    client, admin = Redis.from_url(redis_url), Redis.from_url(redis_url)
+    generation = RedisGeneration(client, lease=5.0)
+    try:
+        await client.set(GENERATION_KEY, 7)
+        before = (await admin.info("commandstats")).get("cmdstat_get", {"calls": 0})["calls"]
+        await admin.client_pause(200)  # a slow round trip
+        first = asyncio.ensure_future(generation.leased())
+        await asyncio.sleep(0.02)  # its GET is sent and waits
+        joined = [asyncio.ensure_future(generation.leased()) for _ in range(10)]
+        strict = asyncio.ensure_future(generation.current())
+        await asyncio.sleep(0)  # both sent
+        await admin.incr(GENERATION_KEY)  # during the pause: runs after the first GET
+        values = await asyncio.gather(first, *joined, strict)
+        gets = (await admin.info("commandstats")).get("cmdstat_get", {"calls": 0})["calls"] - before
+        assert values == [7] * 11 + [8] and gets == 2
+        assert generation.held() == 8
+    finally:
+        await client.aclose()
+        await admin.aclose()
+
+
 async def test_file_store_evicts_the_oldest_beyond_its_byte_bound(tmp_path: Path) -> None:
     store = FileReplyStore(tmp_path, 1 << 20, keep_stale=3600)
     try:
