@@ -7,7 +7,9 @@ started here) run on the proxy's server class at once and are loaded in turn wit
 ``wrk -t1 -c50``, ``rounds`` times; figures are medians, so a noisy neighbour on a shared
 machine skews every target alike. Prints a Markdown table: each round's ratios to bare and
 their median, and the CPU the workers spent per request (sandbox and Redis aside), which the
-machine's load disturbs less than requests per second.
+machine's load disturbs less than requests per second. ``--frozen-bare``: bare Starlette's
+workers freeze their loaded objects out of the collector's reach, as the proxy's do (without,
+its full collections stall it for tens of milliseconds: its p99).
 """
 
 from __future__ import annotations
@@ -74,11 +76,15 @@ def loaded(url: str, seconds: int, pids: list[int]) -> dict[str, float]:
 
 
 @contextmanager
-def bare(workers: int, worker_class: str, body: bytes) -> Iterator[tuple[str, int]]:
-    """Bare Starlette answering ``body`` under gunicorn with the proxy's worker class; yields
-    its URL and pid."""
+def bare(
+    workers: int, worker_class: str, body: bytes, frozen: bool = False
+) -> Iterator[tuple[str, int]]:
+    """Bare Starlette answering ``body`` under gunicorn with the proxy's worker class (its
+    workers' loaded objects frozen out of the collector's reach, as the proxy's, if
+    ``frozen``); yields its URL and pid."""
     port = free_port()
     command = [sys.executable, "-m", "gunicorn", "-w", str(workers)]
+    command += ["-c", "python:bench.frozen_conf"] if frozen else []
     command += ["-k", WORKER_CLASSES[worker_class], "-b", f"127.0.0.1:{port}"]
     command += ["bench.bare_app:app"]
     with tempfile.TemporaryDirectory() as work:
@@ -103,7 +109,12 @@ def proxy(workers: int, worker_class: str, redis: str | None) -> Iterator[tuple[
 
 
 def measure(
-    workers: list[int], worker_class: str, backends: list[str], seconds: int, rounds: int
+    workers: list[int],
+    worker_class: str,
+    backends: list[str],
+    seconds: int,
+    rounds: int,
+    frozen: bool = False,
 ) -> dict[tuple[int, str], list[dict[str, float]]]:
     """wrk figures of every round per (workers, target), the targets loaded in turn."""
     with ExitStack() as running:
@@ -116,7 +127,9 @@ def measure(
                 )
                 targets[(n, backend)] = url, pid
                 if i == 0:
-                    targets[(n, "bare")] = running.enter_context(bare(n, worker_class, body))
+                    targets[(n, "bare")] = running.enter_context(
+                        bare(n, worker_class, body, frozen)
+                    )
         runs: dict[tuple[int, str], list[dict[str, float]]] = {t: [] for t in targets}
         order = list(targets)
         for _ in range(rounds):
@@ -127,7 +140,9 @@ def measure(
     return runs
 
 
-def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str) -> list[str]:
+def table(
+    runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str, frozen: bool = False
+) -> list[str]:
     """The Markdown table: medians, and the median of each round's ratio to bare Starlette
     (each round's runs close in time, so the ratio of a round is the least noisy figure)."""
     lines = [
@@ -135,7 +150,8 @@ def table(runs: dict[tuple[int, str], list[dict[str, float]]], worker_class: str
         "| CPU µs/req |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    names = {"bare": f"bare Starlette ({worker_class})", "file": "proxy, file cache (default)"}
+    bare_name = f"bare Starlette ({worker_class}{', GC frozen' if frozen else ''})"
+    names = {"bare": bare_name, "file": "proxy, file cache (default)"}
     names["redis"] = "proxy, Redis cache"
     for (n, target), results in sorted(runs.items(), key=lambda t: (t[0][0], t[0][1] != "bare")):
         base = runs[(n, "bare")]
@@ -163,6 +179,11 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--backends", default="file,redis", help="proxy cache backends")
     parser.add_argument("--worker-class", default="asgi", choices=sorted(WORKER_CLASSES))
+    parser.add_argument(
+        "--frozen-bare",
+        action="store_true",
+        help="bare Starlette's workers freeze their loaded objects, as the proxy's do",
+    )
     args = parser.parse_args()
     if not have_wrk():
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -170,14 +191,16 @@ def main() -> None:
     backends = args.backends.split(",")
     load = os.getloadavg()
     started = f"{datetime.fromtimestamp(SYSTEM.now(), UTC):%Y-%m-%d %H:%M} UTC, commit {commit()}"
-    runs = measure(workers, args.worker_class, backends, args.seconds, args.rounds)
+    runs = measure(
+        workers, args.worker_class, backends, args.seconds, args.rounds, args.frozen_bare
+    )
     after = os.getloadavg()
     print(f"{started}, {machine()}")
     print(
         f"wrk -t1 -c{CONNECTIONS}, {args.rounds} interleaved rounds of {args.seconds} s, medians;"
         f" load average {load[0]:.1f} before, {after[0]:.1f} after\n"
     )
-    print("\n".join(table(runs, args.worker_class)))
+    print("\n".join(table(runs, args.worker_class, args.frozen_bare)))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ does it bound a request body's time, nor enforce ``worker_connections``; this wo
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -188,3 +189,11 @@ class BoundedASGIWorker(gasgi.ASGIWorker):  # type: ignore[misc]
             self.body_limits = BodyLimits.of(config_from_env().server)
         gasgi.ASGIProtocol = BoundedProtocol  # this worker process only: it runs one worker
         super().init_process()
+
+
+def freeze_loaded(worker: Any) -> None:
+    """Move the loaded app's objects out of the collector's reach (gunicorn's
+    ``post_worker_init``): a full collection walked them all, stalling the worker's hits for
+    tens of milliseconds (the p99 of a cache hit)."""
+    gc.collect()
+    gc.freeze()
