@@ -47,7 +47,7 @@ async def gets(client: Redis) -> int:
 async def test_hits_on_the_redis_cache_within_a_lease_read_nothing_from_redis(
     redis_url: str, tmp_path: Path
 ) -> None:
-    """50 hits in a row on the Redis cache read its change counter once a lease (10 ms) at
+    """50 hits in a row on the Redis cache read its change counter once a lease (20 ms) at
     most, not once a hit (on the old code: a GET per hit, 50)."""
     start = (int(SYSTEM.now()) // DAY - 3) * DAY
     path, query = (

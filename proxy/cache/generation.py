@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 COUNTER = struct.Struct("=Q")  # native order: only processes of this host map it
-LEASE = 0.01  # seconds a Redis generation read stands for; each change waits it out
+LEASE = 0.02  # seconds a Redis generation read stands for; each change waits it out
 REDIS_KEY = "enphase-proxy:cache-generation"  # no expiry; absent (flushed) counts as unknown
 
 
@@ -105,7 +105,8 @@ class RedisGeneration:
     caller waits on a future of its own, so one cancelled leaves the others be.
 
     ``held`` answers without a read for ``lease`` seconds after the GET that read the value was
-    sent, and ``leased`` (a hit's) joins a GET in flight sent less than ``lease`` ago: every
+    sent (sending the next GET ahead once half of it is gone), and ``leased`` (a hit's) joins a
+    GET in flight sent less than ``lease`` ago: every
     write and purge waits ``lease`` seconds after its INCR before it returns (by ``changed``),
     so a read sent before it no longer stands by the time it has finished, and a hit that comes
     after it reads again. The lease runs on the event loop's clock, not the
@@ -124,10 +125,14 @@ class RedisGeneration:
         self._changed_at = -math.inf  # loop time of this worker's last change
 
     def held(self) -> int | None:
-        """The value last read while its lease lasts (``Counter``); else None."""
-        if asyncio.get_running_loop().time() < self._held_until:
-            return self._held
-        return None
+        """The value last read while its lease lasts (``Counter``); else None. In the lease's
+        second half, a GET is sent ahead (hits waiting on a read were the Redis cache's p99)."""
+        now = asyncio.get_running_loop().time()
+        if now >= self._held_until:
+            return None
+        if now >= self._held_until - self.lease / 2 and self._reader is None:
+            self._reader = asyncio.ensure_future(self._read())
+        return self._held
 
     async def current(self) -> int | None:
         """The current value, read by a GET sent after the call; None while the key is absent."""
@@ -161,10 +166,11 @@ class RedisGeneration:
         await asyncio.sleep(self.lease)
 
     async def _read(self) -> None:
-        """GET for the callers waiting, again for those who came meanwhile, until none wait."""
+        """GET (for the callers waiting, if any), again for those who came meanwhile, until
+        none wait."""
         loop = asyncio.get_running_loop()
         try:
-            while self._waiting:
+            while True:
                 waiters, self._waiting = self._waiting, []
                 sent = loop.time()
                 self._in_flight, self._in_flight_sent = waiters, sent  # late joiners too
@@ -181,6 +187,8 @@ class RedisGeneration:
                     if sent > self._changed_at:  # else it may predate this worker's change
                         self._held, self._held_until = value, sent + self.lease
                     _settle(waiters, value)
+                if not self._waiting:
+                    break
         finally:
             self._reader, self._in_flight = None, None
 
