@@ -114,5 +114,5 @@ async def test_an_access_line_encodes_a_repeated_requests_fields_once(channel: C
         "duration_ms": 1.23,
     }
     for n in range(10):
-        lines.known({**scope, "path": f"/p{n}"}, "unmatched", 404)
-    assert len(lines.kept) <= 3
+        lines.known({**scope, "path": f"/p{n}" + "x" * 5000}, "unmatched", 404)
+    assert len(lines.kept) <= 3 and all(len(path) <= 256 for _, path, *_ in lines.kept)

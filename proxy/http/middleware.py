@@ -32,6 +32,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MAX_BODY = 1024 * 1024
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 16 * 1024
+MAX_LOGGED_PATH = 256  # characters of a path an access line keeps
 
 
 class BodyTooLarge(Exception):
@@ -263,13 +264,13 @@ class AccessLines:
 
     def known(self, scope: Scope, route: str, status: int) -> bytes:
         """The line's fields besides request id and duration, JSON-encoded, without braces."""
-        method, path = scope["method"], scope["path"]
+        method, path = scope["method"], scope["path"][:MAX_LOGGED_PATH]  # a scan's are long
         key = (method, path, route, status, scope["state"].get("tenant"))
         try:
             return self.kept[key]
         except KeyError:
             pass
-        fields: dict[str, Any] = {"method": method, "path": path[:256], "route": route}
+        fields: dict[str, Any] = {"method": method, "path": path, "route": route}
         fields["status"] = status
         if key[4] is not None:
             fields["tenant"] = key[4]
