@@ -45,7 +45,7 @@ def drain(reader: socket.socket) -> list[bytes]:
 async def test_lines_wait_for_the_delay_then_go_out_whole(channel: Channel) -> None:
     read, write = channel
     log = AccessLog(write, block=4096, delay=0.05)
-    log.write({"request_id": "a", "status": 200})
+    log.request("a", b'"status":200', 0.1)
     assert drain(read) == []
     await asyncio.sleep(0.1)
     (block,) = drain(read)
@@ -58,7 +58,7 @@ async def test_a_full_block_is_written_at_once_and_never_split(channel: Channel)
     read, write = channel
     log = AccessLog(write, block=1024, delay=60)
     for n in range(100):
-        log.write({"request_id": f"{n:04d}", "path": "/api/v2/systems/1/stats"})
+        log.request(f"{n:04d}", b'"path":"/api/v2/systems/1/stats"', 0.1)
     log.flush()
     blocks = drain(read)
     assert len(blocks) > 5 and all(len(b) <= 1024 and b.endswith(b"\n") for b in blocks)
@@ -83,7 +83,7 @@ async def test_a_busy_log_arms_one_timer_not_one_per_block(
     monkeypatch.setattr(loop, "call_later", counted)
     log = AccessLog(write, block=1024, delay=60)
     for n in range(100):
-        log.write({"request_id": f"{n:04d}", "path": "/api/v2/systems/1/stats"})
+        log.request(f"{n:04d}", b'"path":"/api/v2/systems/1/stats"', 0.1)
     assert len(drain(read)) > 5 and armed == [60]
     log.flush()
 

@@ -11,9 +11,6 @@ import select
 import stat
 import sys
 import time
-from typing import Any
-
-import orjson
 
 from proxy.clock import SYSTEM, Clock
 
@@ -101,10 +98,6 @@ class AccessLog:
         self._timer: asyncio.TimerHandle | None = None
         self._millisecond = -1
         self._stamp = b""
-
-    def write(self, fields: dict[str, Any]) -> None:
-        """Hold one access line with ``fields`` (their values JSON-able and not None)."""
-        self._hold(orjson.dumps(fields)[1:])  # the fields' object goes on in the head's
 
     def request(self, request_id: str, known: bytes, duration_ms: float) -> None:
         """Hold one request's access line: its id (of ``[A-Za-z0-9._-]``, as JSON needs no
