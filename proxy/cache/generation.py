@@ -106,11 +106,11 @@ class RedisGeneration:
 
     ``held`` answers without a read for ``lease`` seconds after the GET that read the value was
     sent (sending the next GET ahead once half of it is gone), and ``leased`` (a hit's) joins a
-    GET in flight sent less than ``lease`` ago: every
-    write and purge waits ``lease`` seconds after its INCR before it returns (by ``changed``),
-    so a read sent before it no longer stands by the time it has finished, and a hit that comes
-    after it reads again. The lease runs on the event loop's clock, not the
-    proxy's injected one: it orders real messages between processes, as socket timeouts do.
+    GET in flight sent less than ``lease`` ago: every write and purge waits ``lease`` seconds
+    after its INCR before it returns (by ``changed``), so a read sent before it no longer
+    stands by the time it has finished, and a hit that comes after it reads again. The lease
+    runs on the event loop's clock, not the proxy's injected one: it orders real messages
+    between processes, as socket timeouts do.
     """
 
     def __init__(self, client: Redis, lease: float = LEASE) -> None:

@@ -18,10 +18,10 @@ WRITE_CHARGED = "enphase_write_charged"  # request extension: this write spent i
 class Govern(httpx2.AsyncBaseTransport):
     """Spends one call (and, once per write, one of the write budget) first; learns from 429s.
 
-        A legacy client's GET of past data spends from its own share too (``proxy.quota.cold``); a
+    A legacy client's GET of past data spends from its own share too (``proxy.quota.cold``); a
     refresh of a reply the cache holds leaves each minute's last calls to cold misses.
 
-        A refused call raises QuotaRefused and never reaches the upstream.
+    A refused call raises QuotaRefused and never reaches the upstream.
     """
 
     def __init__(
